@@ -1,0 +1,114 @@
+// Package ec2api is the EC2 Query API of API version 2016-11-15: the action
+// table, the decoding of each action's parameters, the XML shapes of its
+// responses and EC2's error codes. botocore's model
+// (data/ec2/2016-11-15/service-2.json) is the specification for names and
+// shapes; model_test.go checks the table against it.
+//
+// ec2api holds no state and imports no role: it calls the Cloud interface,
+// which the cloud controller (roles/clc) implements, and it applies the
+// generic parts of every Describe call itself (filters, tag filters,
+// pagination) so that each resource only declares its filter fields.
+package ec2api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/euca-cloud/euca/internal/awsauth"
+	"github.com/euca-cloud/euca/internal/queryapi"
+)
+
+// Namespace is the xmlns of every EC2 response.
+const Namespace = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+// Cloud is what the EC2 API needs from the cloud controller, one interface
+// per resource family (each defined beside its actions).
+type Cloud interface {
+	CatalogService
+	KeyPairService
+	NetworkService
+	SecurityGroupService
+	TagService
+}
+
+type api struct {
+	cloud Cloud
+}
+
+type handler = queryapi.Handler
+
+// actions is the EC2 action table: one row per action.
+func (a *api) actions() map[string]handler {
+	return map[string]handler{
+		// catalog.go
+		"DescribeRegions":           a.describeRegions,
+		"DescribeAvailabilityZones": a.describeAvailabilityZones,
+		"DescribeAccountAttributes": a.describeAccountAttributes,
+		"DescribeInstanceTypes":     a.describeInstanceTypes,
+		"DescribeImages":            a.describeImages,
+		"DescribeInstances":         a.describeInstances,
+		// keypairs.go
+		"CreateKeyPair":    a.createKeyPair,
+		"ImportKeyPair":    a.importKeyPair,
+		"DeleteKeyPair":    a.deleteKeyPair,
+		"DescribeKeyPairs": a.describeKeyPairs,
+		// network.go
+		"DescribeVpcs":              a.describeVpcs,
+		"DescribeSubnets":           a.describeSubnets,
+		"DescribeNetworkInterfaces": a.describeNetworkInterfaces,
+		// securitygroups.go
+		"CreateSecurityGroup":           a.createSecurityGroup,
+		"DeleteSecurityGroup":           a.deleteSecurityGroup,
+		"DescribeSecurityGroups":        a.describeSecurityGroups,
+		"DescribeSecurityGroupRules":    a.describeSecurityGroupRules,
+		"AuthorizeSecurityGroupIngress": a.authorizeSecurityGroupIngress,
+		"AuthorizeSecurityGroupEgress":  a.authorizeSecurityGroupEgress,
+		"RevokeSecurityGroupIngress":    a.revokeSecurityGroupIngress,
+		"RevokeSecurityGroupEgress":     a.revokeSecurityGroupEgress,
+		// tags.go
+		"CreateTags":   a.createTags,
+		"DeleteTags":   a.deleteTags,
+		"DescribeTags": a.describeTags,
+	}
+}
+
+// authCodes are the codes EC2 answers a failed signature with.
+var authCodes = map[awsauth.Kind]string{
+	awsauth.KindMissing:      "MissingAuthenticationToken",
+	awsauth.KindMalformed:    "IncompleteSignature",
+	awsauth.KindUnknownKey:   "AuthFailure",
+	awsauth.KindBadSignature: "AuthFailure",
+	awsauth.KindExpired:      "RequestExpired",
+	awsauth.KindUnsupported:  "AuthFailure",
+}
+
+// Service returns the EC2 Query service description.
+func Service(cloud Cloud) queryapi.Service {
+	a := &api{cloud: cloud}
+	return queryapi.Service{
+		Name:      "ec2",
+		Namespace: Namespace,
+		Dialect:   queryapi.DialectEC2,
+		Actions:   a.actions(),
+		AuthCodes: authCodes,
+	}
+}
+
+// New returns the EC2 API's HTTP handler.
+func New(cloud Cloud, keys queryapi.Keys, log *slog.Logger) http.Handler {
+	return queryapi.NewServer(Service(cloud), keys, log)
+}
+
+// Response is embedded first in every response shape.
+type Response = queryapi.EC2Response
+
+// returnResponse is the shape of actions that only say they succeeded.
+type returnResponse struct {
+	Response
+	Return bool `xml:"return"`
+}
+
+func ok() (any, error) { return &returnResponse{Return: true}, nil }
+
+var _ context.Context // handlers take ctx first

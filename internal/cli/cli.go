@@ -1,0 +1,117 @@
+// Package cli implements euca's commands: running the roles and the
+// administrator's subcommands. main.go declares the command line; the work
+// is here so it can be tested without a process.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/euca-cloud/euca/internal/conf"
+	"github.com/euca-cloud/euca/internal/reqid"
+	"github.com/euca-cloud/euca/roles"
+)
+
+// ConfFlag is the --conf flag every command takes, so it may stand before or
+// after the subcommand.
+func ConfFlag() cli.Flag {
+	return &cli.StringFlag{Name: "conf", EnvVars: []string{"EUCA_CONF"},
+		Usage: "eucalyptus.conf to read (default: $EUCALYPTUS/etc/eucalyptus/eucalyptus.conf if it exists, else built-in defaults)"}
+}
+
+// loadConf reads the configuration the command line names, printing
+// warnings to stderr; errors stop the command.
+func loadConf(c *cli.Context) (*conf.Config, error) {
+	path := confPath(c)
+	if path == "" {
+		def := filepath.Join(conf.Defaults().ConfDir(), "eucalyptus.conf")
+		if _, err := os.Stat(def); err == nil {
+			path = def
+		}
+	}
+	if path == "" {
+		return conf.Defaults(), nil
+	}
+	cfg, diags, err := conf.Load(path)
+	for _, d := range diags {
+		if d.Severity != conf.Error {
+			fmt.Fprintln(os.Stderr, d.String())
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg *conf.Config) *slog.Logger {
+	h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})
+	return slog.New(reqid.Handler{Handler: h})
+}
+
+// Run runs the roles named by --roles until SIGINT or SIGTERM.
+func Run(c *cli.Context) error {
+	if c.Args().Present() {
+		return fmt.Errorf("unknown command %q (see euca --help)", c.Args().First())
+	}
+	set, err := roles.Parse(c.String("roles"))
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConf(c)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg)
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return roles.Run(ctx, roles.Options{Roles: set, Conf: cfg, Log: log})
+}
+
+// ConfCheck prints the effective configuration and its diagnostics.
+func ConfCheck(c *cli.Context) error {
+	path := c.Args().First()
+	if path == "" {
+		path = confPath(c)
+	}
+	if path == "" {
+		return errors.New("usage: euca conf check PATH")
+	}
+	cfg, diags, err := conf.Load(path)
+	if cfg == nil {
+		return err
+	}
+	conf.WriteReport(os.Stdout, cfg, diags)
+	if err != nil {
+		return cli.Exit("", 1)
+	}
+	return nil
+}
+
+// confPath finds --conf wherever it was given: urfave/cli answers a flag
+// from the innermost command that defines it, even when it was only set on
+// an outer one (euca --conf X credentials).
+func confPath(c *cli.Context) string {
+	for _, ctx := range c.Lineage() {
+		if ctx.IsSet("conf") {
+			return ctx.String("conf")
+		}
+	}
+	return c.String("conf") // from EUCA_CONF
+}
+
+// background is the context of one-shot admin commands.
+func background(c *cli.Context) context.Context {
+	if c.Context != nil {
+		return c.Context
+	}
+	return context.Background()
+}

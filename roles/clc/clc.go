@@ -1,0 +1,59 @@
+// Package clc is the cloud controller: the service layer behind the public
+// APIs. It owns the cloud's records (accounts and credentials, key pairs,
+// VPCs and security groups, tags, VM types) and implements ec2api.Cloud.
+//
+// Every method takes the caller's account id and touches only that
+// account's things; a resource of another account is reported exactly as a
+// resource that does not exist, so nothing leaks across tenants.
+package clc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/euca-cloud/euca/internal/conf"
+	"github.com/euca-cloud/euca/internal/pki"
+	"github.com/euca-cloud/euca/store"
+)
+
+// AdminAccount is the account made on first start, as Eucalyptus made it.
+const AdminAccount = "admin"
+
+// Cloud is the cloud controller's service layer.
+type Cloud struct {
+	store *store.Store
+	ca    *pki.CA
+	cfg   *conf.Config
+	log   *slog.Logger
+}
+
+// KeysDir is where the cloud's CA lives, under the data directory (the
+// place Eucalyptus kept cloud-cert.pem).
+func KeysDir(cfg *conf.Config) string { return filepath.Join(cfg.DataDir(), "keys") }
+
+// New opens the cloud controller over st: it loads (or on first start
+// creates) the cloud's CA and the admin account, and gives every account the
+// defaults it must have (default VPC, subnets, security group).
+func New(ctx context.Context, cfg *conf.Config, st *store.Store, log *slog.Logger) (*Cloud, error) {
+	ca, err := pki.LoadOrCreateCA(KeysDir(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("clc: certificate authority: %w", err)
+	}
+	c := &Cloud{store: st, ca: ca, cfg: cfg, log: log}
+	if err := c.bootstrap(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// CA is the cloud's certificate authority.
+func (c *Cloud) CA() *pki.CA { return c.ca }
+
+// Region is the region this cloud answers as.
+func (c *Cloud) Region() string { return c.cfg.Region }
+
+// Zones are the availability zones: one per cluster. A single cluster
+// serves the zone named by CLUSTER_NAME.
+func (c *Cloud) Zones() []string { return []string{c.cfg.ClusterName} }
