@@ -31,6 +31,7 @@ func main() {
 			ecli.ConfFlag(),
 			&cli.StringFlag{Name: "roles", Value: "all", EnvVars: []string{"EUCA_ROLES"},
 				Usage: "roles to run: clc, walrus, sc, cc, nc; aliases storage (walrus,sc) and all"},
+			&cli.BoolFlag{Name: "log-files", Usage: "log to $EUCALYPTUS/var/log/eucalyptus/ (cloud-output.log, cloud-debug.log, cloud-error.log, cc.log, nc.log) instead of stderr, as a service does"},
 		},
 		Action: ecli.Run,
 		Commands: []*cli.Command{

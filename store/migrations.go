@@ -12,6 +12,7 @@ import (
 // migrating a database that holds data (migrations_test.go).
 var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaV1...),
+	execAll(schemaV2...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,
@@ -122,6 +123,20 @@ var schemaV1 = []string{
 		('m1.large', 2, 512, 10),
 		('m1.xlarge', 2, 1024, 20),
 		('c1.xlarge', 4, 2048, 20)`,
+}
+
+// schemaV2 gives VM types an explicit order from smallest to largest: the
+// rule that a larger type is never smaller than a smaller one needs to know
+// which is which, and sizes alone cannot say (two types may be equal).
+var schemaV2 = []string{
+	`ALTER TABLE vm_types ADD COLUMN position INTEGER NOT NULL DEFAULT 0`,
+	`UPDATE vm_types SET position = CASE name
+		WHEN 'm1.small' THEN 1
+		WHEN 'c1.medium' THEN 2
+		WHEN 'm1.large' THEN 3
+		WHEN 'm1.xlarge' THEN 4
+		WHEN 'c1.xlarge' THEN 5
+		ELSE 100 END`,
 }
 
 func execAll(stmts ...string) func(context.Context, *sql.Tx) error {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,7 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/euca-cloud/euca/internal/conf"
-	"github.com/euca-cloud/euca/internal/reqid"
+	"github.com/euca-cloud/euca/internal/logging"
 	"github.com/euca-cloud/euca/roles"
 )
 
@@ -52,11 +51,6 @@ func loadConf(c *cli.Context) (*conf.Config, error) {
 	return cfg, nil
 }
 
-func newLogger(cfg *conf.Config) *slog.Logger {
-	h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})
-	return slog.New(reqid.Handler{Handler: h})
-}
-
 // Run runs the roles named by --roles until SIGINT or SIGTERM.
 func Run(c *cli.Context) error {
 	if c.Args().Present() {
@@ -70,7 +64,16 @@ func Run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg)
+	log := logging.Stderr(cfg.LogLevel)
+	if c.Bool("log-files") {
+		flog, closer, err := logging.Files(cfg.LogDir(), cfg.LogLevel)
+		if err != nil {
+			return err
+		}
+		defer closer.Close()
+		log = flog
+		fmt.Fprintf(os.Stderr, "euca: logging to %s\n", cfg.LogDir())
+	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return roles.Run(ctx, roles.Options{Roles: set, Conf: cfg, Log: log})
