@@ -136,23 +136,28 @@ type Config struct {
 	InstancePath           string
 	NCCacheSizeMB          int // 0 disables the image cache
 
-	VNetMode                                  string // SYSTEM, STATIC, MANAGED or MANAGED-NOVLAN
-	VNetPubInterface, VNetPrivInterface       string // "": the network mode chooses
-	VNetBridge                                string // "": the network mode chooses
-	VNetSubnet                                netip.Prefix
-	VNetBroadcast, VNetRouter                 netip.Addr // invalid (zero) when unset
-	VNetDNS                                   []netip.Addr
-	VNetMACMap                                []MACIP
-	VNetAddrsPerNet                           int
-	VNetPublicIPs                             []netip.Addr // ranges expanded, in file order
-	VNetLocalIP, VNetCloudIP                  netip.Addr   // invalid (zero) when unset
-	DisableDNS                                bool
-	Region, ClusterName                       string
+	VNetMode                            string       // SYSTEM, STATIC, MANAGED or MANAGED-NOVLAN
+	VNetPubInterface, VNetPrivInterface string       // "": the network mode chooses
+	VNetBridge                          string       // "": the network mode chooses
+	VNetSubnet                          netip.Prefix // VNET_SUBNET/VNET_NETMASK, host bits cleared
+	VNetBroadcast                       netip.Addr   // absent: the subnet's last address
+	VNetRouter                          netip.Addr   // invalid (zero) when unset
+	VNetDNS                             []netip.Addr
+	VNetMACMap                          []MACIP
+	VNetAddrsPerNet                     int
+	VNetPublicIPs                       []netip.Addr // ranges expanded, in file order
+	VNetLocalIP, VNetCloudIP            netip.Addr   // invalid (zero) when unset
+	DisableDNS                          bool
+
+	Region, ClusterName string // ClusterName is the availability zone
+
 	WalrusBucketsPath                         string
 	WalrusMaxBuckets                          int
 	WalrusMaxBucketSizeMB, WalrusImageCacheMB int64
-	Path                                      string // the file read; "" for Defaults()
-	meta                                      map[string]entryMeta
+
+	Path string // the file read; "" for Defaults()
+
+	meta map[string]entryMeta // per key: where its value came from
 }
 
 // entryMeta records what Entries cannot recover from the typed fields.

@@ -346,6 +346,8 @@ func TestWarnings(t *testing.T) {
 			{3, Warning, "VNET_BROADCAST", "10.1.3.255", "outside VNET_SUBNET/VNET_NETMASK (10.1.2.0/24)"}}, "VNET_SUBNET", "10.1.2.0"},
 		{"VNET_NETMASK=255.0.0.0", []wantDiag{{1, Warning, "VNET_NETMASK", "255.0.0.0", "172.31.0.0 has host bits set"}}, "VNET_SUBNET", "172.0.0.0"},
 		{"CC_PORT=8775", []wantDiag{{1, Warning, "CC_PORT", "8775", "same port as NC_PORT"}}, "CC_PORT", "8775"},
+		{"ENABLE_WS_SECURITY=N", []wantDiag{{1, Warning, "ENABLE_WS_SECURITY", "N", "for debugging only"}}, "ENABLE_WS_SECURITY", "N"},
+		{"LOGLEVEL=warning", nil, "LOGLEVEL", "WARN"},
 	} {
 		t.Run(tc.src, func(t *testing.T) {
 			c, diags := parse(t, tc.src)
@@ -364,7 +366,7 @@ func TestValues(t *testing.T) {
 	c, diags := parse(t, `
 EUCA_USER=eucalyptus
 DISABLE_EBS=yes
-ENABLE_WS_SECURITY=false
+ENABLE_WS_SECURITY=true
 LOGLEVEL=fatal
 SCHEDPOLICY=powersave
 POWER_IDLETHRESH=60
@@ -401,7 +403,7 @@ WALRUS_IMAGE_CACHE_MB=1024
 	}{
 		{"EucaUser", c.EucaUser, "eucalyptus"},
 		{"DisableEBS", c.DisableEBS, true},
-		{"WSSecurity", c.WSSecurity, false},
+		{"WSSecurity", c.WSSecurity, true},
 		{"LogLevel", c.LogLevel, slog.LevelError},
 		{"SchedPolicy", c.SchedPolicy, "POWERSAVE"},
 		{"PowerIdleThresh", c.PowerIdleThresh, time.Minute},

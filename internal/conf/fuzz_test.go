@@ -35,7 +35,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("Entries lost a key")
 		}
 		if !c.VNetSubnet.IsValid() || c.VNetSubnet != c.VNetSubnet.Masked() || !filepath.IsAbs(c.Home) ||
-			!filepath.IsAbs(c.InstancePath) || c.VNetAddrsPerNet < 4 {
+			!filepath.IsAbs(c.InstancePath) || c.VNetAddrsPerNet < 4 || len(c.VNetPublicIPs) > maxPublicIPs {
 			t.Fatalf("inconsistent Config: %+v", c)
 		}
 		WriteReport(io.Discard, c, diags)

@@ -31,7 +31,7 @@ var keyTable = []keySpec{
 	pathKey("EUCALYPTUS", func(c *Config) *string { return &c.Home }),
 	stringKey("EUCA_USER", func(c *Config) *string { return &c.EucaUser }),
 	ynKey("DISABLE_EBS", func(c *Config) *bool { return &c.DisableEBS }),
-	ynKey("ENABLE_WS_SECURITY", func(c *Config) *bool { return &c.WSSecurity }),
+	{name: "ENABLE_WS_SECURITY", apply: applyWSSecurity, format: func(c *Config) string { return yn(c.WSSecurity) }},
 	{name: "LOGLEVEL", apply: applyLogLevel, format: func(c *Config) string { return c.LogLevel.String() }},
 
 	// cloud
@@ -316,6 +316,14 @@ func retiredKey(name, msg string) keySpec {
 
 // --- keys with rules of their own ---
 
+func applyWSSecurity(a *applier, st *statement, v string) {
+	applyYN(func(c *Config) *bool { return &c.WSSecurity })(a, st, v)
+	if a.isSet("ENABLE_WS_SECURITY") && !a.c.WSSecurity {
+		// Without it, node join tokens and instance control travel in the clear.
+		a.warn(st, v, "traffic between roles is not encrypted or authenticated: for debugging only")
+	}
+}
+
 func applyLogLevel(a *applier, st *statement, v string) {
 	var l slog.Level
 	switch strings.ToUpper(v) {
@@ -323,7 +331,7 @@ func applyLogLevel(a *applier, st *statement, v string) {
 		l = slog.LevelDebug
 	case "INFO":
 		l = slog.LevelInfo
-	case "WARN":
+	case "WARN", "WARNING":
 		l = slog.LevelWarn
 	case "ERROR", "FATAL": // slog has nothing above ERROR; Eucalyptus's FATAL logged only fatal errors
 		l = slog.LevelError
@@ -385,14 +393,16 @@ func applyHypervisor(a *applier, st *statement, v string) {
 
 func applyNodes(a *applier, st *statement, _ string) {
 	var nodes []string
+	seen := map[string]bool{}
 	for _, f := range fields(st.value) {
 		line := st.lineAt(f.off)
 		switch {
 		case !validNode(f.text):
 			a.report(st, line, f.text, Error, "not a host or host:port")
-		case slices.Contains(nodes, f.text):
+		case seen[f.text]:
 			a.report(st, line, f.text, Warning, "listed twice; polled once")
 		default:
+			seen[f.text] = true
 			nodes = append(nodes, f.text)
 		}
 	}
@@ -712,7 +722,7 @@ func (a *applier) checkPorts() {
 			if p.port != q.port {
 				continue
 			}
-			// Report where the file made them equal: the later of the two that the file sets.
+			// Report it on a line the file has: p's if the file sets p, else q's.
 			key := p.key
 			if !a.isSet(key) {
 				key = q.key

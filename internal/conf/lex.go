@@ -2,6 +2,7 @@ package conf
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -23,14 +24,12 @@ type lineMark struct{ off, line int }
 // written, so an error about the third pair of a VNET_MACMAP that spans five
 // lines points at the right one.
 func (s *statement) lineAt(off int) int {
-	l := s.line
-	for _, m := range s.marks {
-		if m.off > off {
-			break
-		}
-		l = m.line
+	// marks ascend in off; the last one at or before off holds the line.
+	i := sort.Search(len(s.marks), func(i int) bool { return s.marks[i].off > off })
+	if i == 0 {
+		return s.line
 	}
-	return l
+	return s.marks[i-1].line
 }
 
 // Typographic quotes come from word processors and PDF copies; the 1.5 docs
@@ -57,11 +56,11 @@ type lexer struct {
 	refs     []varRef          // names used before being set: resolved after the whole file is read
 	budget   int
 
-	st       *statement
-	buf      strings.Builder
-	typo     []rune // typographic quotes seen in this statement
-	tooLong  bool
-	wordFrom bool // at the start of a word: a '#' here opens a comment
+	st          *statement
+	buf         strings.Builder
+	typo        []rune // typographic quotes seen in this statement
+	tooLong     bool
+	atWordStart bool // at the start of a word: a '#' here opens a comment
 }
 
 type varRef struct {
@@ -186,7 +185,7 @@ func (l *lexer) statement() *statement {
 	l.buf.Reset()
 	l.typo = l.typo[:0]
 	l.tooLong = false
-	l.wordFrom = true
+	l.atWordStart = true
 	if !l.value() {
 		return nil
 	}
@@ -257,35 +256,35 @@ func (l *lexer) value() bool {
 			l.pos++
 			l.line++
 			return true
-		case r == '#' && l.wordFrom:
+		case r == '#' && l.atWordStart:
 			l.skipLine()
 			return true
 		case r == '\\':
 			l.pos += n
 			l.escape(func(rune) bool { return true })
-			l.wordFrom = false
+			l.atWordStart = false
 		case isDoubleQuote(r):
 			l.noteTypo(r)
 			l.pos += n
 			if !l.quoted(r, isDoubleQuote, true) {
 				return false
 			}
-			l.wordFrom = false
+			l.atWordStart = false
 		case isSingleQuote(r):
 			l.noteTypo(r)
 			l.pos += n
 			if !l.quoted(r, isSingleQuote, false) {
 				return false
 			}
-			l.wordFrom = false
+			l.atWordStart = false
 		case r == '$':
 			l.pos += n
 			l.expand()
-			l.wordFrom = false
+			l.atWordStart = false
 		default:
 			l.write(l.src[l.pos : l.pos+n])
 			l.pos += n
-			l.wordFrom = unicode.IsSpace(r)
+			l.atWordStart = unicode.IsSpace(r)
 		}
 	}
 	return true
