@@ -289,15 +289,20 @@ func stringToSignS3V2(r *http.Request, bucket string, pairs []queryPair, date st
 }
 
 // canonicalResourceS3V2 is "/bucket" for a virtual-host request, then the
-// path as sent, then the signed sub-resources sorted by name, their values
+// path as sent ("/bucket/" for the bucket itself), then the signed sub-resources sorted by name, their values
 // decoded ("?acl", "?partNumber=2&uploadId=xyz").
 func canonicalResourceS3V2(r *http.Request, bucket string) string {
 	var b strings.Builder
+	path := escapedPath(r.URL)
 	if bucket != "" {
 		b.WriteByte('/')
 		b.WriteString(bucket)
+	} else if path != "/" && !strings.Contains(path[1:], "/") {
+		// A path-style request on the bucket itself: the resource is
+		// "/bucket/" whether or not the client sent the slash.
+		path += "/"
 	}
-	b.WriteString(escapedPath(r.URL))
+	b.WriteString(path)
 	type sub struct {
 		key, value string
 		hasValue   bool

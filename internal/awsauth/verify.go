@@ -124,6 +124,10 @@ func Verify(ctx context.Context, req Request, lookup SecretLookup, now time.Time
 		}
 		return false
 	}
+	if req.Style == StyleQuery && req.Params == nil {
+		// A caller that parsed nothing: the URL query is all a GET has.
+		req.Params = r.URL.Query()
+	}
 	presignV4 := inQuery("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature")
 	presignV2 := req.Style == StyleS3 && inQuery("AWSAccessKeyId", "Signature")
 	queryV2 := req.Style == StyleQuery && (req.Params.Has("Signature") || req.Params.Has("AWSAccessKeyId"))
