@@ -107,9 +107,6 @@ func (s *Store) VMType(ctx context.Context, name string) (VMType, error) {
 // an unknown name, a *VMTypeOrderError for a change that breaks the order,
 // and an error for a value that is not positive.
 func (s *Store) SetVMType(ctx context.Context, name string, cores, memoryMB, diskGB int) (VMType, error) {
-	if cores <= 0 || memoryMB <= 0 || diskGB <= 0 {
-		return VMType{}, fmt.Errorf("vm type %s: cores, memory and disk must be positive (got %d, %d, %d)", name, cores, memoryMB, diskGB)
-	}
 	var out VMType
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		types, err := vmTypes(ctx, tx)
@@ -125,6 +122,9 @@ func (s *Store) SetVMType(ctx context.Context, name string, cores, memoryMB, dis
 		}
 		if !found {
 			return fmt.Errorf("vm type %s: %w", name, ErrNotFound)
+		}
+		if cores <= 0 || memoryMB <= 0 || diskGB <= 0 {
+			return fmt.Errorf("vm type %s: cores, memory and disk must be positive (got %d, %d, %d)", name, cores, memoryMB, diskGB)
 		}
 		if err := CheckVMTypeOrder(types, name); err != nil {
 			return err

@@ -152,10 +152,10 @@ func (c *Cloud) SetVMType(ctx context.Context, name string, cores, memoryMB, dis
 	return t, nil
 }
 
-// unknownIDs is the error of a Describe call naming resources the account
+// missingIDsError is the error of a Describe call naming resources the account
 // does not have: AWS's "The vpc ID 'vpc-1' does not exist" (or, for several,
 // "The vpc IDs 'vpc-1, vpc-2' do not exist").
-func unknownIDs(code, noun string, missing []string) error {
+func missingIDsError(code, noun string, missing []string) error {
 	if len(missing) == 1 {
 		return awserr.New(code, "The %s ID '%s' does not exist", noun, missing[0])
 	}
