@@ -16,6 +16,7 @@ import (
 	"net/http"
 
 	"github.com/euca-cloud/euca/internal/awsauth"
+	"github.com/euca-cloud/euca/internal/awserr"
 	"github.com/euca-cloud/euca/internal/queryapi"
 )
 
@@ -110,5 +111,20 @@ type returnResponse struct {
 }
 
 func ok() (any, error) { return &returnResponse{Return: true}, nil }
+
+// dryRun answers DryRun=true the way EC2 does for a call the caller may
+// make: every handler calls it once its parameters are decoded and before it
+// changes anything. (An account may do anything to its own resources, so
+// permission is never the reason to refuse.)
+func dryRun(p queryapi.Params) error {
+	dry, err := p.Bool("DryRun")
+	if err != nil {
+		return err
+	}
+	if dry {
+		return awserr.NewStatus(http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+	}
+	return nil
+}
 
 var _ context.Context // handlers take ctx first

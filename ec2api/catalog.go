@@ -47,19 +47,6 @@ type setOf[T any] struct {
 	Items []T `xml:"item"`
 }
 
-// describeDryRun answers DryRun=true the way EC2 does for a call that would
-// have been allowed.
-func describeDryRun(p queryapi.Params) error {
-	dry, err := p.Bool("DryRun")
-	if err != nil {
-		return err
-	}
-	if dry {
-		return awserr.NewStatus(http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
-	}
-	return nil
-}
-
 // optInNotRequired is the opt-in status of a region or zone every account has.
 const optInNotRequired = "opt-in-not-required"
 
@@ -91,7 +78,7 @@ func (a *api) describeRegions(ctx context.Context, req *queryapi.Request) (any, 
 	if err != nil {
 		return nil, err
 	}
-	if err := describeDryRun(p); err != nil {
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
 	region := a.cloud.Region()
@@ -182,7 +169,7 @@ func (a *api) describeAvailabilityZones(ctx context.Context, req *queryapi.Reque
 	if err != nil {
 		return nil, err
 	}
-	if err := describeDryRun(p); err != nil {
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
 	names := p.List("ZoneName")
@@ -296,7 +283,7 @@ type describeAccountAttributesResponse struct {
 
 func (a *api) describeAccountAttributes(ctx context.Context, req *queryapi.Request) (any, error) {
 	p := req.Params
-	if err := describeDryRun(p); err != nil {
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
 	names := accountAttributeNames
@@ -557,7 +544,7 @@ func (a *api) describeInstanceTypes(ctx context.Context, req *queryapi.Request) 
 	if err != nil {
 		return nil, err
 	}
-	if err := describeDryRun(p); err != nil {
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
 	types, err := a.cloud.VMTypes(ctx)
@@ -674,7 +661,7 @@ func (a *api) describeImages(ctx context.Context, req *queryapi.Request) (any, e
 		}
 		missing = append(missing, id)
 	}
-	if err := describeDryRun(p); err != nil {
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
 	if len(missing) > 0 {
@@ -765,7 +752,7 @@ func (a *api) describeInstances(ctx context.Context, req *queryapi.Request) (any
 			return nil, awserr.New("InvalidInstanceID.Malformed", "Invalid id: \"%s\"", id)
 		}
 	}
-	if err := describeDryRun(p); err != nil {
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
 	if len(ids) == 1 {

@@ -38,6 +38,9 @@ type createKeyPairResponse struct {
 }
 
 func (a *api) createKeyPair(ctx context.Context, req *queryapi.Request) (any, error) {
+	if err := dryRun(req.Params); err != nil {
+		return nil, err
+	}
 	p := req.Params
 	name, err := p.Required("KeyName")
 	if err != nil {
@@ -75,6 +78,9 @@ type importKeyPairResponse struct {
 }
 
 func (a *api) importKeyPair(ctx context.Context, req *queryapi.Request) (any, error) {
+	if err := dryRun(req.Params); err != nil {
+		return nil, err
+	}
 	p := req.Params
 	name, err := p.Required("KeyName")
 	if err != nil {
@@ -113,6 +119,9 @@ type deleteKeyPairResponse struct {
 }
 
 func (a *api) deleteKeyPair(ctx context.Context, req *queryapi.Request) (any, error) {
+	if err := dryRun(req.Params); err != nil {
+		return nil, err
+	}
 	p := req.Params
 	name, id := p.String("KeyName"), p.String("KeyPairId")
 	if name == "" && id == "" {
@@ -154,6 +163,9 @@ var keyPairFilters = filterFields[store.KeyPair]{
 const keyTimeFormat = "2006-01-02T15:04:05.000Z"
 
 func (a *api) describeKeyPairs(ctx context.Context, req *queryapi.Request) (any, error) {
+	if err := dryRun(req.Params); err != nil {
+		return nil, err
+	}
 	p := req.Params
 	filters, err := p.Filters()
 	if err != nil {

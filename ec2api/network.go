@@ -124,7 +124,7 @@ func (a *api) describeVpcs(ctx context.Context, req *queryapi.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
-	if err := describeDryRun(p); err != nil {
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
 	vpcs, err := a.cloud.VPCs(ctx, req.Caller.AccountID, p.List("VpcId"))
@@ -258,7 +258,7 @@ func (a *api) describeSubnets(ctx context.Context, req *queryapi.Request) (any, 
 	if err != nil {
 		return nil, err
 	}
-	if err := describeDryRun(p); err != nil {
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
 	subnets, err := a.cloud.Subnets(ctx, req.Caller.AccountID, p.List("SubnetId"))
@@ -321,7 +321,7 @@ func (a *api) describeNetworkInterfaces(ctx context.Context, req *queryapi.Reque
 			return nil, awserr.New("InvalidNetworkInterfaceID.Malformed", "Invalid id: \"%s\" (expecting \"eni-...\")", id)
 		}
 	}
-	if err := describeDryRun(p); err != nil {
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
 	if len(ids) == 1 {

@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -185,7 +184,7 @@ func (a *api) createSecurityGroup(ctx context.Context, req *queryapi.Request) (a
 	if err != nil {
 		return nil, err
 	}
-	if err := sgDryRun(p); err != nil {
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
 	g, err := a.cloud.CreateSecurityGroup(ctx, req.Caller.AccountID, name, desc, p.String("VpcId"), tags)
@@ -197,7 +196,7 @@ func (a *api) createSecurityGroup(ctx context.Context, req *queryapi.Request) (a
 
 func (a *api) deleteSecurityGroup(ctx context.Context, req *queryapi.Request) (any, error) {
 	p := req.Params
-	if err := sgDryRun(p); err != nil {
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
 	id, err := a.cloud.DeleteSecurityGroup(ctx, req.Caller.AccountID, p.String("GroupId"), p.String("GroupName"))
@@ -213,7 +212,7 @@ func (a *api) describeSecurityGroups(ctx context.Context, req *queryapi.Request)
 	if err != nil {
 		return nil, err
 	}
-	if err := sgDryRun(p); err != nil {
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
 	groups, err := a.cloud.DescribeSecurityGroups(ctx, req.Caller.AccountID, p.List("GroupId"), p.List("GroupName"))
@@ -254,7 +253,7 @@ func (a *api) describeSecurityGroupRules(ctx context.Context, req *queryapi.Requ
 	if err != nil {
 		return nil, err
 	}
-	if err := sgDryRun(p); err != nil {
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
 	rules, err := a.cloud.DescribeSecurityGroupRules(ctx, req.Caller.AccountID, p.List("SecurityGroupRuleId"))
@@ -290,7 +289,7 @@ func (a *api) authorizeSecurityGroup(ctx context.Context, req *queryapi.Request,
 	if err != nil {
 		return nil, err
 	}
-	if err := sgDryRun(p); err != nil {
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
 	rules, err := a.cloud.AuthorizeSecurityGroupRules(ctx, req.Caller.AccountID, p.String("GroupId"), sgGroupNameParam(p, egress), egress, perms, tags)
@@ -314,7 +313,7 @@ func (a *api) revokeSecurityGroup(ctx context.Context, req *queryapi.Request, eg
 	if err != nil {
 		return nil, err
 	}
-	if err := sgDryRun(p); err != nil {
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
 	revoked, unknown, err := a.cloud.RevokeSecurityGroupRules(ctx, req.Caller.AccountID, p.String("GroupId"), sgGroupNameParam(p, egress), egress, perms, p.List("SecurityGroupRuleId"))
@@ -471,18 +470,6 @@ func sgTagSpecs(p queryapi.Params, resourceType string) ([]store.Tag, error) {
 		return nil, awserr.New("TagLimitExceeded", "The maximum number of tags (%d) per resource has been reached.", store.MaxTags)
 	}
 	return out, nil
-}
-
-// sgDryRun answers DryRun=true once the request has been decoded.
-func sgDryRun(p queryapi.Params) error {
-	dry, err := p.Bool("DryRun")
-	if err != nil {
-		return err
-	}
-	if dry {
-		return awserr.NewStatus(http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
-	}
-	return nil
 }
 
 // sgTags is a tagSet that is left out when there are no tags, as AWS

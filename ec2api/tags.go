@@ -129,6 +129,9 @@ type tagSetXML struct {
 func tagSetOf(tags []store.Tag) tagSetXML { return tagSetXML{Items: tagItems(tags)} }
 
 func (a *api) createTags(ctx context.Context, req *queryapi.Request) (any, error) {
+	if err := dryRun(req.Params); err != nil {
+		return nil, err
+	}
 	p := req.Params
 	ids := p.List("ResourceId")
 	if len(ids) == 0 {
@@ -149,6 +152,9 @@ func (a *api) createTags(ctx context.Context, req *queryapi.Request) (any, error
 }
 
 func (a *api) deleteTags(ctx context.Context, req *queryapi.Request) (any, error) {
+	if err := dryRun(req.Params); err != nil {
+		return nil, err
+	}
 	p := req.Params
 	ids := p.List("ResourceId")
 	if len(ids) == 0 {
@@ -195,6 +201,9 @@ var tagRowFilters = filterFields[store.TagRow]{
 }
 
 func (a *api) describeTags(ctx context.Context, req *queryapi.Request) (any, error) {
+	if err := dryRun(req.Params); err != nil {
+		return nil, err
+	}
 	p := req.Params
 	filters, err := p.Filters()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -102,7 +103,19 @@ func ConfCheck(c *cli.Context) error {
 // confPath finds --conf wherever it was given: urfave/cli answers a flag
 // from the innermost command that defines it, even when it was only set on
 // an outer one (euca --conf X credentials).
+// urfave/cli also stops reading flags at the first argument, so a --conf
+// written after one (euca account create bob --conf X) is found among the
+// arguments rather than silently ignored.
 func confPath(c *cli.Context) string {
+	args := c.Args().Slice()
+	for i, a := range args {
+		switch {
+		case (a == "--conf" || a == "-conf") && i+1 < len(args):
+			return args[i+1]
+		case strings.HasPrefix(a, "--conf="):
+			return strings.TrimPrefix(a, "--conf=")
+		}
+	}
 	for _, ctx := range c.Lineage() {
 		if ctx.IsSet("conf") {
 			return ctx.String("conf")

@@ -32,7 +32,22 @@ func (noNodes) Capacity(context.Context) (map[string]map[string]store.VMTypeCapa
 // capacity is the source of ZoneCapacity. The cluster controller's
 // implementation will be wired here through the Cloud (a field set by New);
 // for now no cluster reports any.
-func (c *Cloud) capacity() Capacity { return noNodes{} }
+func (c *Cloud) capacity() Capacity {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cap == nil {
+		return noNodes{}
+	}
+	return c.cap
+}
+
+// SetCapacity connects the cluster controller's capacity reports (the CC
+// role calls it when it starts in or connects to this cloud).
+func (c *Cloud) SetCapacity(cp Capacity) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cap = cp
+}
 
 // Account limits answered by DescribeAccountAttributes. Not enforced yet:
 // they say what a client may expect, as AWS's defaults do.

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 
 	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/pki"
@@ -27,6 +28,9 @@ type Cloud struct {
 	ca    *pki.CA
 	cfg   *conf.Config
 	log   *slog.Logger
+
+	mu  sync.Mutex
+	cap Capacity // nil: no cluster has reported
 }
 
 // KeysDir is where the cloud's CA lives, under the data directory (the

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# guest-image.sh: build the project's test guest from Debian packages only.
+#
+#   scripts/guest-image.sh [OUTDIR]        (default build/guest; `make guest-image`)
+#
+# Writes OUTDIR/vmlinuz (the kernel of linux-image-cloud-amd64),
+# OUTDIR/initrd.img (busybox-static and that kernel's virtio modules) and
+# OUTDIR/root.img (a small ext4 file system made with `mkfs.ext4 -d`: no loop
+# mount, no root needed for that part). Nothing here is installed on the host:
+# the packages are fetched with `apt-get download` and unpacked with
+# `dpkg-deb -x`.
+#
+# Idempotent: when the three outputs exist and were made by this very script
+# (a hash of it is kept in OUTDIR/.stamp), it does nothing; editing the guest's
+# init below rebuilds on the next run.
+#
+# What the guest prints on its serial console, one marker per line, so tests
+# and `aws ec2 get-console-output` readers can find them:
+#   EUCA-INITRD-OK            the ramdisk ran and loaded the virtio modules
+#   EUCA-PROBE-OK             (kernel argument euca.probe) then powers off: the KVM probe
+#   EUCA-ROOT-OK ...          the root disk is mounted and its init runs
+#   EUCA-EPHEMERAL / EUCA-SWAP  the ephemeral disk mounted, the swap enabled
+#   EUCA-LEASE ip=... / EUCA-DHCP-FAIL
+#   EUCA-IMDS v2|v1           whether a session token (IMDSv2) was obtained
+#   EUCA-META instance-id=... / EUCA-META public-key=...
+#   EUCA-USERDATA-BEGIN ... EUCA-USERDATA-END  (or EUCA-USERDATA-NONE)
+#   EUCA-HTTPD port=80        busybox httpd serves /index.html (the instance id)
+#   EUCA-READY ...            init is done; the guest then idles
+set -euo pipefail
+
+OUT=${1:-build/guest}
+ROOT_SIZE=${ROOT_SIZE:-64M} # small: the image is bundled and uploaded in tests
+SELF=$(readlink -f "$0")
+STAMP=$(sha256sum "$SELF" | cut -d' ' -f1)
+
+if [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initrd.img" ] && [ -s "$OUT/root.img" ] &&
+  [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$STAMP" ]; then
+  echo "guest-image: $OUT is up to date"
+  exit 0
+fi
+
+for tool in apt-get dpkg-deb mkfs.ext4 gzip sha256sum; do
+  command -v "$tool" >/dev/null || { echo "guest-image: $tool is missing (Debian's apt, dpkg, e2fsprogs)" >&2; exit 1; }
+done
+
+mkdir -p "$OUT/debs"
+OUT=$(readlink -f "$OUT")
+DEBS=$OUT/debs
+WORK=$OUT/work
+rm -rf "$WORK"
+mkdir -p "$WORK"
+
+# download PKG...: into $DEBS, as root without the _apt sandbox warning; a
+# machine whose package lists were never fetched gets them once.
+download() {
+  (cd "$DEBS" && apt-get download -q -o APT::Sandbox::User=root "$@" >/dev/null 2>"$WORK/apt.err") && return 0
+  echo "guest-image: apt-get download $* failed; updating the package lists" >&2
+  apt-get update -q >/dev/null
+  (cd "$DEBS" && apt-get download -q -o APT::Sandbox::User=root "$@" >/dev/null) || {
+    cat "$WORK/apt.err" >&2
+    return 1
+  }
+}
+
+# The kernel: whatever linux-image-cloud-amd64 points at today (its one
+# dependency, "linux-image-6.1.0-NN-cloud-amd64 (= ...)"), never a pinned one.
+rm -f "$DEBS"/linux-image-cloud-amd64_*.deb
+download linux-image-cloud-amd64
+KPKG=$(dpkg-deb -f "$DEBS"/linux-image-cloud-amd64_*.deb Depends | tr ',' '\n' | awk '/linux-image-/{print $1; exit}')
+[ -n "$KPKG" ] || { echo "guest-image: cannot read the kernel package from linux-image-cloud-amd64" >&2; exit 1; }
+KV=${KPKG#linux-image-}
+ls "$DEBS/${KPKG}"_*.deb >/dev/null 2>&1 || download "$KPKG"
+ls "$DEBS"/busybox-static_*.deb >/dev/null 2>&1 || download busybox-static
+echo "guest-image: kernel $KV, $(cd "$DEBS" && ls busybox-static_*.deb)"
+
+mkdir "$WORK/kern" "$WORK/bb"
+dpkg-deb -x "$(ls "$DEBS/${KPKG}"_*.deb | tail -1)" "$WORK/kern"
+dpkg-deb -x "$(ls "$DEBS"/busybox-static_*.deb | tail -1)" "$WORK/bb"
+BB=$WORK/bb/bin/busybox
+MODS=$WORK/kern/lib/modules/$KV/kernel
+cp "$WORK/kern/boot/vmlinuz-$KV" "$WORK/vmlinuz"
+
+# --- the ramdisk: busybox and the virtio modules, in dependency order ---
+INITRD=$WORK/initrd
+mkdir -p "$INITRD"/{bin,lib/modules,dev,proc,sys,newroot}
+cp "$BB" "$INITRD/bin/"
+MODLIST="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk failover net_failover virtio_net"
+for f in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
+  drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci drivers/block/virtio_blk \
+  net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
+  # Debian ships modules uncompressed in bookworm, compressed (.ko.xz) later.
+  if [ -f "$MODS/$f.ko" ]; then
+    cp "$MODS/$f.ko" "$INITRD/lib/modules/"
+  elif [ -f "$MODS/$f.ko.xz" ]; then
+    "$BB" xzcat "$MODS/$f.ko.xz" >"$INITRD/lib/modules/$(basename "$f").ko"
+  else
+    echo "guest-image: module $f missing from $KPKG" >&2
+    exit 1
+  fi
+done
+cat >"$INITRD/init" <<EOF
+#!/bin/busybox sh
+# The ramdisk's init: load virtio, mount the root disk (/dev/vda, a whole-disk
+# ext4 file system) and hand over to its /sbin/init.
+B=/bin/busybox
+\$B mount -t proc proc /proc
+\$B mount -t sysfs sys /sys
+\$B mount -t devtmpfs dev /dev
+for m in $MODLIST; do
+  \$B insmod /lib/modules/\$m.ko || echo "EUCA-INSMOD-FAIL \$m"
+done
+echo "EUCA-INITRD-OK"
+if \$B grep -qw euca.probe /proc/cmdline; then
+  echo "EUCA-PROBE-OK"
+  \$B poweroff -f
+fi
+i=0
+while [ ! -b /dev/vda ] && [ \$i -lt 100 ]; do \$B usleep 100000; i=\$((i+1)); done
+if \$B mount -t ext4 /dev/vda /newroot; then
+  \$B umount /proc /sys
+  \$B mount --move /dev /newroot/dev
+  exec \$B switch_root /newroot /sbin/init
+fi
+echo "EUCA-NO-ROOT"
+while :; do \$B sleep 3600; done
+EOF
+chmod +x "$INITRD/init"
+# The host has no cpio: busybox's writes the newc format the kernel reads.
+(cd "$INITRD" && find . | "$BB" cpio -o -H newc 2>/dev/null | gzip -9) >"$WORK/initrd.img"
+
+# --- the root file system ---
+ROOT=$WORK/root
+mkdir -p "$ROOT"/{bin,sbin,etc,proc,sys,dev,tmp,run,root,www,media}
+cp "$BB" "$ROOT/bin/"
+for a in $("$BB" --list); do [ "$a" = busybox ] || ln -sf busybox "$ROOT/bin/$a"; done
+echo euca-guest >"$ROOT/etc/hostname"
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$ROOT/etc/passwd"
+printf 'root:x:0:\n' >"$ROOT/etc/group"
+
+cat >"$ROOT/etc/udhcpc.script" <<'EOF'
+#!/bin/sh
+# udhcpc calls this on each lease event.
+case "$1" in
+deconfig)
+  ip addr flush dev "$interface"
+  ip link set "$interface" up
+  ;;
+bound | renew)
+  ip addr flush dev "$interface"
+  ip addr add "$ip/${mask:-24}" dev "$interface"
+  [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+  : >/etc/resolv.conf
+  for d in $dns; do echo "nameserver $d" >>/etc/resolv.conf; done
+  [ -n "$hostname" ] && hostname "$hostname"
+  echo "EUCA-LEASE ip=$ip mask=$mask router=$router dns=$dns hostname=$hostname lease=$lease"
+  ;;
+esac
+exit 0
+EOF
+
+cat >"$ROOT/sbin/init" <<'EOF'
+#!/bin/sh
+# The test guest's init: report on the serial console what the cloud gave
+# this instance (disks, address, metadata), between markers, then serve HTTP.
+export PATH=/bin
+MD=http://169.254.169.254
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+hostname -F /etc/hostname
+up() { cut -d' ' -f1 /proc/uptime; }
+echo "EUCA-ROOT-OK kernel=$(uname -r) uptime=$(up)"
+
+# The NC labels the disks it makes, whatever order they are attached in.
+if dev=$(findfs LABEL=ephemeral0 2>/dev/null); then
+  mkdir -p /media/ephemeral0
+  mount -t ext4 "$dev" /media/ephemeral0 &&
+    echo "EUCA-EPHEMERAL dev=$dev kb=$(df -k /media/ephemeral0 | awk 'NR==2{print $2}')"
+fi
+if dev=$(findfs LABEL=swap 2>/dev/null); then
+  swapon "$dev" && echo "EUCA-SWAP dev=$dev kb=$(awk '/^SwapTotal/{print $2}' /proc/meminfo)"
+fi
+
+# imds_token: an IMDSv2 session token, or nothing. busybox wget cannot
+# send a PUT, so the request is written by hand through nc.
+imds_token() {
+  printf 'PUT /latest/api/token HTTP/1.0\r\nHost: 169.254.169.254\r\nX-aws-ec2-metadata-token-ttl-seconds: 21600\r\nContent-Length: 0\r\n\r\n' |
+    timeout 10 nc 169.254.169.254 80 >/tmp/token.http 2>/dev/null || return 0
+  head -n1 /tmp/token.http | grep -q '^HTTP/1\.[01] 200' || return 0
+  tr -d '\r' </tmp/token.http | sed '1,/^$/d' | tr -d '\n'
+}
+# get PATH: one metadata GET (busybox 1.35's wget -T segfaults: use timeout).
+get() {
+  if [ -n "$TOKEN" ]; then
+    timeout 10 wget -q -O - --header "X-aws-ec2-metadata-token: $TOKEN" "$MD/latest/$1"
+  else
+    timeout 10 wget -q -O - "$MD/latest/$1"
+  fi
+}
+
+IID=
+ip link set lo up
+if [ -e /sys/class/net/eth0 ]; then
+  ip link set eth0 up
+  echo "EUCA-NIC mac=$(cat /sys/class/net/eth0/address)"
+  # Without -q, udhcpc stays in the background after the lease to renew it.
+  if udhcpc -i eth0 -s /etc/udhcpc.script -t 10 -T 2 -n >/tmp/udhcpc.log 2>&1; then
+    TOKEN=
+    i=0
+    while [ $i -lt 5 ]; do
+      TOKEN=$(imds_token)
+      [ -n "$TOKEN" ] && break
+      IID=$(timeout 10 wget -q -O - "$MD/latest/meta-data/instance-id") && break
+      i=$((i + 1))
+      sleep 2
+    done
+    if [ -n "$TOKEN" ]; then echo "EUCA-IMDS v2"; else echo "EUCA-IMDS v1"; fi
+    IID=$(get meta-data/instance-id) && echo "EUCA-META instance-id=$IID" || echo "EUCA-META-FAIL instance-id"
+    KEY=$(get meta-data/public-keys/0/openssh-key) && echo "EUCA-META public-key=$KEY" || echo "EUCA-META-NONE public-key"
+    if get user-data >/run/user-data; then
+      echo "EUCA-USERDATA-BEGIN"
+      cat /run/user-data
+      echo
+      echo "EUCA-USERDATA-END"
+    else
+      echo "EUCA-USERDATA-NONE"
+    fi
+  else
+    echo "EUCA-DHCP-FAIL"
+  fi
+fi
+
+echo "${IID:-unknown}" >/www/index.html
+httpd -p 80 -h /www && echo "EUCA-HTTPD port=80"
+echo "EUCA-READY instance-id=${IID:-unknown} uptime=$(up)"
+sync
+while :; do sleep 3600; done
+EOF
+chmod +x "$ROOT/etc/udhcpc.script" "$ROOT/sbin/init"
+mkfs.ext4 -q -F -L eucaroot -d "$ROOT" "$WORK/root.img" "$ROOT_SIZE"
+
+# Publish: outputs first, the stamp last, so an interrupted run rebuilds.
+rm -f "$OUT/.stamp"
+mv -f "$WORK/vmlinuz" "$WORK/initrd.img" "$WORK/root.img" "$OUT/"
+rm -rf "$WORK"
+echo "$STAMP" >"$OUT/.stamp"
+ls -l "$OUT/vmlinuz" "$OUT/initrd.img" "$OUT/root.img"
