@@ -1,0 +1,111 @@
+// Package ncapi is the node controller's API: what a cluster controller asks
+// of the node controller on each host. One interface, two transports: when
+// the roles share a process the cluster controller holds the NC itself;
+// otherwise it holds an HTTP client (JSON over mutual TLS) for the same
+// interface, and the NC mounts an HTTP adapter over its implementation.
+//
+// Direction follows Eucalyptus: the CC calls its NCs (it polls the hosts in
+// NODES); an NC never calls its CC. The NC pulls images itself, from Walrus.
+package ncapi
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Node is one node controller.
+type Node interface {
+	// Describe is the CC's poll: what the node offers and holds, and every
+	// instance it has with its state.
+	Describe(ctx context.Context) (NodeStatus, error)
+	// RunInstance starts an instance. Harmless twice for one id: the second
+	// call reports success without a second guest. It returns once the
+	// instance is accepted (pending); the image download and boot continue,
+	// and Describe reports them.
+	RunInstance(ctx context.Context, req InstanceRequest) error
+	// TerminateInstance stops an instance and frees what it held; an unknown
+	// id is not an error (it may have gone already).
+	TerminateInstance(ctx context.Context, id string) error
+	// RebootInstance resets a running instance.
+	RebootInstance(ctx context.Context, id string) error
+	// ConsoleOutput is the end of the instance's serial console.
+	ConsoleOutput(ctx context.Context, id string) ([]byte, error)
+}
+
+// Errors the transports carry across by name.
+var (
+	ErrNoSuchInstance = errors.New("ncapi: no such instance")
+	ErrNoCapacity     = errors.New("ncapi: not enough capacity on this node")
+	ErrBadRequest     = errors.New("ncapi: bad request")
+)
+
+// Resources is an amount of a host's capacity.
+type Resources struct {
+	Cores     int `json:"cores"`
+	MemoryMiB int `json:"memory_mib"`
+	DiskGiB   int `json:"disk_gib"`
+}
+
+// Fits reports whether r can hold need.
+func (r Resources) Fits(need Resources) bool {
+	return r.Cores >= need.Cores && r.MemoryMiB >= need.MemoryMiB && r.DiskGiB >= need.DiskGiB
+}
+
+// Sub is r less u.
+func (r Resources) Sub(u Resources) Resources {
+	return Resources{r.Cores - u.Cores, r.MemoryMiB - u.MemoryMiB, r.DiskGiB - u.DiskGiB}
+}
+
+// NodeStatus is a node's answer to a poll.
+type NodeStatus struct {
+	Host      string           `json:"host"`
+	Driver    string           `json:"driver"` // "libvirt/tcg", "sim", ...
+	Max       Resources        `json:"max"`    // what it offers: the host, capped by MAX_CORES, MAX_MEM, MAX_DISK
+	Free      Resources        `json:"free"`   // Max less what its instances hold
+	Instances []InstanceStatus `json:"instances"`
+}
+
+// Instance states as a node reports them; the cloud controller maps them
+// onto EC2's.
+const (
+	StatePending      = "pending"       // accepted: fetching the image, preparing disks, booting
+	StateRunning      = "running"       // the guest runs
+	StateShuttingDown = "shutting-down" // being terminated
+	StateTerminated   = "terminated"    // gone from the hypervisor; files removed (unless kept for debugging)
+	StateFailed       = "failed"        // could not start; Reason says why
+)
+
+// InstanceStatus is one instance on a node.
+type InstanceStatus struct {
+	ID         string    `json:"id"`
+	State      string    `json:"state"`
+	Reason     string    `json:"reason,omitempty"`
+	Holds      Resources `json:"holds"`
+	LaunchedAt time.Time `json:"launched_at,omitzero"`
+}
+
+// ImageRef names an image a node must have, with what it must hash to. The
+// node fetches it through its image source (the decrypted image Walrus
+// keeps) and caches it.
+type ImageRef struct {
+	ID     string `json:"id"`     // emi-, eki-, eri-
+	SHA256 string `json:"sha256"` // hex digest of the plain image
+	Size   int64  `json:"size"`
+}
+
+// InstanceRequest is what a node needs to start one instance.
+type InstanceRequest struct {
+	ID            string    `json:"id"`
+	VMType        string    `json:"vm_type"`
+	Holds         Resources `json:"holds"` // cores, memory, ephemeral disk of the VM type
+	Image         ImageRef  `json:"image"`
+	Kernel        *ImageRef `json:"kernel,omitempty"`
+	Ramdisk       *ImageRef `json:"ramdisk,omitempty"`
+	KernelCmdline string    `json:"kernel_cmdline,omitempty"`
+	MAC           string    `json:"mac"`
+	Bridge        string    `json:"bridge"` // the network mode's bridge the NIC joins
+	// Platform, when "ec2", makes the guest's SMBIOS say it runs on EC2, so
+	// cloud-init uses its EC2 datasource.
+	Platform string `json:"platform,omitempty"`
+}
