@@ -13,6 +13,8 @@ import (
 var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaV1...),
 	execAll(schemaV2...),
+	execAll(schemaWalrus...),
+	execAll(schemaImages...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,
@@ -198,3 +200,4 @@ func (s *Store) migrateTo(ctx context.Context, target int) error {
 		}
 	}
 }
+
