@@ -79,6 +79,7 @@ func main() {
 			ecli.VMTypesCommand(),
 		},
 	}
+	app.Commands = append(app.Commands, ecli.BundleCommands()...)
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "euca:", err)
 		os.Exit(1)
