@@ -1,0 +1,115 @@
+package netmode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+
+	"github.com/euca-cloud/euca/netmode/dhcp"
+	"github.com/euca-cloud/euca/netmode/ipam"
+	"github.com/euca-cloud/euca/netmode/link"
+	"github.com/euca-cloud/euca/netmode/nft"
+	"github.com/vishvananda/netlink"
+)
+
+// static is STATIC mode: instances sit on the operator's bridge
+// (VNET_BRIDGE, which must exist, with an address of the host on it) and
+// take the VNET_MACMAP pair the CC gave them from this host's DHCP server,
+// with VNET_ROUTER as their router. The metadata redirect is the only
+// rule: no NAT, no elastic IPs, no filtering (Eucalyptus's STATIC had none).
+type static struct {
+	cfg Config
+	log *slog.Logger
+
+	mu   sync.Mutex
+	dhcp dhcpServers
+}
+
+func newStatic(cfg Config, log *slog.Logger) (Mode, error) {
+	if cfg.Bridge == "" {
+		return nil, fmt.Errorf("STATIC needs VNET_BRIDGE: the bridge on the instances' network")
+	}
+	if err := link.CheckName(cfg.Bridge); err != nil {
+		return nil, fmt.Errorf("VNET_BRIDGE: %w", err)
+	}
+	if len(cfg.MACMap) == 0 {
+		return nil, fmt.Errorf("STATIC needs VNET_MACMAP: the MAC=IP pairs instances take")
+	}
+	if !cfg.Subnet.Addr().Is4() {
+		return nil, fmt.Errorf("STATIC: VNET_SUBNET/VNET_NETMASK %v is not IPv4", cfg.Subnet)
+	}
+	cfg.Subnet = cfg.Subnet.Masked()
+	s := &static{cfg: cfg, log: log}
+	s.dhcp.log = log
+	return s, nil
+}
+
+func (s *static) Name() string      { return Static }
+func (s *static) Segments() int     { return 0 }
+func (s *static) Bridge(int) string { return s.cfg.Bridge }
+
+// Allocate gives the first VNET_MACMAP pair not in use.
+func (s *static) Allocate(used []netip.Addr, _ int) (Address, error) {
+	p, err := ipam.NextPair(s.cfg.MACMap, used)
+	if err != nil {
+		return Address{}, err
+	}
+	return Address{MAC: p.MAC, PrivateIP: p.IP}, nil
+}
+
+func (s *static) Set(ctx context.Context, st State) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := checkInstances(st.Instances, true); err != nil {
+		return fmt.Errorf("STATIC: %w", err)
+	}
+	for _, in := range st.Instances {
+		if !s.cfg.Subnet.Contains(in.PrivateIP) {
+			return fmt.Errorf("STATIC: instance %s: %s outside %s", in.ID, in.PrivateIP, s.cfg.Subnet)
+		}
+	}
+	br, err := link.Bridge(s.cfg.Bridge)
+	if err != nil {
+		return fmt.Errorf("STATIC: VNET_BRIDGE: %w", err)
+	}
+	server, err := firstAddr(br, s.cfg.Subnet)
+	if err != nil {
+		return fmt.Errorf("STATIC: %w", err)
+	}
+	var errs []error
+	errs = append(errs, syncTaps(st.Instances, func(Instance) (netlink.Link, error) { return br, nil }, s.log))
+	if st.Metadata.IsValid() {
+		errs = append(errs, allowLoopbackTarget(st.Metadata, []string{s.cfg.Bridge}))
+		errs = append(errs, applyRules(nft.Spec{Bridges: []string{s.cfg.Bridge}, Subnet: s.cfg.Subnet, Metadata: st.Metadata}, s.log))
+	} else {
+		errs = append(errs, removeRules())
+	}
+	w := dhcpWant{ifindex: br.Attrs().Index,
+		cfg: dhcp.Config{ServerIP: server, Subnet: s.cfg.Subnet, Router: s.cfg.Router, DNS: s.cfg.DNS, LeaseTime: s.cfg.LeaseTime}}
+	if len(w.cfg.DNS) == 0 && s.cfg.Router.IsValid() {
+		w.cfg.DNS = []netip.Addr{s.cfg.Router}
+	}
+	for _, in := range st.Instances {
+		w.leases = append(w.leases, dhcp.Lease{MAC: in.MAC, IP: in.PrivateIP})
+	}
+	errs = append(errs, s.dhcp.set(map[string]dhcpWant{s.cfg.Bridge: w}))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("STATIC: %w", err)
+	}
+	return nil
+}
+
+func (s *static) Close(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := errors.Join(s.dhcp.close(), removeRules(), removeTaps()); err != nil {
+		return fmt.Errorf("STATIC close: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,73 @@
+package netmode
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+
+	"github.com/euca-cloud/euca/netmode/ipam"
+	"github.com/euca-cloud/euca/netmode/link"
+	"github.com/vishvananda/netlink"
+)
+
+// system is SYSTEM mode: instances' taps join the operator's bridge
+// (VNET_BRIDGE, which must exist) on the physical network, with random
+// MACs; the network's own DHCP server gives their addresses. The cloud
+// runs no DHCP, no NAT, no filtering and no metadata redirect here: the
+// instances' router is not this host.
+type system struct {
+	cfg Config
+	log *slog.Logger
+	mu  sync.Mutex
+}
+
+func newSystem(cfg Config, log *slog.Logger) (Mode, error) {
+	if cfg.Bridge == "" {
+		return nil, fmt.Errorf("SYSTEM needs VNET_BRIDGE: the bridge on the physical network")
+	}
+	if err := link.CheckName(cfg.Bridge); err != nil {
+		return nil, fmt.Errorf("VNET_BRIDGE: %w", err)
+	}
+	return &system{cfg: cfg, log: log}, nil
+}
+
+func (s *system) Name() string      { return System }
+func (s *system) Segments() int     { return 0 }
+func (s *system) Bridge(int) string { return s.cfg.Bridge }
+
+// Allocate gives a random MAC with the cloud's prefix, and no address:
+// SYSTEM instances have none to derive a MAC from (two running instances
+// share one with odds of about n²/2^33).
+func (s *system) Allocate([]netip.Addr, int) (Address, error) {
+	return Address{MAC: ipam.RandomMAC()}, nil
+}
+
+func (s *system) Set(ctx context.Context, st State) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := checkInstances(st.Instances, false); err != nil {
+		return fmt.Errorf("SYSTEM: %w", err)
+	}
+	br, err := link.Bridge(s.cfg.Bridge)
+	if err != nil {
+		return fmt.Errorf("SYSTEM: VNET_BRIDGE: %w", err)
+	}
+	if err := syncTaps(st.Instances, func(Instance) (netlink.Link, error) { return br, nil }, s.log); err != nil {
+		return fmt.Errorf("SYSTEM: %w", err)
+	}
+	return nil
+}
+
+func (s *system) Close(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := removeTaps(); err != nil {
+		return fmt.Errorf("SYSTEM close: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,592 @@
+// Package nft turns the network mode's desired state into one nftables
+// table, "euca" in the inet family, and reconciles the kernel with it over
+// netlink (github.com/google/nftables; never the nft binary).
+//
+// The table holds four base chains:
+//
+//	prerouting  (nat, dstnat)  169.254.169.254:80 arriving on a cloud bridge is
+//	                           DNATed to the CLC's metadata listener (DNAT only:
+//	                           the CLC knows the instance by its source address);
+//	                           each elastic IP is DNATed to its instance.
+//	output      (nat, dstnat)  the same elastic-IP DNAT for the host's own traffic.
+//	postrouting (nat, srcnat)  the metadata flow is left alone (no SNAT), an
+//	                           instance with an elastic IP leaves under it, the
+//	                           rest of the private subnet is masqueraded.
+//	forward     (filter)       established/related flows pass; a new flow to an
+//	                           instance jumps to that instance's chain, which
+//	                           jumps to each of its security groups' chains (an
+//	                           accept per ingress rule) and then drops; a new
+//	                           flow to any other address of the subnet drops.
+//	                           Bridged traffic between instances passes here
+//	                           too (br_netfilter's bridge-nf-call-iptables).
+//
+// Every rule carries a comment (nft's userdata TLV, shown by `nft list
+// ruleset`) that names what it does; the comments double as the rule's
+// identity, so Apply can see that the kernel already holds the desired
+// table and do nothing. Otherwise it replaces the whole table in one
+// atomic netlink batch.
+package nft
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
+)
+
+// TableName is the table the cloud owns.
+const TableName = "euca"
+
+// MetadataAddr is where instances reach the metadata service.
+var MetadataAddr = netip.MustParseAddr("169.254.169.254")
+
+// Base chain names.
+const (
+	ChainPrerouting  = "prerouting"
+	ChainOutput      = "output"
+	ChainPostrouting = "postrouting"
+	ChainForward     = "forward"
+)
+
+// Spec is the desired state the rules implement.
+type Spec struct {
+	Table      string         // "": TableName
+	Bridges    []string       // the cloud's private bridges
+	Subnet     netip.Prefix   // the private space
+	Metadata   netip.AddrPort // where 169.254.169.254:80 goes; invalid: no redirect
+	Masquerade bool           // NAT the subnet's outbound traffic
+	NAT        []OneToOne     // elastic IPs
+	Filter     bool           // isolate instances by their security groups
+	Instances  []Instance
+	Groups     []Group
+}
+
+// OneToOne maps a public (elastic) address to an instance's private one.
+type OneToOne struct{ Public, Private netip.Addr }
+
+// Instance is a filtering target.
+type Instance struct {
+	ID     string
+	Addr   netip.Addr
+	Groups []string
+}
+
+// Group is a security group's ingress rules.
+type Group struct {
+	ID    string
+	Rules []Rule
+}
+
+// Rule admits traffic of one protocol and port range from its sources.
+type Rule struct {
+	Proto    int            // IANA protocol number; -1: any
+	FromPort int            // TCP/UDP: first port; ICMP: type; -1: any
+	ToPort   int            // TCP/UDP: last port; ICMP: code; -1: any
+	Sources  []netip.Prefix // no sources: the rule admits nothing
+}
+
+// Ruleset is the table, chains and rules Build made, in the order they are
+// added to the kernel.
+type Ruleset struct {
+	Table  *nftables.Table
+	Chains []*nftables.Chain
+	Rules  []*nftables.Rule
+}
+
+// InstanceChain and GroupChain name the per-instance and per-group chains.
+func InstanceChain(id string) string { return "inst-" + id }
+func GroupChain(id string) string    { return "group-" + id }
+
+var (
+	policyAccept = nftables.ChainPolicyAccept
+	protoNames   = map[int]string{-1: "all", unix.IPPROTO_ICMP: "icmp", unix.IPPROTO_TCP: "tcp", unix.IPPROTO_UDP: "udp"}
+)
+
+// Build makes the ruleset of s. Equal specs give identical rulesets
+// whatever the order of their lists.
+func Build(s Spec) (*Ruleset, error) {
+	if s.Table == "" {
+		s.Table = TableName
+	}
+	if !s.Subnet.Addr().Is4() {
+		return nil, fmt.Errorf("nft: subnet %v is not IPv4", s.Subnet)
+	}
+	s.Subnet = s.Subnet.Masked()
+	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: s.Table}
+	rs := &Ruleset{Table: t}
+	base := func(name string, typ nftables.ChainType, hook *nftables.ChainHook, prio *nftables.ChainPriority) *nftables.Chain {
+		c := &nftables.Chain{Name: name, Table: t, Type: typ, Hooknum: hook, Priority: prio, Policy: &policyAccept}
+		rs.Chains = append(rs.Chains, c)
+		return c
+	}
+	pre := base(ChainPrerouting, nftables.ChainTypeNAT, nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest)
+	out := base(ChainOutput, nftables.ChainTypeNAT, nftables.ChainHookOutput, nftables.ChainPriorityNATDest)
+	post := base(ChainPostrouting, nftables.ChainTypeNAT, nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource)
+	fwd := base(ChainForward, nftables.ChainTypeFilter, nftables.ChainHookForward, nftables.ChainPriorityFilter)
+
+	bridges := slices.Sorted(slices.Values(s.Bridges))
+	bridges = slices.Compact(bridges)
+	nat := slices.Clone(s.NAT)
+	slices.SortFunc(nat, func(a, b OneToOne) int { return a.Public.Compare(b.Public) })
+	for _, n := range nat {
+		if !n.Public.Is4() || !n.Private.Is4() {
+			return nil, fmt.Errorf("nft: elastic IP %v -> %v is not IPv4", n.Public, n.Private)
+		}
+	}
+
+	// prerouting: metadata, then elastic IPs.
+	if s.Metadata.IsValid() {
+		if !s.Metadata.Addr().Is4() {
+			return nil, fmt.Errorf("nft: metadata target %v is not IPv4", s.Metadata)
+		}
+		for _, br := range bridges {
+			rs.add(pre, fmt.Sprintf("metadata from %s to %s", br, s.Metadata),
+				concat(ipv4(), ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, br),
+					addr(offDaddr, expr.CmpOpEq, netip.PrefixFrom(MetadataAddr, 32)),
+					l4(unix.IPPROTO_TCP), port(offDport, 80, 80),
+					dnat(s.Metadata)))
+		}
+	}
+	for _, n := range nat {
+		e := concat(ipv4(), addr(offDaddr, expr.CmpOpEq, netip.PrefixFrom(n.Public, 32)), dnat(netip.AddrPortFrom(n.Private, 0)))
+		rs.add(pre, fmt.Sprintf("elastic %s to %s", n.Public, n.Private), e)
+		rs.add(out, fmt.Sprintf("elastic %s to %s from the host", n.Public, n.Private), e)
+	}
+
+	// postrouting: the metadata flow keeps its source, elastic IPs, masquerade.
+	if s.Metadata.IsValid() {
+		rs.add(post, fmt.Sprintf("metadata to %s keeps its source", s.Metadata),
+			concat(ctBits(expr.CtKeySTATUS, ipsDstNAT), ipv4(),
+				addr(offDaddr, expr.CmpOpEq, netip.PrefixFrom(s.Metadata.Addr(), 32)),
+				l4(unix.IPPROTO_TCP), port(offDport, int(s.Metadata.Port()), int(s.Metadata.Port())),
+				verdict(expr.VerdictReturn)))
+	}
+	for _, n := range nat {
+		rs.add(post, fmt.Sprintf("elastic %s from %s", n.Public, n.Private),
+			concat(ipv4(), addr(offSaddr, expr.CmpOpEq, netip.PrefixFrom(n.Private, 32)),
+				addr(offDaddr, expr.CmpOpNeq, s.Subnet), snat(n.Public)))
+	}
+	if s.Masquerade {
+		e := concat(ipv4(), addr(offSaddr, expr.CmpOpEq, s.Subnet), addr(offDaddr, expr.CmpOpNeq, s.Subnet))
+		for _, br := range bridges {
+			e = append(e, ifname(expr.MetaKeyOIFNAME, expr.CmpOpNeq, br)...)
+		}
+		rs.add(post, fmt.Sprintf("masquerade %s", s.Subnet), append(e, &expr.Masq{}))
+	}
+
+	if s.Filter {
+		if err := rs.filter(fwd, s, bridges); err != nil {
+			return nil, err
+		}
+	}
+	return rs, nil
+}
+
+// filter fills the forward chain and the per-group and per-instance chains.
+func (rs *Ruleset) filter(fwd *nftables.Chain, s Spec, bridges []string) error {
+	rs.add(fwd, "established", concat(ctBits(expr.CtKeySTATE, expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), verdict(expr.VerdictAccept)))
+	// Instances have no IPv6 addresses the rules could name: refuse IPv6
+	// towards them, bridged or routed, rather than let it bypass the groups.
+	for _, br := range bridges {
+		rs.add(fwd, "no IPv6 to "+br, concat(meta(expr.MetaKeyNFPROTO, []byte{unix.NFPROTO_IPV6}),
+			ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, br), verdict(expr.VerdictDrop)))
+	}
+
+	groups := slices.Clone(s.Groups)
+	slices.SortFunc(groups, func(a, b Group) int { return strings.Compare(a.ID, b.ID) })
+	known := map[string]bool{}
+	for _, g := range groups {
+		if known[g.ID] {
+			return fmt.Errorf("nft: group %s listed twice", g.ID)
+		}
+		known[g.ID] = true
+		c := &nftables.Chain{Name: GroupChain(g.ID), Table: rs.Table}
+		rs.Chains = append(rs.Chains, c)
+		var texts []string
+		for _, r := range g.Rules {
+			srcs := slices.Clone(r.Sources)
+			slices.SortFunc(srcs, func(a, b netip.Prefix) int {
+				if c := a.Addr().Compare(b.Addr()); c != 0 {
+					return c
+				}
+				return a.Bits() - b.Bits()
+			})
+			for _, src := range slices.Compact(srcs) {
+				e, text, ok := ruleExprs(r, src)
+				if !ok || slices.Contains(texts, text) {
+					continue
+				}
+				texts = append(texts, text)
+				rs.add(c, text, e)
+			}
+		}
+	}
+
+	insts := slices.Clone(s.Instances)
+	slices.SortFunc(insts, func(a, b Instance) int { return a.Addr.Compare(b.Addr) })
+	for i, in := range insts {
+		if !in.Addr.Is4() || !s.Subnet.Contains(in.Addr) {
+			return fmt.Errorf("nft: instance %s address %v outside %s", in.ID, in.Addr, s.Subnet)
+		}
+		if i > 0 && insts[i-1].Addr == in.Addr {
+			return fmt.Errorf("nft: instances %s and %s share %s", insts[i-1].ID, in.ID, in.Addr)
+		}
+		c := &nftables.Chain{Name: InstanceChain(in.ID), Table: rs.Table}
+		rs.Chains = append(rs.Chains, c)
+		gs := slices.Compact(slices.Sorted(slices.Values(in.Groups)))
+		for _, g := range gs {
+			if known[g] { // an unknown group admits nothing
+				rs.add(c, "group "+g, verdict(expr.VerdictJump, GroupChain(g)))
+			}
+		}
+		rs.add(c, "default drop", verdict(expr.VerdictDrop))
+		rs.add(fwd, fmt.Sprintf("to %s %s", in.ID, in.Addr),
+			concat(ipv4(), addr(offDaddr, expr.CmpOpEq, netip.PrefixFrom(in.Addr, 32)), verdict(expr.VerdictJump, c.Name)))
+	}
+	rs.add(fwd, fmt.Sprintf("nothing else new to %s", s.Subnet),
+		concat(ipv4(), addr(offDaddr, expr.CmpOpEq, s.Subnet), verdict(expr.VerdictDrop)))
+	return nil
+}
+
+// ruleExprs is one ingress rule from one source, and its comment. ok is
+// false for a rule nothing can match (an IPv6 source).
+func ruleExprs(r Rule, src netip.Prefix) (e []expr.Any, text string, ok bool) {
+	if !src.Addr().Is4() {
+		return nil, "", false
+	}
+	src = src.Masked()
+	name, known := protoNames[r.Proto]
+	if !known {
+		name = fmt.Sprint(r.Proto)
+	}
+	text = name
+	if r.Proto >= 0 {
+		e = append(e, l4(byte(r.Proto))...)
+	}
+	switch r.Proto {
+	case unix.IPPROTO_TCP, unix.IPPROTO_UDP:
+		from, to := max(r.FromPort, 0), r.ToPort
+		if to < 0 || to > 65535 {
+			to = 65535
+		}
+		if from > to {
+			return nil, "", false
+		}
+		if from > 0 || to < 65535 {
+			e = append(e, port(offDport, from, to)...)
+			text += fmt.Sprintf(" %d-%d", from, to)
+		}
+	case unix.IPPROTO_ICMP:
+		if r.FromPort >= 0 {
+			e = append(e, payload(expr.PayloadBaseTransportHeader, 0, []byte{byte(r.FromPort)}, expr.CmpOpEq)...)
+			text += fmt.Sprintf(" type %d", r.FromPort)
+			if r.ToPort >= 0 {
+				e = append(e, payload(expr.PayloadBaseTransportHeader, 1, []byte{byte(r.ToPort)}, expr.CmpOpEq)...)
+				text += fmt.Sprintf(" code %d", r.ToPort)
+			}
+		}
+	}
+	// The source match goes first, after the IPv4 dependency nft adds in
+	// an inet table: it is what differs most between rules.
+	e = concat(ipv4(), addr(offSaddr, expr.CmpOpEq, src), e)
+	text += " from " + src.String()
+	return append(e, verdict(expr.VerdictAccept)...), text, true
+}
+
+// add appends a rule with its comment.
+func (rs *Ruleset) add(c *nftables.Chain, comment string, e []expr.Any) {
+	rs.Rules = append(rs.Rules, &nftables.Rule{
+		Table:    rs.Table,
+		Chain:    c,
+		Exprs:    e,
+		UserData: userdata.AppendString(nil, userdata.TypeComment, comment),
+	})
+}
+
+// Comments returns the comments of the rules of chain, in order.
+func (rs *Ruleset) Comments(chain string) []string {
+	var out []string
+	for _, r := range rs.Rules {
+		if r.Chain.Name == chain {
+			out = append(out, Comment(r))
+		}
+	}
+	return out
+}
+
+// Comment is a rule's comment.
+func Comment(r *nftables.Rule) string {
+	s, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+	return s
+}
+
+// queue adds the whole ruleset to c's next batch.
+func (rs *Ruleset) queue(c *nftables.Conn) {
+	c.AddTable(rs.Table)
+	for _, ch := range rs.Chains {
+		c.AddChain(ch)
+	}
+	for _, r := range rs.Rules {
+		c.AddRule(r)
+	}
+}
+
+// Apply brings the kernel's table to rs: nothing is sent when it already
+// matches, otherwise the old table is deleted and the new one added in one
+// atomic batch (established flows keep their conntrack entries and NAT).
+// It reports whether it changed anything.
+func Apply(c *nftables.Conn, rs *Ruleset) (bool, error) {
+	cur, err := load(c, rs.Table.Name)
+	if err != nil {
+		return false, err
+	}
+	if cur != nil && cur.equal(shapeOf(rs)) {
+		return false, nil
+	}
+	if cur != nil {
+		c.DelTable(rs.Table)
+	}
+	rs.queue(c)
+	if err := c.Flush(); err != nil {
+		return false, fmt.Errorf("nftables: replace table %s: %w", rs.Table.Name, err)
+	}
+	return true, nil
+}
+
+// Remove deletes the table name; a missing table is not an error.
+func Remove(c *nftables.Conn, name string) error {
+	t, err := findTable(c, name)
+	if err != nil || t == nil {
+		return err
+	}
+	c.DelTable(t)
+	if err := c.Flush(); err != nil {
+		if t, _ := findTable(c, name); t == nil {
+			return nil // removed meanwhile
+		}
+		return fmt.Errorf("nftables: delete table %s: %w", name, err)
+	}
+	return nil
+}
+
+// Exists reports whether the table name is in the kernel.
+func Exists(c *nftables.Conn, name string) (bool, error) {
+	t, err := findTable(c, name)
+	return t != nil, err
+}
+
+func findTable(c *nftables.Conn, name string) (*nftables.Table, error) {
+	ts, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, fmt.Errorf("nftables: list tables: %w", err)
+	}
+	for _, t := range ts {
+		if t.Name == name {
+			return t, nil
+		}
+	}
+	return nil, nil
+}
+
+// shape is what Apply compares: each chain's definition and its rules'
+// comments, in order.
+type shape map[string][]string
+
+func chainKey(c *nftables.Chain) string {
+	k := c.Name
+	if c.Hooknum != nil {
+		k += fmt.Sprintf(" hook %d", *c.Hooknum)
+	}
+	if c.Priority != nil {
+		k += fmt.Sprintf(" priority %d", *c.Priority)
+	}
+	if c.Type != "" {
+		k += " type " + string(c.Type)
+	}
+	if c.Policy != nil {
+		k += fmt.Sprintf(" policy %d", *c.Policy)
+	}
+	return k
+}
+
+func shapeOf(rs *Ruleset) shape {
+	s := shape{}
+	keys := map[string]string{}
+	for _, c := range rs.Chains {
+		keys[c.Name] = chainKey(c)
+		s[chainKey(c)] = []string{}
+	}
+	for _, r := range rs.Rules {
+		k := keys[r.Chain.Name]
+		s[k] = append(s[k], Comment(r))
+	}
+	return s
+}
+
+func (s shape) equal(o shape) bool {
+	if len(s) != len(o) {
+		return false
+	}
+	for k, v := range s {
+		w, ok := o[k]
+		if !ok || !slices.Equal(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// load reads the kernel's table name as a shape, or nil when it is absent.
+func load(c *nftables.Conn, name string) (shape, error) {
+	t, err := findTable(c, name)
+	if err != nil || t == nil {
+		return nil, err
+	}
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, fmt.Errorf("nftables: list chains: %w", err)
+	}
+	s := shape{}
+	for _, ch := range chains {
+		if ch.Table == nil || ch.Table.Name != name {
+			continue
+		}
+		rules, err := c.GetRules(t, ch)
+		if err != nil {
+			return nil, fmt.Errorf("nftables: rules of %s: %w", ch.Name, err)
+		}
+		comments := []string{}
+		for _, r := range rules {
+			comments = append(comments, Comment(r))
+		}
+		s[chainKey(ch)] = comments
+	}
+	return s, nil
+}
+
+// ipsDstNAT is conntrack's IPS_DST_NAT status bit (linux/netfilter/nf_conntrack_common.h).
+const ipsDstNAT = 1 << 5
+
+// Header offsets of IPv4 and TCP/UDP fields.
+const (
+	offSaddr = 12
+	offDaddr = 16
+	offDport = 2
+)
+
+func concat(parts ...[]expr.Any) []expr.Any {
+	var out []expr.Any
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func meta(key expr.MetaKey, want []byte) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: key, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: want},
+	}
+}
+
+// ipv4 is the dependency nft adds before any IPv4 match in an inet table.
+func ipv4() []expr.Any { return meta(expr.MetaKeyNFPROTO, []byte{unix.NFPROTO_IPV4}) }
+
+// l4 matches the transport protocol.
+func l4(proto byte) []expr.Any { return meta(expr.MetaKeyL4PROTO, []byte{proto}) }
+
+// ifname matches an interface name exactly: padded to IFNAMSIZ with NULs,
+// as nft does (unpadded, "euca-br0" would also match "euca-br01").
+func ifname(key expr.MetaKey, op expr.CmpOp, name string) []expr.Any {
+	b := make([]byte, unix.IFNAMSIZ)
+	copy(b, name)
+	return []expr.Any{
+		&expr.Meta{Key: key, Register: 1},
+		&expr.Cmp{Op: op, Register: 1, Data: b},
+	}
+}
+
+// addr matches the IPv4 source or destination against a prefix as nft
+// does: a byte-aligned prefix loads only its bytes, any other loads the
+// whole address and masks it.
+func addr(offset uint32, op expr.CmpOp, p netip.Prefix) []expr.Any {
+	p = p.Masked()
+	if p.Bits() == 0 {
+		return nil // 0.0.0.0/0 matches every address
+	}
+	n := p.Bits() / 8
+	if p.Bits()%8 != 0 {
+		n = 4
+	}
+	a := p.Addr().As4()
+	e := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: uint32(n)}}
+	if p.Bits()%8 != 0 {
+		mask := binary.BigEndian.AppendUint32(nil, ^uint32(0)<<(32-p.Bits()))
+		e = append(e, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: mask, Xor: make([]byte, 4)})
+	}
+	return append(e, &expr.Cmp{Op: op, Register: 1, Data: a[:n]})
+}
+
+// port matches a transport header port, one value or a range.
+func port(offset uint32, from, to int) []expr.Any {
+	e := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: offset, Len: 2}}
+	if from == to {
+		return append(e, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(uint16(from))})
+	}
+	return append(e,
+		&expr.Cmp{Op: expr.CmpOpGte, Register: 1, Data: binaryutil.BigEndian.PutUint16(uint16(from))},
+		&expr.Cmp{Op: expr.CmpOpLte, Register: 1, Data: binaryutil.BigEndian.PutUint16(uint16(to))})
+}
+
+func payload(base expr.PayloadBase, offset uint32, want []byte, op expr.CmpOp) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: base, Offset: offset, Len: uint32(len(want))},
+		&expr.Cmp{Op: op, Register: 1, Data: want},
+	}
+}
+
+// ctBits matches conntrack state or status having any of bits.
+func ctBits(key expr.CtKey, bits uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: key},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(bits), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+	}
+}
+
+func verdict(kind expr.VerdictKind, chain ...string) []expr.Any {
+	v := &expr.Verdict{Kind: kind}
+	if len(chain) > 0 {
+		v.Chain = chain[0]
+	}
+	return []expr.Any{v}
+}
+
+// dnat rewrites the destination to to (and its port, when not 0).
+func dnat(to netip.AddrPort) []expr.Any {
+	a := to.Addr().As4()
+	e := []expr.Any{&expr.Immediate{Register: 1, Data: a[:]}}
+	n := &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1}
+	if to.Port() != 0 {
+		e = append(e, &expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(to.Port())})
+		n.RegProtoMin, n.Specified = 2, true
+	}
+	return append(e, n)
+}
+
+// snat rewrites the source to to.
+func snat(to netip.Addr) []expr.Any {
+	a := to.As4()
+	return []expr.Any{
+		&expr.Immediate{Register: 1, Data: a[:]},
+		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1},
+	}
+}
