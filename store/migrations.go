@@ -15,6 +15,9 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaV2...),
 	execAll(schemaWalrus...),
 	execAll(schemaImages...),
+	execAll(schemaNC...),
+	execAll(schemaCC...),
+	execAll(schemaInstances...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,
@@ -200,4 +203,3 @@ func (s *Store) migrateTo(ctx context.Context, target int) error {
 		}
 	}
 }
-

@@ -119,7 +119,10 @@ type NetInstance struct {
 
 // SecurityGroup is a group's ingress rules as the network enforces them.
 type SecurityGroup struct {
-	ID      string `json:"id"`
+	ID string `json:"id"`
+	// Segment is the group's slice of the subnet in MANAGED mode (its VLAN
+	// and bridge), as allocated with netmode/ipam; 0 in the other modes.
+	Segment int    `json:"segment,omitempty"`
 	Ingress []Rule `json:"ingress"`
 }
 

@@ -1,0 +1,423 @@
+// Package cc is the cluster controller: one per availability zone
+// (CLUSTER_NAME), between the cloud controller and the node controllers of
+// NODES. It implements ccapi.Cluster.
+//
+// What it knows of its nodes comes from polls, never from its own
+// bookkeeping alone (DESIGN's reconcile rule): Run asks every node for its
+// Describe every few seconds (every second while something is changing),
+// and keeps each node's last answer, whether it answered (up/down, the
+// error, when it was last seen), its resources and its instances.
+//
+// A launch walks this path:
+//
+//  1. RunInstances takes a snapshot of the nodes that are up, with the room
+//     each has left: the last poll's free resources less the instances
+//     started since that poll began (placements not yet seen in a poll).
+//  2. The SCHEDPOLICY (package sched) turns the snapshot into a plan, all or
+//     nothing; a request that does not fit whole is refused with
+//     ccapi.ErrInsufficientCapacity before anything starts.
+//  3. The placements are recorded (in memory and in the store, so a
+//     restarted CC still routes to them and counts their room), and each
+//     node is asked to RunInstance, its NIC on the network's bridge.
+//  4. If any node refuses, every instance of the request is terminated
+//     again, and the error returned: nothing is left half-started.
+//  5. Later polls see the instances; a placement lasts until its node's
+//     poll, begun after the placement was made, no longer lists it.
+//
+// Terminate, reboot and console requests go to the node that holds the
+// instance (from the placements, then the last polls); an instance nobody
+// knows is asked of every node.
+//
+// The network (VNET_MODE) is realised by a Network (package netmode through
+// NetworkOf): SetNetwork records the whole desired state the cloud
+// controller hands over and applies it; Run applies the recorded state again
+// at start and retries while an apply is failing.
+package cc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/euca-cloud/euca/internal/conf"
+	"github.com/euca-cloud/euca/roles/cc/ccapi"
+	"github.com/euca-cloud/euca/roles/cc/sched"
+	"github.com/euca-cloud/euca/roles/nc/ncapi"
+	"github.com/euca-cloud/euca/store"
+)
+
+// Poll timing. A node that takes longer than pollTimeout to answer is down
+// for this round.
+const (
+	defaultInterval = 5 * time.Second
+	fastInterval    = time.Second
+	fastFor         = 30 * time.Second // after a change, poll fast this long
+	pollTimeout     = 10 * time.Second
+	cleanupTimeout  = 30 * time.Second // rolling back a failed launch
+)
+
+// Cluster is one cluster controller.
+type Cluster struct {
+	zone   string
+	log    *slog.Logger
+	st     *store.Store
+	net    Network
+	policy sched.Policy
+	order  []string // node names: NODES order, then the others by name
+	nodes  map[string]ncapi.Node
+
+	interval, fast, fastFor time.Duration // tests shorten them
+	now                     func() time.Time
+	kick                    chan struct{} // asks Run to poll now
+
+	pollMu sync.Mutex // one poll round at a time
+
+	mu      sync.Mutex
+	state   map[string]*nodeState
+	placed  map[string]*placement // by instance id
+	last    string                // ROUNDROBIN's cursor
+	changed time.Time             // last launch, terminate or reboot
+
+	netMu   sync.Mutex // one apply at a time, in order
+	desired ccapi.Network
+	applied bool // desired is what the Network last accepted
+}
+
+// nodeState is a node as its polls left it.
+type nodeState struct {
+	info      ccapi.NodeInfo // Free here is as the node reported it
+	instances []ncapi.InstanceStatus
+	polled    bool // a poll round has finished for it
+}
+
+// placement is an instance this CC started.
+type placement struct {
+	node  string
+	holds ncapi.Resources
+	// started is when the node accepted it; zero while RunInstance is under
+	// way, so that a poll racing the start cannot take it for gone.
+	started time.Time
+	seen    bool // a poll of its node has listed it: the node's Free counts it
+}
+
+// New builds the cluster controller of cfg.ClusterName over nodes (by their
+// name in NODES; a node of the map that NODES does not list comes after the
+// listed ones, by name). net realises the zone's network; nil means no
+// network of the CC's own (instances' NICs go on VNET_BRIDGE, as SYSTEM
+// mode does). New starts nothing: Run polls.
+func New(ctx context.Context, cfg *conf.Config, st *store.Store, nodes map[string]ncapi.Node, net Network, log *slog.Logger) (*Cluster, error) {
+	policy, err := sched.Lookup(cfg.SchedPolicy)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if net == nil {
+		net = noNetwork{bridge: cfg.VNetBridge}
+	}
+	c := &Cluster{
+		zone: cfg.ClusterName, log: log, st: st, net: net, policy: policy,
+		nodes: nodes, interval: defaultInterval, fast: fastInterval, fastFor: fastFor,
+		now: time.Now, kick: make(chan struct{}, 1),
+		state: map[string]*nodeState{}, placed: map[string]*placement{},
+		desired: ccapi.Network{Subnet: cfg.VNetSubnet},
+	}
+	for _, n := range cfg.Nodes {
+		if _, ok := nodes[n]; ok && !slices.Contains(c.order, n) {
+			c.order = append(c.order, n)
+		} else if !ok {
+			log.Warn("cc: a node of NODES has no connection; it is left out", "node", n)
+		}
+	}
+	var rest []string
+	for n := range nodes {
+		if !slices.Contains(c.order, n) {
+			rest = append(rest, n)
+		}
+	}
+	sort.Strings(rest)
+	c.order = append(c.order, rest...)
+	for _, n := range c.order {
+		c.state[n] = &nodeState{info: ccapi.NodeInfo{Host: n}}
+	}
+	if len(c.order) == 0 {
+		log.Warn("cc: no nodes: every launch will be refused for capacity (set NODES, or run the nc role here)")
+	}
+	if strings.EqualFold(strings.TrimSpace(cfg.SchedPolicy), "POWERSAVE") {
+		log.Info("cc: POWERSAVE places instances on busy nodes first; nodes are never powered down or up (POWER_IDLETHRESH, POWER_WAKETHRESH have no effect)",
+			"idle_thresh", cfg.PowerIdleThresh, "wake_thresh", cfg.PowerWakeThresh)
+	}
+
+	// What the store remembers: placements not yet resolved by a poll, and
+	// the desired network.
+	ps, err := st.CCPlacements(ctx, c.zone)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		c.placed[p.InstanceID] = &placement{
+			node:    p.Node,
+			holds:   ncapi.Resources{Cores: p.Cores, MemoryMiB: p.MemoryMiB, DiskGiB: p.DiskGiB},
+			started: store.Time(p.CreatedMS),
+		}
+	}
+	doc, err := st.CCNetwork(ctx, c.zone)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		if err := json.Unmarshal(doc, &c.desired); err != nil {
+			return nil, fmt.Errorf("cc: stored network of %s: %w", c.zone, err)
+		}
+	}
+	return c, nil
+}
+
+// Zone is the availability zone the cluster serves.
+func (c *Cluster) Zone() string { return c.zone }
+
+var _ ccapi.Cluster = (*Cluster)(nil)
+
+// Run applies the recorded network, then polls the nodes until ctx ends.
+// It returns nil once stopped. It leaves the network as it is when it
+// returns: running instances keep their network across a restart, and
+// Teardown removes it on purpose.
+func (c *Cluster) Run(ctx context.Context) error {
+	c.log.Info("cc: running", "zone", c.zone, "nodes", c.order)
+	if err := c.apply(ctx); err != nil && ctx.Err() == nil {
+		c.log.Error("cc: network not applied; retrying at each poll", "err", err)
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.log.Info("cc: stopped", "zone", c.zone)
+			return nil
+		case <-timer.C:
+		case <-c.kick:
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
+		c.poll(ctx)
+		c.retryApply(ctx)
+		timer.Reset(c.nextPoll())
+	}
+}
+
+// Teardown removes the zone's network from this host (bridges, rules,
+// DHCP). Not part of a normal stop: instances would lose their network.
+func (c *Cluster) Teardown(ctx context.Context) error {
+	c.netMu.Lock()
+	defer c.netMu.Unlock()
+	c.applied = false
+	return c.net.Close(ctx)
+}
+
+// changedNow notes a change and asks Run for an early poll.
+func (c *Cluster) changedNow() {
+	c.mu.Lock()
+	c.changed = c.now()
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// nextPoll is the fast interval while something is in flux: just after a
+// change, or while an instance is pending or shutting down.
+func (c *Cluster) nextPoll() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.now().Sub(c.changed) < c.fastFor {
+		return c.fast
+	}
+	for _, p := range c.placed {
+		if !p.seen && c.state[p.node] != nil && c.state[p.node].info.Up {
+			return c.fast
+		}
+	}
+	for _, s := range c.state {
+		for _, in := range s.instances {
+			if in.State == ncapi.StatePending || in.State == ncapi.StateShuttingDown {
+				return c.fast
+			}
+		}
+	}
+	return c.interval
+}
+
+// poll asks every node at once and records the answers.
+func (c *Cluster) poll(ctx context.Context) {
+	c.pollMu.Lock()
+	defer c.pollMu.Unlock()
+	var wg sync.WaitGroup
+	var gone []string
+	var goneMu sync.Mutex
+	for _, name := range c.order {
+		wg.Go(func() {
+			g := c.pollNode(ctx, name)
+			goneMu.Lock()
+			gone = append(gone, g...)
+			goneMu.Unlock()
+		})
+	}
+	wg.Wait()
+	if len(gone) > 0 {
+		if err := c.st.DeleteCCPlacements(ctx, gone); err != nil && ctx.Err() == nil {
+			c.log.Warn("cc: forget placements", "ids", gone, "err", err)
+		}
+	}
+}
+
+// pollNode polls one node and returns the placements its answer resolved
+// as gone.
+func (c *Cluster) pollNode(ctx context.Context, name string) (gone []string) {
+	began := c.now()
+	pctx, cancel := context.WithTimeout(ctx, pollTimeout)
+	st, err := c.nodes[name].Describe(pctx)
+	cancel()
+	if err != nil && ctx.Err() != nil {
+		return nil // stopping: not the node's fault
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.state[name]
+	wasUp, first := s.info.Up, !s.polled
+	s.polled = true
+	if err != nil {
+		s.info.Up = false
+		s.info.Error = err.Error()
+		if wasUp || first {
+			c.log.Warn("cc: node down", "node", name, "err", err)
+		}
+		return nil
+	}
+	s.info = ccapi.NodeInfo{Host: name, Driver: st.Driver, Max: st.Max, Free: st.Free, Up: true, LastSeen: c.now()}
+	s.instances = st.Instances
+	if !wasUp {
+		c.log.Info("cc: node up", "node", name, "driver", st.Driver, "max", st.Max, "free", st.Free, "instances", len(st.Instances))
+	}
+	listed := make(map[string]bool, len(st.Instances))
+	for _, in := range st.Instances {
+		listed[in.ID] = true
+	}
+	for id, p := range c.placed {
+		if p.node != name {
+			continue
+		}
+		switch {
+		case listed[id]:
+			p.seen = true
+		case !p.started.IsZero() && p.started.Before(began):
+			// Started before this poll began, and the node no longer
+			// has it: it is gone (or never really started).
+			delete(c.placed, id)
+			gone = append(gone, id)
+		}
+	}
+	return gone
+}
+
+// ensurePolled polls once if some node has never been polled, so that a
+// request arriving before Run's first round sees the nodes.
+func (c *Cluster) ensurePolled(ctx context.Context) {
+	c.mu.Lock()
+	need := false
+	for _, s := range c.state {
+		need = need || !s.polled
+	}
+	c.mu.Unlock()
+	if need {
+		c.poll(ctx)
+	}
+}
+
+// roomLocked is a node's room: the poll's free resources less what the
+// placements it has not reported yet hold. c.mu is held.
+func (c *Cluster) roomLocked(name string) (free ncapi.Resources, busy bool) {
+	s := c.state[name]
+	free = s.info.Free
+	for _, in := range s.instances {
+		if in.State != ncapi.StateTerminated && in.State != ncapi.StateFailed {
+			busy = true
+		}
+	}
+	for _, p := range c.placed {
+		if p.node == name && !p.seen {
+			free = free.Sub(p.holds)
+			busy = true
+		}
+	}
+	return free, busy
+}
+
+// Describe reports the nodes, the capacity per VM type of the nodes that
+// are up, and every instance: as the nodes last reported them (a node that
+// is down keeps its last known instances: it is unreachable, not empty),
+// plus the instances started since, as pending.
+func (c *Cluster) Describe(ctx context.Context, types []ccapi.VMType) (ccapi.Status, error) {
+	c.ensurePolled(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := ccapi.Status{Zone: c.zone, Nodes: []ccapi.NodeInfo{}, Capacity: map[string]ccapi.Capacity{}, Instances: []ccapi.InstanceStatus{}}
+	seen := map[string]bool{}
+	for _, name := range c.order {
+		s := c.state[name]
+		info := s.info
+		info.Free, _ = c.roomLocked(name)
+		out.Nodes = append(out.Nodes, info)
+		for _, in := range s.instances {
+			if !seen[in.ID] {
+				seen[in.ID] = true
+				out.Instances = append(out.Instances, ccapi.InstanceStatus{InstanceStatus: in, Node: name})
+			}
+		}
+	}
+	var pending []ccapi.InstanceStatus
+	for id, p := range c.placed {
+		if !seen[id] {
+			pending = append(pending, ccapi.InstanceStatus{
+				InstanceStatus: ncapi.InstanceStatus{ID: id, State: ncapi.StatePending, Holds: p.holds},
+				Node:           p.node,
+			})
+		}
+	}
+	sort.Slice(pending, func(i, j int) bool { return pending[i].ID < pending[j].ID })
+	out.Instances = append(out.Instances, pending...)
+	out.Capacity = capacity(out.Nodes, types)
+	return out, nil
+}
+
+// capacity is, per VM type, how many fit on the nodes that are up: now (in
+// each node's room) and on empty nodes (in each node's Max), summed over
+// nodes, as Eucalyptus's free/max.
+func capacity(nodes []ccapi.NodeInfo, types []ccapi.VMType) map[string]ccapi.Capacity {
+	out := make(map[string]ccapi.Capacity, len(types))
+	for _, t := range types {
+		need := ncapi.Resources{Cores: t.Cores, MemoryMiB: t.MemoryMiB, DiskGiB: t.DiskGiB}
+		var c ccapi.Capacity
+		for _, n := range nodes {
+			if n.Up {
+				c.Free += sched.Count(n.Free, need)
+				c.Max += sched.Count(n.Max, need)
+			}
+		}
+		out[t.Name] = c
+	}
+	return out
+}

@@ -1,0 +1,522 @@
+package cc
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/euca-cloud/euca/roles/cc/ccapi"
+	"github.com/euca-cloud/euca/roles/nc/ncapi"
+	"github.com/euca-cloud/euca/store"
+)
+
+func TestCapacityMath(t *testing.T) {
+	nodes := []ccapi.NodeInfo{
+		{Host: "a", Up: true, Max: ncapi.Resources{Cores: 4, MemoryMiB: 2048, DiskGiB: 40}, Free: ncapi.Resources{Cores: 3, MemoryMiB: 1920, DiskGiB: 38}},
+		{Host: "b", Up: true, Max: ncapi.Resources{Cores: 2, MemoryMiB: 256, DiskGiB: 100}, Free: ncapi.Resources{Cores: 2, MemoryMiB: 256, DiskGiB: 100}},
+		{Host: "c", Up: false, Max: room(100), Free: room(100)}, // down: counts for nothing
+	}
+	got := capacity(nodes, testTypes)
+	want := map[string]ccapi.Capacity{
+		// a: free min(3, 15, 19) = 3, max min(4, 16, 20) = 4; b: memory binds at 2.
+		"m1.small": {Free: 3 + 2, Max: 4 + 2},
+		// a: free min(1, 3, 3) = 1, max min(2, 4, 4) = 2; b: 256 MiB holds none.
+		"m1.large": {Free: 1, Max: 2},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("capacity %v, want %v", got, want)
+	}
+}
+
+func TestDescribeNodesAndCapacity(t *testing.T) {
+	e := newEnv(t, "GREEDY", []string{"a", "b"}, room(4), room(8))
+	e.nodes["b"].down = true
+	c := e.cluster(t)
+	ctx := context.Background()
+	st, err := c.Describe(ctx, testTypes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Zone != e.cfg.ClusterName || len(st.Nodes) != 2 {
+		t.Fatalf("status %+v", st)
+	}
+	a, b := st.Nodes[0], st.Nodes[1]
+	if a.Host != "a" || !a.Up || a.LastSeen.IsZero() || a.Max != room(4) || a.Driver != "fake" {
+		t.Errorf("node a %+v", a)
+	}
+	if b.Host != "b" || b.Up || !strings.Contains(b.Error, "connection refused") {
+		t.Errorf("node b %+v: want down with the error", b)
+	}
+	if got := st.Capacity["m1.small"]; got != (ccapi.Capacity{Free: 4, Max: 4}) {
+		t.Errorf("m1.small %+v: a down node must not count", got)
+	}
+
+	// The node comes back: the next poll counts it.
+	e.nodes["b"].set(func(f *fakeNode) { f.down = false })
+	c.poll(ctx)
+	st, _ = c.Describe(ctx, testTypes)
+	if !st.Nodes[1].Up || st.Nodes[1].Error != "" {
+		t.Errorf("node b after recovery %+v", st.Nodes[1])
+	}
+	if got := st.Capacity["m1.small"]; got != (ccapi.Capacity{Free: 12, Max: 12}) {
+		t.Errorf("m1.small after recovery %+v", got)
+	}
+}
+
+func TestRunInstancesPlacesAndCountsRoom(t *testing.T) {
+	e := newEnv(t, "GREEDY", []string{"a", "b"}, room(2), room(2))
+	c := e.cluster(t)
+	ctx := context.Background()
+	ps, err := c.RunInstances(ctx, reqs("i", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ccapi.Placement{{ID: "i-0", Node: "a"}, {ID: "i-1", Node: "a"}, {ID: "i-2", Node: "b"}}
+	if !reflect.DeepEqual(ps, want) {
+		t.Fatalf("placements %v, want %v", ps, want)
+	}
+	if got := e.nodes["a"].ids(); !reflect.DeepEqual(got, []string{"i-0", "i-1"}) {
+		t.Errorf("node a runs %v", got)
+	}
+	if br := e.nodes["b"].bridges["i-2"]; br != "euca-br0" {
+		t.Errorf("NIC bridge %q, want the network's", br)
+	}
+	// Before any poll sees them, the room they took is already counted.
+	st, _ := c.Describe(ctx, testTypes)
+	if got := st.Capacity["m1.small"]; got != (ccapi.Capacity{Free: 1, Max: 4}) {
+		t.Errorf("capacity before the poll %+v", got)
+	}
+	if len(st.Instances) != 3 {
+		t.Errorf("instances before the poll %+v", st.Instances)
+	}
+	c.poll(ctx)
+	st, _ = c.Describe(ctx, testTypes)
+	if got := st.Capacity["m1.small"]; got != (ccapi.Capacity{Free: 1, Max: 4}) {
+		t.Errorf("capacity after the poll %+v (counted twice?)", got)
+	}
+	nodeOf := map[string]string{}
+	for _, in := range st.Instances {
+		nodeOf[in.ID] = in.Node
+	}
+	if !reflect.DeepEqual(nodeOf, map[string]string{"i-0": "a", "i-1": "a", "i-2": "b"}) {
+		t.Errorf("described instances %v", nodeOf)
+	}
+	// One more fits; two more do not, and then nothing starts.
+	if _, err := c.RunInstances(ctx, reqs("j", 2)); !errors.Is(err, ccapi.ErrInsufficientCapacity) {
+		t.Fatalf("over capacity: %v", err)
+	}
+	if got := len(e.nodes["a"].callList()) + len(e.nodes["b"].callList()); got != 3 {
+		t.Errorf("a refused request reached the nodes: %v %v", e.nodes["a"].callList(), e.nodes["b"].callList())
+	}
+	if _, err := c.RunInstances(ctx, reqs("k", 1)); err != nil {
+		t.Fatalf("the last room: %v", err)
+	}
+}
+
+func TestRunInstancesRollsBack(t *testing.T) {
+	e := newEnv(t, "GREEDY", []string{"a", "b"}, room(2), room(2))
+	e.nodes["b"].failRun = errors.New("image download failed")
+	c := e.cluster(t)
+	ctx := context.Background()
+	_, err := c.RunInstances(ctx, reqs("i", 4))
+	if err == nil || !strings.Contains(err.Error(), "image download failed") {
+		t.Fatalf("err %v", err)
+	}
+	for n, f := range e.nodes {
+		if ids := f.ids(); len(ids) != 0 {
+			t.Errorf("node %s still runs %v", n, ids)
+		}
+	}
+	if calls := e.nodes["a"].callList(); !containsAll(calls, "terminate i-0", "terminate i-1") {
+		t.Errorf("node a calls %v: want its instances terminated", calls)
+	}
+	if ps, _ := e.st.CCPlacements(ctx, c.Zone()); len(ps) != 0 {
+		t.Errorf("placements left in the store: %+v", ps)
+	}
+	st, _ := c.Describe(ctx, testTypes)
+	if len(st.Instances) != 0 || st.Capacity["m1.small"].Free != 4 {
+		t.Errorf("after rollback: instances %v, capacity %v", st.Instances, st.Capacity)
+	}
+
+	// A node with less room than its poll said: capacity, and rolled back.
+	e.nodes["b"].set(func(f *fakeNode) { f.failRun = ncapi.ErrNoCapacity })
+	if _, err := c.RunInstances(ctx, reqs("j", 4)); !errors.Is(err, ccapi.ErrInsufficientCapacity) {
+		t.Fatalf("node out of room: %v, want ErrInsufficientCapacity", err)
+	}
+	if ids := e.nodes["a"].ids(); len(ids) != 0 {
+		t.Errorf("node a still runs %v", ids)
+	}
+}
+
+func containsAll(list []string, want ...string) bool {
+	have := map[string]bool{}
+	for _, s := range list {
+		have[s] = true
+	}
+	for _, w := range want {
+		if !have[w] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestDownNodeGetsNothing(t *testing.T) {
+	e := newEnv(t, "GREEDY", []string{"a", "b"}, room(8), room(1))
+	e.nodes["a"].down = true
+	c := e.cluster(t)
+	ctx := context.Background()
+	ps, err := c.RunInstances(ctx, reqs("i", 1))
+	if err != nil || ps[0].Node != "b" {
+		t.Fatalf("placed %v, %v; want on b", ps, err)
+	}
+	if _, err := c.RunInstances(ctx, reqs("j", 1)); !errors.Is(err, ccapi.ErrInsufficientCapacity) {
+		t.Fatalf("b full and a down: %v", err)
+	}
+	if calls := e.nodes["a"].callList(); len(calls) != 0 {
+		t.Errorf("a down node was asked: %v", calls)
+	}
+}
+
+func TestRoundRobinAcrossRequests(t *testing.T) {
+	e := newEnv(t, "ROUNDROBIN", []string{"a", "b", "c"}, room(4), room(4), room(4))
+	c := e.cluster(t)
+	var got []string
+	for i := range 4 {
+		ps, err := c.RunInstances(context.Background(), reqs("i"+string(rune('0'+i)), 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ps[0].Node)
+	}
+	if want := []string{"a", "b", "c", "a"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("rotation %v, want %v", got, want)
+	}
+}
+
+func TestPowerSavePacksBusyNode(t *testing.T) {
+	e := newEnv(t, "POWERSAVE", []string{"a", "b"}, room(4), room(4))
+	e.nodes["b"].instances["i-old"] = ncapi.InstanceStatus{ID: "i-old", State: ncapi.StateRunning, Holds: small}
+	c := e.cluster(t)
+	ps, err := c.RunInstances(context.Background(), reqs("i", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.Node)
+	}
+	if want := []string{"b", "b", "b"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("powersave placed on %v, want %v (a stays idle)", got, want)
+	}
+}
+
+func TestPollResolvesPlacements(t *testing.T) {
+	e := newEnv(t, "GREEDY", []string{"a"}, room(4))
+	c := e.cluster(t)
+	ctx := context.Background()
+	if _, err := c.RunInstances(ctx, reqs("i", 2)); err != nil {
+		t.Fatal(err)
+	}
+	c.poll(ctx)
+	// The node boots one, and loses the other behind the CC's back.
+	e.nodes["a"].set(func(f *fakeNode) {
+		in := f.instances["i-0"]
+		in.State = ncapi.StateRunning
+		f.instances["i-0"] = in
+		delete(f.instances, "i-1")
+	})
+	c.poll(ctx)
+	st, _ := c.Describe(ctx, testTypes)
+	if len(st.Instances) != 1 || st.Instances[0].ID != "i-0" || st.Instances[0].State != ncapi.StateRunning {
+		t.Fatalf("instances %+v", st.Instances)
+	}
+	if got := st.Capacity["m1.small"].Free; got != 3 {
+		t.Errorf("free %d, want 3", got)
+	}
+	ps, _ := e.st.CCPlacements(ctx, c.Zone())
+	if len(ps) != 1 || ps[0].InstanceID != "i-0" {
+		t.Errorf("stored placements %+v: the lost instance should be forgotten", ps)
+	}
+}
+
+func TestRoutingByNode(t *testing.T) {
+	e := newEnv(t, "ROUNDROBIN", []string{"a", "b"}, room(4), room(4))
+	c := e.cluster(t)
+	ctx := context.Background()
+	if _, err := c.RunInstances(ctx, reqs("i", 2)); err != nil { // i-0 on a, i-1 on b
+		t.Fatal(err)
+	}
+	out, err := c.ConsoleOutput(ctx, "i-1")
+	if err != nil || string(out) != "console of i-1" {
+		t.Fatalf("console %q, %v", out, err)
+	}
+	if err := c.RebootInstances(ctx, []string{"i-0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.TerminateInstances(ctx, []string{"i-1", "i-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := e.nodes["a"].callList(), []string{"run i-0", "reboot i-0"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("node a calls %v, want %v", got, want)
+	}
+	if got, want := e.nodes["b"].callList(), []string{"run i-1", "console i-1", "terminate i-1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("node b calls %v, want %v", got, want)
+	}
+
+	// Unknown ids: terminate asks everyone and is not an error; reboot and
+	// console are ErrNoSuchInstance.
+	if err := c.TerminateInstances(ctx, []string{"i-unknown"}); err != nil {
+		t.Errorf("terminate unknown: %v", err)
+	}
+	for n, f := range e.nodes {
+		if calls := f.callList(); calls[len(calls)-1] != "terminate i-unknown" {
+			t.Errorf("node %s was not asked to terminate the unknown instance: %v", n, calls)
+		}
+	}
+	if err := c.RebootInstances(ctx, []string{"i-unknown"}); !errors.Is(err, ccapi.ErrNoSuchInstance) {
+		t.Errorf("reboot unknown: %v", err)
+	}
+	if _, err := c.ConsoleOutput(ctx, "i-unknown"); !errors.Is(err, ccapi.ErrNoSuchInstance) {
+		t.Errorf("console unknown: %v", err)
+	}
+	// An instance the CC never placed but a node reports (adopted after a
+	// restart) is found through the poll.
+	e.nodes["b"].set(func(f *fakeNode) {
+		f.instances["i-adopted"] = ncapi.InstanceStatus{ID: "i-adopted", State: ncapi.StateRunning, Holds: small}
+	})
+	c.poll(ctx)
+	before := len(e.nodes["a"].callList())
+	if _, err := c.ConsoleOutput(ctx, "i-adopted"); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.nodes["a"].callList()) != before {
+		t.Errorf("node a was asked for an instance the poll placed on b")
+	}
+}
+
+func TestRestartKeepsPlacements(t *testing.T) {
+	e := newEnv(t, "GREEDY", []string{"a", "b"}, room(1), room(4))
+	ctx := context.Background()
+	c := e.cluster(t)
+	if _, err := c.RunInstances(ctx, reqs("i", 2)); err != nil { // i-0 on a, i-1 on b
+		t.Fatal(err)
+	}
+	// The CC restarts while b is unreachable: the instance on b is still
+	// routed there (and fails as b does), not reported as unknown.
+	e.nodes["b"].set(func(f *fakeNode) { f.down = true })
+	c2 := e.cluster(t)
+	_, err := c2.ConsoleOutput(ctx, "i-1")
+	if err == nil || errors.Is(err, ccapi.ErrNoSuchInstance) || !strings.Contains(err.Error(), "node b") {
+		t.Fatalf("console of an instance on a down node: %v", err)
+	}
+	if err := c2.TerminateInstances(ctx, []string{"i-1"}); err == nil {
+		t.Fatal("terminate on a down node reported success")
+	}
+	st, _ := c2.Describe(ctx, testTypes)
+	var pending []string
+	for _, in := range st.Instances {
+		if in.Node == "b" {
+			pending = append(pending, in.ID+"/"+in.State)
+		}
+	}
+	if !reflect.DeepEqual(pending, []string{"i-1/pending"}) {
+		t.Errorf("instances on b after restart %v", pending)
+	}
+}
+
+func TestRetriedLaunchGoesToTheSameNode(t *testing.T) {
+	e := newEnv(t, "ROUNDROBIN", []string{"a", "b"}, room(4), room(4))
+	c := e.cluster(t)
+	ctx := context.Background()
+	first, err := c.RunInstances(ctx, reqs("i", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.poll(ctx)
+	again, err := c.RunInstances(ctx, reqs("i", 1))
+	if err != nil || again[0] != first[0] {
+		t.Fatalf("retry placed %v (%v), first %v", again, err, first)
+	}
+	if got := len(e.nodes["a"].ids()) + len(e.nodes["b"].ids()); got != 1 {
+		t.Errorf("%d guests for one instance", got)
+	}
+	st, _ := c.Describe(ctx, testTypes)
+	if got := st.Capacity["m1.small"].Free; got != 7 {
+		t.Errorf("free %d after a retried launch, want 7", got)
+	}
+}
+
+// TestConcurrentLaunchesDoNotOverbook: room for 4, 10 launches at once.
+func TestConcurrentLaunchesDoNotOverbook(t *testing.T) {
+	e := newEnv(t, "GREEDY", []string{"a"}, room(4))
+	c := e.cluster(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, refused := 0, 0
+	for i := range 10 {
+		wg.Go(func() {
+			_, err := c.RunInstances(context.Background(), reqs("i"+string(rune('a'+i)), 1))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, ccapi.ErrInsufficientCapacity):
+				refused++
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok != 4 || refused != 6 {
+		t.Fatalf("%d started, %d refused; want 4 and 6", ok, refused)
+	}
+}
+
+func TestSetNetwork(t *testing.T) {
+	e := newEnv(t, "GREEDY", []string{"a"}, room(4))
+	ctx := context.Background()
+	c := e.cluster(t)
+	n := ccapi.Network{
+		Subnet:    netip.MustParsePrefix("172.31.0.0/16"),
+		Instances: []ccapi.NetInstance{{ID: "i-1", MAC: "d0:0d:ac:1f:00:02", PrivateIP: netip.MustParseAddr("172.31.0.2"), Groups: []string{"sg-1"}}},
+		Groups:    []ccapi.SecurityGroup{{ID: "sg-1", Ingress: []ccapi.Rule{{Protocol: "tcp", FromPort: 22, ToPort: 22, CIDR: netip.MustParsePrefix("0.0.0.0/0")}}}},
+		Metadata:  netip.MustParseAddrPort("172.31.0.1:8773"),
+	}
+	for range 2 { // harmless twice: the whole state each time
+		if err := c.SetNetwork(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, count := e.net.last()
+	if count != 2 || !reflect.DeepEqual(got, n) {
+		t.Fatalf("network set %d times, last %+v", count, got)
+	}
+
+	// A restarted CC applies the recorded network when it runs.
+	e.net = &fakeNetwork{}
+	c2 := e.cluster(t)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- c2.Run(runCtx) }()
+	eventually(t, "the recorded network applied at start", func() bool {
+		got, count := e.net.last()
+		return count >= 1 && reflect.DeepEqual(got, n)
+	})
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	// An apply that fails is an error, is remembered, and is retried.
+	e.net = &fakeNetwork{fail: errors.New("no nftables")}
+	c3 := e.cluster(t)
+	c3.fast, c3.interval = time.Millisecond, time.Millisecond
+	n2 := n
+	n2.Instances = nil
+	if err := c3.SetNetwork(ctx, n2); err == nil || !strings.Contains(err.Error(), "no nftables") {
+		t.Fatalf("failing apply: %v", err)
+	}
+	runCtx, stop = context.WithCancel(ctx)
+	go func() { done <- c3.Run(runCtx) }()
+	e.net.mu.Lock()
+	e.net.fail = nil
+	e.net.mu.Unlock()
+	eventually(t, "the failed apply retried", func() bool {
+		got, count := e.net.last()
+		return count >= 1 && reflect.DeepEqual(got, n2)
+	})
+	stop()
+	<-done
+}
+
+// TestDefaultNetworkAtStart: with nothing recorded, Run applies the private
+// subnet alone, so the bridge is there before the first instance.
+func TestDefaultNetworkAtStart(t *testing.T) {
+	e := newEnv(t, "GREEDY", []string{"a"}, room(4))
+	c := e.cluster(t)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	eventually(t, "the default network", func() bool {
+		got, count := e.net.last()
+		return count == 1 && got.Subnet == e.cfg.VNetSubnet && len(got.Instances) == 0
+	})
+	stop()
+	<-done
+}
+
+// TestRunPolls: Run keeps the nodes' status current and stops on cancel.
+func TestRunPolls(t *testing.T) {
+	e := newEnv(t, "GREEDY", []string{"a"}, room(4))
+	c := e.cluster(t)
+	c.interval, c.fast = time.Millisecond, time.Millisecond
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	upNow := func(want bool) func() bool {
+		return func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.state["a"].polled && c.state["a"].info.Up == want
+		}
+	}
+	eventually(t, "node a up", upNow(true))
+	e.nodes["a"].set(func(f *fakeNode) { f.down = true })
+	eventually(t, "node a down", upNow(false))
+	e.nodes["a"].set(func(f *fakeNode) { f.down = false })
+	eventually(t, "node a up again", upNow(true))
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+}
+
+func TestReporter(t *testing.T) {
+	e := newEnv(t, "GREEDY", []string{"a"}, room(4))
+	c := e.cluster(t)
+	r := NewReporter(e.st, nil, c)
+	got, err := r.Capacity(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	zone := got[e.cfg.ClusterName]
+	// Default VM types: m1.small 1/128/2 fits 4 times in room(4) (4 cores,
+	// 512 MiB, 8 GiB); c1.medium 1/256/5: memory 2, disk 1.
+	if zone["m1.small"] != (store.VMTypeCapacity{Free: 4, Max: 4}) || zone["c1.medium"] != (store.VMTypeCapacity{Free: 1, Max: 1}) {
+		t.Fatalf("capacity %+v", got)
+	}
+	if len(zone) != 5 {
+		t.Errorf("%d VM types reported, want the 5 defaults", len(zone))
+	}
+}
+
+func TestNewRefusesUnknownPolicy(t *testing.T) {
+	e := newEnv(t, "FIRSTFIT", nil)
+	if _, err := New(context.Background(), e.cfg, e.st, nil, nil, nil); err == nil {
+		t.Fatal("an unknown SCHEDPOLICY was accepted")
+	}
+}
+
+// TestNodeOrder: NODES order first, then nodes NODES does not list, by name.
+func TestNodeOrder(t *testing.T) {
+	e := newEnv(t, "GREEDY", []string{"z", "a"}, room(1), room(1))
+	e.nodes["m"] = newFakeNode(room(1))
+	e.nodes["b"] = newFakeNode(room(1))
+	c := e.cluster(t)
+	if want := []string{"z", "a", "b", "m"}; !reflect.DeepEqual(c.order, want) {
+		t.Fatalf("order %v, want %v", c.order, want)
+	}
+}

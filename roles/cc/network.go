@@ -1,0 +1,150 @@
+package cc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/euca-cloud/euca/netmode"
+	"github.com/euca-cloud/euca/roles/cc/ccapi"
+)
+
+// Network realises the zone's virtual network on this host: the seam
+// between the cluster controller and the network mode (VNET_MODE).
+type Network interface {
+	// Set brings the host to the whole desired network; harmless twice.
+	Set(ctx context.Context, n ccapi.Network) error
+	// Bridge is the bridge the NIC of an instance joins (in MANAGED, its
+	// security group's segment, as the last Set described it).
+	Bridge(instanceID string) string
+	// Close removes what the network made on this host.
+	Close(ctx context.Context) error
+}
+
+// SetNetwork records the zone's whole desired network and applies it. The
+// record survives a failed apply: Run retries it, and a restarted CC
+// applies it again before the cloud controller speaks.
+func (c *Cluster) SetNetwork(ctx context.Context, n ccapi.Network) error {
+	c.netMu.Lock()
+	defer c.netMu.Unlock()
+	doc, err := json.Marshal(n)
+	if err != nil {
+		return fmt.Errorf("cc: network of %s: %w", c.zone, err)
+	}
+	if err := c.st.PutCCNetwork(ctx, c.zone, doc); err != nil {
+		return err
+	}
+	c.desired = n
+	return c.applyLocked(ctx)
+}
+
+// apply applies the recorded network.
+func (c *Cluster) apply(ctx context.Context) error {
+	c.netMu.Lock()
+	defer c.netMu.Unlock()
+	return c.applyLocked(ctx)
+}
+
+func (c *Cluster) applyLocked(ctx context.Context) error {
+	if err := c.net.Set(ctx, c.desired); err != nil {
+		c.applied = false
+		return fmt.Errorf("cc: apply network of %s: %w", c.zone, err)
+	}
+	level := slog.LevelDebug
+	if !c.applied {
+		level = slog.LevelInfo
+	}
+	c.log.Log(ctx, level, "cc: network applied", "zone", c.zone, "instances", len(c.desired.Instances), "groups", len(c.desired.Groups))
+	c.applied = true
+	return nil
+}
+
+// retryApply applies the recorded network again if the last apply failed.
+// It does not wait behind a SetNetwork in progress: that one applies.
+func (c *Cluster) retryApply(ctx context.Context) {
+	if !c.netMu.TryLock() {
+		return
+	}
+	defer c.netMu.Unlock()
+	if c.applied {
+		return
+	}
+	if err := c.applyLocked(ctx); err != nil && ctx.Err() == nil {
+		c.log.WarnContext(ctx, "cc: network still not applied", "err", err)
+	}
+}
+
+// noNetwork is the CC without a network of its own: NICs join VNET_BRIDGE,
+// which the operator made (SYSTEM mode's arrangement).
+type noNetwork struct{ bridge string }
+
+func (noNetwork) Set(context.Context, ccapi.Network) error { return nil }
+func (n noNetwork) Bridge(string) string                   { return n.bridge }
+func (noNetwork) Close(context.Context) error              { return nil }
+
+// NetworkOf adapts a network mode to the cluster controller.
+func NetworkOf(m netmode.Mode) Network {
+	return &modeNetwork{m: m, segment: map[string]int{}}
+}
+
+type modeNetwork struct {
+	m       netmode.Mode
+	mu      sync.Mutex
+	segment map[string]int // instance id -> segment, from the last Set
+}
+
+func (a *modeNetwork) Set(ctx context.Context, n ccapi.Network) error {
+	st, segment, err := stateOf(n)
+	if err != nil {
+		return err
+	}
+	if err := a.m.Set(ctx, st); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.segment = segment
+	a.mu.Unlock()
+	return nil
+}
+
+func (a *modeNetwork) Bridge(id string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.m.Bridge(a.segment[id])
+}
+
+func (a *modeNetwork) Close(ctx context.Context) error { return a.m.Close(ctx) }
+
+// stateOf translates the cluster API's network into the mode's state, and
+// says which segment each instance is in (its first group's).
+func stateOf(n ccapi.Network) (netmode.State, map[string]int, error) {
+	st := netmode.State{Metadata: n.Metadata}
+	segOf := map[string]int{}
+	for _, g := range n.Groups {
+		ng := netmode.Group{ID: g.ID, Segment: g.Segment}
+		for _, r := range g.Ingress {
+			ng.Ingress = append(ng.Ingress, netmode.Rule{
+				Protocol: r.Protocol, FromPort: r.FromPort, ToPort: r.ToPort, CIDR: r.CIDR, PeerGroup: r.PeerGroup,
+			})
+		}
+		st.Groups = append(st.Groups, ng)
+		segOf[g.ID] = g.Segment
+	}
+	segment := map[string]int{}
+	for _, in := range n.Instances {
+		mac, err := net.ParseMAC(in.MAC)
+		if err != nil {
+			return netmode.State{}, nil, fmt.Errorf("instance %s: MAC %q: %w", in.ID, in.MAC, err)
+		}
+		st.Instances = append(st.Instances, netmode.Instance{
+			ID: in.ID, MAC: mac, PrivateIP: in.PrivateIP, PublicIP: in.PublicIP, Groups: in.Groups,
+		})
+		if len(in.Groups) > 0 {
+			segment[in.ID] = segOf[in.Groups[0]]
+		}
+	}
+	return st, segment, nil
+}
