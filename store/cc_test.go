@@ -72,3 +72,10 @@ func TestCCNetwork(t *testing.T) {
 		t.Fatalf("other zone: %v, want ErrNotFound", err)
 	}
 }
+
+func init() {
+	tableSeeds["cc_networks"] = []string{
+		`INSERT INTO cc_networks (zone, doc, updated_ms) VALUES ('us-euca-1a', '{"subnet":"172.31.0.0/16"}', 9)`,
+		`INSERT INTO cc_placements (instance_id, zone, node, cores, memory_mib, disk_gib, created_ms) VALUES ('i-0123456789abcdef0', 'us-euca-1a', 'localhost', 1, 128, 2, 10)`,
+	}
+}

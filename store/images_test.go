@@ -11,24 +11,10 @@ import (
 )
 
 func init() {
-	// The images migration is the one after walrus's; its seed is the seed
-	// before it plus an image with a launch permission.
-	v := versionAddingTable("images")
-	migrationSeeds[v] = func(ctx context.Context, tx *sql.Tx) error {
-		prev := 0
-		for k := range migrationSeeds {
-			if k < v && k > prev {
-				prev = k
-			}
-		}
-		if err := migrationSeeds[prev](ctx, tx); err != nil {
-			return err
-		}
-		return execAll(
-			`INSERT INTO images (id, account_id, kind, name, location, architecture, state, created_ms) VALUES
-				('emi-0123456789abcdef0', '111122223333', 'machine', 'debian', 'images/debian.manifest.xml', 'x86_64', 'available', 8)`,
-			`INSERT INTO image_launch_permissions (image_id, account_id) VALUES ('emi-0123456789abcdef0', '444455556666')`,
-		)(ctx, tx)
+	tableSeeds["images"] = []string{
+		`INSERT INTO images (id, account_id, kind, name, location, architecture, state, created_ms) VALUES
+			('emi-0123456789abcdef0', '111122223333', 'machine', 'debian', 'images/debian.manifest.xml', 'x86_64', 'available', 8)`,
+		`INSERT INTO image_launch_permissions (image_id, account_id) VALUES ('emi-0123456789abcdef0', '444455556666')`,
 	}
 }
 
