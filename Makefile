@@ -44,3 +44,21 @@ run: build
 
 clean:
 	rm -rf bin build
+
+# --- guests and the hypervisor (hypervisor/, scripts/) ---
+.PHONY: guest-image libvirt bench-hypervisor
+
+# The test guest from Debian packages: build/guest/{vmlinuz,initrd.img,root.img}.
+# Does nothing when they are up to date.
+guest-image:
+	scripts/guest-image.sh build/guest
+
+# libvirtd and QEMU on a host without systemd (root; idempotent: installs
+# only what is missing, starts only what is not running).
+libvirt:
+	scripts/libvirt-up.sh
+
+# What the libvirt driver adds over bare virsh and qemu (root; a benchmark,
+# not a test).
+bench-hypervisor: guest-image libvirt
+	$(GO) run ./bench/hypervisor -guest build/guest

@@ -69,6 +69,8 @@ download linux-image-cloud-amd64
 KPKG=$(dpkg-deb -f "$DEBS"/linux-image-cloud-amd64_*.deb Depends | tr ',' '\n' | awk '/linux-image-/{print $1; exit}')
 [ -n "$KPKG" ] || { echo "guest-image: cannot read the kernel package from linux-image-cloud-amd64" >&2; exit 1; }
 KV=${KPKG#linux-image-}
+# Kernels of earlier builds are no use once the meta package moved on.
+find "$DEBS" -name 'linux-image-*.deb' ! -name "${KPKG}_*" ! -name 'linux-image-cloud-amd64_*' -delete
 ls "$DEBS/${KPKG}"_*.deb >/dev/null 2>&1 || download "$KPKG"
 ls "$DEBS"/busybox-static_*.deb >/dev/null 2>&1 || download busybox-static
 echo "guest-image: kernel $KV, $(cd "$DEBS" && ls busybox-static_*.deb)"
@@ -152,7 +154,8 @@ bound | renew)
   : >/etc/resolv.conf
   for d in $dns; do echo "nameserver $d" >>/etc/resolv.conf; done
   [ -n "$hostname" ] && hostname "$hostname"
-  echo "EUCA-LEASE ip=$ip mask=$mask router=$router dns=$dns hostname=$hostname lease=$lease"
+  # udhcpc's own output is kept out of the console; this line is for it.
+  echo "EUCA-LEASE ip=$ip mask=$mask router=$router dns=$dns hostname=$hostname lease=$lease" >/dev/console
   ;;
 esac
 exit 0

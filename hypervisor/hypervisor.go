@@ -1,0 +1,318 @@
+// Package hypervisor is the seam between a node controller and whatever runs
+// its guests: the Driver interface, the instance specification a driver
+// boots, and the states and errors it reports.
+//
+// A node controller (roles/nc) owns the truth about its instances (the
+// store) and the files each one uses (disks, console log, under
+// INSTANCE_PATH); a Driver only turns a specification into a running guest
+// and reports what the hypervisor holds. Every domain a driver makes is named
+// DomainName(id) ("euca-<instance id>") and marked as the project's, so that
+// List and Recover see only what this project made and never touch anyone
+// else's guests on a shared host.
+//
+// The life of an instance through a Driver:
+//
+//	Start(spec)      define and boot; harmless twice (a running domain of that id is returned)
+//	State, Console   poll; the console is the guest's serial port, kept in a file
+//	Reboot           hard reset of a running guest (the console file carries on)
+//	Stop(grace)      ask the guest to power off, pull the plug after grace; the domain stays defined
+//	Destroy          power off and forget the domain; its files are the NC's to remove
+//	Recover          at NC start: every domain this project made, with the spec it was started
+//	                 with, so the NC adopts what it still wants (nothing is restarted or lost)
+//
+// Drivers: hypervisor/libvirt (QEMU through libvirtd, KVM or TCG) and
+// hypervisor/sim (no guests at all, for scale tests; only when asked for by
+// name). hypervisor/drivers chooses one; hypervisor/conformance is the suite
+// both pass; hypervisor/disk makes the files a spec points at.
+package hypervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+)
+
+// Driver runs guests on one host. Implementations are safe for concurrent
+// use; calls on different instance ids proceed in parallel.
+type Driver interface {
+	// Name says which driver and accelerator run the guests, for logs and
+	// reports: "libvirt/kvm", "libvirt/tcg", "sim".
+	Name() string
+
+	// Capacity is what the host offers, before the NC applies MAX_CORES,
+	// MAX_MEM and MAX_DISK. It does not subtract running guests.
+	Capacity(ctx context.Context) (Resources, error)
+
+	// Start defines and boots spec's guest and returns it running. Starting
+	// an id whose domain is already active returns that domain unchanged
+	// (its Spec is the one it was started with, which may differ from spec);
+	// a defined but shut-off domain of that id is replaced and booted anew.
+	// The console log is emptied before the boot. On error nothing is left
+	// defined.
+	Start(ctx context.Context, spec InstanceSpec) (Domain, error)
+
+	// Stop powers the guest off, keeping the domain defined: it asks the
+	// guest to shut down (ACPI), waits up to grace, then pulls the plug
+	// (grace 0: at once). Stopping a shut-off domain does nothing.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+
+	// Destroy powers the guest off at once and forgets the domain. A missing
+	// domain is not an error. Disks and the console log are left in place.
+	Destroy(ctx context.Context, id string) error
+
+	// Reboot resets a running guest, as a hardware reset: the test guest
+	// (like many small images) has no ACPI daemon, and EC2 itself falls back
+	// to a hard reboot. ErrNotRunning when the guest is not running.
+	Reboot(ctx context.Context, id string) error
+
+	// State is the domain's state now; ErrNotFound when there is none.
+	State(ctx context.Context, id string) (State, error)
+
+	// List returns the domains this project made on this host, active or not.
+	List(ctx context.Context) ([]Domain, error)
+
+	// Console returns the end of the guest's serial console (at most
+	// ConsoleMax bytes, as EC2's GetConsoleOutput), also after the guest
+	// stopped; ErrNotFound when there is no domain.
+	Console(ctx context.Context, id string) ([]byte, error)
+
+	// Recover is what an NC calls once when it starts: it (re)connects to
+	// the hypervisor, clears what the driver itself left half-done (such as
+	// a probe guest), and returns every domain this project made with the
+	// spec it was started with. It starts, stops and removes no instance:
+	// the NC adopts the ones its store still wants and destroys the rest.
+	Recover(ctx context.Context) ([]Domain, error)
+
+	// Close releases the driver's connection; guests keep running.
+	Close() error
+}
+
+// ConsoleMax is how much of a console Driver.Console returns: the last
+// 64 KiB, what EC2's GetConsoleOutput returns.
+const ConsoleMax = 64 << 10
+
+// DomainPrefix starts the name of every domain this project makes.
+const DomainPrefix = "euca-"
+
+// DomainName is the hypervisor's name for instance id's domain.
+func DomainName(id string) string { return DomainPrefix + id }
+
+// Resources is an amount of host capacity.
+type Resources struct {
+	Cores     int
+	MemoryMiB int
+	DiskGiB   int
+}
+
+// State is a domain's state as the hypervisor reports it. A domain that does
+// not exist has no state: calls report ErrNotFound.
+type State string
+
+const (
+	Running      State = "running"       // running, or blocked on I/O
+	Paused       State = "paused"        // suspended by the hypervisor
+	ShuttingDown State = "shutting-down" // asked to power off, not yet off
+	Shutoff      State = "shutoff"       // defined, not running: powered off or stopped
+	Crashed      State = "crashed"       // defined, not running: the guest crashed
+	Unknown      State = "unknown"
+)
+
+// Active reports whether a domain in state s has a running guest process.
+func (s State) Active() bool { return s == Running || s == Paused || s == ShuttingDown }
+
+// Domain is one of this project's guests as the hypervisor holds it.
+type Domain struct {
+	ID        string       // the instance id
+	Name      string       // the hypervisor's name: DomainName(ID)
+	State     State        //
+	Spec      InstanceSpec // as given to Start, with Accel filled in
+	StartedAt time.Time    // when Start booted it (UTC, seconds)
+}
+
+// Errors a driver reports, wrapped with the instance id.
+var (
+	ErrNotFound    = errors.New("no such domain")
+	ErrNotRunning  = errors.New("domain not running")
+	ErrForeign     = errors.New("domain not made by euca") // a domain of that name exists but is not ours: left alone
+	ErrInvalidSpec = errors.New("invalid instance spec")
+)
+
+// Accel is how guest code is executed.
+type Accel string
+
+const (
+	AccelKVM Accel = "kvm" // hardware virtualization through /dev/kvm
+	AccelTCG Accel = "tcg" // QEMU's software emulation: slow, runs anywhere
+)
+
+// DiskFormat is a disk file's format. It is always stated, never probed
+// from the file's contents: a guest could write a qcow2 header into a raw
+// disk that names a host file as its backing file.
+type DiskFormat string
+
+const (
+	Raw   DiskFormat = "raw"
+	QCOW2 DiskFormat = "qcow2"
+)
+
+// Disk is a disk file a guest sees as a virtio disk.
+type Disk struct {
+	Path   string     `json:"path,omitempty"`   // absolute; "" for none
+	Format DiskFormat `json:"format,omitempty"` // "" is raw
+}
+
+// NIC is one virtio network interface, attached either to a bridge (the
+// hypervisor makes the tap, named Tap if given) or, with no Bridge, to a
+// tap the network layer made already (Tap required; the hypervisor neither
+// makes nor removes it).
+type NIC struct {
+	Bridge string `json:"bridge,omitempty"`
+	Tap    string `json:"tap,omitempty"`
+	MAC    string `json:"mac,omitempty"` // "aa:bb:cc:dd:ee:ff"; "" lets the hypervisor choose
+}
+
+// SysInfo sets SMBIOS system fields the guest reads from DMI (cloud-init
+// identifies its platform from them). Empty fields keep the hypervisor's.
+type SysInfo struct {
+	Manufacturer string `json:"manufacturer,omitempty"`
+	Product      string `json:"product,omitempty"`
+	Serial       string `json:"serial,omitempty"`
+}
+
+// InstanceSpec is everything a driver needs to boot one instance. The files
+// it names exist before Start (hypervisor/disk makes them); the driver never
+// creates or removes them, except that the console log is emptied at boot.
+//
+// Drivers keep the spec beside the domain (libvirt: in its metadata, as
+// JSON) to give it back after an NC restart; the JSON names are therefore
+// a stored format: add fields, never rename them.
+type InstanceSpec struct {
+	ID        string `json:"id"` // the instance id, "i-…"
+	Cores     int    `json:"cores"`
+	MemoryMiB int    `json:"memory_mib"`
+
+	Kernel        string `json:"kernel,omitempty"`  // absolute path; "" boots the root disk's own boot loader
+	Ramdisk       string `json:"ramdisk,omitempty"` // absolute path; only with Kernel
+	KernelCmdline string `json:"cmdline,omitempty"` // "" is DefaultCmdline
+
+	RootDisk      Disk `json:"root_disk"`               // the guest's first disk (/dev/vda), required
+	EphemeralDisk Disk `json:"ephemeral_disk,omitzero"` // next, when given
+	SwapDisk      Disk `json:"swap_disk,omitzero"`      // next, when given
+
+	NICs []NIC `json:"nics,omitempty"`
+
+	ConsoleLog string `json:"console_log"` // absolute path of the file the serial console writes, required
+
+	SysInfo SysInfo `json:"sysinfo,omitzero"`
+	Accel   Accel   `json:"accel,omitempty"` // "" is the driver's choice; AccelKVM or AccelTCG to force one
+}
+
+// DefaultCmdline is the kernel command line of a spec that gives none: the
+// root disk is the first virtio disk and the console is the serial port.
+const DefaultCmdline = "root=/dev/vda console=ttyS0"
+
+// Limits a spec must respect. Linux truncates interface names to 15 bytes.
+const (
+	maxIfName = 15
+)
+
+var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// Validate reports the first thing wrong with s, wrapping ErrInvalidSpec.
+func (s *InstanceSpec) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidSpec, fmt.Sprintf(format, a...))
+	}
+	if !idRE.MatchString(s.ID) {
+		return bad("id %q: want letters, digits, '.', '_' or '-', at most 64", s.ID)
+	}
+	if s.Cores < 1 {
+		return bad("cores %d: want at least 1", s.Cores)
+	}
+	if s.MemoryMiB < 16 {
+		return bad("memory %d MiB: want at least 16", s.MemoryMiB)
+	}
+	if s.Ramdisk != "" && s.Kernel == "" {
+		return bad("a ramdisk needs a kernel")
+	}
+	for _, f := range []struct{ what, path string }{{"kernel", s.Kernel}, {"ramdisk", s.Ramdisk}} {
+		if f.path != "" && !filepath.IsAbs(f.path) {
+			return bad("%s %q: not an absolute path", f.what, f.path)
+		}
+	}
+	if s.RootDisk.Path == "" {
+		return bad("no root disk")
+	}
+	for _, d := range []struct {
+		what string
+		d    Disk
+	}{{"root disk", s.RootDisk}, {"ephemeral disk", s.EphemeralDisk}, {"swap disk", s.SwapDisk}} {
+		if d.d.Path == "" {
+			if d.d.Format != "" {
+				return bad("%s: a format without a path", d.what)
+			}
+			continue
+		}
+		if !filepath.IsAbs(d.d.Path) {
+			return bad("%s %q: not an absolute path", d.what, d.d.Path)
+		}
+		switch d.d.Format {
+		case "", Raw, QCOW2:
+		default:
+			return bad("%s format %q: want raw or qcow2", d.what, d.d.Format)
+		}
+	}
+	for i, n := range s.NICs {
+		if n.Bridge == "" && n.Tap == "" {
+			return bad("nic %d: neither a bridge nor a tap", i)
+		}
+		if len(n.Bridge) > maxIfName || len(n.Tap) > maxIfName {
+			return bad("nic %d: interface names are at most %d bytes", i, maxIfName)
+		}
+		if n.MAC != "" {
+			hw, err := net.ParseMAC(n.MAC)
+			if err != nil || len(hw) != 6 || hw[0]&1 == 1 {
+				return bad("nic %d: mac %q: want a unicast aa:bb:cc:dd:ee:ff", i, n.MAC)
+			}
+		}
+	}
+	if s.ConsoleLog == "" || !filepath.IsAbs(s.ConsoleLog) {
+		return bad("console log %q: want an absolute path", s.ConsoleLog)
+	}
+	switch s.Accel {
+	case "", AccelKVM, AccelTCG:
+	default:
+		return bad("accel %q: want kvm or tcg", s.Accel)
+	}
+	return nil
+}
+
+// ReadConsoleFile returns the last ConsoleMax bytes of the console log at
+// path; a log not written yet reads as empty.
+func ReadConsoleFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if off := fi.Size() - ConsoleMax; off > 0 {
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			return nil, err
+		}
+	}
+	return io.ReadAll(io.LimitReader(f, ConsoleMax))
+}

@@ -1,0 +1,68 @@
+package sim
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/euca-cloud/euca/hypervisor"
+	"github.com/euca-cloud/euca/hypervisor/conformance"
+)
+
+func TestConformance(t *testing.T) {
+	host := t.TempDir()
+	var last *Driver
+	conformance.Run(t, conformance.Harness{
+		New: func(t *testing.T) hypervisor.Driver {
+			d, err := New(context.Background(), Options{Dir: host})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = d
+			return d
+		},
+		Spec: func(t *testing.T, id string) hypervisor.InstanceSpec {
+			dir := t.TempDir()
+			root := filepath.Join(dir, "root.qcow2")
+			if err := os.WriteFile(root, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return hypervisor.InstanceSpec{ID: id, Cores: 1, MemoryMiB: 128,
+				RootDisk:   hypervisor.Disk{Path: root, Format: hypervisor.QCOW2},
+				NICs:       []hypervisor.NIC{{Bridge: "euca-br0", MAC: "d0:0d:00:00:00:01"}},
+				ConsoleLog: filepath.Join(dir, "console.log")}
+		},
+		Foreign: func(t *testing.T, id string) {
+			if err := last.DefineForeign(hypervisor.DomainName(id)); err != nil {
+				t.Fatal(err)
+			}
+		},
+		Markers: []string{"EUCA-INITRD-OK", "EUCA-ROOT-OK", "EUCA-READY"},
+		Boot:    time.Second,
+	})
+}
+
+// A record cut short by a crash is dropped, not mistaken for a domain.
+func TestRecoverDropsPartialWrites(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "euca-i-1.json.tmp"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(context.Background(), Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doms, err := d.Recover(context.Background())
+	if err != nil || len(doms) != 0 {
+		t.Fatalf("Recover = %v, %v", doms, err)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			t.Errorf("%s left", e.Name())
+		}
+	}
+}
