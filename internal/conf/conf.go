@@ -122,6 +122,9 @@ type Config struct {
 	LogLevel   slog.Level
 
 	CloudPort, CloudSSLPort, CCPort, NCPort int
+	// MetadataPort is where the cloud controller serves the instance
+	// metadata service; the network redirects 169.254.169.254:80 to it.
+	MetadataPort int
 
 	SchedPolicy                      string // GREEDY, ROUNDROBIN or POWERSAVE
 	PowerIdleThresh, PowerWakeThresh time.Duration
@@ -189,6 +192,7 @@ func Defaults() *Config {
 		CloudPort:             8773,
 		CloudSSLPort:          8443,
 		CCPort:                8774,
+		MetadataPort:          8779,
 		NCPort:                8775,
 		SchedPolicy:           "GREEDY",
 		PowerIdleThresh:       300 * time.Second,

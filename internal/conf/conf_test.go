@@ -42,7 +42,7 @@ func TestDefaults(t *testing.T) {
 	}
 	want := &Config{
 		Home: home, EucaUser: "root", WSSecurity: true, LogLevel: slog.LevelDebug,
-		CloudPort: 8773, CloudSSLPort: 8443, CCPort: 8774, NCPort: 8775,
+		CloudPort: 8773, CloudSSLPort: 8443, MetadataPort: 8779, CCPort: 8774, NCPort: 8775,
 		SchedPolicy: "GREEDY", PowerIdleThresh: 300 * time.Second, PowerWakeThresh: 300 * time.Second,
 		NCService: "axis2/services/EucalyptusNC", Hypervisor: "auto", SwapSizeMB: 512,
 		InstancePath: filepath.Join(home, "var/lib/eucalyptus/instances"), NCCacheSizeMB: 99999,
@@ -458,7 +458,7 @@ func TestEntries(t *testing.T) {
 	// The documented order: that of eucalyptus.conf.example.
 	want := []string{
 		"EUCALYPTUS", "EUCA_USER", "DISABLE_EBS", "ENABLE_WS_SECURITY", "LOGLEVEL",
-		"CLOUD_PORT", "CLOUD_SSL_PORT", "REGION",
+		"CLOUD_PORT", "CLOUD_SSL_PORT", "METADATA_PORT", "REGION",
 		"WALRUS_BUCKETS_PATH", "WALRUS_MAX_BUCKETS", "WALRUS_MAX_BUCKET_SIZE_MB", "WALRUS_IMAGE_CACHE_MB",
 		"CC_PORT", "CLUSTER_NAME", "SCHEDPOLICY", "POWER_IDLETHRESH", "POWER_WAKETHRESH", "NODES", "NC_SERVICE",
 		"NC_PORT", "HYPERVISOR", "MAX_MEM", "MAX_CORES", "MAX_DISK", "SWAP_SIZE", "MANUAL_INSTANCES_CLEANUP",

@@ -37,6 +37,7 @@ var keyTable = []keySpec{
 	// cloud
 	portKey("CLOUD_PORT", func(c *Config) *int { return &c.CloudPort }),
 	portKey("CLOUD_SSL_PORT", func(c *Config) *int { return &c.CloudSSLPort }),
+	portKey("METADATA_PORT", func(c *Config) *int { return &c.MetadataPort }),
 	{name: "REGION", apply: applyRegion, format: func(c *Config) string { return c.Region }},
 
 	// walrus
@@ -716,7 +717,7 @@ func (a *applier) checkPorts() {
 	ports := []struct {
 		key  string
 		port int
-	}{{"CLOUD_PORT", c.CloudPort}, {"CLOUD_SSL_PORT", c.CloudSSLPort}, {"CC_PORT", c.CCPort}, {"NC_PORT", c.NCPort}}
+	}{{"CLOUD_PORT", c.CloudPort}, {"CLOUD_SSL_PORT", c.CloudSSLPort}, {"METADATA_PORT", c.MetadataPort}, {"CC_PORT", c.CCPort}, {"NC_PORT", c.NCPort}}
 	for i, p := range ports {
 		for _, q := range ports[:i] {
 			if p.port != q.port {
