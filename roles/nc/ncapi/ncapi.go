@@ -38,6 +38,10 @@ var (
 	ErrNoSuchInstance = errors.New("ncapi: no such instance")
 	ErrNoCapacity     = errors.New("ncapi: not enough capacity on this node")
 	ErrBadRequest     = errors.New("ncapi: bad request")
+	// ErrIncorrectState: the instance exists but its state does not allow
+	// the call (rebooting one that is not running), EC2's
+	// IncorrectInstanceState.
+	ErrIncorrectState = errors.New("ncapi: instance not in a state that allows this")
 )
 
 // Resources is an amount of a host's capacity.
