@@ -16,6 +16,7 @@ import (
 
 	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/pki"
+	"github.com/euca-cloud/euca/roles/cc/ccapi"
 	"github.com/euca-cloud/euca/store"
 )
 
@@ -31,6 +32,11 @@ type Cloud struct {
 
 	mu  sync.Mutex
 	cap Capacity // nil: no cluster has reported
+
+	// inst is the instances' runtime side (instances.go): the cluster
+	// controllers by zone, the network last handed to each, the metadata
+	// service's target and token key.
+	inst instanceRuntime
 }
 
 // KeysDir is where the cloud's CA lives, under the data directory (the
@@ -51,6 +57,11 @@ func New(ctx context.Context, cfg *conf.Config, st *store.Store, log *slog.Logge
 	}
 	return c, nil
 }
+
+// SetCluster connects the cluster controller of the zone cl.Zone() names;
+// a second call for that zone replaces the first. Instances are placed,
+// stopped and networked through it.
+func (c *Cloud) SetCluster(cl ccapi.Cluster) { c.inst.setCluster(cl) }
 
 // CA is the cloud's certificate authority.
 func (c *Cloud) CA() *pki.CA { return c.ca }

@@ -77,12 +77,11 @@ func sgAllowAllEgress() store.SecurityGroupRule {
 	return store.SecurityGroupRule{ID: ids.New("sgr"), Egress: true, Protocol: sgAllProtocols, FromPort: -1, ToPort: -1, CIDRIPv4: sgAnyIPv4}
 }
 
-// groupInUse reports whether something other than a rule (an instance's or
-// a network interface's membership) still uses the group, which makes
-// DeleteSecurityGroup answer DependencyViolation. Nothing does yet: the
-// instances code answers here when it lands.
+// groupInUse reports whether something other than a rule still uses the
+// group, which makes DeleteSecurityGroup answer DependencyViolation: an
+// instance that is not terminated is in it (its network interface is).
 func (c *Cloud) groupInUse(ctx context.Context, accountID, groupID string) (bool, error) {
-	return false, nil
+	return c.store.GroupInUse(ctx, groupID)
 }
 
 // prefixListExists reports whether a managed prefix list exists for the

@@ -1,0 +1,675 @@
+package clc
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/euca-cloud/euca/internal/awserr"
+	"github.com/euca-cloud/euca/internal/conf"
+	"github.com/euca-cloud/euca/internal/ids"
+	"github.com/euca-cloud/euca/roles/cc/ccapi"
+	"github.com/euca-cloud/euca/roles/nc/ncapi"
+	"github.com/euca-cloud/euca/store"
+)
+
+// fakeCluster is a cluster controller that starts nothing: it keeps what
+// it was asked and reports the states a test gives its instances.
+type fakeCluster struct {
+	mu        sync.Mutex
+	zone      string
+	free      int   // instances of any type that fit; RunInstances refuses more
+	report    int   // capacity Describe reports (-1: the free count)
+	fail      error // RunInstances fails with it
+	nodesDown bool
+	instances map[string]*ccapi.InstanceStatus
+	runs      [][]ccapi.InstanceRequest
+	networks  []ccapi.Network
+	stopped   []string
+	rebooted  []string
+	console   map[string][]byte
+}
+
+func newFakeCluster(zone string, free int) *fakeCluster {
+	return &fakeCluster{zone: zone, free: free, report: -1, instances: map[string]*ccapi.InstanceStatus{}, console: map[string][]byte{}}
+}
+
+func (f *fakeCluster) Zone() string { return f.zone }
+
+func (f *fakeCluster) Describe(ctx context.Context, types []ccapi.VMType) (ccapi.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := ccapi.Status{Zone: f.zone, Capacity: map[string]ccapi.Capacity{}, Nodes: []ccapi.NodeInfo{{Host: "node1", Up: !f.nodesDown}}}
+	report := f.report
+	if report < 0 {
+		report = f.free
+	}
+	for _, t := range types {
+		st.Capacity[t.Name] = ccapi.Capacity{Free: report, Max: 10}
+	}
+	for _, is := range f.instances {
+		st.Instances = append(st.Instances, *is)
+	}
+	return st, nil
+}
+
+func (f *fakeCluster) RunInstances(ctx context.Context, reqs []ccapi.InstanceRequest) ([]ccapi.Placement, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.runs = append(f.runs, reqs)
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	if len(reqs) > f.free {
+		return nil, ccapi.ErrInsufficientCapacity
+	}
+	f.free -= len(reqs)
+	var out []ccapi.Placement
+	for _, r := range reqs {
+		f.instances[r.ID] = &ccapi.InstanceStatus{Node: "node1", InstanceStatus: ncapi.InstanceStatus{ID: r.ID, State: ncapi.StatePending, Holds: r.Holds}}
+		out = append(out, ccapi.Placement{ID: r.ID, Node: "node1"})
+	}
+	return out, nil
+}
+
+func (f *fakeCluster) TerminateInstances(ctx context.Context, list []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stopped = append(f.stopped, list...)
+	for _, id := range list {
+		if is, ok := f.instances[id]; ok {
+			is.State = ncapi.StateShuttingDown
+		}
+	}
+	return nil
+}
+
+func (f *fakeCluster) RebootInstances(ctx context.Context, list []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rebooted = append(f.rebooted, list...)
+	return nil
+}
+
+func (f *fakeCluster) ConsoleOutput(ctx context.Context, id string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if b, ok := f.console[id]; ok {
+		return b, nil
+	}
+	return nil, ccapi.ErrNoSuchInstance
+}
+
+func (f *fakeCluster) SetNetwork(ctx context.Context, n ccapi.Network) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.networks = append(f.networks, n)
+	return nil
+}
+
+// set moves an instance on the fake's node; "" removes it.
+func (f *fakeCluster) set(id, state, reason string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if state == "" {
+		delete(f.instances, id)
+		return
+	}
+	is, ok := f.instances[id]
+	if !ok {
+		is = &ccapi.InstanceStatus{Node: "node1", InstanceStatus: ncapi.InstanceStatus{ID: id}}
+		f.instances[id] = is
+	}
+	is.State, is.Reason = state, reason
+	if state == ncapi.StateRunning {
+		is.LaunchedAt = time.UnixMilli(1_700_000_000_000)
+	}
+}
+
+func (f *fakeCluster) lastNetwork(t *testing.T) ccapi.Network {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.networks) == 0 {
+		t.Fatal("no network handed over")
+	}
+	return f.networks[len(f.networks)-1]
+}
+
+// instFixture is a cloud controller with one zone served by a fake
+// cluster, an account (alice) holding a key pair and images, and another
+// (bob) with a private image of his own.
+type instFixture struct {
+	c                         *Cloud
+	cl                        *fakeCluster
+	alice, bob                string
+	emi, eki, eri             string
+	bobEMI, pendingEMI, noKer string
+	key                       store.KeyPair
+}
+
+func newInstFixture(t *testing.T, free int) *instFixture {
+	t.Helper()
+	ctx := context.Background()
+	cfg := conf.Defaults()
+	cfg.Home = t.TempDir()
+	st, err := store.Open(ctx, filepath.Join(cfg.Home, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c, err := New(ctx, cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.CreateAccount(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.CreateAccount(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &instFixture{c: c, alice: a.ID, bob: b.ID, emi: ids.New("emi"), eki: ids.New("eki"), eri: ids.New("eri"),
+		bobEMI: ids.New("emi"), pendingEMI: ids.New("emi"), noKer: ids.New("emi")}
+	for _, im := range []store.Image{
+		{ID: f.eki, AccountID: a.ID, Kind: store.ImageKernel, Name: "kernel", Location: "b/k.manifest.xml", Architecture: "x86_64", State: store.ImageAvailable, SHA256: "kk", SizeBytes: 5},
+		{ID: f.eri, AccountID: a.ID, Kind: store.ImageRamdisk, Name: "ramdisk", Location: "b/r.manifest.xml", Architecture: "x86_64", State: store.ImageAvailable, SHA256: "rr", SizeBytes: 6},
+		{ID: f.emi, AccountID: a.ID, Kind: store.ImageMachine, Name: "debian", Location: "b/debian.manifest.xml", Architecture: "x86_64",
+			KernelID: f.eki, RamdiskID: f.eri, State: store.ImageAvailable, SHA256: "mm", SizeBytes: 7},
+		{ID: f.pendingEMI, AccountID: a.ID, Kind: store.ImageMachine, Name: "slow", Location: "b/s.manifest.xml", Architecture: "x86_64", State: store.ImagePending},
+		{ID: f.noKer, AccountID: a.ID, Kind: store.ImageMachine, Name: "bad", Location: "b/x.manifest.xml", Architecture: "x86_64",
+			KernelID: "eki-0000000000000dead", State: store.ImageAvailable},
+		{ID: f.bobEMI, AccountID: b.ID, Kind: store.ImageMachine, Name: "bobs", Location: "b/b.manifest.xml", Architecture: "x86_64", State: store.ImageAvailable},
+	} {
+		if err := st.CreateImage(ctx, im); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.key = store.KeyPair{ID: ids.New("key"), AccountID: a.ID, Name: "mykey", Type: "ed25519", Fingerprint: "ff", PublicKey: "ssh-ed25519 AAAAC3Nza alice@laptop"}
+	if err := st.CreateKeyPair(ctx, f.key); err != nil {
+		t.Fatal(err)
+	}
+	f.cl = newFakeCluster(cfg.ClusterName, free)
+	c.SetCluster(f.cl)
+	c.SetMetadataTarget(netip.MustParseAddrPort("172.31.0.1:8775"))
+	return f
+}
+
+func (f *instFixture) spec(min, max int) store.LaunchSpec {
+	return store.LaunchSpec{ImageID: f.emi, InstanceType: "m1.small", MinCount: min, MaxCount: max,
+		Options: store.InstanceOptions{SourceDestCheck: true, ShutdownBehavior: "stop", CPUCredits: "standard",
+			HTTPTokens: "optional", HTTPEndpoint: "enabled", HTTPHopLimit: 1}}
+}
+
+func (f *instFixture) instances(t *testing.T, account string) []store.Instance {
+	t.Helper()
+	all, err := f.c.DescribeInstances(context.Background(), account, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
+func (f *instFixture) reconcile(t *testing.T) {
+	t.Helper()
+	if err := f.c.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func instCode(t *testing.T, what string, err error, code string) {
+	t.Helper()
+	e, ok := awserr.As(err)
+	if !ok || e.Code != code {
+		t.Errorf("%s: error %v, want code %s", what, err, code)
+	}
+}
+
+func TestRunDescribeTerminate(t *testing.T) {
+	ctx := context.Background()
+	f := newInstFixture(t, 10)
+	web, err := f.c.CreateSecurityGroup(ctx, f.alice, "web", "web servers", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := f.spec(1, 2)
+	spec.KeyName = "mykey"
+	spec.GroupIDs = []string{web.ID}
+	spec.UserData = []byte("#cloud-config\n")
+	spec.InstanceTags = []store.Tag{{Key: "Name", Value: "web"}}
+	insts, err := f.c.RunInstances(ctx, f.alice, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(insts) != 2 || insts[0].ReservationID != insts[1].ReservationID || insts[0].PrivateIP == insts[1].PrivateIP {
+		t.Fatalf("launched %+v", insts)
+	}
+	for i, in := range insts {
+		ip := netip.MustParseAddr(in.PrivateIP)
+		if in.State != store.InstancePending || in.LaunchIndex != i || in.KernelID != f.eki || in.RamdiskID != f.eri ||
+			in.KeyName != "mykey" || in.PublicKey != f.key.PublicKey || in.Node != "node1" || !strings.HasPrefix(in.MAC, "d0:0d:") ||
+			!netip.MustParsePrefix("172.31.0.0/16").Contains(ip) || ip == netip.MustParseAddr("172.31.0.1") ||
+			len(in.Groups) != 1 || in.Groups[0].ID != web.ID || len(in.Tags) != 1 || string(in.UserData) != "#cloud-config\n" {
+			t.Errorf("instance %d: %+v", i, in)
+		}
+	}
+	// What the cluster was asked: the images with their digests, the
+	// type's size, the MAC and address allocated.
+	run := f.cl.runs[0]
+	if len(run) != 2 || run[0].Image.SHA256 != "mm" || run[0].Kernel == nil || run[0].Kernel.ID != f.eki || run[0].Ramdisk.SHA256 != "rr" ||
+		run[0].Holds != (ncapi.Resources{Cores: 1, MemoryMiB: 128, DiskGiB: 2}) || run[0].MAC != insts[0].MAC ||
+		run[0].PrivateIP.String() != insts[0].PrivateIP || run[0].VMType != "m1.small" {
+		t.Fatalf("cluster asked %+v", run)
+	}
+	// The network came first, whole: both instances, the group's rules,
+	// the metadata target.
+	n := f.cl.lastNetwork(t)
+	if n.Subnet.String() != "172.31.0.0/16" || n.Metadata.String() != "172.31.0.1:8775" || len(n.Instances) != 2 ||
+		n.Instances[0].MAC != insts[0].MAC || n.Instances[0].Groups[0] != web.ID {
+		t.Fatalf("network %+v", n)
+	}
+	if len(n.Groups) != 1 || n.Groups[0].ID != web.ID || len(n.Groups[0].Ingress) != 0 {
+		t.Fatalf("groups %+v", n.Groups)
+	}
+	// A rule added afterwards reaches the network with the next pass.
+	port := 80
+	if _, err := f.c.AuthorizeSecurityGroupRules(ctx, f.alice, web.ID, "", false, []store.IPPermission{{Protocol: "tcp", FromPort: &port, ToPort: &port,
+		IPv4Ranges: []store.PermissionCIDR{{CIDR: "0.0.0.0/0"}}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile(t)
+	n = f.cl.lastNetwork(t)
+	if len(n.Groups) != 1 || len(n.Groups[0].Ingress) != 1 || n.Groups[0].Ingress[0].CIDR.String() != "0.0.0.0/0" || n.Groups[0].Ingress[0].FromPort != 80 {
+		t.Fatalf("rule not in the network: %+v", n.Groups)
+	}
+	if _, err := f.c.DeleteSecurityGroup(ctx, f.alice, web.ID, ""); err == nil {
+		t.Fatal("a group with live instances was deleted")
+	} else {
+		instCode(t, "delete used group", err, "DependencyViolation")
+	}
+
+	// pending → running when the node says so.
+	f.cl.set(insts[0].ID, ncapi.StateRunning, "")
+	f.reconcile(t)
+	got, err := f.c.DescribeInstances(ctx, f.alice, []string{insts[0].ID, insts[1].ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].State != store.InstanceRunning || got[0].LaunchedMS != 1_700_000_000_000 || got[1].State != store.InstancePending {
+		t.Fatalf("after reconcile: %s %d %s", got[0].State, got[0].LaunchedMS, got[1].State)
+	}
+	_, err = f.c.DescribeInstances(ctx, f.bob, []string{insts[0].ID})
+	instCode(t, "bob describes alice's instance", err, "InvalidInstanceID.NotFound")
+	_, err = f.c.DescribeInstances(ctx, f.alice, []string{insts[0].ID, "i-0000000000000beef"})
+	instCode(t, "missing id", err, "InvalidInstanceID.NotFound")
+
+	// Reboot and console.
+	if err := f.c.RebootInstances(ctx, f.alice, []string{insts[0].ID, insts[1].ID}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(f.cl.rebooted, []string{insts[0].ID}) {
+		t.Fatalf("rebooted %v (only the running one)", f.cl.rebooted)
+	}
+	f.cl.console[insts[0].ID] = []byte("login: ")
+	if out, err := f.c.ConsoleOutput(ctx, f.alice, insts[0].ID); err != nil || string(out) != "login: " {
+		t.Fatalf("console %q %v", out, err)
+	}
+	if out, err := f.c.ConsoleOutput(ctx, f.alice, insts[1].ID); err != nil || out != nil {
+		t.Fatalf("console of an instance the node lacks: %q %v", out, err)
+	}
+	_, err = f.c.ConsoleOutput(ctx, f.bob, insts[0].ID)
+	instCode(t, "bob's console", err, "InvalidInstanceID.NotFound")
+
+	// Terminate: shutting-down, the cluster told; terminated once gone.
+	tr, err := f.c.TerminateInstances(ctx, f.alice, []string{insts[0].ID, insts[1].ID, insts[0].ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr) != 2 || tr[0].Previous != store.InstanceRunning || tr[0].Current != store.InstanceShuttingDown || tr[1].Previous != store.InstancePending {
+		t.Fatalf("transitions %+v", tr)
+	}
+	sort.Strings(f.cl.stopped)
+	want := []string{insts[0].ID, insts[1].ID}
+	sort.Strings(want)
+	if !slices.Equal(f.cl.stopped, want) {
+		t.Fatalf("cluster stopped %v", f.cl.stopped)
+	}
+	f.cl.set(insts[0].ID, ncapi.StateTerminated, "")
+	f.cl.set(insts[1].ID, "", "")
+	f.reconcile(t)
+	for _, in := range f.instances(t, f.alice) {
+		if in.State != store.InstanceTerminated || in.StateReasonCode != "Client.UserInitiatedShutdown" || !strings.HasPrefix(in.TransitionReason, "User initiated (") {
+			t.Fatalf("after termination: %+v", in)
+		}
+	}
+	if n := f.cl.lastNetwork(t); len(n.Instances) != 0 || len(n.Groups) != 0 {
+		t.Fatalf("terminated instances still in the network: %+v", n)
+	}
+	if _, err := f.c.DeleteSecurityGroup(ctx, f.alice, web.ID, ""); err != nil {
+		t.Fatalf("group of terminated instances: %v", err)
+	}
+	// Terminated again: stays, and says so.
+	tr, err = f.c.TerminateInstances(ctx, f.alice, []string{insts[0].ID})
+	if err != nil || tr[0].Previous != store.InstanceTerminated || tr[0].Current != store.InstanceTerminated {
+		t.Fatalf("terminate a terminated instance: %+v %v", tr, err)
+	}
+	// An hour later they are gone.
+	old := timeNow
+	timeNow = func() time.Time { return old().Add(2 * time.Hour) }
+	defer func() { timeNow = old }()
+	f.reconcile(t)
+	if left := f.instances(t, f.alice); len(left) != 0 {
+		t.Fatalf("terminated instances after an hour: %+v", left)
+	}
+}
+
+func TestRunCapacity(t *testing.T) {
+	ctx := context.Background()
+	f := newInstFixture(t, 0)
+	_, err := f.c.RunInstances(ctx, f.alice, f.spec(1, 1))
+	instCode(t, "no room", err, "InsufficientInstanceCapacity")
+	if len(f.instances(t, f.alice)) != 0 || len(f.cl.runs) != 0 {
+		t.Fatal("a refused launch left something")
+	}
+	// Room for 2 of MaxCount 3: two start.
+	f.cl.free = 2
+	insts, err := f.c.RunInstances(ctx, f.alice, f.spec(1, 3))
+	if err != nil || len(insts) != 2 {
+		t.Fatalf("as many as fit: %d %v", len(insts), err)
+	}
+	// The cluster reports more room than it has: it refuses, the launch
+	// retries with fewer, down to MinCount, and what it dropped is gone.
+	f.cl.free, f.cl.report = 1, 5
+	insts, err = f.c.RunInstances(ctx, f.alice, f.spec(1, 3))
+	if err != nil || len(insts) != 1 {
+		t.Fatalf("retry with fewer: %d %v", len(insts), err)
+	}
+	if all := f.instances(t, f.alice); len(all) != 3 {
+		t.Fatalf("instances recorded: %d, want 3", len(all))
+	}
+	f.cl.free, f.cl.report = 1, 5
+	_, err = f.c.RunInstances(ctx, f.alice, f.spec(2, 3))
+	instCode(t, "below MinCount", err, "InsufficientInstanceCapacity")
+	if all := f.instances(t, f.alice); len(all) != 3 {
+		t.Fatalf("instances after a refused launch: %d, want 3", len(all))
+	}
+	if n := f.cl.lastNetwork(t); len(n.Instances) != 3 {
+		t.Fatalf("network after a refused launch: %d instances", len(n.Instances))
+	}
+	// Any other failure: nothing stays, and whatever the cluster might have
+	// started is stopped.
+	f.cl.fail = errors.New("node unreachable")
+	f.cl.stopped = nil
+	_, err = f.c.RunInstances(ctx, f.alice, f.spec(1, 1))
+	if err == nil {
+		t.Fatal("launch through a failing cluster succeeded")
+	}
+	if _, typed := awserr.As(err); typed {
+		t.Fatalf("a cluster failure is internal, got %v", err)
+	}
+	if all := f.instances(t, f.alice); len(all) != 3 || len(f.cl.stopped) != 1 {
+		t.Fatalf("after a failure: %d instances, stopped %v", len(all), f.cl.stopped)
+	}
+	if n := f.cl.lastNetwork(t); len(n.Instances) != 3 {
+		t.Fatalf("network after a failure: %d instances", len(n.Instances))
+	}
+}
+
+func TestRunClientToken(t *testing.T) {
+	ctx := context.Background()
+	f := newInstFixture(t, 10)
+	spec := f.spec(1, 1)
+	spec.ClientToken = "terraform-20261125"
+	first, err := f.c.RunInstances(ctx, f.alice, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.c.RunInstances(ctx, f.alice, spec)
+	if err != nil || len(again) != 1 || again[0].ID != first[0].ID || again[0].ClientToken != spec.ClientToken {
+		t.Fatalf("same token: %+v %v", again, err)
+	}
+	if len(f.cl.runs) != 1 {
+		t.Fatalf("the cluster was asked %d times", len(f.cl.runs))
+	}
+	other := spec
+	other.InstanceType = "c1.medium"
+	_, err = f.c.RunInstances(ctx, f.alice, other)
+	instCode(t, "same token, other parameters", err, "IdempotentParameterMismatch")
+	// Another account's token is its own.
+	bobSpec := spec
+	bobSpec.ImageID = f.bobEMI
+	if _, err := f.c.RunInstances(ctx, f.bob, bobSpec); err != nil {
+		t.Fatal(err)
+	}
+	// A refused launch does not keep its token.
+	f.cl.free = 0
+	spec.ClientToken = "retry-me"
+	_, err = f.c.RunInstances(ctx, f.alice, spec)
+	instCode(t, "no room", err, "InsufficientInstanceCapacity")
+	f.cl.free = 1
+	if _, err := f.c.RunInstances(ctx, f.alice, spec); err != nil {
+		t.Fatalf("retry of a refused token: %v", err)
+	}
+}
+
+func TestTerminationProtection(t *testing.T) {
+	ctx := context.Background()
+	f := newInstFixture(t, 10)
+	spec := f.spec(1, 1)
+	spec.Options.DisableAPITermination = true
+	insts, err := f.c.RunInstances(ctx, f.alice, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := insts[0].ID
+	_, err = f.c.TerminateInstances(ctx, f.alice, []string{id})
+	instCode(t, "protected", err, "OperationNotPermitted")
+	if got := f.instances(t, f.alice); got[0].State != store.InstancePending || len(f.cl.stopped) != 0 {
+		t.Fatalf("a refused terminate changed %+v", got[0])
+	}
+	// Terraform's delete: lift the protection, then terminate.
+	no := false
+	if err := f.c.ModifyInstanceAttribute(ctx, f.alice, id, store.InstanceUpdate{DisableAPITermination: &no}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.TerminateInstances(ctx, f.alice, []string{id}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.c.TerminateInstances(ctx, f.bob, []string{id})
+	instCode(t, "bob terminates alice's", err, "InvalidInstanceID.NotFound")
+}
+
+func TestModifyInstanceAttribute(t *testing.T) {
+	ctx := context.Background()
+	f := newInstFixture(t, 10)
+	insts, err := f.c.RunInstances(ctx, f.alice, f.spec(1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := insts[0].ID
+	typ := "c1.medium"
+	err = f.c.ModifyInstanceAttribute(ctx, f.alice, id, store.InstanceUpdate{InstanceType: &typ}, nil)
+	instCode(t, "type of a pending instance", err, "IncorrectInstanceState")
+	data := []byte("x")
+	err = f.c.ModifyInstanceAttribute(ctx, f.alice, id, store.InstanceUpdate{UserData: &data}, nil)
+	instCode(t, "user data of a pending instance", err, "IncorrectInstanceState")
+	term := "terminate"
+	if err := f.c.ModifyInstanceAttribute(ctx, f.alice, id, store.InstanceUpdate{ShutdownBehavior: &term}, nil); err != nil {
+		t.Fatal(err)
+	}
+	db, err := f.c.CreateSecurityGroup(ctx, f.alice, "db", "databases", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(f.cl.networks)
+	if err := f.c.ModifyInstanceAttribute(ctx, f.alice, id, store.InstanceUpdate{}, []string{db.ID}); err != nil {
+		t.Fatal(err)
+	}
+	got := f.instances(t, f.alice)[0]
+	if got.Options.ShutdownBehavior != "terminate" || len(got.Groups) != 1 || got.Groups[0].ID != db.ID {
+		t.Fatalf("after modify: %+v", got)
+	}
+	if len(f.cl.networks) == before || f.cl.lastNetwork(t).Instances[0].Groups[0] != db.ID {
+		t.Fatal("new groups not handed to the network")
+	}
+	err = f.c.ModifyInstanceAttribute(ctx, f.alice, id, store.InstanceUpdate{}, []string{"sg-0000000000000dead"})
+	instCode(t, "unknown group", err, "InvalidGroup.NotFound")
+	err = f.c.ModifyInstanceAttribute(ctx, f.bob, id, store.InstanceUpdate{ShutdownBehavior: &term}, nil)
+	instCode(t, "bob modifies", err, "InvalidInstanceID.NotFound")
+}
+
+func TestRunInstancesRefusals(t *testing.T) {
+	ctx := context.Background()
+	f := newInstFixture(t, 10)
+	big := make([]byte, MaxUserData+1)
+	cases := []struct {
+		name string
+		edit func(s *store.LaunchSpec)
+		code string
+	}{
+		{"unknown image", func(s *store.LaunchSpec) { s.ImageID = "emi-0000000000000dead" }, "InvalidAMIID.NotFound"},
+		{"another account's private image", func(s *store.LaunchSpec) { s.ImageID = f.bobEMI }, "InvalidAMIID.NotFound"},
+		{"kernel as machine image", func(s *store.LaunchSpec) { s.ImageID = f.eki }, "InvalidParameterValue"},
+		{"image not available", func(s *store.LaunchSpec) { s.ImageID = f.pendingEMI }, "InvalidAMIID.Unavailable"},
+		{"image's kernel missing", func(s *store.LaunchSpec) { s.ImageID = f.noKer }, "InvalidKernelID.NotFound"},
+		{"ramdisk as kernel", func(s *store.LaunchSpec) { s.KernelID = f.eri }, "InvalidKernelID.NotFound"},
+		{"unknown ramdisk", func(s *store.LaunchSpec) { s.RamdiskID = "eri-0000000000000dead" }, "InvalidRamDiskID.NotFound"},
+		{"unknown key", func(s *store.LaunchSpec) { s.KeyName = "nokey" }, "InvalidKeyPair.NotFound"},
+		{"unknown type", func(s *store.LaunchSpec) { s.InstanceType = "m9.huge" }, "InvalidParameterValue"},
+		{"unknown zone", func(s *store.LaunchSpec) { s.Zone = "us-euca-1z" }, "InvalidParameterValue"},
+		{"unknown subnet", func(s *store.LaunchSpec) { s.SubnetID = "subnet-0000000000000dead" }, "InvalidSubnetID.NotFound"},
+		{"unknown group name", func(s *store.LaunchSpec) { s.GroupNames = []string{"nope"} }, "InvalidGroup.NotFound"},
+		{"unknown group id", func(s *store.LaunchSpec) { s.GroupIDs = []string{"sg-0000000000000dead"} }, "InvalidGroup.NotFound"},
+		{"user data too large", func(s *store.LaunchSpec) { s.UserData = big }, "InvalidParameterValue"},
+		{"min over max", func(s *store.LaunchSpec) { s.MinCount = 3 }, "InvalidParameterValue"},
+		{"address outside the subnet", func(s *store.LaunchSpec) { s.PrivateIP = "10.9.9.9" }, "InvalidParameterValue"},
+		{"address reserved", func(s *store.LaunchSpec) { s.PrivateIP = "172.31.0.1" }, "InvalidParameterValue"},
+	}
+	for _, tc := range cases {
+		s := f.spec(1, 1)
+		tc.edit(&s)
+		_, err := f.c.RunInstances(ctx, f.alice, s)
+		instCode(t, tc.name, err, tc.code)
+	}
+	if len(f.instances(t, f.alice)) != 0 || len(f.cl.runs) != 0 {
+		t.Fatal("a refused launch left something behind")
+	}
+	// A chosen address, then the same one again.
+	s := f.spec(1, 1)
+	s.PrivateIP = "172.31.9.9"
+	s.Zone = f.cl.zone
+	insts, err := f.c.RunInstances(ctx, f.alice, s)
+	if err != nil || insts[0].PrivateIP != "172.31.9.9" || insts[0].MAC != "d0:0d:ac:1f:09:09" {
+		t.Fatalf("chosen address: %+v %v", insts, err)
+	}
+	_, err = f.c.RunInstances(ctx, f.alice, s)
+	instCode(t, "address in use", err, "InvalidIPAddress.InUse")
+	// Bob launches the public image of nobody: no cluster for the zone
+	// gives InsufficientInstanceCapacity too.
+	f.c.inst.mu.Lock()
+	f.c.inst.clusters = nil
+	f.c.inst.mu.Unlock()
+	_, err = f.c.RunInstances(ctx, f.alice, f.spec(1, 1))
+	instCode(t, "no cluster", err, "InsufficientInstanceCapacity")
+}
+
+func TestReconcileStates(t *testing.T) {
+	ctx := context.Background()
+	f := newInstFixture(t, 10)
+	insts, err := f.c.RunInstances(ctx, f.alice, f.spec(4, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed, lost, stubborn, crashed := insts[0].ID, insts[1].ID, insts[2].ID, insts[3].ID
+	// A failed boot ends terminated with the reason.
+	f.cl.set(failed, ncapi.StateFailed, "image checksum mismatch")
+	// A running instance whose guest shuts itself down.
+	f.cl.set(crashed, ncapi.StateRunning, "")
+	f.reconcile(t)
+	f.cl.set(crashed, ncapi.StateTerminated, "")
+	// An instance the node forgot.
+	f.cl.set(lost, "", "")
+	// An orphan the node runs that no record has.
+	f.cl.set("i-00000000000000bad", ncapi.StateRunning, "")
+	f.cl.stopped = nil
+	f.reconcile(t)
+	byID := map[string]store.Instance{}
+	for _, in := range f.instances(t, f.alice) {
+		byID[in.ID] = in
+	}
+	if in := byID[failed]; in.State != store.InstanceTerminated || in.StateReasonCode != "Server.InternalError" ||
+		!strings.Contains(in.StateReasonMessage, "image checksum mismatch") {
+		t.Fatalf("failed boot: %+v", in)
+	}
+	if in := byID[crashed]; in.State != store.InstanceTerminated || in.StateReasonCode != "Client.InstanceInitiatedShutdown" {
+		t.Fatalf("guest shut down: %+v", in)
+	}
+	if !slices.Contains(f.cl.stopped, "i-00000000000000bad") {
+		t.Fatalf("orphan not stopped: %v", f.cl.stopped)
+	}
+	if byID[lost].State != store.InstancePending {
+		t.Fatal("a missing instance was lost at once")
+	}
+	// Lost only after a while with every node up; a node down keeps it.
+	old := timeNow
+	defer func() { timeNow = old }()
+	timeNow = func() time.Time { return old().Add(lostAfter + time.Minute) }
+	f.cl.nodesDown = true
+	f.reconcile(t)
+	if in, _ := f.c.store.Instance(ctx, f.alice, lost); in.State != store.InstancePending {
+		t.Fatalf("lost while a node is down: %s", in.State)
+	}
+	f.cl.nodesDown = false
+	f.reconcile(t)
+	if in, _ := f.c.store.Instance(ctx, f.alice, lost); in.State != store.InstanceTerminated || in.StateReasonCode != "Server.InternalError" {
+		t.Fatalf("lost instance: %+v", in)
+	}
+	// A terminate the cluster did not carry out is sent again.
+	timeNow = old
+	if _, err := f.c.TerminateInstances(ctx, f.alice, []string{stubborn}); err != nil {
+		t.Fatal(err)
+	}
+	f.cl.set(stubborn, ncapi.StateRunning, "")
+	f.cl.stopped = nil
+	f.reconcile(t)
+	if !slices.Contains(f.cl.stopped, stubborn) {
+		t.Fatalf("terminate not sent again: %v", f.cl.stopped)
+	}
+}
+
+func TestDefaultMetadataTarget(t *testing.T) {
+	f := newInstFixture(t, 10)
+	f.c.SetMetadataTarget(netip.AddrPort{})
+	n, err := f.c.zoneNetwork(context.Background(), f.cl.zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Metadata.String() != "172.31.0.1:8779" {
+		t.Fatalf("default metadata target %s", n.Metadata)
+	}
+	f.c.cfg.VNetCloudIP = netip.MustParseAddr("192.168.1.10")
+	if n, _ = f.c.zoneNetwork(context.Background(), f.cl.zone); n.Metadata.String() != "192.168.1.10:8779" {
+		t.Fatalf("metadata target on VNET_CLOUDIP %s", n.Metadata)
+	}
+}
+
+func TestRunLoopStops(t *testing.T) {
+	f := newInstFixture(t, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- f.c.Run(ctx) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
