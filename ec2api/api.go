@@ -27,6 +27,8 @@ const Namespace = "http://ec2.amazonaws.com/doc/2016-11-15/"
 // per resource family (each defined beside its actions).
 type Cloud interface {
 	CatalogService
+	ImageService
+	InstanceService
 	KeyPairService
 	NetworkService
 	SecurityGroupService
@@ -47,8 +49,24 @@ func (a *api) actions() map[string]handler {
 		"DescribeAvailabilityZones": a.describeAvailabilityZones,
 		"DescribeAccountAttributes": a.describeAccountAttributes,
 		"DescribeInstanceTypes":     a.describeInstanceTypes,
-		"DescribeImages":            a.describeImages,
-		"DescribeInstances":         a.describeInstances,
+		// images.go
+		"RegisterImage":          a.registerImage,
+		"DeregisterImage":        a.deregisterImage,
+		"DescribeImages":         a.describeImages,
+		"DescribeImageAttribute": a.describeImageAttribute,
+		"ModifyImageAttribute":   a.modifyImageAttribute,
+		"ResetImageAttribute":    a.resetImageAttribute,
+		// instances.go
+		"RunInstances":                         a.runInstances,
+		"DescribeInstances":                    a.describeInstances,
+		"TerminateInstances":                   a.terminateInstances,
+		"RebootInstances":                      a.rebootInstances,
+		"GetConsoleOutput":                     a.getConsoleOutput,
+		"DescribeInstanceStatus":               a.describeInstanceStatus,
+		"DescribeInstanceAttribute":            a.describeInstanceAttribute,
+		"ModifyInstanceAttribute":              a.modifyInstanceAttribute,
+		"DescribeInstanceCreditSpecifications": a.describeInstanceCreditSpecifications,
+		"DescribeVolumes":                      a.describeVolumes,
 		// keypairs.go
 		"CreateKeyPair":    a.createKeyPair,
 		"ImportKeyPair":    a.importKeyPair,

@@ -18,8 +18,8 @@ import (
 // The catalog: DescribeRegions, DescribeAvailabilityZones (with
 // Eucalyptus's "verbose" report of room per VM type),
 // DescribeAccountAttributes and DescribeInstanceTypes (the VM types). Also
-// DescribeImages and DescribeInstances as they answer before images and
-// instances exist: every parameter checked, nothing found.
+// DescribeImages as it answers before images exist: every parameter
+// checked, nothing found.
 
 // CatalogService is what the catalog needs from the cloud controller.
 type CatalogService interface {
@@ -589,7 +589,7 @@ func (a *api) describeInstanceTypes(ctx context.Context, req *queryapi.Request) 
 	return &describeInstanceTypesResponse{InstanceTypes: setOf[instanceTypeItem]{page}, NextToken: next}, nil
 }
 
-// ---- DescribeImages and DescribeInstances, before there are any
+// ---- Helpers of the Describe calls (DescribeImages is in images.go)
 
 // knownFilterNames are filters that are valid but match nothing yet: the calls
 // that use them check the names a client sends, and find no resources.
@@ -625,144 +625,3 @@ var (
 	imageIDPattern    = idPattern("emi", "eki", "eri", "ami", "aki", "ari")
 	instanceIDPattern = idPattern("i")
 )
-
-var imageFilters = knownFilterNames(
-	"architecture", "block-device-mapping.delete-on-termination", "block-device-mapping.device-name",
-	"block-device-mapping.snapshot-id", "block-device-mapping.volume-size", "block-device-mapping.volume-type",
-	"block-device-mapping.encrypted", "creation-date", "description", "ena-support", "free-tier-eligible",
-	"hypervisor", "image-allowed", "image-id", "image-type", "is-public", "kernel-id", "manifest-location",
-	"name", "owner-alias", "owner-id", "platform", "product-code", "product-code.type", "ramdisk-id",
-	"root-device-name", "root-device-type", "source-image-id", "source-image-region", "source-instance-id",
-	"state", "state-reason-code", "state-reason-message", "sriov-net-support", "virtualization-type",
-)
-
-type describeImagesResponse struct {
-	Response
-	Images    setOf[struct{}] `xml:"imagesSet"`
-	NextToken string          `xml:"nextToken,omitempty"`
-}
-
-func (a *api) describeImages(ctx context.Context, req *queryapi.Request) (any, error) {
-	p := req.Params
-	for _, b := range []string{"IncludeDeprecated", "IncludeDisabled"} {
-		if _, err := p.Bool(b); err != nil {
-			return nil, err
-		}
-	}
-	if err := checkFiltersKnown(p, imageFilters); err != nil {
-		return nil, err
-	}
-	// Owner.N (account ids, self, amazon, aliases) and ExecutableBy.N (account
-	// ids, self, all) only narrow what there is; nothing to check.
-	var missing []string
-	for _, id := range p.List("ImageId") {
-		if !imageIDPattern.MatchString(id) {
-			return nil, awserr.New("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", id)
-		}
-		missing = append(missing, id)
-	}
-	if err := dryRun(p); err != nil {
-		return nil, err
-	}
-	if len(missing) > 0 {
-		return nil, awserr.New("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", strings.Join(missing, ", "))
-	}
-	if _, _, err := paginate([]struct{}(nil), p, 1, 1000); err != nil {
-		return nil, err
-	}
-	return &describeImagesResponse{}, nil
-}
-
-var instanceFilters = knownFilterNames(
-	"affinity", "architecture", "availability-zone", "availability-zone-id", "block-device-mapping.attach-time",
-	"block-device-mapping.delete-on-termination", "block-device-mapping.device-name",
-	"block-device-mapping.status", "block-device-mapping.volume-id", "boot-mode", "capacity-reservation-id",
-	"capacity-reservation-specification.capacity-reservation-preference",
-	"capacity-reservation-specification.capacity-reservation-target.capacity-reservation-id",
-	"capacity-reservation-specification.capacity-reservation-target.capacity-reservation-resource-group-arn",
-	"client-token", "current-instance-boot-mode", "dns-name", "ebs-optimized", "ena-support",
-	"enclave-options.enabled", "hibernation-options.configured", "host-id", "hypervisor",
-	"iam-instance-profile.arn", "iam-instance-profile.id", "image-id", "instance-id", "instance-lifecycle",
-	"instance-state-code", "instance-state-name", "instance-type", "instance.group-id", "instance.group-name",
-	"ip-address", "ipv6-address", "kernel-id", "key-name", "launch-index", "launch-time",
-	"maintenance-options.auto-recovery", "metadata-options.http-endpoint",
-	"metadata-options.http-protocol-ipv4", "metadata-options.http-protocol-ipv6",
-	"metadata-options.http-put-response-hop-limit", "metadata-options.http-tokens",
-	"metadata-options.instance-metadata-tags", "metadata-options.state", "monitoring-state",
-	"network-interface.addresses.association.allocation-id",
-	"network-interface.addresses.association.association-id",
-	"network-interface.addresses.association.carrier-ip",
-	"network-interface.addresses.association.customer-owned-ip",
-	"network-interface.addresses.association.ip-owner-id",
-	"network-interface.addresses.association.public-dns-name",
-	"network-interface.addresses.association.public-ip", "network-interface.addresses.primary",
-	"network-interface.addresses.private-dns-name", "network-interface.addresses.private-ip-address",
-	"network-interface.association.allocation-id", "network-interface.association.association-id",
-	"network-interface.association.carrier-ip", "network-interface.association.customer-owned-ip",
-	"network-interface.association.ip-owner-id", "network-interface.association.public-dns-name",
-	"network-interface.association.public-ip", "network-interface.attachment.attach-time",
-	"network-interface.attachment.attachment-id", "network-interface.attachment.delete-on-termination",
-	"network-interface.attachment.device-index", "network-interface.attachment.instance-id",
-	"network-interface.attachment.instance-owner-id", "network-interface.attachment.network-card-index",
-	"network-interface.attachment.status", "network-interface.availability-zone",
-	"network-interface.deny-all-igw-traffic", "network-interface.description", "network-interface.group-id",
-	"network-interface.group-name", "network-interface.ipv4-prefixes.ipv4-prefix",
-	"network-interface.ipv6-address", "network-interface.ipv6-addresses.ipv6-address",
-	"network-interface.ipv6-addresses.is-primary-ipv6", "network-interface.ipv6-native",
-	"network-interface.ipv6-prefixes.ipv6-prefix", "network-interface.mac-address",
-	"network-interface.network-interface-id", "network-interface.operator.managed",
-	"network-interface.operator.principal", "network-interface.outpost-arn", "network-interface.owner-id",
-	"network-interface.private-dns-name", "network-interface.private-ip-address",
-	"network-interface.public-dns-name", "network-interface.requester-id",
-	"network-interface.requester-managed", "network-interface.status", "network-interface.source-dest-check",
-	"network-interface.subnet-id", "network-interface.tag-key", "network-interface.tag-value",
-	"network-interface.vpc-id", "network-performance-options.bandwidth-weighting", "operator.managed",
-	"operator.principal", "outpost-arn", "owner-id", "placement-group-name", "placement-partition-number",
-	"platform", "platform-details", "private-dns-name",
-	"private-dns-name-options.enable-resource-name-dns-a-record",
-	"private-dns-name-options.enable-resource-name-dns-aaaa-record", "private-dns-name-options.hostname-type",
-	"private-ip-address", "product-code", "product-code.type", "ramdisk-id", "reason", "requester-id",
-	"reservation-id", "root-device-name", "root-device-type", "source-dest-check", "spot-instance-request-id",
-	"state-reason-code", "state-reason-message", "subnet-id", "tenancy", "tpm-support", "usage-operation",
-	"usage-operation-update-time", "virtualization-type", "vpc-id",
-	// EC2-Classic's names, which euca2ools and older scripts still send.
-	"group-id", "group-name",
-)
-
-type describeInstancesResponse struct {
-	Response
-	Reservations setOf[struct{}] `xml:"reservationSet"`
-	NextToken    string          `xml:"nextToken,omitempty"`
-}
-
-func (a *api) describeInstances(ctx context.Context, req *queryapi.Request) (any, error) {
-	p := req.Params
-	if _, err := p.Bool("IncludeManagedResources"); err != nil {
-		return nil, err
-	}
-	if err := checkFiltersKnown(p, instanceFilters); err != nil {
-		return nil, err
-	}
-	ids := p.List("InstanceId")
-	if len(ids) > 0 && p.Has("MaxResults") {
-		return nil, awserr.New("InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults")
-	}
-	for _, id := range ids {
-		if !instanceIDPattern.MatchString(id) {
-			return nil, awserr.New("InvalidInstanceID.Malformed", "Invalid id: \"%s\"", id)
-		}
-	}
-	if err := dryRun(p); err != nil {
-		return nil, err
-	}
-	if len(ids) == 1 {
-		return nil, awserr.New("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", ids[0])
-	}
-	if len(ids) > 1 {
-		return nil, awserr.New("InvalidInstanceID.NotFound", "The instance IDs '%s' do not exist", strings.Join(ids, ", "))
-	}
-	if _, _, err := paginate([]struct{}(nil), p, 5, 1000); err != nil {
-		return nil, err
-	}
-	return &describeInstancesResponse{}, nil
-}

@@ -1,0 +1,580 @@
+package ec2api
+
+import (
+	"context"
+	"regexp"
+	"strings"
+
+	"github.com/euca-cloud/euca/internal/awserr"
+	"github.com/euca-cloud/euca/internal/queryapi"
+	"github.com/euca-cloud/euca/store"
+)
+
+// Images: RegisterImage, DeregisterImage, DescribeImages,
+// DescribeImageAttribute, ModifyImageAttribute, ResetImageAttribute.
+// Images are instance-store images registered from bundles in Walrus
+// (emi-, eki-, eri-): paravirtual, Linux/UNIX, their root device named by
+// the manifest.
+
+// ImageService is the cloud controller's side of the image actions.
+type ImageService interface {
+	// RegisterImage registers the bundle whose manifest is at req.Location;
+	// req carries the request's Name, Description, Architecture, KernelID,
+	// RamdiskID, RootDeviceName, BlockDevices (a mapping with no Virtual
+	// name removes the manifest's device) and Tags.
+	RegisterImage(ctx context.Context, accountID string, req store.Image) (store.Image, error)
+	// DeregisterImage removes an image of the account's.
+	DeregisterImage(ctx context.Context, accountID, imageID string) error
+	// DescribeImages lists the images the account may see, narrowed by
+	// ids (each must exist), owners and executable-by.
+	DescribeImages(ctx context.Context, accountID string, imageIDs, owners, executableBy []string) ([]store.Image, error)
+	// DescribeImage returns one image the account may see; with ownerOnly,
+	// only one it owns.
+	DescribeImage(ctx context.Context, accountID, imageID string, ownerOnly bool) (store.Image, error)
+	// ModifyImage changes an image the account owns.
+	ModifyImage(ctx context.Context, accountID, imageID string, u store.ImageUpdate) error
+}
+
+// What every image here is.
+const (
+	imageRootDeviceType     = "instance-store"
+	imageVirtualizationType = "paravirtual"
+	imageHypervisor         = "xen"
+	imagePlatformDetails    = "Linux/UNIX"
+	imageUsageOperation     = "RunInstances"
+	imageTimeFormat         = "2006-01-02T15:04:05.000Z"
+)
+
+// ---- RegisterImage
+
+type registerImageResponse struct {
+	Response
+	ImageID string `xml:"imageId"`
+}
+
+// ephemeralName is a virtual device name of an instance-store mapping.
+var ephemeralName = regexp.MustCompile(`^(ephemeral[0-9]+|swap)$`)
+
+func (a *api) registerImage(ctx context.Context, req *queryapi.Request) (any, error) {
+	p := req.Params
+	if err := dryRun(p); err != nil {
+		return nil, err
+	}
+	loc, err := p.Required("ImageLocation")
+	if err != nil {
+		return nil, err
+	}
+	switch vt := p.String("VirtualizationType"); vt {
+	case "", imageVirtualizationType:
+	case "hvm":
+		return nil, awserr.InvalidParameterValue("Value (hvm) for parameter VirtualizationType is invalid. Images registered from bundles boot their kernel and ramdisk: paravirtual.")
+	default:
+		return nil, awserr.InvalidParameterValue("Value (%s) for parameter VirtualizationType is invalid. Valid values: paravirtual.", vt)
+	}
+	if ena, err := p.Bool("EnaSupport"); err != nil {
+		return nil, err
+	} else if ena {
+		return nil, awserr.InvalidParameterValue("ENA is not supported: instances have virtio network interfaces.")
+	}
+	for _, name := range []string{"SriovNetSupport", "BootMode", "TpmSupport", "UefiData", "ImdsSupport"} {
+		if v := p.String(name); v != "" {
+			return nil, awserr.InvalidParameterValue("Value (%s) for parameter %s is not supported for instance-store images.", v, name)
+		}
+	}
+	if len(p.List("BillingProduct")) > 0 {
+		return nil, awserr.InvalidParameterValue("Billing products are not supported.")
+	}
+	bdm, err := registerBlockDevices(p)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := tagsFor(p.TagSpecifications(), store.TypeImage)
+	if err != nil {
+		return nil, err
+	}
+	im, err := a.cloud.RegisterImage(ctx, req.Caller.AccountID, store.Image{
+		Location: loc, Name: p.String("Name"), Description: p.String("Description"), Architecture: p.String("Architecture"),
+		KernelID: p.String("KernelId"), RamdiskID: p.String("RamdiskId"), RootDeviceName: p.String("RootDeviceName"),
+		BlockDevices: bdm, Tags: tags,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &registerImageResponse{ImageID: im.ID}, nil
+}
+
+// registerBlockDevices reads BlockDeviceMapping.N: instance-store devices
+// only (DeviceName with VirtualName ephemeralN or swap, or NoDevice).
+func registerBlockDevices(p queryapi.Params) ([]store.ImageBlockDevice, error) {
+	members := p.Members("BlockDeviceMapping")
+	if len(members) == 0 {
+		return nil, nil
+	}
+	out := []store.ImageBlockDevice{}
+	for _, m := range members {
+		dev := m["DeviceName"]
+		if dev == "" {
+			return nil, awserr.MissingParameter("BlockDeviceMapping.DeviceName")
+		}
+		for k := range m {
+			if strings.HasPrefix(k, "Ebs.") {
+				return nil, awserr.New("InvalidBlockDeviceMapping", "EBS block devices are not supported by instance-store images (device %s).", dev)
+			}
+		}
+		_, noDevice := m["NoDevice"]
+		virtual := m["VirtualName"]
+		switch {
+		case noDevice && virtual != "":
+			return nil, awserr.New("InvalidBlockDeviceMapping", "Device %s has both VirtualName and NoDevice.", dev)
+		case noDevice:
+			out = append(out, store.ImageBlockDevice{Device: dev})
+		case !ephemeralName.MatchString(virtual):
+			return nil, awserr.New("InvalidBlockDeviceMapping", "Device %s: VirtualName %q is not ephemeralN or swap.", dev, virtual)
+		default:
+			out = append(out, store.ImageBlockDevice{Virtual: virtual, Device: dev})
+		}
+	}
+	return out, nil
+}
+
+// ---- DeregisterImage
+
+func (a *api) deregisterImage(ctx context.Context, req *queryapi.Request) (any, error) {
+	p := req.Params
+	if err := dryRun(p); err != nil {
+		return nil, err
+	}
+	id, err := imageIDParam(p)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.Bool("DeleteAssociatedSnapshots"); err != nil {
+		return nil, err
+	}
+	if err := a.cloud.DeregisterImage(ctx, req.Caller.AccountID, id); err != nil {
+		return nil, err
+	}
+	return ok()
+}
+
+// imageIDParam reads a required, well-formed ImageId.
+func imageIDParam(p queryapi.Params) (string, error) {
+	id, err := p.Required("ImageId")
+	if err != nil {
+		return "", err
+	}
+	if !imageIDPattern.MatchString(id) {
+		return "", awserr.New("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", id)
+	}
+	return id, nil
+}
+
+// ---- DescribeImages
+
+type productCodeItem struct {
+	ProductCode string `xml:"productCode"`
+	Type        string `xml:"type"`
+}
+
+type blockDeviceItem struct {
+	DeviceName  string `xml:"deviceName"`
+	VirtualName string `xml:"virtualName,omitempty"`
+}
+
+// imageItem is botocore's Image shape.
+type imageItem struct {
+	ImageID            string                 `xml:"imageId"`
+	ImageLocation      string                 `xml:"imageLocation"`
+	ImageState         string                 `xml:"imageState"`
+	ImageOwnerID       string                 `xml:"imageOwnerId"`
+	CreationDate       string                 `xml:"creationDate"`
+	IsPublic           bool                   `xml:"isPublic"`
+	ProductCodes       []productCodeItem      `xml:"productCodes>item"`
+	Architecture       string                 `xml:"architecture"`
+	ImageType          string                 `xml:"imageType"`
+	KernelID           string                 `xml:"kernelId,omitempty"`
+	RamdiskID          string                 `xml:"ramdiskId,omitempty"`
+	Name               string                 `xml:"name"`
+	Description        string                 `xml:"description,omitempty"`
+	RootDeviceType     string                 `xml:"rootDeviceType"`
+	RootDeviceName     string                 `xml:"rootDeviceName,omitempty"`
+	BlockDeviceMapping setOf[blockDeviceItem] `xml:"blockDeviceMapping"`
+	VirtualizationType string                 `xml:"virtualizationType"`
+	Tags               tagSetXML              `xml:"tagSet"`
+	Hypervisor         string                 `xml:"hypervisor"`
+	PlatformDetails    string                 `xml:"platformDetails"`
+	UsageOperation     string                 `xml:"usageOperation"`
+	DeregProtection    string                 `xml:"deregistrationProtection"`
+}
+
+func imageItemOf(im store.Image) imageItem {
+	it := imageItem{
+		ImageID: im.ID, ImageLocation: im.Location, ImageState: im.State, ImageOwnerID: im.AccountID,
+		CreationDate: store.Time(im.CreatedMS).Format(imageTimeFormat), IsPublic: im.Public,
+		Architecture: im.Architecture, ImageType: im.Kind, KernelID: im.KernelID, RamdiskID: im.RamdiskID,
+		Name: im.Name, Description: im.Description, RootDeviceType: imageRootDeviceType, RootDeviceName: im.RootDeviceName,
+		BlockDeviceMapping: setOf[blockDeviceItem]{blockDeviceItems(im)}, VirtualizationType: imageVirtualizationType,
+		Tags: tagSetOf(im.Tags), Hypervisor: imageHypervisor, PlatformDetails: imagePlatformDetails,
+		UsageOperation: imageUsageOperation, DeregProtection: "disabled",
+	}
+	for _, pc := range im.ProductCodes {
+		it.ProductCodes = append(it.ProductCodes, productCodeItem{ProductCode: pc, Type: "marketplace"})
+	}
+	return it
+}
+
+func blockDeviceItems(im store.Image) []blockDeviceItem {
+	var out []blockDeviceItem
+	for _, b := range im.BlockDevices {
+		out = append(out, blockDeviceItem{DeviceName: b.Device, VirtualName: b.Virtual})
+	}
+	return out
+}
+
+type describeImagesResponse struct {
+	Response
+	Images    setOf[imageItem] `xml:"imagesSet"`
+	NextToken string           `xml:"nextToken,omitempty"`
+}
+
+func one(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+func none(store.Image) []string { return nil }
+
+// imageFilters are DescribeImages' filters: every name of the model, those
+// about features images here never have matching nothing.
+var imageFilters = filterFields[store.Image]{
+	"architecture": func(im store.Image) []string { return one(im.Architecture) },
+	"block-device-mapping.device-name": func(im store.Image) []string {
+		var out []string
+		for _, b := range im.BlockDevices {
+			out = append(out, b.Device)
+		}
+		return out
+	},
+	"block-device-mapping.delete-on-termination": none,
+	"block-device-mapping.snapshot-id":           none,
+	"block-device-mapping.volume-size":           none,
+	"block-device-mapping.volume-type":           none,
+	"block-device-mapping.encrypted":             none,
+	"creation-date":                              func(im store.Image) []string { return one(store.Time(im.CreatedMS).Format(imageTimeFormat)) },
+	"description":                                func(im store.Image) []string { return one(im.Description) },
+	"ena-support":                                func(store.Image) []string { return []string{"false"} },
+	"free-tier-eligible":                         func(store.Image) []string { return []string{"false"} },
+	"hypervisor":                                 func(store.Image) []string { return []string{imageHypervisor} },
+	"image-allowed":                              func(store.Image) []string { return []string{"true"} },
+	"image-id":                                   func(im store.Image) []string { return one(im.ID) },
+	"image-type":                                 func(im store.Image) []string { return one(im.Kind) },
+	"is-public":                                  func(im store.Image) []string { return []string{boolString(im.Public)} },
+	"kernel-id":                                  func(im store.Image) []string { return one(im.KernelID) },
+	"manifest-location":                          func(im store.Image) []string { return one(im.Location) },
+	"name":                                       func(im store.Image) []string { return one(im.Name) },
+	"owner-alias":                                none,
+	"owner-id":                                   func(im store.Image) []string { return one(im.AccountID) },
+	"platform":                                   none,
+	"product-code":                               func(im store.Image) []string { return im.ProductCodes },
+	"product-code.type": func(im store.Image) []string {
+		if len(im.ProductCodes) > 0 {
+			return []string{"marketplace"}
+		}
+		return nil
+	},
+	"ramdisk-id":           func(im store.Image) []string { return one(im.RamdiskID) },
+	"root-device-name":     func(im store.Image) []string { return one(im.RootDeviceName) },
+	"root-device-type":     func(store.Image) []string { return []string{imageRootDeviceType} },
+	"source-image-id":      none,
+	"source-image-region":  none,
+	"source-instance-id":   none,
+	"state":                func(im store.Image) []string { return one(im.State) },
+	"state-reason-code":    none,
+	"state-reason-message": none,
+	"sriov-net-support":    none,
+	"virtualization-type":  func(store.Image) []string { return []string{imageVirtualizationType} },
+}
+
+func (a *api) describeImages(ctx context.Context, req *queryapi.Request) (any, error) {
+	p := req.Params
+	if err := dryRun(p); err != nil {
+		return nil, err
+	}
+	for _, b := range []string{"IncludeDeprecated", "IncludeDisabled"} {
+		if _, err := p.Bool(b); err != nil {
+			return nil, err
+		}
+	}
+	filters, err := p.Filters()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := applyFilters(nil, filters, imageFilters, func(im store.Image) []store.Tag { return im.Tags }); err != nil {
+		return nil, err
+	}
+	ids := p.List("ImageId")
+	for _, id := range ids {
+		if !imageIDPattern.MatchString(id) {
+			return nil, awserr.New("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", id)
+		}
+	}
+	list, err := a.cloud.DescribeImages(ctx, req.Caller.AccountID, ids, p.List("Owner"), p.List("ExecutableBy"))
+	if err != nil {
+		return nil, err
+	}
+	list, err = applyFilters(list, filters, imageFilters, func(im store.Image) []store.Tag { return im.Tags })
+	if err != nil {
+		return nil, err
+	}
+	page, next, err := paginate(list, p, 1, 1000)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]imageItem, len(page))
+	for i, im := range page {
+		items[i] = imageItemOf(im)
+	}
+	return &describeImagesResponse{Images: setOf[imageItem]{items}, NextToken: next}, nil
+}
+
+// ---- DescribeImageAttribute
+
+type attributeValue struct {
+	Value string `xml:"value,omitempty"`
+}
+
+type launchPermissionItem struct {
+	Group  string `xml:"group,omitempty"`
+	UserID string `xml:"userId,omitempty"`
+}
+
+// describeImageAttributeResponse is botocore's ImageAttribute shape: the
+// attribute asked for is present, the others absent.
+type describeImageAttributeResponse struct {
+	Response
+	ImageID                  string                       `xml:"imageId"`
+	LaunchPermission         *setOf[launchPermissionItem] `xml:"launchPermission"`
+	ProductCodes             *setOf[productCodeItem]      `xml:"productCodes"`
+	BlockDeviceMapping       *setOf[blockDeviceItem]      `xml:"blockDeviceMapping"`
+	Description              *attributeValue              `xml:"description"`
+	Kernel                   *attributeValue              `xml:"kernel"`
+	Ramdisk                  *attributeValue              `xml:"ramdisk"`
+	SriovNetSupport          *attributeValue              `xml:"sriovNetSupport"`
+	BootMode                 *attributeValue              `xml:"bootMode"`
+	TpmSupport               *attributeValue              `xml:"tpmSupport"`
+	UefiData                 *attributeValue              `xml:"uefiData"`
+	LastLaunchedTime         *attributeValue              `xml:"lastLaunchedTime"`
+	ImdsSupport              *attributeValue              `xml:"imdsSupport"`
+	DeregistrationProtection *attributeValue              `xml:"deregistrationProtection"`
+}
+
+func launchPermissionItems(im store.Image) []launchPermissionItem {
+	var out []launchPermissionItem
+	if im.Public {
+		out = append(out, launchPermissionItem{Group: "all"})
+	}
+	for _, a := range im.LaunchPermissions {
+		out = append(out, launchPermissionItem{UserID: a})
+	}
+	return out
+}
+
+func (a *api) describeImageAttribute(ctx context.Context, req *queryapi.Request) (any, error) {
+	p := req.Params
+	if err := dryRun(p); err != nil {
+		return nil, err
+	}
+	attr, err := p.Required("Attribute")
+	if err != nil {
+		return nil, err
+	}
+	id, err := imageIDParam(p)
+	if err != nil {
+		return nil, err
+	}
+	resp := &describeImageAttributeResponse{ImageID: id}
+	empty := &attributeValue{}
+	switch attr {
+	case "launchPermission", "description", "kernel", "ramdisk", "productCodes", "blockDeviceMapping":
+	case "sriovNetSupport":
+		resp.SriovNetSupport = empty
+	case "bootMode":
+		resp.BootMode = empty
+	case "tpmSupport":
+		resp.TpmSupport = empty
+	case "uefiData":
+		resp.UefiData = empty
+	case "lastLaunchedTime":
+		resp.LastLaunchedTime = empty
+	case "imdsSupport":
+		resp.ImdsSupport = empty
+	case "deregistrationProtection":
+		resp.DeregistrationProtection = &attributeValue{Value: "disabled"}
+	default:
+		return nil, awserr.InvalidParameterValue("Value (%s) for parameter attribute is invalid. Unknown attribute.", attr)
+	}
+	// Who may launch an image is its owner's business.
+	im, err := a.cloud.DescribeImage(ctx, req.Caller.AccountID, id, attr == "launchPermission")
+	if err != nil {
+		return nil, err
+	}
+	switch attr {
+	case "launchPermission":
+		resp.LaunchPermission = &setOf[launchPermissionItem]{launchPermissionItems(im)}
+	case "description":
+		resp.Description = &attributeValue{Value: im.Description}
+	case "kernel":
+		resp.Kernel = &attributeValue{Value: im.KernelID}
+	case "ramdisk":
+		resp.Ramdisk = &attributeValue{Value: im.RamdiskID}
+	case "productCodes":
+		resp.ProductCodes = &setOf[productCodeItem]{imageItemOf(im).ProductCodes}
+	case "blockDeviceMapping":
+		resp.BlockDeviceMapping = &setOf[blockDeviceItem]{blockDeviceItems(im)}
+	}
+	return resp, nil
+}
+
+// ---- ModifyImageAttribute and ResetImageAttribute
+
+// launchChanges adds the accounts and groups of a list of launch
+// permissions to u: userIds to the accounts, the group "all" to Public.
+func launchChanges(perms []queryapi.Params, userIDs, groups []string, add bool, u *store.ImageUpdate) error {
+	for _, m := range perms {
+		if v, ok := m["UserId"]; ok {
+			userIDs = append(userIDs, v)
+		}
+		if v, ok := m["Group"]; ok {
+			groups = append(groups, v)
+		}
+		for k := range m {
+			if k == "OrganizationArn" || k == "OrganizationalUnitArn" {
+				return awserr.InvalidParameterValue("Launch permissions for organizations are not supported.")
+			}
+		}
+	}
+	for _, g := range groups {
+		if g != "all" {
+			return awserr.New("InvalidAMIAttributeItemValue", "Invalid attribute item value \"%s\" for group item type.", g)
+		}
+		pub := add
+		u.Public = &pub
+	}
+	for _, id := range userIDs {
+		if !accountIDPattern.MatchString(id) {
+			return awserr.New("InvalidAMIAttributeItemValue", "Invalid attribute item value \"%s\" for userId item type.", id)
+		}
+	}
+	if add {
+		u.AddLaunch = append(u.AddLaunch, userIDs...)
+	} else {
+		u.RemoveLaunch = append(u.RemoveLaunch, userIDs...)
+	}
+	return nil
+}
+
+var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
+
+func (a *api) modifyImageAttribute(ctx context.Context, req *queryapi.Request) (any, error) {
+	p := req.Params
+	if err := dryRun(p); err != nil {
+		return nil, err
+	}
+	id, err := imageIDParam(p)
+	if err != nil {
+		return nil, err
+	}
+	attr := p.String("Attribute")
+	var u store.ImageUpdate
+	changed := false
+
+	// Description: Description.Value, or Attribute=description with Value.
+	switch {
+	case p.Has("Description.Value"):
+		d := p.String("Description.Value")
+		u.Description, changed = &d, true
+	case attr == "description":
+		d, ok := p["Value"]
+		if !ok {
+			return nil, awserr.MissingParameter("Value")
+		}
+		u.Description, changed = &d, true
+	}
+
+	// Launch permissions: LaunchPermission.Add.N / .Remove.N, or the older
+	// OperationType with UserId.N and UserGroup.N.
+	adds, removes := p.Members("LaunchPermission.Add"), p.Members("LaunchPermission.Remove")
+	if len(adds)+len(removes) > 0 {
+		if err := launchChanges(adds, nil, nil, true, &u); err != nil {
+			return nil, err
+		}
+		if err := launchChanges(removes, nil, nil, false, &u); err != nil {
+			return nil, err
+		}
+		changed = true
+	}
+	users, groups := p.List("UserId"), p.List("UserGroup")
+	if op := p.String("OperationType"); op != "" || len(users)+len(groups) > 0 {
+		switch {
+		case op == "":
+			return nil, awserr.MissingParameter("OperationType")
+		case op != "add" && op != "remove":
+			return nil, awserr.InvalidParameterValue("Value (%s) for parameter OperationType is invalid. Valid values: add, remove.", op)
+		case len(users)+len(groups) == 0:
+			return nil, awserr.MissingParameter("UserId or UserGroup")
+		}
+		if err := launchChanges(nil, users, groups, op == "add", &u); err != nil {
+			return nil, err
+		}
+		changed = true
+	}
+
+	if len(p.List("ProductCode")) > 0 {
+		return nil, awserr.InvalidParameterValue("Product codes cannot be added to images here.")
+	}
+	if len(p.List("OrganizationArn"))+len(p.List("OrganizationalUnitArn")) > 0 {
+		return nil, awserr.InvalidParameterValue("Launch permissions for organizations are not supported.")
+	}
+	if p.Has("ImdsSupport.Value") || attr == "imdsSupport" {
+		return nil, awserr.InvalidParameterValue("imdsSupport cannot be set: the metadata service answers both IMDSv1 and IMDSv2.")
+	}
+	switch attr {
+	case "", "description", "launchPermission":
+	case "productCodes":
+		return nil, awserr.InvalidParameterValue("Product codes cannot be added to images here.")
+	default:
+		return nil, awserr.InvalidParameterValue("Value (%s) for parameter attribute is invalid. Valid values: description, launchPermission.", attr)
+	}
+	if !changed {
+		return nil, awserr.MissingParameter("LaunchPermission, Description or Attribute")
+	}
+	if err := a.cloud.ModifyImage(ctx, req.Caller.AccountID, id, u); err != nil {
+		return nil, err
+	}
+	return ok()
+}
+
+func (a *api) resetImageAttribute(ctx context.Context, req *queryapi.Request) (any, error) {
+	p := req.Params
+	if err := dryRun(p); err != nil {
+		return nil, err
+	}
+	attr, err := p.Required("Attribute")
+	if err != nil {
+		return nil, err
+	}
+	id, err := imageIDParam(p)
+	if err != nil {
+		return nil, err
+	}
+	if attr != "launchPermission" {
+		return nil, awserr.InvalidParameterValue("Value (%s) for parameter attribute is invalid. Only launchPermission can be reset.", attr)
+	}
+	private := false
+	if err := a.cloud.ModifyImage(ctx, req.Caller.AccountID, id, store.ImageUpdate{ResetLaunch: true, Public: &private}); err != nil {
+		return nil, err
+	}
+	return ok()
+}
