@@ -18,15 +18,6 @@ const (
 	ImageRamdisk = "ramdisk"
 )
 
-func init() {
-	// Images are taggable (CreateTags, DeleteTags) by their owner. These
-	// rows belong in resourceKinds' literal in resources.go; they are added
-	// from here until that file's owner folds them in.
-	for _, prefix := range []string{"emi", "eki", "eri"} {
-		resourceKinds[prefix] = struct{ typ, exists string }{TypeImage, `SELECT 1 FROM images WHERE id = ? AND account_id = ?`}
-	}
-}
-
 // Image states.
 const (
 	ImagePending      = "pending"
@@ -82,35 +73,8 @@ type imageInfo struct {
 // schemaImagesManifest keeps what an image's manifest declares besides the
 // image itself (root device, block device mappings, product codes), as one
 // JSON document: these are read whole, with the image, and never queried.
-// It is the migration after the ones in migrations.go's list today; until
-// it is appended there, imageInfoColumn finds the column missing and
-// images are stored without these fields (hasImageInfo).
 var schemaImagesManifest = []string{
 	`ALTER TABLE images ADD COLUMN manifest_info TEXT NOT NULL DEFAULT '{}'`,
-}
-
-// hasImageInfo reports whether the images table has its manifest_info
-// column (schemaImagesManifest has run).
-func hasImageInfo(ctx context.Context, q queryer) (bool, error) {
-	var n int
-	err := q.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('images') WHERE name = 'manifest_info'`).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("store: images columns: %w", err)
-	}
-	return n > 0, nil
-}
-
-// imageSelect is the column list reads select: imageCols then the manifest
-// information, or an empty document where the column is missing.
-func imageSelect(ctx context.Context, q queryer) (string, error) {
-	ok, err := hasImageInfo(ctx, q)
-	if err != nil {
-		return "", err
-	}
-	if ok {
-		return imageCols + `, manifest_info`, nil
-	}
-	return imageCols + `, '{}'`, nil
 }
 
 func (im *Image) info() string {
@@ -118,7 +82,7 @@ func (im *Image) info() string {
 	return string(b)
 }
 
-const imageCols = `id, account_id, kind, name, description, location, architecture, kernel_id, ramdisk_id, state, state_reason, is_public, size_bytes, sha256, created_ms`
+const imageCols = `id, account_id, kind, name, description, location, architecture, kernel_id, ramdisk_id, state, state_reason, is_public, size_bytes, sha256, created_ms, manifest_info`
 
 func scanImage(sc interface{ Scan(...any) error }) (Image, error) {
 	var im Image
@@ -140,17 +104,9 @@ func scanImage(sc interface{ Scan(...any) error }) (Image, error) {
 // already has an image of that name.
 func (s *Store) CreateImage(ctx context.Context, im Image) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		withInfo, err := hasImageInfo(ctx, tx)
-		if err != nil {
-			return err
-		}
-		cols, marks := imageCols, `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
-		args := []any{im.ID, im.AccountID, im.Kind, im.Name, im.Description, im.Location, im.Architecture, im.KernelID, im.RamdiskID,
-			im.State, im.StateReason, im.Public, im.SizeBytes, im.SHA256, now()}
-		if withInfo {
-			cols, marks, args = cols+`, manifest_info`, marks+`, ?`, append(args, im.info())
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO images (`+cols+`) VALUES (`+marks+`)`, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO images (`+imageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			im.ID, im.AccountID, im.Kind, im.Name, im.Description, im.Location, im.Architecture, im.KernelID, im.RamdiskID,
+			im.State, im.StateReason, im.Public, im.SizeBytes, im.SHA256, now(), im.info()); err != nil {
 			return conflict(err, "image "+im.Name)
 		}
 		return putTags(ctx, tx, im.AccountID, im.ID, TypeImage, im.Tags)
@@ -160,11 +116,7 @@ func (s *Store) CreateImage(ctx context.Context, im Image) error {
 // ImageByID returns an image whoever owns it (callers decide visibility),
 // with its launch permissions and its owner's tags.
 func (s *Store) ImageByID(ctx context.Context, id string) (Image, error) {
-	cols, err := imageSelect(ctx, s.r)
-	if err != nil {
-		return Image{}, err
-	}
-	im, err := scanImage(s.r.QueryRowContext(ctx, `SELECT `+cols+` FROM images WHERE id = ?`, id))
+	im, err := scanImage(s.r.QueryRowContext(ctx, `SELECT `+imageCols+` FROM images WHERE id = ?`, id))
 	if err != nil {
 		return im, notFound(err, "image "+id)
 	}
@@ -180,11 +132,7 @@ func (s *Store) ImageByID(ctx context.Context, id string) (Image, error) {
 // ones, and those it was given launch permission on. Deregistered images
 // are left out.
 func (s *Store) ImagesVisibleTo(ctx context.Context, accountID string) ([]Image, error) {
-	cols, err := imageSelect(ctx, s.r)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+cols+` FROM images
+	rows, err := s.r.QueryContext(ctx, `SELECT `+imageCols+` FROM images
 		WHERE state != 'deregistered' AND (account_id = ? OR is_public = 1
 		   OR id IN (SELECT image_id FROM image_launch_permissions WHERE account_id = ?))
 		ORDER BY created_ms, id`, accountID, accountID)

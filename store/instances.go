@@ -22,13 +22,6 @@ const (
 	InstanceStopped      = "stopped"
 )
 
-func init() {
-	// Instances are taggable (CreateTags, DeleteTags). This row belongs in
-	// resourceKinds' literal in resources.go; it is added from here until
-	// that file's owner folds it in.
-	resourceKinds["i"] = struct{ typ, exists string }{TypeInstance, `SELECT 1 FROM instances WHERE id = ? AND account_id = ?`}
-}
-
 // InstanceOptions are the launch options an instance keeps and
 // DescribeInstanceAttribute and ModifyInstanceAttribute read and change.
 type InstanceOptions struct {

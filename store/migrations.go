@@ -18,6 +18,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaNC...),
 	execAll(schemaCC...),
 	execAll(schemaInstances...),
+	execAll(schemaImagesManifest...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,

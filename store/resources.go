@@ -21,6 +21,10 @@ var resourceKinds = map[string]struct{ typ, exists string }{
 	"sgr": {TypeSecurityGroupRule, `SELECT 1 FROM security_group_rules r JOIN security_groups g ON g.id = r.group_id
 		WHERE r.id = ? AND g.account_id = ?`},
 	"key": {TypeKeyPair, `SELECT 1 FROM key_pairs WHERE id = ? AND account_id = ?`},
+	"i":   {TypeInstance, `SELECT 1 FROM instances WHERE id = ? AND account_id = ?`},
+	"emi": {TypeImage, `SELECT 1 FROM images WHERE id = ? AND account_id = ?`},
+	"eki": {TypeImage, `SELECT 1 FROM images WHERE id = ? AND account_id = ?`},
+	"eri": {TypeImage, `SELECT 1 FROM images WHERE id = ? AND account_id = ?`},
 }
 
 // MissingResourceError names the resource of a batch that does not exist or

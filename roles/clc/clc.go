@@ -30,8 +30,9 @@ type Cloud struct {
 	cfg   *conf.Config
 	log   *slog.Logger
 
-	mu  sync.Mutex
-	cap Capacity // nil: no cluster has reported
+	mu      sync.Mutex
+	cap     Capacity     // nil: no cluster has reported
+	bundles BundleSource // nil: no Walrus in reach
 
 	// inst is the instances' runtime side (instances.go): the cluster
 	// controllers by zone, the network last handed to each, the metadata

@@ -18,7 +18,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/euca-cloud/euca/internal/awserr"
 	"github.com/euca-cloud/euca/internal/ids"
@@ -41,18 +40,18 @@ type BundleSource interface {
 	Unbundle(ctx context.Context, accountID, bucket, manifestKey string, m *bundle.Manifest) (sha256 string, size int64, err error)
 }
 
-// bundleSources holds each Cloud's BundleSource. It belongs in a field of
-// Cloud (clc.go); it lives here until that file's owner adds one.
-var bundleSources sync.Map // *Cloud -> BundleSource
-
 // SetBundleSource connects Walrus's storage side: until it is called,
 // RegisterImage answers that the service is unavailable.
-func (c *Cloud) SetBundleSource(b BundleSource) { bundleSources.Store(c, b) }
+func (c *Cloud) SetBundleSource(b BundleSource) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bundles = b
+}
 
 func (c *Cloud) bundleSource() BundleSource {
-	b, _ := bundleSources.Load(c)
-	s, _ := b.(BundleSource)
-	return s
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bundles
 }
 
 // Image id prefixes by kind, as Eucalyptus named them.

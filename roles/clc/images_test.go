@@ -314,7 +314,7 @@ func TestRegisterImageRefusals(t *testing.T) {
 	f.wantRefused("no key", reg("alice-imgs"), "InvalidParameterValue", "ImageLocation")
 
 	// Without Walrus, nothing is registered.
-	bundleSources.Delete(f.c)
+	f.c.SetBundleSource(nil)
 	f.wantRefused("no walrus", reg(b.location), "Unavailable", "Walrus")
 }
 
