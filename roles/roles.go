@@ -25,6 +25,8 @@ import (
 	"github.com/euca-cloud/euca/internal/iamapi"
 	"github.com/euca-cloud/euca/roles/clc"
 	"github.com/euca-cloud/euca/store"
+	"github.com/euca-cloud/euca/walrus"
+	"github.com/euca-cloud/euca/walrus/images"
 )
 
 // Role names.
@@ -47,7 +49,7 @@ var aliases = map[string][]string{
 
 // built says which roles this build can run; the others are refused at
 // start-up with the reason.
-var built = map[string]bool{CLC: true}
+var built = map[string]bool{CLC: true, Walrus: true}
 
 // Set is a set of role names.
 type Set map[string]bool
@@ -129,14 +131,34 @@ func Run(ctx context.Context, o Options) error {
 	log.Info("store open", "path", st.Path(), "schema", store.SchemaVersion())
 
 	router := &edge.Router{}
+	var cloud *clc.Cloud
 	if o.Roles[CLC] {
-		cloud, err := clc.New(ctx, cfg, st, log.With("role", CLC))
+		cloud, err = clc.New(ctx, cfg, st, log.With("role", CLC))
 		if err != nil {
 			return err
 		}
 		router.EC2 = ec2api.New(cloud, cloud, log.With("role", CLC))
 		router.STS = iamapi.NewSTS(cloud, log.With("role", CLC))
 		router.IAM = iamapi.NewIAM(cloud, cloud, log.With("role", CLC))
+	}
+	if o.Roles[Walrus] {
+		// Signatures are checked against the clc's access keys, in
+		// process: there is no internal RPC to reach a remote clc yet.
+		if cloud == nil {
+			return errors.New("walrus needs the clc role in the same process until internal RPC lands (run --roles=clc,walrus)")
+		}
+		s3, err := walrus.New(ctx, walrus.Options{Conf: cfg, Store: st, Keys: cloud, Log: log.With("role", Walrus)})
+		if err != nil {
+			return err
+		}
+		router.S3 = s3
+		// The storage side of images: bundles read for RegisterImage, and
+		// the decrypted image cache nodes download from.
+		imgs, err := images.New(ctx, images.Options{Conf: cfg, Store: st, CloudKey: cloud.CA().Key, Log: log.With("role", Walrus)})
+		if err != nil {
+			return err
+		}
+		cloud.SetBundleSource(imgs)
 	}
 
 	addr := ":" + strconv.Itoa(cfg.CloudPort)

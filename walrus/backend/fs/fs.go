@@ -11,8 +11,8 @@
 // The two hex digits of the id spread blobs over 256 directories so that no
 // directory grows huge.
 //
-// A write goes to a temporary file in the directory of its final name, is
-// fsynced, renamed into place, and the directory is fsynced: after a crash
+// A write goes to a temporary file in the directory of its final name
+// (the kernel is asked to start writing it out as it grows), is fsynced, renamed into place, and the directory is fsynced: after a crash
 // the blob is either complete or absent, and a leftover temporary file is
 // removed by Sweep. Data is streamed through a fixed buffer, so memory does
 // not grow with the object; multipart completion copies part files into the
@@ -167,13 +167,16 @@ func (t *tmpFile) commit() (backend.Blob, error) {
 	if err != nil {
 		return backend.Blob{}, fmt.Errorf("fs: %w", err)
 	}
-	if err := t.f.Sync(); err != nil {
+	if err := datasync(t.f); err != nil {
 		return backend.Blob{}, fmt.Errorf("fs: fsync: %w", err)
 	}
 	if err := t.f.Close(); err != nil {
 		return backend.Blob{}, fmt.Errorf("fs: close: %w", err)
 	}
 	if err := os.Rename(t.f.Name(), filepath.Join(t.dir, t.id)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) { // the bucket was deleted meanwhile
+			return backend.Blob{}, fmt.Errorf("fs: rename: %v: %w", err, backend.ErrNotFound)
+		}
 		return backend.Blob{}, fmt.Errorf("fs: rename: %w", err)
 	}
 	t.committed = true
@@ -192,9 +195,28 @@ func (t *tmpFile) discard() {
 	_ = os.Remove(t.f.Name())
 }
 
-// writerOnly hides *os.File's ReadFrom so that io.CopyBuffer uses our
-// buffer instead of os.File's generic fallback for a non-file source.
-type writerOnly struct{ io.Writer }
+// writebackChunk is how much is written before the kernel is asked to
+// start writing it out.
+const writebackChunk = 8 << 20
+
+// streamWriter writes to a blob's file, starting writeback every
+// writebackChunk bytes. (It also hides *os.File's ReadFrom, so that
+// io.CopyBuffer uses our buffer rather than os.File's generic fallback
+// for a source that is not a file.)
+type streamWriter struct {
+	f            *os.File
+	off, started int64
+}
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if w.off-w.started >= writebackChunk {
+		startWriteback(w.f, w.started, w.off-w.started)
+		w.started = w.off
+	}
+	return n, err
+}
 
 // Write streams r into a new blob.
 func (b *FS) Write(ctx context.Context, bucket string, r io.Reader) (backend.Blob, error) {
@@ -204,7 +226,7 @@ func (b *FS) Write(ctx context.Context, bucket string, r io.Reader) (backend.Blo
 	}
 	defer t.discard()
 	bp := bufPool.Get().(*[]byte)
-	_, err = io.CopyBuffer(writerOnly{t.f}, ctxReader{ctx, r}, *bp)
+	_, err = io.CopyBuffer(&streamWriter{f: t.f}, ctxReader{ctx, r}, *bp)
 	bufPool.Put(bp)
 	if err != nil {
 		return backend.Blob{}, err
@@ -241,11 +263,13 @@ func (b *FS) Concat(ctx context.Context, bucket string, ids []string) (backend.B
 		if err != nil {
 			return backend.Blob{}, err
 		}
-		_, err = t.f.ReadFrom(src)
+		start, _ := t.f.Seek(0, io.SeekCurrent)
+		n, err := t.f.ReadFrom(src)
 		src.Close()
 		if err != nil {
 			return backend.Blob{}, fmt.Errorf("fs: concat: %w", err)
 		}
+		startWriteback(t.f, start, n)
 	}
 	return t.commit()
 }

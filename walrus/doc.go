@@ -1,0 +1,73 @@
+// Package walrus is the S3 REST API of the cloud: the Walrus role of
+// Eucalyptus, where users keep objects and upload image bundles, and from
+// where nodes fetch images.
+//
+// # The request path
+//
+// Every request goes through the same steps, applied once in ServeHTTP:
+//
+//	request id -> target (bucket, key; legacy prefix and virtual host) ->
+//	route (method + level + sub-resource, one row per S3 operation) ->
+//	small XML body read (bounded) -> signature (awsauth, StyleS3) ->
+//	handler(ctx, req) (response, error) -> one encoder -> one log line
+//
+// Handlers never touch the ResponseWriter. They return a response (status,
+// headers, an XML document or a stream of object data) or an error: an
+// *awserr.Error carrying one of the S3 codes of s3err.go, or anything else,
+// which becomes InternalError with its cause logged and never sent.
+//
+// # Addressing
+//
+// Path style: /bucket/key, also under Eucalyptus's legacy prefix
+// /services/Walrus/bucket/key (the prefix is removed here; SigV4 signs the
+// path as sent, prefix included, and awsauth sees the raw request).
+//
+// Virtual-host style: bucket.HOST/key, where HOST is the name the cloud is
+// reached by. There is no configuration key for it: a Host header that is
+// not an IP address is split at a dot so that what follows is "localhost"
+// or a name whose first label is this machine's short host name (as
+// `hostname -s` prints it), and what precedes is the bucket. So with a host
+// named "cloud", both "cloud.example.com" and "localhost" are the bare
+// host (path style), while "photos.cloud.example.com" and
+// "photos.localhost" address the bucket "photos". Any other name is taken
+// as path style.
+//
+// # Authentication and access
+//
+// SigV4 (header, presigned, aws-chunked streaming) and SigV2 (header,
+// presigned) are verified by internal/awsauth against the access keys of
+// the cloud controller. Under the legacy prefix, SigV2 clients (boto 2,
+// euca2ools 3, botocore's "s3" signer) sign the resource without
+// /services/Walrus; it is verified that way first, then as sent. Object
+// data is checked as it streams: the SHA-256 the signature covers, each
+// aws-chunked chunk signature, Content-MD5 and any x-amz-checksum-* (in a
+// header or the chunked trailer); the object is stored only once all held. A request without any signature is anonymous: it
+// is served only where an ACL grants AllUsers the permission needed.
+// Permissions follow S3's ACL model: READ and WRITE on a bucket to list it
+// and to write into it, READ on an object to get it, READ_ACP and
+// WRITE_ACP for the ACLs themselves (always held by the owner); the
+// bucket's configuration (policy, CORS, ...) is its owner's alone. The
+// canned ACL aws-exec-read, with which euca2ools uploads bundle parts,
+// grants READ to the cloud itself (CloudReaderID), which reads bundles to
+// register images, and to the bucket's owner when another account wrote
+// the object. Bucket policies are stored and returned, not enforced.
+//
+// # Storage
+//
+// Metadata (buckets, objects, multipart uploads, ACLs, tags,
+// configuration documents) lives in the store; object data lives in a
+// backend.Backend as immutable blobs (the filesystem under
+// WALRUS_BUCKETS_PATH by default). A write streams into a new blob while
+// its MD5 (and any SHA-256 or checksum the client declared) is computed,
+// and only once the stream has ended and every digest matched is the blob
+// committed and the object's row pointed at it; the blob it replaced is
+// deleted afterwards. A reader therefore sees the old object or the new
+// one, whole; a crash leaves at most an unreferenced blob, swept at the
+// next start. Uploads and downloads stream: memory does not grow with the
+// object.
+//
+// Limits from the configuration: WALRUS_MAX_BUCKETS per account
+// (TooManyBuckets) and WALRUS_MAX_BUCKET_SIZE_MB per bucket (EntityTooLarge
+// with a message naming the limit); 0 means no limit. A refused write
+// leaves what was stored as it was.
+package walrus
