@@ -3,8 +3,6 @@ SHELL   := /bin/bash
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GO      ?= go
 BIN     := bin/euca
-# Roles `make run` starts: every role this build can run.
-ROLES   ?= clc
 RUNDIR  ?= $(CURDIR)/build/run
 PORT    ?= 8773
 
@@ -32,15 +30,11 @@ fuzz:
 	  done; \
 	done
 
-# Start a cloud on this machine, with its state under build/run, and write
-# the admin's credentials to build/run/creds (source build/run/creds/eucarc).
+# Start a cloud on this machine with its state under build/run, register
+# the test guest, and print the command that launches it (scripts/run.sh:
+# as root every role, after starting libvirtd and building the guest).
 run: build
-	@mkdir -p $(RUNDIR)/creds
-	@test -f $(RUNDIR)/eucalyptus.conf || printf 'EUCALYPTUS="%s"\nCLOUD_PORT="%s"\nLOGLEVEL="INFO"\n' "$(RUNDIR)" "$(PORT)" > $(RUNDIR)/eucalyptus.conf
-	@$(BIN) --conf $(RUNDIR)/eucalyptus.conf credentials --account admin --zip $(RUNDIR)/creds/admin.zip
-	@cd $(RUNDIR)/creds && unzip -o -q admin.zip
-	@echo "credentials: source $(RUNDIR)/creds/eucarc   then: aws --endpoint-url \$$EC2_URL ec2 describe-availability-zones"
-	exec $(BIN) --roles=$(ROLES) --conf $(RUNDIR)/eucalyptus.conf
+	RUNDIR=$(RUNDIR) PORT=$(PORT) BIN=$(BIN) scripts/run.sh
 
 clean:
 	rm -rf bin build

@@ -31,6 +31,8 @@ func main() {
 			ecli.ConfFlag(),
 			&cli.StringFlag{Name: "roles", Value: "all", EnvVars: []string{"EUCA_ROLES"},
 				Usage: "roles to run: clc, walrus, sc, cc, nc; aliases storage (walrus,sc) and all"},
+			&cli.StringFlag{Name: "driver", Value: "libvirt", Usage: "the node controller's hypervisor driver: libvirt, or sim (no guests, for scale tests)"},
+			&cli.StringFlag{Name: "kvm-probe", Usage: "directory with vmlinuz and initrd.img of a guest that proves KVM works before HYPERVISOR=auto uses it (make guest-image: build/guest)"},
 			&cli.BoolFlag{Name: "log-files", Usage: "log to $EUCALYPTUS/var/log/eucalyptus/ (cloud-output.log, cloud-debug.log, cloud-error.log, cc.log, nc.log) instead of stderr, as a service does"},
 		},
 		Action: ecli.Run,

@@ -1,29 +1,47 @@
 // Package roles decides which of euca's roles run in this process, starts
 // them over one shared store and one edge listener, and stops them cleanly.
 //
-// Start order follows the dependencies: the store, then the cloud controller
-// (it owns accounts, so every API's signature check needs it), then the
-// listener. A role that is not built yet is refused by name rather than
-// pretended.
+// Start order follows the dependencies: the store; the cloud controller (it
+// owns accounts, so every API's signature check needs it); Walrus and its
+// image cache; the node controller over its hypervisor driver; the cluster
+// controller over its nodes and network mode, handed to the cloud
+// controller; then the listeners (the edge on CLOUD_PORT, the metadata
+// service on METADATA_PORT). Stopping runs the other way: listeners close,
+// background loops end, the store closes last. Guests and the kernel's
+// network state outlive a stop: the next start adopts them.
+//
+// Until internal RPC lands, roles reach each other in process only, so a
+// mix that needs a role elsewhere is refused at start. A role that is not
+// built yet is refused by name rather than pretended.
 package roles
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/euca-cloud/euca/ec2api"
+	"github.com/euca-cloud/euca/hypervisor/drivers"
+	"github.com/euca-cloud/euca/hypervisor/libvirt"
 	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/edge"
 	"github.com/euca-cloud/euca/internal/iamapi"
+	"github.com/euca-cloud/euca/netmode"
+	"github.com/euca-cloud/euca/roles/cc"
 	"github.com/euca-cloud/euca/roles/clc"
+	"github.com/euca-cloud/euca/roles/nc"
+	"github.com/euca-cloud/euca/roles/nc/ncapi"
 	"github.com/euca-cloud/euca/store"
 	"github.com/euca-cloud/euca/walrus"
 	"github.com/euca-cloud/euca/walrus/images"
@@ -49,7 +67,7 @@ var aliases = map[string][]string{
 
 // built says which roles this build can run; the others are refused at
 // start-up with the reason.
-var built = map[string]bool{CLC: true, Walrus: true}
+var built = map[string]bool{CLC: true, Walrus: true, CC: true, NC: true}
 
 // Set is a set of role names.
 type Set map[string]bool
@@ -64,7 +82,11 @@ func Parse(list string) (Set, error) {
 		}
 		if ex, ok := aliases[f]; ok {
 			for _, r := range ex {
-				s[r] = true
+				// "all" is every role this build has; a role named in any
+				// other way must be built (Unbuilt says so).
+				if f != "all" || built[r] {
+					s[r] = true
+				}
 			}
 			continue
 		}
@@ -113,6 +135,13 @@ type Options struct {
 	Roles Set
 	Conf  *conf.Config
 	Log   *slog.Logger
+	// Driver names the node controller's hypervisor driver ("" is libvirt;
+	// "sim" runs no guests, for scale tests).
+	Driver string
+	// KVMProbe is a directory holding vmlinuz and initrd.img of a guest
+	// that proves KVM works before HYPERVISOR=auto uses it (make
+	// guest-image builds one); "" lets auto fall back to emulation.
+	KVMProbe string
 	// Ready, when not nil, receives the listener's address once serving.
 	Ready chan<- net.Addr
 }
@@ -122,6 +151,13 @@ func Run(ctx context.Context, o Options) error {
 	if missing := o.Roles.Unbuilt(); len(missing) > 0 {
 		return fmt.Errorf("role %s is not built yet in this version of euca; run the roles that are (%s)", strings.Join(missing, ", "), builtList())
 	}
+	// Until internal RPC lands, roles reach each other only in process:
+	// refuse a mix that could not work rather than start half a cloud.
+	for _, dep := range []struct{ role, needs string }{{Walrus, CLC}, {CC, CLC}, {NC, CC}, {NC, Walrus}} {
+		if o.Roles[dep.role] && !o.Roles[dep.needs] {
+			return fmt.Errorf("role %s needs role %s in the same process until internal RPC lands (for example --roles=all)", dep.role, dep.needs)
+		}
+	}
 	cfg, log := o.Conf, o.Log
 	st, err := store.Open(ctx, cfg.DataDir())
 	if err != nil {
@@ -129,6 +165,20 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer st.Close()
 	log.Info("store open", "path", st.Path(), "schema", store.SchemaVersion())
+
+	// Background loops (reconcilers, pollers) run until ctx ends; Run
+	// waits for all of them before it closes what they use.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	background := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				log.Error("background loop stopped", "loop", name, "err", err)
+			}
+		}()
+	}
 
 	router := &edge.Router{}
 	var cloud *clc.Cloud
@@ -141,12 +191,8 @@ func Run(ctx context.Context, o Options) error {
 		router.STS = iamapi.NewSTS(cloud, log.With("role", CLC))
 		router.IAM = iamapi.NewIAM(cloud, cloud, log.With("role", CLC))
 	}
+	var imgs *images.Service
 	if o.Roles[Walrus] {
-		// Signatures are checked against the clc's access keys, in
-		// process: there is no internal RPC to reach a remote clc yet.
-		if cloud == nil {
-			return errors.New("walrus needs the clc role in the same process until internal RPC lands (run --roles=clc,walrus)")
-		}
 		s3, err := walrus.New(ctx, walrus.Options{Conf: cfg, Store: st, Keys: cloud, Log: log.With("role", Walrus)})
 		if err != nil {
 			return err
@@ -154,39 +200,155 @@ func Run(ctx context.Context, o Options) error {
 		router.S3 = s3
 		// The storage side of images: bundles read for RegisterImage, and
 		// the decrypted image cache nodes download from.
-		imgs, err := images.New(ctx, images.Options{Conf: cfg, Store: st, CloudKey: cloud.CA().Key, Log: log.With("role", Walrus)})
+		imgs, err = images.New(ctx, images.Options{Conf: cfg, Store: st, CloudKey: cloud.CA().Key, Log: log.With("role", Walrus)})
 		if err != nil {
 			return err
 		}
 		cloud.SetBundleSource(imgs)
 	}
+	var node *nc.Node
+	if o.Roles[NC] {
+		node, err = startNode(ctx, o, st, imgs, background)
+		if err != nil {
+			return err
+		}
+	}
+	if o.Roles[CC] {
+		cluster, err := startCluster(ctx, o, st, node, background)
+		if err != nil {
+			return err
+		}
+		cloud.SetCluster(cluster)
+		cloud.SetCapacity(cc.NewReporter(st, log.With("role", CC), cluster))
+	}
+	if cloud != nil {
+		background("clc", cloud.Run)
+	}
 
-	addr := ":" + strconv.Itoa(cfg.CloudPort)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s (CLOUD_PORT): %w", addr, err)
+	var servers []*http.Server
+	serve := func(what, addr string, h http.Handler) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s (%s): %w", addr, what, err)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		servers = append(servers, srv)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("listener stopped", "listener", what, "err", err)
+			}
+		}()
+		log.Info("listening", "listener", what, "addr", ln.Addr().String())
+		if what == "CLOUD_PORT" && o.Ready != nil {
+			o.Ready <- ln.Addr()
+		}
+		return nil
 	}
-	srv := &http.Server{Handler: router, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("euca running", "roles", o.Roles.String(), "listen", ln.Addr().String(), "region", cfg.Region)
-	if o.Ready != nil {
-		o.Ready <- ln.Addr()
+	stop := func() {
+		shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, srv := range servers {
+			_ = srv.Shutdown(shutCtx)
+		}
 	}
-	select {
-	case err := <-errc:
-		return fmt.Errorf("edge listener: %w", err)
-	case <-ctx.Done():
+	if cloud != nil {
+		// The metadata service identifies instances by their source
+		// address, so it has a listener of its own, never behind a proxy.
+		if err := serve("METADATA_PORT", ":"+strconv.Itoa(cfg.MetadataPort), cloud.MetadataHandler()); err != nil {
+			stop()
+			return err
+		}
 	}
+	if err := serve("CLOUD_PORT", ":"+strconv.Itoa(cfg.CloudPort), router); err != nil {
+		stop()
+		return err
+	}
+	log.Info("euca running", "roles", o.Roles.String(), "region", cfg.Region)
+	<-ctx.Done()
 	log.Info("stopping")
-	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		return fmt.Errorf("stop edge listener: %w", err)
-	}
+	stop()
+	wg.Wait()
 	log.Info("stopped")
 	return nil
 }
+
+// startNode makes the node controller over the hypervisor driver, pulling
+// images from Walrus's image cache in process.
+func startNode(ctx context.Context, o Options, st *store.Store, imgs *images.Service, background func(string, func(context.Context) error)) (*nc.Node, error) {
+	cfg, log := o.Conf, o.Log.With("role", NC)
+	probe := libvirt.Probe{}
+	if o.KVMProbe != "" {
+		probe.Kernel = filepath.Join(o.KVMProbe, "vmlinuz")
+		probe.Ramdisk = filepath.Join(o.KVMProbe, "initrd.img")
+		if _, err := os.Stat(probe.Kernel); err != nil {
+			log.Warn("no KVM probe guest: HYPERVISOR=auto will use emulation", "dir", o.KVMProbe)
+			probe = libvirt.Probe{}
+		}
+	}
+	drv, err := drivers.Load(ctx, o.Driver, drivers.Config{Hypervisor: cfg.Hypervisor, InstancePath: cfg.InstancePath, Probe: probe, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("nc: hypervisor: %w", err)
+	}
+	node, err := nc.New(ctx, cfg, st, drv, walrusImages{imgs}, log)
+	if err != nil {
+		drv.Close()
+		return nil, err
+	}
+	background("nc", func(ctx context.Context) error {
+		defer drv.Close()
+		return node.Run(ctx)
+	})
+	log.Info("node controller running", "driver", drv.Name())
+	return node, nil
+}
+
+// walrusImages is the NC's image source over Walrus's image cache in the
+// same process (walrus may not import the NC's API, so the adapter is here).
+type walrusImages struct{ s *images.Service }
+
+func (w walrusImages) Open(ctx context.Context, ref ncapi.ImageRef) (io.ReadCloser, error) {
+	r, err := w.s.Open(ctx, images.Ref(ref))
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// startCluster makes the cluster controller over the node in this process
+// and the network mode VNET_MODE names.
+func startCluster(ctx context.Context, o Options, st *store.Store, node *nc.Node, background func(string, func(context.Context) error)) (*cc.Cluster, error) {
+	cfg, log := o.Conf, o.Log.With("role", CC)
+	nodes := map[string]ncapi.Node{}
+	if node != nil {
+		nodes[localNode] = node
+	}
+	for _, n := range cfg.Nodes {
+		if host, _, _ := strings.Cut(n, ":"); host != localNode && host != "127.0.0.1" {
+			log.Warn("NODES lists a remote node, but nodes are reached in process only until internal RPC lands: ignored", "node", n)
+		}
+	}
+	var network cc.Network
+	if os.Geteuid() == 0 {
+		mode, err := netmode.FromConf(cfg, log)
+		if err != nil {
+			return nil, fmt.Errorf("cc: network: %w", err)
+		}
+		network = cc.NetworkOf(mode)
+	} else {
+		log.Warn("not root: the cluster's network (bridge, DHCP, NAT, filtering) is not set up; instances get no network")
+	}
+	cluster, err := cc.New(ctx, cfg, st, nodes, network, log)
+	if err != nil {
+		return nil, err
+	}
+	background("cc", cluster.Run)
+	return cluster, nil
+}
+
+// localNode is the NODES name of a node controller in the same process.
+const localNode = "localhost"
 
 func builtList() string {
 	var out []string

@@ -193,9 +193,13 @@ func TestUnbuiltRoleRefused(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "c.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf("EUCALYPTUS=%q\n", dir)), 0o644)
-	out, err := exec.Command(bin, "--roles=nc", "--conf", conf).CombinedOutput()
+	out, err := exec.Command(bin, "--roles=sc", "--conf", conf).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "not built") {
-		t.Errorf("--roles=nc: %v\n%s", err, out)
+		t.Errorf("--roles=sc: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "--roles=nc", "--conf", conf).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "needs role") {
+		t.Errorf("--roles=nc alone: %v\n%s", err, out)
 	}
 	out, err = exec.Command(bin, "--roles=bogus", "--conf", conf).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "unknown role") {
