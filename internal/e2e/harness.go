@@ -99,7 +99,8 @@ func Start(t testing.TB, roles string, confLines ...string) *Cloud {
 	dir := t.TempDir()
 	port := freePort(t)
 	c := &Cloud{Bin: bin, Dir: dir, Port: port, Conf: filepath.Join(dir, "eucalyptus.conf"), log: &bytes.Buffer{}}
-	conf := fmt.Sprintf("EUCALYPTUS=%q\nCLOUD_PORT=\"%d\"\nLOGLEVEL=\"DEBUG\"\n%s\n", filepath.Join(dir, "euca"), port, strings.Join(confLines, "\n"))
+	conf := fmt.Sprintf("EUCALYPTUS=%q\nCLOUD_PORT=\"%d\"\nMETADATA_PORT=\"%d\"\nLOGLEVEL=\"DEBUG\"\n%s\n",
+		filepath.Join(dir, "euca"), port, freePort(t), strings.Join(confLines, "\n"))
 	if err := os.WriteFile(c.Conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
