@@ -388,7 +388,7 @@ func TestWalrusNeedsCLC(t *testing.T) {
 		<-done
 		t.Fatal("--roles=walrus kept running")
 	}
-	if err == nil || !strings.Contains(string(out), "walrus needs the clc role") {
+	if err == nil || !strings.Contains(string(out), "walrus needs role clc") {
 		t.Errorf("--roles=walrus: %v\n%s", err, out)
 	}
 }

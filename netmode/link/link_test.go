@@ -182,6 +182,11 @@ func TestKernelDefaultRouteSysctl(t *testing.T) {
 			t.Errorf("DefaultRouteInterface = %q, %v", name, err)
 		}
 		const p = "/proc/sys/net/ipv4/ip_forward"
+		// A new namespace may inherit the host's value (devconf_inherit_init_net):
+		// start from a known one.
+		if _, err := WriteSysctl(p, "0"); err != nil {
+			t.Errorf("WriteSysctl 0: %v", err)
+		}
 		if changed, err := WriteSysctl(p, "1"); err != nil || !changed {
 			t.Errorf("WriteSysctl = %v, %v", changed, err)
 		}
