@@ -19,7 +19,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -37,6 +36,7 @@ import (
 	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/edge"
 	"github.com/euca-cloud/euca/internal/iamapi"
+	"github.com/euca-cloud/euca/internal/rpc"
 	"github.com/euca-cloud/euca/netmode"
 	"github.com/euca-cloud/euca/roles/cc"
 	"github.com/euca-cloud/euca/roles/clc"
@@ -208,7 +208,14 @@ func Run(ctx context.Context, o Options) error {
 	}
 	var node *nc.Node
 	if o.Roles[NC] {
-		node, err = startNode(ctx, o, st, imgs, background)
+		// The node fetches images from Walrus over an authenticated
+		// internal request (mutual TLS from the cloud's CA), even in one
+		// process: the same path a node on another host takes.
+		src, err := internalImages(cloud, imgs, o, background)
+		if err != nil {
+			return err
+		}
+		node, err = startNode(ctx, o, st, src, background)
 		if err != nil {
 			return err
 		}
@@ -276,22 +283,27 @@ func Run(ctx context.Context, o Options) error {
 
 // startNode makes the node controller over the hypervisor driver, pulling
 // images from Walrus's image cache in process.
-func startNode(ctx context.Context, o Options, st *store.Store, imgs *images.Service, background func(string, func(context.Context) error)) (*nc.Node, error) {
+func startNode(ctx context.Context, o Options, st *store.Store, src nc.ImageSource, background func(string, func(context.Context) error)) (*nc.Node, error) {
 	cfg, log := o.Conf, o.Log.With("role", NC)
-	probe := libvirt.Probe{}
+	// The probe's files live under INSTANCE_PATH so that a probe guest a
+	// killed NC left behind is recognised and removed at the next start.
+	probe := libvirt.Probe{Dir: filepath.Join(cfg.InstancePath, ".kvm-probe")}
+	if err := os.MkdirAll(probe.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("nc: %w", err)
+	}
 	if o.KVMProbe != "" {
 		probe.Kernel = filepath.Join(o.KVMProbe, "vmlinuz")
 		probe.Ramdisk = filepath.Join(o.KVMProbe, "initrd.img")
 		if _, err := os.Stat(probe.Kernel); err != nil {
 			log.Warn("no KVM probe guest: HYPERVISOR=auto will use emulation", "dir", o.KVMProbe)
-			probe = libvirt.Probe{}
+			probe.Kernel, probe.Ramdisk = "", ""
 		}
 	}
 	drv, err := drivers.Load(ctx, o.Driver, drivers.Config{Hypervisor: cfg.Hypervisor, InstancePath: cfg.InstancePath, Probe: probe, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("nc: hypervisor: %w", err)
 	}
-	node, err := nc.New(ctx, cfg, st, drv, walrusImages{imgs}, log)
+	node, err := nc.New(ctx, cfg, st, drv, src, log)
 	if err != nil {
 		drv.Close()
 		return nil, err
@@ -304,16 +316,34 @@ func startNode(ctx context.Context, o Options, st *store.Store, imgs *images.Ser
 	return node, nil
 }
 
-// walrusImages is the NC's image source over Walrus's image cache in the
-// same process (walrus may not import the NC's API, so the adapter is here).
-type walrusImages struct{ s *images.Service }
-
-func (w walrusImages) Open(ctx context.Context, ref ncapi.ImageRef) (io.ReadCloser, error) {
-	r, err := w.s.Open(ctx, images.Ref(ref))
+// internalImages serves Walrus's decrypted images on a loopback internal
+// listener (mutual TLS with role certificates from the cloud's CA; plain
+// HTTP, loudly, with ENABLE_WS_SECURITY="N") and returns the node's image
+// source over it.
+func internalImages(cloud *clc.Cloud, imgs *images.Service, o Options, background func(string, func(context.Context) error)) (nc.ImageSource, error) {
+	cfg, log := o.Conf, o.Log
+	ca := cloud.CA()
+	srvCert, err := ca.IssueServer([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("walrus internal certificate: %w", err)
 	}
-	return r, nil
+	ncCert, err := ca.IssueClient("nc:" + localNode)
+	if err != nil {
+		return nil, fmt.Errorf("nc certificate: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("walrus internal listener: %w", err)
+	}
+	srv := rpc.NewServer(ca, srvCert, cfg.WSSecurity, imgs.Handler(), log.With("role", Walrus))
+	background("walrus-internal", func(ctx context.Context) error {
+		go func() { <-ctx.Done(); srv.Close() }()
+		if err := rpc.Serve(srv, ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	return nc.HTTPImageSource(rpc.NewClient(ln.Addr().String(), ca, ncCert, cfg.WSSecurity, log.With("role", NC))), nil
 }
 
 // startCluster makes the cluster controller over the node in this process

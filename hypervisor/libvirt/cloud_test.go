@@ -54,7 +54,7 @@ func newFakeCloud(t *testing.T) *fakeCloud {
 	b := make([]byte, 2)
 	rand.Read(b)
 	c := &fakeCloud{
-		bridge: "euca-hvt" + hex.EncodeToString(b),
+		bridge: "ehvt" + hex.EncodeToString(b), // not euca-: a cloud on this host owns those and removes what it did not make
 		gw:     net.IPv4(10, 213, b[0], 1).To4(),
 		mask:   net.CIDRMask(24, 32),
 		byMAC:  map[string]*fakeGuest{}, byIP: map[string]*fakeGuest{},

@@ -6,7 +6,8 @@
 // Domains are persistent (defined, then started), named "euca-<instance
 // id>", and carry a <metadata> element in this project's namespace holding
 // the spec they were started with: that element, not the name, is what
-// makes a domain ours. A guest that powers itself off therefore stays
+// makes a domain ours, together with its files lying under this node's
+// INSTANCE_PATH. A guest that powers itself off therefore stays
 // visible (shut off) until the NC destroys it, and a restarted NC gets every
 // spec back from libvirt.
 //
@@ -43,7 +44,7 @@ const DefaultSocket = "/var/run/libvirt/libvirt-sock"
 type Options struct {
 	Socket       string       // "" is DefaultSocket
 	Hypervisor   string       // HYPERVISOR: "auto" (or ""), "kvm" or "qemu"; "xen" is refused
-	InstancePath string       // INSTANCE_PATH: Capacity reports the size of its file system
+	InstancePath string       // INSTANCE_PATH: Capacity reports the size of its file system; only domains whose files lie under it are this driver's
 	Probe        Probe        // the guest that proves KVM works (HYPERVISOR=auto)
 	Log          *slog.Logger // nil: no logging
 }
@@ -448,10 +449,22 @@ func (d *Driver) describe(l *golibvirt.Libvirt, dom golibvirt.Domain) (described
 	if err != nil {
 		return described{}, err
 	}
+	// A domain is this driver's only when its files live under this
+	// node's INSTANCE_PATH: two node controllers on one host (tests, or an
+	// operator's second NC) then never adopt or destroy each other's.
+	if got.ours && !under(got.dom.Spec.ConsoleLog, d.o.InstancePath) {
+		got.ours = false
+	}
 	if got.dom.State, err = d.state(l, dom); err != nil {
 		return described{}, err
 	}
 	return got, nil
+}
+
+// under reports whether path lies in dir (or is dir).
+func under(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../") && !filepath.IsAbs(rel)
 }
 
 func (d *Driver) state(l *golibvirt.Libvirt, dom golibvirt.Domain) (hypervisor.State, error) {

@@ -1,0 +1,96 @@
+package ncapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/euca-cloud/euca/internal/rpc"
+)
+
+// Errors is the node API's error table: the sentinels the HTTP transport
+// carries by name.
+var Errors = rpc.Errors{
+	{Code: "NoSuchInstance", Status: http.StatusNotFound, Err: ErrNoSuchInstance},
+	{Code: "InsufficientCapacity", Status: http.StatusServiceUnavailable, Err: ErrNoCapacity},
+	{Code: "IncorrectInstanceState", Status: http.StatusConflict, Err: ErrIncorrectState},
+	{Code: rpc.CodeBadRequest, Status: http.StatusBadRequest, Err: ErrBadRequest},
+}
+
+// The node API's calls, one row each.
+const (
+	pathDescribe  = "/nc/v1/describe"
+	pathRun       = "/nc/v1/run-instance"
+	pathTerminate = "/nc/v1/terminate-instance"
+	pathReboot    = "/nc/v1/reboot-instance"
+	pathConsole   = "/nc/v1/console-output"
+)
+
+type none struct{}
+
+type instanceID struct {
+	ID string `json:"id"`
+}
+
+type consoleOutput struct {
+	Output []byte `json:"output"` // base64 in JSON: a console holds any bytes
+}
+
+// NewHandler serves n to cluster controllers elsewhere (mount it on the NC's
+// internal listener, rpc.NewServer).
+func NewHandler(n Node, log *slog.Logger) http.Handler {
+	m := rpc.NewMux(Errors, log)
+	rpc.Func(m, "POST "+pathDescribe, func(ctx context.Context, _ none) (NodeStatus, error) {
+		return n.Describe(ctx)
+	})
+	rpc.Func(m, "POST "+pathRun, func(ctx context.Context, req InstanceRequest) (none, error) {
+		return none{}, n.RunInstance(ctx, req)
+	})
+	rpc.Func(m, "POST "+pathTerminate, func(ctx context.Context, in instanceID) (none, error) {
+		return none{}, n.TerminateInstance(ctx, in.ID)
+	})
+	rpc.Func(m, "POST "+pathReboot, func(ctx context.Context, in instanceID) (none, error) {
+		return none{}, n.RebootInstance(ctx, in.ID)
+	})
+	rpc.Func(m, "POST "+pathConsole, func(ctx context.Context, in instanceID) (consoleOutput, error) {
+		out, err := n.ConsoleOutput(ctx, in.ID)
+		return consoleOutput{out}, err
+	})
+	return m
+}
+
+// NewClient is a Node reached through c (a node controller's internal
+// listener).
+func NewClient(c *rpc.Client) Node { return client{c} }
+
+type client struct{ c *rpc.Client }
+
+func (c client) call(ctx context.Context, path string, in, out any) error {
+	return Errors.Decode(c.c.Call(ctx, http.MethodPost, path, in, out))
+}
+
+func (c client) Describe(ctx context.Context) (NodeStatus, error) {
+	var s NodeStatus
+	err := c.call(ctx, pathDescribe, none{}, &s)
+	return s, err
+}
+
+func (c client) RunInstance(ctx context.Context, req InstanceRequest) error {
+	return c.call(ctx, pathRun, req, nil)
+}
+
+func (c client) TerminateInstance(ctx context.Context, id string) error {
+	return c.call(ctx, pathTerminate, instanceID{id}, nil)
+}
+
+func (c client) RebootInstance(ctx context.Context, id string) error {
+	return c.call(ctx, pathReboot, instanceID{id}, nil)
+}
+
+func (c client) ConsoleOutput(ctx context.Context, id string) ([]byte, error) {
+	var out consoleOutput
+	if err := c.call(ctx, pathConsole, instanceID{id}, &out); err != nil {
+		return nil, err
+	}
+	return out.Output, nil
+}

@@ -1,0 +1,249 @@
+package ncapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/euca-cloud/euca/internal/pki"
+	"github.com/euca-cloud/euca/internal/reqid"
+	"github.com/euca-cloud/euca/internal/rpc"
+	"github.com/euca-cloud/euca/roles/nc/ncapi"
+)
+
+// fakeNode is a Node in memory, with the behaviour the interface documents.
+type fakeNode struct {
+	mu     sync.Mutex
+	max    ncapi.Resources
+	insts  map[string]ncapi.InstanceStatus
+	lastID string // the request id of the last call
+}
+
+func newFake() *fakeNode {
+	return &fakeNode{max: ncapi.Resources{Cores: 4, MemoryMiB: 4096, DiskGiB: 100}, insts: map[string]ncapi.InstanceStatus{}}
+}
+
+func (f *fakeNode) seen(ctx context.Context) { f.lastID = reqid.From(ctx) }
+
+func (f *fakeNode) Describe(ctx context.Context) (ncapi.NodeStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen(ctx)
+	s := ncapi.NodeStatus{Host: "fake", Driver: "sim", Max: f.max, Free: f.max}
+	for _, i := range f.insts {
+		s.Free = s.Free.Sub(i.Holds)
+		s.Instances = append(s.Instances, i)
+	}
+	return s, nil
+}
+
+func (f *fakeNode) RunInstance(ctx context.Context, req ncapi.InstanceRequest) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen(ctx)
+	if !strings.HasPrefix(req.ID, "i-") {
+		return fmt.Errorf("instance id %q: %w", req.ID, ncapi.ErrBadRequest)
+	}
+	if _, ok := f.insts[req.ID]; ok {
+		return nil
+	}
+	free := f.max
+	for _, i := range f.insts {
+		free = free.Sub(i.Holds)
+	}
+	if !free.Fits(req.Holds) {
+		return ncapi.ErrNoCapacity
+	}
+	f.insts[req.ID] = ncapi.InstanceStatus{ID: req.ID, State: ncapi.StatePending, Holds: req.Holds,
+		LaunchedAt: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)}
+	return nil
+}
+
+func (f *fakeNode) TerminateInstance(ctx context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen(ctx)
+	delete(f.insts, id)
+	return nil
+}
+
+func (f *fakeNode) RebootInstance(ctx context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen(ctx)
+	i, ok := f.insts[id]
+	if !ok {
+		return ncapi.ErrNoSuchInstance
+	}
+	if i.State != ncapi.StateRunning {
+		return ncapi.ErrIncorrectState
+	}
+	return nil
+}
+
+var console = []byte("boot\x00\xff\xfe ok\n")
+
+func (f *fakeNode) ConsoleOutput(ctx context.Context, id string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen(ctx)
+	if _, ok := f.insts[id]; !ok {
+		return nil, ncapi.ErrNoSuchInstance
+	}
+	return console, nil
+}
+
+// testNode is the one suite: it runs against whatever Node makeNode gives
+// over the fake.
+func testNode(t *testing.T, makeNode func(t *testing.T, f *fakeNode) ncapi.Node) {
+	f := newFake()
+	n := makeNode(t, f)
+	ctx := reqid.With(context.Background(), "req-42")
+	small := ncapi.Resources{Cores: 1, MemoryMiB: 128, DiskGiB: 2}
+	req := ncapi.InstanceRequest{ID: "i-0123456789abcdef0", VMType: "m1.small", Holds: small,
+		Image: ncapi.ImageRef{ID: "emi-1", SHA256: strings.Repeat("a", 64), Size: 10}, MAC: "d0:0d:01:02:03:04", Bridge: "euca-br0"}
+
+	if err := n.RunInstance(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if f.lastID != "req-42" {
+		t.Errorf("node saw request id %q", f.lastID)
+	}
+	if err := n.RunInstance(ctx, req); err != nil {
+		t.Fatalf("second run of the same id: %v", err)
+	}
+	s, err := n.Describe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Instances) != 1 || s.Instances[0].ID != req.ID || s.Instances[0].State != ncapi.StatePending ||
+		!s.Instances[0].LaunchedAt.Equal(time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)) || s.Free != f.max.Sub(small) {
+		t.Fatalf("describe: %+v", s)
+	}
+
+	big := req
+	big.ID, big.Holds = "i-0000000000000000b", ncapi.Resources{Cores: 64}
+	if err := n.RunInstance(ctx, big); !errors.Is(err, ncapi.ErrNoCapacity) {
+		t.Errorf("too big: %v, want ErrNoCapacity", err)
+	}
+	bad := req
+	bad.ID = "x"
+	if err := n.RunInstance(ctx, bad); !errors.Is(err, ncapi.ErrBadRequest) {
+		t.Errorf("bad id: %v", err)
+	}
+	if err := n.RebootInstance(ctx, req.ID); !errors.Is(err, ncapi.ErrIncorrectState) {
+		t.Errorf("reboot pending: %v, want ErrIncorrectState", err)
+	}
+	if err := n.RebootInstance(ctx, "i-nope"); !errors.Is(err, ncapi.ErrNoSuchInstance) {
+		t.Errorf("reboot unknown: %v, want ErrNoSuchInstance", err)
+	}
+	out, err := n.ConsoleOutput(ctx, req.ID)
+	if err != nil || !bytes.Equal(out, console) {
+		t.Errorf("console: %q, %v", out, err)
+	}
+	if _, err := n.ConsoleOutput(ctx, "i-nope"); !errors.Is(err, ncapi.ErrNoSuchInstance) {
+		t.Errorf("console unknown: %v, want ErrNoSuchInstance", err)
+	}
+	if err := n.TerminateInstance(ctx, req.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.TerminateInstance(ctx, req.ID); err != nil {
+		t.Errorf("terminate twice: %v", err)
+	}
+	if s, err := n.Describe(ctx); err != nil || len(s.Instances) != 0 {
+		t.Errorf("after terminate: %+v, %v", s, err)
+	}
+}
+
+var (
+	caOnce      sync.Once
+	cloud, evil *pki.CA
+)
+
+func testCAs(t *testing.T) (*pki.CA, *pki.CA) {
+	caOnce.Do(func() {
+		var err error
+		if cloud, err = pki.LoadOrCreateCA(t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
+		if evil, err = pki.LoadOrCreateCA(t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return cloud, evil
+}
+
+// serveNode serves f over a real loopback listener with mutual TLS and
+// returns its address.
+func serveNode(t *testing.T, f ncapi.Node) string {
+	ca, _ := testCAs(t)
+	cert, err := ca.IssueServer([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(ncapi.NewHandler(f, slog.New(slog.DiscardHandler)))
+	srv.TLS = ca.ServerTLSConfig(cert)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point of some tests
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+func clientOf(t *testing.T, addr string, trust *pki.CA, cert tls.Certificate) ncapi.Node {
+	return ncapi.NewClient(rpc.NewClient(addr, trust, cert, true, slog.New(slog.DiscardHandler)))
+}
+
+func TestNodeInProcess(t *testing.T) {
+	testNode(t, func(t *testing.T, f *fakeNode) ncapi.Node { return f })
+}
+
+func TestNodeOverHTTPS(t *testing.T) {
+	testNode(t, func(t *testing.T, f *fakeNode) ncapi.Node {
+		ca, _ := testCAs(t)
+		cert, err := ca.IssueClient("cc:test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return clientOf(t, serveNode(t, f), ca, cert)
+	})
+}
+
+// TestNodeRefusesStrangers: a certificate of another CA, or a user's
+// certificate of this one, gets no answer.
+func TestNodeRefusesStrangers(t *testing.T) {
+	ca, other := testCAs(t)
+	f := newFake()
+	addr := serveNode(t, f)
+
+	foreign, err := other.IssueClient("cc:test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.IssueUser("123456789012", "mallory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cert := range map[string]tls.Certificate{"other CA": foreign, "user": user, "none": {}} {
+		if _, err := clientOf(t, addr, ca, cert).Describe(context.Background()); err == nil {
+			t.Errorf("%s: a call was answered", name)
+		}
+	}
+	if f.lastID != "" {
+		t.Error("the node was reached")
+	}
+}
