@@ -74,25 +74,23 @@ func (a *api) describeRegions(ctx context.Context, req *queryapi.Request) (any, 
 	if _, err := p.Bool("AllRegions"); err != nil {
 		return nil, err
 	}
-	filters, err := p.Filters()
-	if err != nil {
-		return nil, err
-	}
-	if err := dryRun(p); err != nil {
-		return nil, err
-	}
-	region := a.cloud.Region()
-	var unknown []string
-	for _, n := range p.List("RegionName") {
-		if n != region {
-			unknown = append(unknown, n)
-		}
-	}
-	if len(unknown) > 0 {
-		return nil, awserr.InvalidParameterValue("Invalid region: [%s]", strings.Join(unknown, ", "))
-	}
-	// Every account is in the cloud's one region, so AllRegions adds nothing.
-	items, err := applyFilters([]regionItem{{RegionName: region, Endpoint: regionEndpoint(req.HTTP), OptInStatus: optInNotRequired}}, filters, regionFilters, nil)
+	items, _, err := describe(p, describeCall[regionItem]{
+		fields: regionFilters,
+		fetch: func() ([]regionItem, error) {
+			region := a.cloud.Region()
+			var unknown []string
+			for _, n := range p.List("RegionName") {
+				if n != region {
+					unknown = append(unknown, n)
+				}
+			}
+			if len(unknown) > 0 {
+				return nil, awserr.InvalidParameterValue("Invalid region: [%s]", strings.Join(unknown, ", "))
+			}
+			// Every account is in the cloud's one region, so AllRegions adds nothing.
+			return []regionItem{{RegionName: region, Endpoint: regionEndpoint(req.HTTP), OptInStatus: optInNotRequired}}, nil
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -165,38 +163,22 @@ func (a *api) describeAvailabilityZones(ctx context.Context, req *queryapi.Reque
 	if _, err := p.Bool("AllAvailabilityZones"); err != nil {
 		return nil, err
 	}
-	filters, err := p.Filters()
-	if err != nil {
-		return nil, err
-	}
-	if err := dryRun(p); err != nil {
-		return nil, err
-	}
-	names := p.List("ZoneName")
-	ids := p.List("ZoneId")
 	var capacity map[string]map[string]store.VMTypeCapacity
 	verbose := false
-	if len(names) > 0 && names[0] == verboseKeyword {
-		names = names[1:]
-		capacity, verbose, err = a.cloud.ZoneCapacity(ctx, req.Caller.AccountID)
-		if err != nil {
-			return nil, err
-		}
-	}
-	region := a.cloud.Region()
-	var zones []zoneItem
-	for _, z := range a.cloud.Zones() {
-		zones = append(zones, zoneItem{
-			ZoneName: z, State: "available", RegionName: region, ZoneID: a.cloud.ZoneID(z),
-			ZoneType: "availability-zone", GroupName: region, NetworkBorderGroup: region,
-			OptInStatus: optInNotRequired, Messages: &setOf[zoneMessage]{},
-		})
-	}
-	zones, err = selectZones(zones, names, ids)
-	if err != nil {
-		return nil, err
-	}
-	zones, err = applyFilters(zones, filters, zoneFilters, nil)
+	zones, _, err := describe(p, describeCall[zoneItem]{
+		fields: zoneFilters,
+		fetch: func() ([]zoneItem, error) {
+			names := p.List("ZoneName")
+			if len(names) > 0 && names[0] == verboseKeyword {
+				names = names[1:]
+				var err error
+				if capacity, verbose, err = a.cloud.ZoneCapacity(ctx, req.Caller.AccountID); err != nil {
+					return nil, err
+				}
+			}
+			return selectZones(a.zoneItems(), names, p.List("ZoneId"))
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +195,20 @@ func (a *api) describeAvailabilityZones(ctx context.Context, req *queryapi.Reque
 		out = append(out, verboseZoneLines(types, capacity[z.ZoneName])...)
 	}
 	return &describeZonesResponse{Zones: setOf[zoneItem]{out}}, nil
+}
+
+// zoneItems are the cloud's zones, one per cluster.
+func (a *api) zoneItems() []zoneItem {
+	region := a.cloud.Region()
+	var zones []zoneItem
+	for _, z := range a.cloud.Zones() {
+		zones = append(zones, zoneItem{
+			ZoneName: z, State: "available", RegionName: region, ZoneID: a.cloud.ZoneID(z),
+			ZoneType: "availability-zone", GroupName: region, NetworkBorderGroup: region,
+			OptInStatus: optInNotRequired, Messages: &setOf[zoneMessage]{},
+		})
+	}
+	return zones
 }
 
 // verboseZoneLines are the items Eucalyptus added after a zone: the header,
@@ -312,17 +308,13 @@ func (a *api) describeAccountAttributes(ctx context.Context, req *queryapi.Reque
 
 // ---- DescribeInstanceTypes
 
-type itemValues struct {
-	Items []string `xml:"item"`
-}
-
 type instanceTypeItem struct {
 	InstanceType                  string             `xml:"instanceType"`
 	CurrentGeneration             bool               `xml:"currentGeneration"`
 	FreeTierEligible              bool               `xml:"freeTierEligible"`
-	SupportedUsageClasses         itemValues         `xml:"supportedUsageClasses"`
-	SupportedRootDeviceTypes      itemValues         `xml:"supportedRootDeviceTypes"`
-	SupportedVirtualizationTypes  itemValues         `xml:"supportedVirtualizationTypes"`
+	SupportedUsageClasses         setOf[string]      `xml:"supportedUsageClasses"`
+	SupportedRootDeviceTypes      setOf[string]      `xml:"supportedRootDeviceTypes"`
+	SupportedVirtualizationTypes  setOf[string]      `xml:"supportedVirtualizationTypes"`
 	BareMetal                     bool               `xml:"bareMetal"`
 	Hypervisor                    string             `xml:"hypervisor"`
 	ProcessorInfo                 processorInfo      `xml:"processorInfo"`
@@ -337,7 +329,7 @@ type instanceTypeItem struct {
 	BurstablePerformanceSupported bool               `xml:"burstablePerformanceSupported"`
 	DedicatedHostsSupported       bool               `xml:"dedicatedHostsSupported"`
 	AutoRecoverySupported         bool               `xml:"autoRecoverySupported"`
-	SupportedBootModes            itemValues         `xml:"supportedBootModes"`
+	SupportedBootModes            setOf[string]      `xml:"supportedBootModes"`
 	NitroEnclavesSupport          string             `xml:"nitroEnclavesSupport"`
 	NitroTpmSupport               string             `xml:"nitroTpmSupport"`
 	PhcSupport                    string             `xml:"phcSupport"`
@@ -346,7 +338,7 @@ type instanceTypeItem struct {
 }
 
 type processorInfo struct {
-	SupportedArchitectures itemValues `xml:"supportedArchitectures"`
+	SupportedArchitectures setOf[string] `xml:"supportedArchitectures"`
 	// SustainedClockSpeedInGhz is left out: the front-end cannot know the
 	// nodes' processors, and a made-up figure would be worse than none.
 	SustainedClockSpeedInGhz float64 `xml:"sustainedClockSpeedInGhz,omitempty"`
@@ -403,7 +395,7 @@ type networkInfo struct {
 }
 
 type placementGroupInfo struct {
-	SupportedStrategies itemValues `xml:"supportedStrategies"`
+	SupportedStrategies setOf[string] `xml:"supportedStrategies"`
 }
 
 type describeInstanceTypesResponse struct {
@@ -426,11 +418,11 @@ func instanceTypeInfo(t store.VMType, hypervisor string) instanceTypeItem {
 	return instanceTypeItem{
 		InstanceType:                 t.Name,
 		CurrentGeneration:            true,
-		SupportedUsageClasses:        itemValues{[]string{"on-demand"}},
-		SupportedRootDeviceTypes:     itemValues{[]string{"ebs", "instance-store"}},
-		SupportedVirtualizationTypes: itemValues{[]string{"hvm", "paravirtual"}},
+		SupportedUsageClasses:        setOf[string]{[]string{"on-demand"}},
+		SupportedRootDeviceTypes:     setOf[string]{[]string{"ebs", "instance-store"}},
+		SupportedVirtualizationTypes: setOf[string]{[]string{"hvm", "paravirtual"}},
 		Hypervisor:                   hypervisor,
-		ProcessorInfo:                processorInfo{SupportedArchitectures: itemValues{[]string{"x86_64"}}},
+		ProcessorInfo:                processorInfo{SupportedArchitectures: setOf[string]{[]string{"x86_64"}}},
 		VCpuInfo:                     vcpuInfo{DefaultVCpus: t.Cores, DefaultCores: t.Cores, DefaultThreadsPerCore: 1},
 		MemoryInfo:                   memoryInfo{SizeInMiB: t.MemoryMB},
 		InstanceStorageSupported:     true,
@@ -445,7 +437,7 @@ func instanceTypeInfo(t store.VMType, hypervisor string) instanceTypeItem {
 			NetworkCards:              setOf[networkCard]{[]networkCard{{NetworkPerformance: networkPerformance, MaximumNetworkInterfaces: 1}}},
 			Ipv4AddressesPerInterface: 1, EnaSupport: unsupported,
 		},
-		SupportedBootModes:     itemValues{[]string{"legacy-bios"}},
+		SupportedBootModes:     setOf[string]{[]string{"legacy-bios"}},
 		NitroEnclavesSupport:   unsupported,
 		NitroTpmSupport:        unsupported,
 		PhcSupport:             unsupported,
@@ -540,20 +532,29 @@ func (a *api) describeInstanceTypes(ctx context.Context, req *queryapi.Request) 
 	if _, err := p.Bool("IncludeUnsupportedInRegion"); err != nil {
 		return nil, err
 	}
-	filters, err := p.Filters()
+	page, next, err := describe(p, describeCall[instanceTypeItem]{
+		fields: instanceTypeFilters,
+		fetch: func() ([]instanceTypeItem, error) {
+			return a.instanceTypes(ctx, p.List("InstanceType"))
+		},
+		minResults: 5, maxResults: 100,
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := dryRun(p); err != nil {
-		return nil, err
-	}
+	return &describeInstanceTypesResponse{InstanceTypes: setOf[instanceTypeItem]{page}, NextToken: next}, nil
+}
+
+// instanceTypes are the VM types asked for (all when none is), each once,
+// or the error that names those that do not exist.
+func (a *api) instanceTypes(ctx context.Context, asked []string) ([]instanceTypeItem, error) {
 	types, err := a.cloud.VMTypes(ctx)
 	if err != nil {
 		return nil, err
 	}
 	hv := a.cloud.InstanceHypervisor()
 	var items []instanceTypeItem
-	if asked := p.List("InstanceType"); len(asked) > 0 {
+	if len(asked) > 0 {
 		byName := map[string]store.VMType{}
 		for _, t := range types {
 			byName[t.Name] = t
@@ -578,15 +579,7 @@ func (a *api) describeInstanceTypes(ctx context.Context, req *queryapi.Request) 
 			items = append(items, instanceTypeInfo(t, hv))
 		}
 	}
-	items, err = applyFilters(items, filters, instanceTypeFilters, nil)
-	if err != nil {
-		return nil, err
-	}
-	page, next, err := paginate(items, p, 5, 100)
-	if err != nil {
-		return nil, err
-	}
-	return &describeInstanceTypesResponse{InstanceTypes: setOf[instanceTypeItem]{page}, NextToken: next}, nil
+	return items, nil
 }
 
 // ---- Helpers of the Describe calls (DescribeImages is in images.go)

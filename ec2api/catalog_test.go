@@ -1,23 +1,14 @@
 package ec2api
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"encoding/xml"
-	"fmt"
-	"io"
-	"log/slog"
 	"net/http/httptest"
-	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/euca-cloud/euca/internal/awserr"
-	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/principal"
 	"github.com/euca-cloud/euca/internal/queryapi"
 	"github.com/euca-cloud/euca/roles/clc"
@@ -34,27 +25,8 @@ type catFixture struct {
 
 func catalogAPI(t *testing.T) *catFixture {
 	t.Helper()
-	ctx := context.Background()
-	cfg := conf.Defaults()
-	cfg.Home = t.TempDir()
-	st, err := store.Open(ctx, cfg.DataDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	c, err := clc.New(ctx, cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := st.AccountByName(ctx, clc.AdminAccount)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice, err := c.CreateAccount(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &catFixture{a: &api{cloud: c}, st: st, admin: admin.ID, alice: alice.ID}
+	c, st, ids := newTestCloud(t, nil, clc.AdminAccount, "alice")
+	return &catFixture{a: &api{cloud: c}, st: st, admin: ids[0], alice: ids[1]}
 }
 
 // call runs an action as account through the action table.
@@ -96,184 +68,11 @@ func (f *catFixture) run(t *testing.T, action string, cases []catCase) {
 			if err != nil {
 				t.Fatalf("%s: %v", action, err)
 			}
-			r := catParse(t, action, resp)
+			r := botoParse(t, action, resp)
 			if tc.check != nil {
 				tc.check(t, r)
 			}
 		})
-	}
-}
-
-// catParse encodes a response as the server does, checks every element
-// name against the botocore model, and returns botocore's own parse of it
-// (nil where botocore is not importable, and checks are then skipped).
-func catParse(t *testing.T, action string, resp any) map[string]any {
-	t.Helper()
-	var buf bytes.Buffer
-	buf.WriteString(xml.Header)
-	start := xml.StartElement{Name: xml.Name{Local: action + "Response"}, Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: Namespace}}}
-	if err := xml.NewEncoder(&buf).EncodeElement(resp, start); err != nil {
-		t.Fatalf("encode %s: %v", action, err)
-	}
-	m := loadModel(t)
-	catCheckShape(t, m, m.Operations[action].Output.Shape, catTree(t, buf.Bytes()), action+"Response", true)
-	r, err := catBotocore(action, buf.Bytes())
-	if err != nil {
-		t.Skipf("botocore cannot parse here: %v", err)
-	}
-	return r
-}
-
-// catBoto is one python3 process that parses responses with botocore for
-// the whole test binary: starting python and loading the EC2 model per call
-// would cost far more than the calls under test.
-var catBoto struct {
-	sync.Mutex
-	started bool
-	err     error
-	in      io.WriteCloser
-	out     *bufio.Reader
-}
-
-func catBotocore(action string, body []byte) (map[string]any, error) {
-	const script = `
-import sys, json, botocore.session, botocore.parsers
-m = botocore.session.get_session().get_service_model('ec2')
-p = botocore.parsers.create_parser('ec2')
-for line in sys.stdin:
-    req = json.loads(line)
-    shape = m.operation_model(req['op']).output_shape
-    r = p.parse({'body': req['xml'].encode(), 'headers': {}, 'status_code': 200}, shape)
-    r.pop('ResponseMetadata', None)
-    print(json.dumps(r, default=str), flush=True)
-`
-	catBoto.Lock()
-	defer catBoto.Unlock()
-	if !catBoto.started {
-		catBoto.started = true
-		cmd := exec.Command("python3", "-c", script)
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			catBoto.err = err
-			return nil, err
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			catBoto.err = err
-			return nil, err
-		}
-		if err := cmd.Start(); err != nil {
-			catBoto.err = err
-			return nil, err
-		}
-		catBoto.in, catBoto.out = in, bufio.NewReader(out)
-	}
-	if catBoto.err != nil {
-		return nil, catBoto.err
-	}
-	req, _ := json.Marshal(map[string]string{"op": action, "xml": string(body)})
-	if _, err := catBoto.in.Write(append(req, '\n')); err != nil {
-		catBoto.err = err
-		return nil, err
-	}
-	line, err := catBoto.out.ReadBytes('\n')
-	if err != nil {
-		catBoto.err = fmt.Errorf("python3 with botocore: %w", err)
-		return nil, catBoto.err
-	}
-	var r map[string]any
-	if err := json.Unmarshal(line, &r); err != nil {
-		return nil, fmt.Errorf("botocore output: %v: %s", err, line)
-	}
-	return r, nil
-}
-
-// catNode is an XML element: its name, children and text.
-type catNode struct {
-	name     string
-	children []*catNode
-	text     string
-}
-
-func catTree(t *testing.T, doc []byte) *catNode {
-	t.Helper()
-	dec := xml.NewDecoder(bytes.NewReader(doc))
-	var stack []*catNode
-	var root *catNode
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("xml: %v", err)
-		}
-		switch tk := tok.(type) {
-		case xml.StartElement:
-			n := &catNode{name: tk.Name.Local}
-			if len(stack) > 0 {
-				p := stack[len(stack)-1]
-				p.children = append(p.children, n)
-			} else {
-				root = n
-			}
-			stack = append(stack, n)
-		case xml.EndElement:
-			stack = stack[:len(stack)-1]
-		case xml.CharData:
-			if len(stack) > 0 {
-				stack[len(stack)-1].text += string(tk)
-			}
-		}
-	}
-	return root
-}
-
-// catCheckShape fails on any element the model does not name where it
-// appears: botocore silently drops those, so a misspelt field would vanish.
-func catCheckShape(t *testing.T, m *botocoreModel, shape string, n *catNode, path string, top bool) {
-	t.Helper()
-	s, ok := m.Shapes[shape]
-	if !ok {
-		t.Fatalf("%s: no shape %s", path, shape)
-	}
-	switch s.Type {
-	case "structure":
-		for _, c := range n.children {
-			if top && c.name == "requestId" {
-				continue
-			}
-			found := false
-			for name, mem := range s.Members {
-				loc := mem.LocationName
-				if loc == "" {
-					loc = name
-				}
-				if loc == c.name {
-					catCheckShape(t, m, mem.Shape, c, path+"/"+c.name, false)
-					found = true
-					break
-				}
-			}
-			if !found {
-				t.Errorf("%s: element %s is not a member of %s", path, c.name, shape)
-			}
-		}
-	case "list":
-		want := s.Member.LocationName
-		if want == "" {
-			want = "member"
-		}
-		for _, c := range n.children {
-			if c.name != want {
-				t.Errorf("%s: list element %s, want %s", path, c.name, want)
-			}
-			catCheckShape(t, m, s.Member.Shape, c, path+"/"+c.name, false)
-		}
-	default:
-		if len(n.children) > 0 {
-			t.Errorf("%s: scalar %s has children", path, shape)
-		}
 	}
 }
 
@@ -387,7 +186,7 @@ func TestVerboseZonesLayout(t *testing.T) {
 			t.Errorf("%v:\n%s\nwant\n%s", params, strings.Join(lines, "\n"), strings.Join(want, "\n"))
 		}
 		// botocore still reads it (the extra items have only name and state).
-		r := catParse(t, "DescribeAvailabilityZones", resp)
+		r := botoParse(t, "DescribeAvailabilityZones", resp)
 		if got := catList(t, r, "AvailabilityZones"); len(got) != len(want) {
 			t.Errorf("botocore read %d zones", len(got))
 		}
@@ -544,24 +343,8 @@ func TestDescribeInstancesEmpty(t *testing.T) {
 // TestFilterNamesFollowModel: each Describe accepts every filter name its
 // model documentation lists (tag:<key> and tag-key come with applyFilters).
 func TestFilterNamesFollowModel(t *testing.T) {
-	const script = `
-import json, re, botocore.session
-m = botocore.session.get_session().get_service_model('ec2')
-out = {}
-for op in ['DescribeRegions', 'DescribeAvailabilityZones', 'DescribeInstanceTypes', 'DescribeVpcs', 'DescribeSubnets',
-           'DescribeNetworkInterfaces', 'DescribeImages', 'DescribeInstances']:
-    doc = m.operation_model(op).input_shape.members['Filters'].documentation
-    out[op] = [n for n in re.findall(r'<li>\s*<p>\s*<code>([^<]+)</code>', doc) if not n.startswith('tag')]
-print(json.dumps(out))
-`
-	out, err := exec.Command("python3", "-c", script).Output()
-	if err != nil {
-		t.Skipf("botocore not importable: %v", err)
-	}
-	var want map[string][]string
-	if err := json.Unmarshal(out, &want); err != nil {
-		t.Fatal(err)
-	}
+	want := modelFilterNames(t, "DescribeRegions", "DescribeAvailabilityZones", "DescribeInstanceTypes", "DescribeVpcs", "DescribeSubnets",
+		"DescribeNetworkInterfaces", "DescribeImages", "DescribeInstances")
 	have := map[string]func(string) bool{
 		"DescribeRegions":           func(n string) bool { _, ok := regionFilters[n]; return ok },
 		"DescribeAvailabilityZones": func(n string) bool { _, ok := zoneFilters[n]; return ok },

@@ -9,6 +9,80 @@ import (
 	"github.com/euca-cloud/euca/store"
 )
 
+// describeCall is what one Describe call brings to the steps every Describe
+// shares (see describe).
+type describeCall[T any] struct {
+	// fields are the call's filters; tags, when not nil, the items' tags,
+	// which add the tag:<key>, tag-key and tag-value filters.
+	fields filterFields[T]
+	tags   func(T) []store.Tag
+	// filterNamesFirst refuses an unknown filter name before check and the
+	// dry run, as the instance and image calls do, rather than once the
+	// items are found.
+	filterNamesFirst bool
+	// check validates the call's own parameters once the filters are
+	// decoded and before the dry run; nil where there are none.
+	check func() error
+	// fetch finds the items the caller named (or all it may see), in a
+	// stable order, as the filters see them.
+	fetch func() ([]T, error)
+	// minResults and maxResults bound MaxResults; both 0 for a call that
+	// answers with every item at once.
+	minResults, maxResults int
+}
+
+// describe runs the steps of a Describe call in the order EC2 checks them:
+// decode the filters, check the call's parameters, answer a dry run, fetch
+// the items, keep those every filter matches, and cut the page MaxResults
+// and NextToken ask for. A call that answers a dry run before anything else
+// calls dryRun itself first; the second call here answers the same.
+func describe[T any](p queryapi.Params, c describeCall[T]) (page []T, next string, err error) {
+	filters, err := p.Filters()
+	if err != nil {
+		return nil, "", err
+	}
+	if c.filterNamesFirst {
+		if _, err := applyFilters(nil, filters, c.fields, c.tags); err != nil {
+			return nil, "", err
+		}
+	}
+	if c.check != nil {
+		if err := c.check(); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := dryRun(p); err != nil {
+		return nil, "", err
+	}
+	items, err := c.fetch()
+	if err != nil {
+		return nil, "", err
+	}
+	items, err = applyFilters(items, filters, c.fields, c.tags)
+	if err != nil {
+		return nil, "", err
+	}
+	if c.maxResults == 0 {
+		return items, "", nil
+	}
+	return paginate(items, p, c.minResults, c.maxResults)
+}
+
+// viewsOf turns what a cloud call returns into the views a Describe filters,
+// one for one: viewsOf(vpcView)(a.cloud.VPCs(…)).
+func viewsOf[S, T any](view func(S) T) func([]S, error) ([]T, error) {
+	return func(list []S, err error) ([]T, error) {
+		if err != nil {
+			return nil, err
+		}
+		out := make([]T, len(list))
+		for i, s := range list {
+			out[i] = view(s)
+		}
+		return out, nil
+	}
+}
+
 // filterFields maps a Describe call's filter names to the values an item has
 // for that name. A filter matches an item when any of the filter's values
 // matches any of the item's values; all filters must match (AWS's rule).
@@ -130,6 +204,15 @@ func wildcardMatch(pattern, s string) bool {
 		pi++
 	}
 	return pi == len(p)
+}
+
+// optValue is the filter value of an optional field: none when it is empty,
+// so that no pattern, not even *, matches it.
+func optValue(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
 
 // boolString is how filter values spell booleans.

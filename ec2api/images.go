@@ -169,6 +169,18 @@ func imageIDParam(p queryapi.Params) (string, error) {
 	return id, nil
 }
 
+// imageAttributeParams are the Attribute and ImageId of the calls that read
+// or reset one attribute of an image, in the order they are checked.
+func imageAttributeParams(p queryapi.Params) (attr, id string, err error) {
+	if attr, err = p.Required("Attribute"); err != nil {
+		return "", "", err
+	}
+	if id, err = imageIDParam(p); err != nil {
+		return "", "", err
+	}
+	return attr, id, nil
+}
+
 // ---- DescribeImages
 
 type productCodeItem struct {
@@ -200,7 +212,7 @@ type imageItem struct {
 	RootDeviceName     string                 `xml:"rootDeviceName,omitempty"`
 	BlockDeviceMapping setOf[blockDeviceItem] `xml:"blockDeviceMapping"`
 	VirtualizationType string                 `xml:"virtualizationType"`
-	Tags               tagSetXML              `xml:"tagSet"`
+	Tags               setOf[tagItem]         `xml:"tagSet"`
 	Hypervisor         string                 `xml:"hypervisor"`
 	PlatformDetails    string                 `xml:"platformDetails"`
 	UsageOperation     string                 `xml:"usageOperation"`
@@ -237,19 +249,12 @@ type describeImagesResponse struct {
 	NextToken string           `xml:"nextToken,omitempty"`
 }
 
-func one(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return []string{s}
-}
-
 func none(store.Image) []string { return nil }
 
 // imageFilters are DescribeImages' filters: every name of the model, those
 // about features images here never have matching nothing.
 var imageFilters = filterFields[store.Image]{
-	"architecture": func(im store.Image) []string { return one(im.Architecture) },
+	"architecture": func(im store.Image) []string { return optValue(im.Architecture) },
 	"block-device-mapping.device-name": func(im store.Image) []string {
 		var out []string
 		for _, b := range im.BlockDevices {
@@ -262,20 +267,20 @@ var imageFilters = filterFields[store.Image]{
 	"block-device-mapping.volume-size":           none,
 	"block-device-mapping.volume-type":           none,
 	"block-device-mapping.encrypted":             none,
-	"creation-date":                              func(im store.Image) []string { return one(store.Time(im.CreatedMS).Format(imageTimeFormat)) },
-	"description":                                func(im store.Image) []string { return one(im.Description) },
+	"creation-date":                              func(im store.Image) []string { return optValue(store.Time(im.CreatedMS).Format(imageTimeFormat)) },
+	"description":                                func(im store.Image) []string { return optValue(im.Description) },
 	"ena-support":                                func(store.Image) []string { return []string{"false"} },
 	"free-tier-eligible":                         func(store.Image) []string { return []string{"false"} },
 	"hypervisor":                                 func(store.Image) []string { return []string{imageHypervisor} },
 	"image-allowed":                              func(store.Image) []string { return []string{"true"} },
-	"image-id":                                   func(im store.Image) []string { return one(im.ID) },
-	"image-type":                                 func(im store.Image) []string { return one(im.Kind) },
+	"image-id":                                   func(im store.Image) []string { return optValue(im.ID) },
+	"image-type":                                 func(im store.Image) []string { return optValue(im.Kind) },
 	"is-public":                                  func(im store.Image) []string { return []string{boolString(im.Public)} },
-	"kernel-id":                                  func(im store.Image) []string { return one(im.KernelID) },
-	"manifest-location":                          func(im store.Image) []string { return one(im.Location) },
-	"name":                                       func(im store.Image) []string { return one(im.Name) },
+	"kernel-id":                                  func(im store.Image) []string { return optValue(im.KernelID) },
+	"manifest-location":                          func(im store.Image) []string { return optValue(im.Location) },
+	"name":                                       func(im store.Image) []string { return optValue(im.Name) },
 	"owner-alias":                                none,
-	"owner-id":                                   func(im store.Image) []string { return one(im.AccountID) },
+	"owner-id":                                   func(im store.Image) []string { return optValue(im.AccountID) },
 	"platform":                                   none,
 	"product-code":                               func(im store.Image) []string { return im.ProductCodes },
 	"product-code.type": func(im store.Image) []string {
@@ -284,13 +289,13 @@ var imageFilters = filterFields[store.Image]{
 		}
 		return nil
 	},
-	"ramdisk-id":           func(im store.Image) []string { return one(im.RamdiskID) },
-	"root-device-name":     func(im store.Image) []string { return one(im.RootDeviceName) },
+	"ramdisk-id":           func(im store.Image) []string { return optValue(im.RamdiskID) },
+	"root-device-name":     func(im store.Image) []string { return optValue(im.RootDeviceName) },
 	"root-device-type":     func(store.Image) []string { return []string{imageRootDeviceType} },
 	"source-image-id":      none,
 	"source-image-region":  none,
 	"source-instance-id":   none,
-	"state":                func(im store.Image) []string { return one(im.State) },
+	"state":                func(im store.Image) []string { return optValue(im.State) },
 	"state-reason-code":    none,
 	"state-reason-message": none,
 	"sriov-net-support":    none,
@@ -299,6 +304,7 @@ var imageFilters = filterFields[store.Image]{
 
 func (a *api) describeImages(ctx context.Context, req *queryapi.Request) (any, error) {
 	p := req.Params
+	// DescribeImages answers a dry run before it reads anything else.
 	if err := dryRun(p); err != nil {
 		return nil, err
 	}
@@ -307,28 +313,23 @@ func (a *api) describeImages(ctx context.Context, req *queryapi.Request) (any, e
 			return nil, err
 		}
 	}
-	filters, err := p.Filters()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := applyFilters(nil, filters, imageFilters, func(im store.Image) []store.Tag { return im.Tags }); err != nil {
-		return nil, err
-	}
 	ids := p.List("ImageId")
-	for _, id := range ids {
-		if !imageIDPattern.MatchString(id) {
-			return nil, awserr.New("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", id)
-		}
-	}
-	list, err := a.cloud.DescribeImages(ctx, req.Caller.AccountID, ids, p.List("Owner"), p.List("ExecutableBy"))
-	if err != nil {
-		return nil, err
-	}
-	list, err = applyFilters(list, filters, imageFilters, func(im store.Image) []store.Tag { return im.Tags })
-	if err != nil {
-		return nil, err
-	}
-	page, next, err := paginate(list, p, 1, 1000)
+	page, next, err := describe(p, describeCall[store.Image]{
+		fields: imageFilters, tags: func(im store.Image) []store.Tag { return im.Tags },
+		filterNamesFirst: true,
+		check: func() error {
+			for _, id := range ids {
+				if !imageIDPattern.MatchString(id) {
+					return awserr.New("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", id)
+				}
+			}
+			return nil
+		},
+		fetch: func() ([]store.Image, error) {
+			return a.cloud.DescribeImages(ctx, req.Caller.AccountID, ids, p.List("Owner"), p.List("ExecutableBy"))
+		},
+		minResults: 1, maxResults: 1000,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -386,11 +387,7 @@ func (a *api) describeImageAttribute(ctx context.Context, req *queryapi.Request)
 	if err := dryRun(p); err != nil {
 		return nil, err
 	}
-	attr, err := p.Required("Attribute")
-	if err != nil {
-		return nil, err
-	}
-	id, err := imageIDParam(p)
+	attr, id, err := imageAttributeParams(p)
 	if err != nil {
 		return nil, err
 	}
@@ -561,11 +558,7 @@ func (a *api) resetImageAttribute(ctx context.Context, req *queryapi.Request) (a
 	if err := dryRun(p); err != nil {
 		return nil, err
 	}
-	attr, err := p.Required("Attribute")
-	if err != nil {
-		return nil, err
-	}
-	id, err := imageIDParam(p)
+	attr, id, err := imageAttributeParams(p)
 	if err != nil {
 		return nil, err
 	}

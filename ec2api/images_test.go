@@ -3,13 +3,11 @@ package ec2api
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/euca-cloud/euca/internal/conf"
+	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/internal/queryapi"
 	"github.com/euca-cloud/euca/roles/clc"
 	"github.com/euca-cloud/euca/store"
@@ -30,44 +28,24 @@ type imageAPI struct {
 func newImageAPI(t *testing.T) *imageAPI {
 	t.Helper()
 	ctx := context.Background()
-	cfg := conf.Defaults()
-	cfg.Home = t.TempDir()
+	cfg := testConfig(t)
 	cfg.WalrusBucketsPath = filepath.Join(cfg.Home, "buckets")
-	st, err := store.Open(ctx, cfg.DataDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	c, err := clc.New(ctx, cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, st, ids := newTestCloud(t, cfg, clc.AdminAccount, "alice", "bob")
+	admin, alice, bob := ids[0], ids[1], ids[2]
 	src, err := images.New(ctx, images.Options{Conf: cfg, Store: st, CloudKey: c.CA().Key})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.SetBundleSource(src)
-	admin, err := st.AccountByName(ctx, clc.AdminAccount)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice, err := c.CreateAccount(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := c.CreateAccount(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cred, err := c.Credentials(ctx, "alice", clc.Endpoints{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	userCert, err := bundle.ParseCertificatePEM(cred.UserCertPEM)
+	userCert, err := pki.ParseCertPEM(cred.UserCertPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	userKey, err := bundle.ParsePrivateKeyPEM(cred.UserKeyPEM)
+	userKey, err := pki.ParseRSAKeyPEM(cred.UserKeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +53,7 @@ func newImageAPI(t *testing.T) *imageAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.CreateWalrusBucket(ctx, store.WalrusBucket{Name: "imgs", AccountID: alice.ID, Location: cfg.Region}, 0); err != nil {
+	if err := st.CreateWalrusBucket(ctx, store.WalrusBucket{Name: "imgs", AccountID: alice, Location: cfg.Region}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := be.CreateBucket(ctx, "imgs"); err != nil {
@@ -90,9 +68,9 @@ func newImageAPI(t *testing.T) *imageAPI {
 		if err != nil {
 			t.Fatal(err)
 		}
-		acl := []store.WalrusGrant{{Type: "CanonicalUser", ID: alice.ID, Permission: "FULL_CONTROL"}, {Type: "CanonicalUser", ID: "eucalyptus", Permission: "READ"}}
+		acl := []store.WalrusGrant{{Type: "CanonicalUser", ID: alice, Permission: "FULL_CONTROL"}, {Type: "CanonicalUser", ID: "eucalyptus", Permission: "READ"}}
 		if _, err := st.PutWalrusObject(ctx, store.WalrusObject{Bucket: "imgs", Key: filepath.Base(path), Blob: blob.ID, Size: blob.Size,
-			ETag: "e", OwnerID: alice.ID, ACL: acl, Headers: map[string]string{}}, store.WalrusPutOptions{}); err != nil {
+			ETag: "e", OwnerID: alice, ACL: acl, Headers: map[string]string{}}, store.WalrusPutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -100,7 +78,7 @@ func newImageAPI(t *testing.T) *imageAPI {
 		data := bytes.Repeat([]byte(b.prefix), 5000)
 		res, err := bundle.CreateFrom(ctx, bytes.NewReader(data), int64(len(data)), t.TempDir(), bundle.Options{
 			Prefix: b.prefix, Arch: "x86_64", ImageType: b.typ, UserCert: userCert, UserKey: userKey, CloudCert: c.CA().Cert,
-			UserID: alice.ID, BlockDeviceMappings: []bundle.Mapping{{Virtual: "ami", Device: "sda1"}, {Virtual: "ephemeral0", Device: "sda2"}},
+			UserID: alice, BlockDeviceMappings: []bundle.Mapping{{Virtual: "ami", Device: "sda1"}, {Virtual: "ephemeral0", Device: "sda2"}},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -109,13 +87,13 @@ func newImageAPI(t *testing.T) *imageAPI {
 			put(p)
 		}
 	}
-	f := &imageAPI{catFixture: &catFixture{a: &api{cloud: c}, st: st, admin: admin.ID, alice: alice.ID}, bob: bob.ID}
-	r, err := f.call(alice.ID, "RegisterImage", queryapi.Params{"ImageLocation": "imgs/vmlinuz.manifest.xml"})
+	f := &imageAPI{catFixture: &catFixture{a: &api{cloud: c}, st: st, admin: admin, alice: alice}, bob: bob}
+	r, err := f.call(alice, "RegisterImage", queryapi.Params{"ImageLocation": "imgs/vmlinuz.manifest.xml"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.kernel = r.(*registerImageResponse).ImageID
-	r, err = f.call(alice.ID, "RegisterImage", queryapi.Params{"ImageLocation": "imgs/debian.img.manifest.xml", "Name": "debian-12",
+	r, err = f.call(alice, "RegisterImage", queryapi.Params{"ImageLocation": "imgs/debian.img.manifest.xml", "Name": "debian-12",
 		"Description": "Debian", "KernelId": f.kernel, "TagSpecification.1.ResourceType": "image",
 		"TagSpecification.1.Tag.1.Key": "Name", "TagSpecification.1.Tag.1.Value": "deb"})
 	if err != nil {

@@ -190,7 +190,7 @@ type instanceItem struct {
 	BlockDeviceMapping       setOf[struct{}]           `xml:"blockDeviceMapping"`
 	VirtualizationType       string                    `xml:"virtualizationType"`
 	ClientToken              string                    `xml:"clientToken"`
-	Tags                     tagSetXML                 `xml:"tagSet"`
+	Tags                     setOf[tagItem]            `xml:"tagSet"`
 	Hypervisor               string                    `xml:"hypervisor"`
 	NetworkInterfaces        setOf[instanceENIXML]     `xml:"networkInterfaceSet"`
 	EbsOptimized             bool                      `xml:"ebsOptimized"`
@@ -579,11 +579,8 @@ type instanceRow struct {
 	item instanceItem
 }
 
-func fvS(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return []string{s}
+func (a *api) instanceRowOf(in store.Instance) instanceRow {
+	return instanceRow{in: in, item: a.instanceView(in)}
 }
 
 func rowENI(f func(instanceENIXML) []string) func(instanceRow) []string {
@@ -614,48 +611,48 @@ var instanceFilters = func() filterFields[instanceRow] {
 		f[n] = func(instanceRow) []string { return nil }
 	}
 	set := map[string]func(instanceRow) []string{
-		"architecture":                        func(r instanceRow) []string { return fvS(r.item.Architecture) },
-		"availability-zone":                   func(r instanceRow) []string { return fvS(r.item.Placement.AvailabilityZone) },
-		"availability-zone-id":                func(r instanceRow) []string { return fvS(r.item.Placement.AvailabilityZoneID) },
-		"boot-mode":                           func(r instanceRow) []string { return fvS(r.item.BootMode) },
-		"client-token":                        func(r instanceRow) []string { return fvS(r.item.ClientToken) },
-		"current-instance-boot-mode":          func(r instanceRow) []string { return fvS(r.item.CurrentInstanceBootMode) },
-		"dns-name":                            func(r instanceRow) []string { return fvS(r.item.DNSName) },
+		"architecture":                        func(r instanceRow) []string { return optValue(r.item.Architecture) },
+		"availability-zone":                   func(r instanceRow) []string { return optValue(r.item.Placement.AvailabilityZone) },
+		"availability-zone-id":                func(r instanceRow) []string { return optValue(r.item.Placement.AvailabilityZoneID) },
+		"boot-mode":                           func(r instanceRow) []string { return optValue(r.item.BootMode) },
+		"client-token":                        func(r instanceRow) []string { return optValue(r.item.ClientToken) },
+		"current-instance-boot-mode":          func(r instanceRow) []string { return optValue(r.item.CurrentInstanceBootMode) },
+		"dns-name":                            func(r instanceRow) []string { return optValue(r.item.DNSName) },
 		"ebs-optimized":                       func(r instanceRow) []string { return []string{boolString(r.item.EbsOptimized)} },
 		"ena-support":                         func(r instanceRow) []string { return []string{boolString(r.item.EnaSupport)} },
 		"enclave-options.enabled":             func(r instanceRow) []string { return []string{boolString(r.item.EnclaveOptions.Enabled)} },
 		"hibernation-options.configured":      func(r instanceRow) []string { return []string{boolString(r.item.HibernationOptions.Configured)} },
-		"hypervisor":                          func(r instanceRow) []string { return fvS(r.item.Hypervisor) },
-		"image-id":                            func(r instanceRow) []string { return fvS(r.item.ImageID) },
-		"instance-id":                         func(r instanceRow) []string { return fvS(r.item.InstanceID) },
+		"hypervisor":                          func(r instanceRow) []string { return optValue(r.item.Hypervisor) },
+		"image-id":                            func(r instanceRow) []string { return optValue(r.item.ImageID) },
+		"instance-id":                         func(r instanceRow) []string { return optValue(r.item.InstanceID) },
 		"instance-state-code":                 func(r instanceRow) []string { return []string{strconv.Itoa(r.item.State.Code)} },
-		"instance-state-name":                 func(r instanceRow) []string { return fvS(r.item.State.Name) },
-		"instance-type":                       func(r instanceRow) []string { return fvS(r.item.InstanceType) },
+		"instance-state-name":                 func(r instanceRow) []string { return optValue(r.item.State.Name) },
+		"instance-type":                       func(r instanceRow) []string { return optValue(r.item.InstanceType) },
 		"instance.group-id":                   rowGroups(func(g groupIdentifier) string { return g.GroupID }),
 		"instance.group-name":                 rowGroups(func(g groupIdentifier) string { return g.GroupName }),
 		"group-id":                            rowGroups(func(g groupIdentifier) string { return g.GroupID }),
 		"group-name":                          rowGroups(func(g groupIdentifier) string { return g.GroupName }),
-		"ip-address":                          func(r instanceRow) []string { return fvS(r.item.IPAddress) },
-		"kernel-id":                           func(r instanceRow) []string { return fvS(r.item.KernelID) },
-		"key-name":                            func(r instanceRow) []string { return fvS(r.item.KeyName) },
+		"ip-address":                          func(r instanceRow) []string { return optValue(r.item.IPAddress) },
+		"kernel-id":                           func(r instanceRow) []string { return optValue(r.item.KernelID) },
+		"key-name":                            func(r instanceRow) []string { return optValue(r.item.KeyName) },
 		"launch-index":                        func(r instanceRow) []string { return []string{strconv.Itoa(r.item.AmiLaunchIndex)} },
-		"launch-time":                         func(r instanceRow) []string { return fvS(r.item.LaunchTime) },
-		"maintenance-options.auto-recovery":   func(r instanceRow) []string { return fvS(r.item.MaintenanceOptions.AutoRecovery) },
-		"metadata-options.http-endpoint":      func(r instanceRow) []string { return fvS(r.item.MetadataOptions.HTTPEndpoint) },
+		"launch-time":                         func(r instanceRow) []string { return optValue(r.item.LaunchTime) },
+		"maintenance-options.auto-recovery":   func(r instanceRow) []string { return optValue(r.item.MaintenanceOptions.AutoRecovery) },
+		"metadata-options.http-endpoint":      func(r instanceRow) []string { return optValue(r.item.MetadataOptions.HTTPEndpoint) },
 		"metadata-options.http-protocol-ipv4": func(instanceRow) []string { return []string{"enabled"} },
-		"metadata-options.http-protocol-ipv6": func(r instanceRow) []string { return fvS(r.item.MetadataOptions.HTTPProtocolIPv6) },
+		"metadata-options.http-protocol-ipv6": func(r instanceRow) []string { return optValue(r.item.MetadataOptions.HTTPProtocolIPv6) },
 		"metadata-options.http-put-response-hop-limit": func(r instanceRow) []string {
 			return []string{strconv.Itoa(r.item.MetadataOptions.HTTPPutResponseHopLimit)}
 		},
-		"metadata-options.http-tokens":                   func(r instanceRow) []string { return fvS(r.item.MetadataOptions.HTTPTokens) },
-		"metadata-options.instance-metadata-tags":        func(r instanceRow) []string { return fvS(r.item.MetadataOptions.InstanceMetadataTags) },
-		"metadata-options.state":                         func(r instanceRow) []string { return fvS(r.item.MetadataOptions.State) },
-		"monitoring-state":                               func(r instanceRow) []string { return fvS(r.item.Monitoring.State) },
+		"metadata-options.http-tokens":                   func(r instanceRow) []string { return optValue(r.item.MetadataOptions.HTTPTokens) },
+		"metadata-options.instance-metadata-tags":        func(r instanceRow) []string { return optValue(r.item.MetadataOptions.InstanceMetadataTags) },
+		"metadata-options.state":                         func(r instanceRow) []string { return optValue(r.item.MetadataOptions.State) },
+		"monitoring-state":                               func(r instanceRow) []string { return optValue(r.item.Monitoring.State) },
 		"network-interface.addresses.primary":            rowENI(func(instanceENIXML) []string { return []string{"true"} }),
-		"network-interface.addresses.private-dns-name":   rowENI(func(e instanceENIXML) []string { return fvS(e.PrivateDNSName) }),
-		"network-interface.addresses.private-ip-address": rowENI(func(e instanceENIXML) []string { return fvS(e.PrivateIPAddress) }),
-		"network-interface.attachment.attach-time":       rowENI(func(e instanceENIXML) []string { return fvS(e.Attachment.AttachTime) }),
-		"network-interface.attachment.attachment-id":     rowENI(func(e instanceENIXML) []string { return fvS(e.Attachment.AttachmentID) }),
+		"network-interface.addresses.private-dns-name":   rowENI(func(e instanceENIXML) []string { return optValue(e.PrivateDNSName) }),
+		"network-interface.addresses.private-ip-address": rowENI(func(e instanceENIXML) []string { return optValue(e.PrivateIPAddress) }),
+		"network-interface.attachment.attach-time":       rowENI(func(e instanceENIXML) []string { return optValue(e.Attachment.AttachTime) }),
+		"network-interface.attachment.attachment-id":     rowENI(func(e instanceENIXML) []string { return optValue(e.Attachment.AttachmentID) }),
 		"network-interface.attachment.delete-on-termination": rowENI(func(e instanceENIXML) []string {
 			return []string{boolString(e.Attachment.DeleteOnTermination)}
 		}),
@@ -666,56 +663,56 @@ var instanceFilters = func() filterFields[instanceRow] {
 			}
 			return []string{r.item.InstanceID}
 		},
-		"network-interface.attachment.instance-owner-id": rowENI(func(e instanceENIXML) []string { return fvS(e.OwnerID) }),
+		"network-interface.attachment.instance-owner-id": rowENI(func(e instanceENIXML) []string { return optValue(e.OwnerID) }),
 		"network-interface.attachment.network-card-index": rowENI(func(e instanceENIXML) []string {
 			return []string{strconv.Itoa(e.Attachment.NetworkCardIndex)}
 		}),
-		"network-interface.attachment.status":                           rowENI(func(e instanceENIXML) []string { return fvS(e.Attachment.Status) }),
-		"network-interface.availability-zone":                           func(r instanceRow) []string { return fvS(r.item.Placement.AvailabilityZone) },
-		"network-interface.description":                                 rowENI(func(e instanceENIXML) []string { return fvS(e.Description) }),
+		"network-interface.attachment.status":                           rowENI(func(e instanceENIXML) []string { return optValue(e.Attachment.Status) }),
+		"network-interface.availability-zone":                           func(r instanceRow) []string { return optValue(r.item.Placement.AvailabilityZone) },
+		"network-interface.description":                                 rowENI(func(e instanceENIXML) []string { return optValue(e.Description) }),
 		"network-interface.group-id":                                    rowENI(func(e instanceENIXML) []string { return groupValues(e.Groups, true) }),
 		"network-interface.group-name":                                  rowENI(func(e instanceENIXML) []string { return groupValues(e.Groups, false) }),
-		"network-interface.mac-address":                                 rowENI(func(e instanceENIXML) []string { return fvS(e.MacAddress) }),
-		"network-interface.network-interface-id":                        rowENI(func(e instanceENIXML) []string { return fvS(e.NetworkInterfaceID) }),
-		"network-interface.owner-id":                                    rowENI(func(e instanceENIXML) []string { return fvS(e.OwnerID) }),
-		"network-interface.private-dns-name":                            rowENI(func(e instanceENIXML) []string { return fvS(e.PrivateDNSName) }),
-		"network-interface.private-ip-address":                          rowENI(func(e instanceENIXML) []string { return fvS(e.PrivateIPAddress) }),
+		"network-interface.mac-address":                                 rowENI(func(e instanceENIXML) []string { return optValue(e.MacAddress) }),
+		"network-interface.network-interface-id":                        rowENI(func(e instanceENIXML) []string { return optValue(e.NetworkInterfaceID) }),
+		"network-interface.owner-id":                                    rowENI(func(e instanceENIXML) []string { return optValue(e.OwnerID) }),
+		"network-interface.private-dns-name":                            rowENI(func(e instanceENIXML) []string { return optValue(e.PrivateDNSName) }),
+		"network-interface.private-ip-address":                          rowENI(func(e instanceENIXML) []string { return optValue(e.PrivateIPAddress) }),
 		"network-interface.requester-managed":                           rowENI(func(instanceENIXML) []string { return []string{"false"} }),
 		"network-interface.source-dest-check":                           rowENI(func(e instanceENIXML) []string { return []string{boolString(e.SourceDestCheck)} }),
-		"network-interface.status":                                      rowENI(func(e instanceENIXML) []string { return fvS(e.Status) }),
-		"network-interface.subnet-id":                                   rowENI(func(e instanceENIXML) []string { return fvS(e.SubnetID) }),
-		"network-interface.vpc-id":                                      rowENI(func(e instanceENIXML) []string { return fvS(e.VpcID) }),
-		"owner-id":                                                      func(r instanceRow) []string { return fvS(r.in.AccountID) },
-		"platform-details":                                              func(r instanceRow) []string { return fvS(r.item.PlatformDetails) },
-		"private-dns-name":                                              func(r instanceRow) []string { return fvS(r.item.PrivateDNSName) },
+		"network-interface.status":                                      rowENI(func(e instanceENIXML) []string { return optValue(e.Status) }),
+		"network-interface.subnet-id":                                   rowENI(func(e instanceENIXML) []string { return optValue(e.SubnetID) }),
+		"network-interface.vpc-id":                                      rowENI(func(e instanceENIXML) []string { return optValue(e.VpcID) }),
+		"owner-id":                                                      func(r instanceRow) []string { return optValue(r.in.AccountID) },
+		"platform-details":                                              func(r instanceRow) []string { return optValue(r.item.PlatformDetails) },
+		"private-dns-name":                                              func(r instanceRow) []string { return optValue(r.item.PrivateDNSName) },
 		"private-dns-name-options.enable-resource-name-dns-a-record":    func(instanceRow) []string { return []string{"false"} },
 		"private-dns-name-options.enable-resource-name-dns-aaaa-record": func(instanceRow) []string { return []string{"false"} },
-		"private-dns-name-options.hostname-type":                        func(r instanceRow) []string { return fvS(r.item.PrivateDNSNameOptions.HostnameType) },
-		"private-ip-address":                                            func(r instanceRow) []string { return fvS(r.item.PrivateIPAddress) },
-		"ramdisk-id":                                                    func(r instanceRow) []string { return fvS(r.item.RamdiskID) },
-		"reason":                                                        func(r instanceRow) []string { return fvS(r.item.Reason) },
-		"reservation-id":                                                func(r instanceRow) []string { return fvS(r.in.ReservationID) },
-		"root-device-name":                                              func(r instanceRow) []string { return fvS(r.item.RootDeviceName) },
-		"root-device-type":                                              func(r instanceRow) []string { return fvS(r.item.RootDeviceType) },
+		"private-dns-name-options.hostname-type":                        func(r instanceRow) []string { return optValue(r.item.PrivateDNSNameOptions.HostnameType) },
+		"private-ip-address":                                            func(r instanceRow) []string { return optValue(r.item.PrivateIPAddress) },
+		"ramdisk-id":                                                    func(r instanceRow) []string { return optValue(r.item.RamdiskID) },
+		"reason":                                                        func(r instanceRow) []string { return optValue(r.item.Reason) },
+		"reservation-id":                                                func(r instanceRow) []string { return optValue(r.in.ReservationID) },
+		"root-device-name":                                              func(r instanceRow) []string { return optValue(r.item.RootDeviceName) },
+		"root-device-type":                                              func(r instanceRow) []string { return optValue(r.item.RootDeviceType) },
 		"source-dest-check":                                             func(r instanceRow) []string { return []string{boolString(r.item.SourceDestCheck)} },
 		"state-reason-code": func(r instanceRow) []string {
 			if r.item.StateReason == nil {
 				return nil
 			}
-			return fvS(r.item.StateReason.Code)
+			return optValue(r.item.StateReason.Code)
 		},
 		"state-reason-message": func(r instanceRow) []string {
 			if r.item.StateReason == nil {
 				return nil
 			}
-			return fvS(r.item.StateReason.Message)
+			return optValue(r.item.StateReason.Message)
 		},
-		"subnet-id":                   func(r instanceRow) []string { return fvS(r.item.SubnetID) },
-		"tenancy":                     func(r instanceRow) []string { return fvS(r.item.Placement.Tenancy) },
-		"usage-operation":             func(r instanceRow) []string { return fvS(r.item.UsageOperation) },
-		"usage-operation-update-time": func(r instanceRow) []string { return fvS(r.item.UsageOperationUpdateTime) },
-		"virtualization-type":         func(r instanceRow) []string { return fvS(r.item.VirtualizationType) },
-		"vpc-id":                      func(r instanceRow) []string { return fvS(r.item.VpcID) },
+		"subnet-id":                   func(r instanceRow) []string { return optValue(r.item.SubnetID) },
+		"tenancy":                     func(r instanceRow) []string { return optValue(r.item.Placement.Tenancy) },
+		"usage-operation":             func(r instanceRow) []string { return optValue(r.item.UsageOperation) },
+		"usage-operation-update-time": func(r instanceRow) []string { return optValue(r.item.UsageOperationUpdateTime) },
+		"virtualization-type":         func(r instanceRow) []string { return optValue(r.item.VirtualizationType) },
+		"vpc-id":                      func(r instanceRow) []string { return optValue(r.item.VpcID) },
 	}
 	for n, g := range set {
 		f[n] = g
@@ -810,32 +807,22 @@ func checkInstanceIDs(ids []string) error {
 	return nil
 }
 
-// filteredInstances is the part every instance Describe shares: the
-// instances named (or all), through the filters, as rows.
-func (a *api) filteredInstances(ctx context.Context, req *queryapi.Request, ids []string, filters []queryapi.Filter) ([]instanceRow, error) {
-	insts, err := a.cloud.DescribeInstances(ctx, req.Caller.AccountID, ids)
+// instanceIDParam is the InstanceId of the calls that act on one instance,
+// checked.
+func instanceIDParam(p queryapi.Params) (string, error) {
+	id, err := p.Required("InstanceId")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	rows := make([]instanceRow, len(insts))
-	for i, in := range insts {
-		rows[i] = instanceRow{in: in, item: a.instanceView(in)}
+	if err := checkInstanceIDs([]string{id}); err != nil {
+		return "", err
 	}
-	return applyFilters(rows, filters, instanceFilters, func(r instanceRow) []store.Tag { return r.in.Tags })
+	return id, nil
 }
 
-func (a *api) describeInstances(ctx context.Context, req *queryapi.Request) (any, error) {
-	p := req.Params
-	if _, err := p.Bool("IncludeManagedResources"); err != nil {
-		return nil, err
-	}
-	filters, err := p.Filters()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := applyFilters(nil, filters, instanceFilters, func(instanceRow) []store.Tag { return nil }); err != nil {
-		return nil, err
-	}
+// describedInstanceIDs checks InstanceId.N of the instance Describe calls,
+// which page only through all instances, never through named ones.
+func describedInstanceIDs(p queryapi.Params) ([]string, error) {
 	ids := p.List("InstanceId")
 	if len(ids) > 0 && p.Has("MaxResults") {
 		return nil, awserr.New("InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults")
@@ -843,10 +830,25 @@ func (a *api) describeInstances(ctx context.Context, req *queryapi.Request) (any
 	if err := checkInstanceIDs(ids); err != nil {
 		return nil, err
 	}
-	if err := dryRun(p); err != nil {
+	return ids, nil
+}
+
+func (a *api) describeInstances(ctx context.Context, req *queryapi.Request) (any, error) {
+	p := req.Params
+	if _, err := p.Bool("IncludeManagedResources"); err != nil {
 		return nil, err
 	}
-	rows, err := a.filteredInstances(ctx, req, ids, filters)
+	var ids []string
+	// The filters see instances as rows; the page is cut from the
+	// reservations they make.
+	rows, _, err := describe(p, describeCall[instanceRow]{
+		fields: instanceFilters, tags: func(r instanceRow) []store.Tag { return r.in.Tags },
+		filterNamesFirst: true,
+		check:            func() (err error) { ids, err = describedInstanceIDs(p); return err },
+		fetch: func() ([]instanceRow, error) {
+			return viewsOf(a.instanceRowOf)(a.cloud.DescribeInstances(ctx, req.Caller.AccountID, ids))
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -937,11 +939,8 @@ func (a *api) getConsoleOutput(ctx context.Context, req *queryapi.Request) (any,
 	if _, err := p.Bool("Latest"); err != nil {
 		return nil, err
 	}
-	id, err := p.Required("InstanceId")
+	id, err := instanceIDParam(p)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkInstanceIDs([]string{id}); err != nil {
 		return nil, err
 	}
 	out, err := a.cloud.ConsoleOutput(ctx, req.Caller.AccountID, id)
@@ -988,8 +987,8 @@ type describeInstanceStatusResponse struct {
 func fvNil(instanceStatusItem) []string { return nil }
 
 var instanceStatusFilters = filterFields[instanceStatusItem]{
-	"availability-zone":            func(s instanceStatusItem) []string { return fvS(s.AvailabilityZone) },
-	"availability-zone-id":         func(s instanceStatusItem) []string { return fvS(s.AvailabilityZoneID) },
+	"availability-zone":            func(s instanceStatusItem) []string { return optValue(s.AvailabilityZone) },
+	"availability-zone-id":         func(s instanceStatusItem) []string { return optValue(s.AvailabilityZoneID) },
 	"event.code":                   fvNil,
 	"event.description":            fvNil,
 	"event.instance-event-id":      fvNil,
@@ -997,13 +996,13 @@ var instanceStatusFilters = filterFields[instanceStatusItem]{
 	"event.not-before":             fvNil,
 	"event.not-before-deadline":    fvNil,
 	"instance-state-code":          func(s instanceStatusItem) []string { return []string{strconv.Itoa(s.InstanceState.Code)} },
-	"instance-state-name":          func(s instanceStatusItem) []string { return fvS(s.InstanceState.Name) },
+	"instance-state-name":          func(s instanceStatusItem) []string { return optValue(s.InstanceState.Name) },
 	"instance-status.reachability": func(s instanceStatusItem) []string { return reachability(s.InstanceStatus) },
-	"instance-status.status":       func(s instanceStatusItem) []string { return fvS(s.InstanceStatus.Status) },
+	"instance-status.status":       func(s instanceStatusItem) []string { return optValue(s.InstanceStatus.Status) },
 	"operator.managed":             fvNil,
 	"operator.principal":           fvNil,
 	"system-status.reachability":   func(s instanceStatusItem) []string { return reachability(s.SystemStatus) },
-	"system-status.status":         func(s instanceStatusItem) []string { return fvS(s.SystemStatus.Status) },
+	"system-status.status":         func(s instanceStatusItem) []string { return optValue(s.SystemStatus.Status) },
 	"attached-ebs-status.status":   fvNil,
 }
 
@@ -1034,40 +1033,27 @@ func (a *api) describeInstanceStatus(ctx context.Context, req *queryapi.Request)
 	if err != nil {
 		return nil, err
 	}
-	filters, err := p.Filters()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := applyFilters(nil, filters, instanceStatusFilters, nil); err != nil {
-		return nil, err
-	}
-	ids := p.List("InstanceId")
-	if len(ids) > 0 && p.Has("MaxResults") {
-		return nil, awserr.New("InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults")
-	}
-	if err := checkInstanceIDs(ids); err != nil {
-		return nil, err
-	}
-	if err := dryRun(p); err != nil {
-		return nil, err
-	}
-	insts, err := a.cloud.DescribeInstances(ctx, req.Caller.AccountID, ids)
-	if err != nil {
-		return nil, err
-	}
-	var items []instanceStatusItem
-	for _, in := range insts {
-		if !b["IncludeAllInstances"] && in.State != store.InstanceRunning {
-			continue
-		}
-		items = append(items, instanceStatusItem{AvailabilityZone: in.Zone, AvailabilityZoneID: a.cloud.ZoneID(in.Zone),
-			InstanceID: in.ID, InstanceState: stateOf(in.State), InstanceStatus: statusSummary(in.State), SystemStatus: statusSummary(in.State)})
-	}
-	items, err = applyFilters(items, filters, instanceStatusFilters, nil)
-	if err != nil {
-		return nil, err
-	}
-	page, next, err := paginate(items, p, 5, 1000)
+	var ids []string
+	page, next, err := describe(p, describeCall[instanceStatusItem]{
+		fields: instanceStatusFilters, filterNamesFirst: true,
+		check: func() (err error) { ids, err = describedInstanceIDs(p); return err },
+		fetch: func() ([]instanceStatusItem, error) {
+			insts, err := a.cloud.DescribeInstances(ctx, req.Caller.AccountID, ids)
+			if err != nil {
+				return nil, err
+			}
+			var items []instanceStatusItem
+			for _, in := range insts {
+				if !b["IncludeAllInstances"] && in.State != store.InstanceRunning {
+					continue
+				}
+				items = append(items, instanceStatusItem{AvailabilityZone: in.Zone, AvailabilityZoneID: a.cloud.ZoneID(in.Zone),
+					InstanceID: in.ID, InstanceState: stateOf(in.State), InstanceStatus: statusSummary(in.State), SystemStatus: statusSummary(in.State)})
+			}
+			return items, nil
+		},
+		minResults: 5, maxResults: 1000,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -1203,11 +1189,8 @@ func (a *api) modifyInstanceAttribute(ctx context.Context, req *queryapi.Request
 	if err := dryRun(p); err != nil {
 		return nil, err
 	}
-	id, err := p.Required("InstanceId")
+	id, err := instanceIDParam(p)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkInstanceIDs([]string{id}); err != nil {
 		return nil, err
 	}
 	// The structured form of each attribute, by the attribute's name.
@@ -1342,48 +1325,35 @@ type describeCreditSpecsResponse struct {
 }
 
 var creditSpecFilters = filterFields[creditSpecItem]{
-	"instance-id": func(c creditSpecItem) []string { return fvS(c.InstanceID) },
+	"instance-id": func(c creditSpecItem) []string { return optValue(c.InstanceID) },
 }
 
 func (a *api) describeInstanceCreditSpecifications(ctx context.Context, req *queryapi.Request) (any, error) {
 	p := req.Params
-	filters, err := p.Filters()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := applyFilters(nil, filters, creditSpecFilters, nil); err != nil {
-		return nil, err
-	}
-	ids := p.List("InstanceId")
-	if len(ids) > 0 && p.Has("MaxResults") {
-		return nil, awserr.New("InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults")
-	}
-	if err := checkInstanceIDs(ids); err != nil {
-		return nil, err
-	}
-	if err := dryRun(p); err != nil {
-		return nil, err
-	}
-	insts, err := a.cloud.DescribeInstances(ctx, req.Caller.AccountID, ids)
-	if err != nil {
-		return nil, err
-	}
-	var items []creditSpecItem
-	for _, in := range insts {
-		if len(ids) == 0 && in.State == store.InstanceTerminated {
-			continue
-		}
-		credits := in.Options.CPUCredits
-		if credits == "" {
-			credits = "standard"
-		}
-		items = append(items, creditSpecItem{InstanceID: in.ID, CPUCredits: credits})
-	}
-	items, err = applyFilters(items, filters, creditSpecFilters, nil)
-	if err != nil {
-		return nil, err
-	}
-	page, next, err := paginate(items, p, 5, 1000)
+	var ids []string
+	page, next, err := describe(p, describeCall[creditSpecItem]{
+		fields: creditSpecFilters, filterNamesFirst: true,
+		check: func() (err error) { ids, err = describedInstanceIDs(p); return err },
+		fetch: func() ([]creditSpecItem, error) {
+			insts, err := a.cloud.DescribeInstances(ctx, req.Caller.AccountID, ids)
+			if err != nil {
+				return nil, err
+			}
+			var items []creditSpecItem
+			for _, in := range insts {
+				if len(ids) == 0 && in.State == store.InstanceTerminated {
+					continue
+				}
+				credits := in.Options.CPUCredits
+				if credits == "" {
+					credits = "standard"
+				}
+				items = append(items, creditSpecItem{InstanceID: in.ID, CPUCredits: credits})
+			}
+			return items, nil
+		},
+		minResults: 5, maxResults: 1000,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -3,9 +3,7 @@ package ec2api
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -132,7 +130,7 @@ func (f *instAPI) must(t *testing.T, action string, p queryapi.Params) map[strin
 	if loadModel(t).Operations[action].Output.Shape == "" {
 		return map[string]any{} // botocore reads nothing of the answer
 	}
-	return catParse(t, action, resp)
+	return botoParse(t, action, resp)
 }
 
 func (f *instAPI) fails(t *testing.T, action string, p queryapi.Params, code string) {
@@ -188,15 +186,19 @@ func TestTerraformInstanceSequence(t *testing.T) {
 	f := newInstAPI(t)
 	sgs := f.must(t, "DescribeSecurityGroups", queryapi.Params{"GroupName.1": "default"})
 	sg := obj(t, sgs, "SecurityGroups", 0, "GroupId").(string)
-	r := f.must(t, "RunInstances", queryapi.Params{
-		"ImageId": f.emi, "InstanceType": "m1.small", "MinCount": "1", "MaxCount": "1", "KeyName": f.key,
-		"ClientToken": "terraform-20261125000000000000000001", "DisableApiTermination": "false", "EbsOptimized": "false",
-		"HibernationOptions.Configured": "false", "Monitoring.Enabled": "false", "Placement.AvailabilityZone": "",
-		"SecurityGroupId.1": sg, "UserData": base64.StdEncoding.EncodeToString([]byte("#!/bin/sh\necho hi\n")),
-		"TagSpecification.1.ResourceType": "instance", "TagSpecification.1.Tag.1.Key": "Name", "TagSpecification.1.Tag.1.Value": "web",
-		"MetadataOptions.HttpTokens": "optional", "MetadataOptions.HttpEndpoint": "enabled", "MetadataOptions.HttpPutResponseHopLimit": "2",
-		"CreditSpecification.CpuCredits": "standard",
-	})
+	// The create call as the provider sends it (each call gets its own map).
+	create := func() queryapi.Params {
+		return queryapi.Params{
+			"ImageId": f.emi, "InstanceType": "m1.small", "MinCount": "1", "MaxCount": "1", "KeyName": f.key,
+			"ClientToken": "terraform-20261125000000000000000001", "DisableApiTermination": "false", "EbsOptimized": "false",
+			"HibernationOptions.Configured": "false", "Monitoring.Enabled": "false", "Placement.AvailabilityZone": "",
+			"SecurityGroupId.1": sg, "UserData": base64.StdEncoding.EncodeToString([]byte("#!/bin/sh\necho hi\n")),
+			"TagSpecification.1.ResourceType": "instance", "TagSpecification.1.Tag.1.Key": "Name", "TagSpecification.1.Tag.1.Value": "web",
+			"MetadataOptions.HttpTokens": "optional", "MetadataOptions.HttpEndpoint": "enabled", "MetadataOptions.HttpPutResponseHopLimit": "2",
+			"CreditSpecification.CpuCredits": "standard",
+		}
+	}
+	r := f.must(t, "RunInstances", create())
 	if obj(t, r, "OwnerId") != f.alice || !strings.HasPrefix(obj(t, r, "ReservationId").(string), "r-") {
 		t.Fatalf("reservation %v", r)
 	}
@@ -239,15 +241,7 @@ func TestTerraformInstanceSequence(t *testing.T) {
 		t.Errorf("tags %v groups %v", inst["Tags"], inst["SecurityGroups"])
 	}
 	// A retry of the same call (same token) answers the same reservation.
-	again := f.must(t, "RunInstances", queryapi.Params{
-		"ImageId": f.emi, "InstanceType": "m1.small", "MinCount": "1", "MaxCount": "1", "KeyName": f.key,
-		"ClientToken": "terraform-20261125000000000000000001", "DisableApiTermination": "false", "EbsOptimized": "false",
-		"HibernationOptions.Configured": "false", "Monitoring.Enabled": "false", "Placement.AvailabilityZone": "",
-		"SecurityGroupId.1": sg, "UserData": base64.StdEncoding.EncodeToString([]byte("#!/bin/sh\necho hi\n")),
-		"TagSpecification.1.ResourceType": "instance", "TagSpecification.1.Tag.1.Key": "Name", "TagSpecification.1.Tag.1.Value": "web",
-		"MetadataOptions.HttpTokens": "optional", "MetadataOptions.HttpEndpoint": "enabled", "MetadataOptions.HttpPutResponseHopLimit": "2",
-		"CreditSpecification.CpuCredits": "standard",
-	})
+	again := f.must(t, "RunInstances", create())
 	if obj(t, again, "Instances", 0, "InstanceId") != id {
 		t.Fatalf("retried token launched %v", obj(t, again, "Instances", 0, "InstanceId"))
 	}
@@ -389,7 +383,7 @@ func TestDescribeInstancesFilters(t *testing.T) {
 	}
 	// Another account sees none of them.
 	resp, err := f.call(f.admin, "DescribeInstances", queryapi.Params{})
-	if err != nil || len(catParse(t, "DescribeInstances", resp)["Reservations"].([]any)) != 0 {
+	if err != nil || len(botoParse(t, "DescribeInstances", resp)["Reservations"].([]any)) != 0 {
 		t.Fatalf("admin sees alice's instances: %v", err)
 	}
 	_, err = f.call(f.admin, "DescribeInstances", queryapi.Params{"InstanceId.1": insts[0]})
@@ -521,23 +515,7 @@ func TestInstanceActionErrors(t *testing.T) {
 // TestInstanceFilterNamesFollowModel: the Describe calls of this file
 // accept every filter name their model documentation lists.
 func TestInstanceFilterNamesFollowModel(t *testing.T) {
-	const script = `
-import json, re, botocore.session
-m = botocore.session.get_session().get_service_model('ec2')
-out = {}
-for op in ['DescribeInstances', 'DescribeInstanceStatus', 'DescribeVolumes', 'DescribeInstanceCreditSpecifications']:
-    doc = m.operation_model(op).input_shape.members['Filters'].documentation
-    out[op] = [n for n in re.findall(r'<li>\s*<p>\s*<code>([^<]+)</code>', doc) if not n.startswith('tag')]
-print(json.dumps(out))
-`
-	out, err := exec.Command("python3", "-c", script).Output()
-	if err != nil {
-		t.Skipf("botocore not importable: %v", err)
-	}
-	var want map[string][]string
-	if err := json.Unmarshal(out, &want); err != nil {
-		t.Fatal(err)
-	}
+	want := modelFilterNames(t, "DescribeInstances", "DescribeInstanceStatus", "DescribeVolumes", "DescribeInstanceCreditSpecifications")
 	have := map[string]func(string) bool{
 		"DescribeInstances":                    func(n string) bool { _, ok := instanceFilters[n]; return ok },
 		"DescribeInstanceStatus":               func(n string) bool { _, ok := instanceStatusFilters[n]; return ok },

@@ -136,20 +136,18 @@ func (a *api) deleteKeyPair(ctx context.Context, req *queryapi.Request) (any, er
 
 // keyPairInfo is botocore's KeyPairInfo shape.
 type keyPairInfo struct {
-	KeyPairID      string    `xml:"keyPairId"`
-	KeyType        string    `xml:"keyType"`
-	Tags           tagSetXML `xml:"tagSet"`
-	PublicKey      string    `xml:"publicKey,omitempty"`
-	CreateTime     string    `xml:"createTime"`
-	KeyName        string    `xml:"keyName"`
-	KeyFingerprint string    `xml:"keyFingerprint"`
+	KeyPairID      string         `xml:"keyPairId"`
+	KeyType        string         `xml:"keyType"`
+	Tags           setOf[tagItem] `xml:"tagSet"`
+	PublicKey      string         `xml:"publicKey,omitempty"`
+	CreateTime     string         `xml:"createTime"`
+	KeyName        string         `xml:"keyName"`
+	KeyFingerprint string         `xml:"keyFingerprint"`
 }
 
 type describeKeyPairsResponse struct {
 	Response
-	KeySet struct {
-		Items []keyPairInfo `xml:"item"`
-	} `xml:"keySet"`
+	KeySet setOf[keyPairInfo] `xml:"keySet"`
 }
 
 var keyPairFilters = filterFields[store.KeyPair]{
@@ -163,23 +161,22 @@ var keyPairFilters = filterFields[store.KeyPair]{
 const keyTimeFormat = "2006-01-02T15:04:05.000Z"
 
 func (a *api) describeKeyPairs(ctx context.Context, req *queryapi.Request) (any, error) {
-	if err := dryRun(req.Params); err != nil {
-		return nil, err
-	}
 	p := req.Params
-	filters, err := p.Filters()
-	if err != nil {
+	// DescribeKeyPairs answers a dry run before it reads anything else.
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
-	withPublic, err := p.Bool("IncludePublicKey")
-	if err != nil {
-		return nil, err
-	}
-	keys, err := a.cloud.DescribeKeyPairs(ctx, req.Caller.AccountID, p.List("KeyName"), p.List("KeyPairId"))
-	if err != nil {
-		return nil, err
-	}
-	keys, err = applyFilters(keys, filters, keyPairFilters, func(k store.KeyPair) []store.Tag { return k.Tags })
+	var withPublic bool
+	keys, _, err := describe(p, describeCall[store.KeyPair]{
+		fields: keyPairFilters, tags: func(k store.KeyPair) []store.Tag { return k.Tags },
+		check: func() (err error) {
+			withPublic, err = p.Bool("IncludePublicKey")
+			return err
+		},
+		fetch: func() ([]store.KeyPair, error) {
+			return a.cloud.DescribeKeyPairs(ctx, req.Caller.AccountID, p.List("KeyName"), p.List("KeyPairId"))
+		},
+	})
 	if err != nil {
 		return nil, err
 	}

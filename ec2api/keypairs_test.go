@@ -1,56 +1,27 @@
 package ec2api
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
-	"encoding/xml"
 	"io"
-	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/euca-cloud/euca/internal/awserr"
-	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/principal"
 	"github.com/euca-cloud/euca/internal/queryapi"
 	"github.com/euca-cloud/euca/internal/sshkey"
-	"github.com/euca-cloud/euca/roles/clc"
-	"github.com/euca-cloud/euca/store"
 )
 
 // kpAPI is the EC2 API over a real cloud controller and store, with two
 // accounts; it returns their ids.
 func kpAPI(t *testing.T) (a *api, alice, bob string) {
 	t.Helper()
-	ctx := context.Background()
-	cfg := conf.Defaults()
-	cfg.Home = t.TempDir()
-	st, err := store.Open(ctx, filepath.Join(cfg.Home, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	c, err := clc.New(ctx, cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	acA, err := c.CreateAccount(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	acB, err := c.CreateAccount(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &api{cloud: c}, acA.ID, acB.ID
+	c, _, ids := newTestCloud(t, nil, "alice", "bob")
+	return &api{cloud: c}, ids[0], ids[1]
 }
 
 // kpCall runs one action as account through the action table.
@@ -80,85 +51,6 @@ func kpCode(t *testing.T, what string, err error, code string) {
 	if e, ok := awserr.As(err); !ok || e.Code != code {
 		t.Errorf("%s: error %v, want code %s", what, err, code)
 	}
-}
-
-// botoParse encodes a response as the server does (<ActionResponse xmlns>)
-// and parses it with botocore's own EC2 parser, so a misspelt element shows
-// up as a missing key. The test skips where botocore is not installed.
-func botoParse(t *testing.T, action string, resp any) map[string]any {
-	t.Helper()
-	var buf bytes.Buffer
-	buf.WriteString(xml.Header)
-	start := xml.StartElement{Name: xml.Name{Local: action + "Response"}, Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: Namespace}}}
-	if err := xml.NewEncoder(&buf).EncodeElement(resp, start); err != nil {
-		t.Fatalf("encode %s: %v", action, err)
-	}
-	out, err := botocoreParser.parse(action, buf.String())
-	if err != nil {
-		t.Skipf("botocore cannot parse here: %v", err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(out, &m); err != nil {
-		t.Fatalf("botocore output: %v: %s", err, out)
-	}
-	if e, ok := m["error"]; ok {
-		t.Fatalf("botocore could not parse %s: %v\n%s", action, e, buf.String())
-	}
-	return m
-}
-
-// botocoreParser is one python3 process, started on first use, that parses
-// response documents with botocore: one JSON request line in, one JSON line
-// out (starting botocore per document would take most of the test's time).
-var botocoreParser = &pyParser{}
-
-type pyParser struct {
-	mu   sync.Mutex
-	once sync.Once
-	in   io.WriteCloser
-	out  *bufio.Reader
-	err  error
-}
-
-const pyParserScript = `
-import sys, json, botocore.session, botocore.parsers
-m = botocore.session.get_session().get_service_model('ec2')
-p = botocore.parsers.create_parser('ec2')
-for line in sys.stdin:
-    req = json.loads(line)
-    try:
-        r = p.parse({'body': req['body'].encode(), 'headers': {}, 'status_code': 200}, m.operation_model(req['action']).output_shape)
-        r.pop('ResponseMetadata', None)
-    except Exception as e:
-        r = {'error': repr(e)}
-    sys.stdout.write(json.dumps(r, default=str) + '\n')
-    sys.stdout.flush()
-`
-
-func (p *pyParser) parse(action, body string) ([]byte, error) {
-	p.once.Do(func() {
-		cmd := exec.Command("python3", "-c", pyParserScript)
-		if p.in, p.err = cmd.StdinPipe(); p.err != nil {
-			return
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			p.err = err
-			return
-		}
-		p.out = bufio.NewReader(stdout)
-		p.err = cmd.Start()
-	})
-	if p.err != nil {
-		return nil, p.err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	req, _ := json.Marshal(map[string]string{"action": action, "body": body})
-	if _, err := p.in.Write(append(req, '\n')); err != nil {
-		return nil, err
-	}
-	return p.out.ReadBytes('\n')
 }
 
 func TestCreateKeyPairAPI(t *testing.T) {

@@ -120,26 +120,13 @@ func vpcView(v store.VPC) vpcItem {
 
 func (a *api) describeVpcs(ctx context.Context, req *queryapi.Request) (any, error) {
 	p := req.Params
-	filters, err := p.Filters()
-	if err != nil {
-		return nil, err
-	}
-	if err := dryRun(p); err != nil {
-		return nil, err
-	}
-	vpcs, err := a.cloud.VPCs(ctx, req.Caller.AccountID, p.List("VpcId"))
-	if err != nil {
-		return nil, err
-	}
-	items := make([]vpcItem, len(vpcs))
-	for i, v := range vpcs {
-		items[i] = vpcView(v)
-	}
-	items, err = applyFilters(items, filters, vpcFilters, func(v vpcItem) []store.Tag { return v.tags })
-	if err != nil {
-		return nil, err
-	}
-	page, next, err := paginate(items, p, 5, 1000)
+	page, next, err := describe(p, describeCall[vpcItem]{
+		fields: vpcFilters, tags: func(v vpcItem) []store.Tag { return v.tags },
+		fetch: func() ([]vpcItem, error) {
+			return viewsOf(vpcView)(a.cloud.VPCs(ctx, req.Caller.AccountID, p.List("VpcId")))
+		},
+		minResults: 5, maxResults: 1000,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -254,26 +241,13 @@ func (a *api) subnetView(s store.Subnet) subnetItem {
 
 func (a *api) describeSubnets(ctx context.Context, req *queryapi.Request) (any, error) {
 	p := req.Params
-	filters, err := p.Filters()
-	if err != nil {
-		return nil, err
-	}
-	if err := dryRun(p); err != nil {
-		return nil, err
-	}
-	subnets, err := a.cloud.Subnets(ctx, req.Caller.AccountID, p.List("SubnetId"))
-	if err != nil {
-		return nil, err
-	}
-	items := make([]subnetItem, len(subnets))
-	for i, s := range subnets {
-		items[i] = a.subnetView(s)
-	}
-	items, err = applyFilters(items, filters, subnetFilters, func(s subnetItem) []store.Tag { return s.tags })
-	if err != nil {
-		return nil, err
-	}
-	page, next, err := paginate(items, p, 5, 1000)
+	page, next, err := describe(p, describeCall[subnetItem]{
+		fields: subnetFilters, tags: func(s subnetItem) []store.Tag { return s.tags },
+		fetch: func() ([]subnetItem, error) {
+			return viewsOf(a.subnetView)(a.cloud.Subnets(ctx, req.Caller.AccountID, p.List("SubnetId")))
+		},
+		minResults: 5, maxResults: 1000,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -41,34 +41,28 @@ type SecurityGroupService interface {
 	RevokeSecurityGroupRules(ctx context.Context, accountID, groupID, groupName string, egress bool, perms []store.IPPermission, ruleIDs []string) (revoked, unknown []store.SecurityGroupRule, err error)
 }
 
-// sgList is an EC2 list: <name><item>…</item></name>, present even when
-// empty, since clients read an absent list as a missing key.
-type sgList[T any] struct {
-	Items []T `xml:"item"`
-}
-
 type sgGroupItem struct {
-	OwnerID             string                   `xml:"ownerId"`
-	GroupID             string                   `xml:"groupId"`
-	GroupName           string                   `xml:"groupName"`
-	Description         string                   `xml:"groupDescription"`
-	VpcID               string                   `xml:"vpcId"`
-	IPPermissions       sgList[sgPermissionItem] `xml:"ipPermissions"`
-	IPPermissionsEgress sgList[sgPermissionItem] `xml:"ipPermissionsEgress"`
-	Tags                *sgList[tagItem]         `xml:"tagSet,omitempty"`
-	ARN                 string                   `xml:"securityGroupArn"`
+	OwnerID             string                  `xml:"ownerId"`
+	GroupID             string                  `xml:"groupId"`
+	GroupName           string                  `xml:"groupName"`
+	Description         string                  `xml:"groupDescription"`
+	VpcID               string                  `xml:"vpcId"`
+	IPPermissions       setOf[sgPermissionItem] `xml:"ipPermissions"`
+	IPPermissionsEgress setOf[sgPermissionItem] `xml:"ipPermissionsEgress"`
+	Tags                *setOf[tagItem]         `xml:"tagSet,omitempty"`
+	ARN                 string                  `xml:"securityGroupArn"`
 }
 
 // sgPermissionItem is an IpPermission. Ports are absent for protocols that
 // have none, as AWS answers.
 type sgPermissionItem struct {
-	IPProtocol    string                   `xml:"ipProtocol"`
-	FromPort      *int                     `xml:"fromPort,omitempty"`
-	ToPort        *int                     `xml:"toPort,omitempty"`
-	Groups        sgList[sgGroupPairItem]  `xml:"groups"`
-	IPRanges      sgList[sgIPRangeItem]    `xml:"ipRanges"`
-	IPv6Ranges    sgList[sgIPv6RangeItem]  `xml:"ipv6Ranges"`
-	PrefixListIDs sgList[sgPrefixListItem] `xml:"prefixListIds"`
+	IPProtocol    string                  `xml:"ipProtocol"`
+	FromPort      *int                    `xml:"fromPort,omitempty"`
+	ToPort        *int                    `xml:"toPort,omitempty"`
+	Groups        setOf[sgGroupPairItem]  `xml:"groups"`
+	IPRanges      setOf[sgIPRangeItem]    `xml:"ipRanges"`
+	IPv6Ranges    setOf[sgIPv6RangeItem]  `xml:"ipv6Ranges"`
+	PrefixListIDs setOf[sgPrefixListItem] `xml:"prefixListIds"`
 }
 
 // sgGroupPairItem is a UserIdGroupPair. VPC groups are answered by id and
@@ -108,7 +102,7 @@ type sgRuleItem struct {
 	PrefixListID string            `xml:"prefixListId,omitempty"`
 	Referenced   *sgReferencedItem `xml:"referencedGroupInfo,omitempty"`
 	Description  string            `xml:"description,omitempty"`
-	Tags         sgList[tagItem]   `xml:"tagSet"`
+	Tags         setOf[tagItem]    `xml:"tagSet"`
 	ARN          string            `xml:"securityGroupRuleArn"`
 }
 
@@ -134,9 +128,9 @@ type sgRevokedItem struct {
 
 type createSecurityGroupResponse struct {
 	Response
-	GroupID string           `xml:"groupId"`
-	Tags    *sgList[tagItem] `xml:"tagSet,omitempty"`
-	ARN     string           `xml:"securityGroupArn"`
+	GroupID string          `xml:"groupId"`
+	Tags    *setOf[tagItem] `xml:"tagSet,omitempty"`
+	ARN     string          `xml:"securityGroupArn"`
 }
 
 type deleteSecurityGroupResponse struct {
@@ -147,27 +141,27 @@ type deleteSecurityGroupResponse struct {
 
 type describeSecurityGroupsResponse struct {
 	Response
-	Groups    sgList[sgGroupItem] `xml:"securityGroupInfo"`
-	NextToken string              `xml:"nextToken,omitempty"`
+	Groups    setOf[sgGroupItem] `xml:"securityGroupInfo"`
+	NextToken string             `xml:"nextToken,omitempty"`
 }
 
 type describeSecurityGroupRulesResponse struct {
 	Response
-	Rules     sgList[sgRuleItem] `xml:"securityGroupRuleSet"`
-	NextToken string             `xml:"nextToken,omitempty"`
+	Rules     setOf[sgRuleItem] `xml:"securityGroupRuleSet"`
+	NextToken string            `xml:"nextToken,omitempty"`
 }
 
 type authorizeSecurityGroupResponse struct {
 	Response
-	Return bool               `xml:"return"`
-	Rules  sgList[sgRuleItem] `xml:"securityGroupRuleSet"`
+	Return bool              `xml:"return"`
+	Rules  setOf[sgRuleItem] `xml:"securityGroupRuleSet"`
 }
 
 type revokeSecurityGroupResponse struct {
 	Response
-	Return  bool                      `xml:"return"`
-	Unknown *sgList[sgPermissionItem] `xml:"unknownIpPermissionSet,omitempty"`
-	Revoked sgList[sgRevokedItem]     `xml:"revokedSecurityGroupRuleSet"`
+	Return  bool                     `xml:"return"`
+	Unknown *setOf[sgPermissionItem] `xml:"unknownIpPermissionSet,omitempty"`
+	Revoked setOf[sgRevokedItem]     `xml:"revokedSecurityGroupRuleSet"`
 }
 
 func (a *api) createSecurityGroup(ctx context.Context, req *queryapi.Request) (any, error) {
@@ -208,22 +202,13 @@ func (a *api) deleteSecurityGroup(ctx context.Context, req *queryapi.Request) (a
 
 func (a *api) describeSecurityGroups(ctx context.Context, req *queryapi.Request) (any, error) {
 	p := req.Params
-	filters, err := p.Filters()
-	if err != nil {
-		return nil, err
-	}
-	if err := dryRun(p); err != nil {
-		return nil, err
-	}
-	groups, err := a.cloud.DescribeSecurityGroups(ctx, req.Caller.AccountID, p.List("GroupId"), p.List("GroupName"))
-	if err != nil {
-		return nil, err
-	}
-	groups, err = applyFilters(groups, filters, sgGroupFilters, func(g store.SecurityGroup) []store.Tag { return g.Tags })
-	if err != nil {
-		return nil, err
-	}
-	page, next, err := paginate(groups, p, 5, 1000)
+	page, next, err := describe(p, describeCall[store.SecurityGroup]{
+		fields: sgGroupFilters, tags: func(g store.SecurityGroup) []store.Tag { return g.Tags },
+		fetch: func() ([]store.SecurityGroup, error) {
+			return a.cloud.DescribeSecurityGroups(ctx, req.Caller.AccountID, p.List("GroupId"), p.List("GroupName"))
+		},
+		minResults: 5, maxResults: 1000,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -249,34 +234,24 @@ func (a *api) describeSecurityGroups(ctx context.Context, req *queryapi.Request)
 
 func (a *api) describeSecurityGroupRules(ctx context.Context, req *queryapi.Request) (any, error) {
 	p := req.Params
-	filters, err := p.Filters()
-	if err != nil {
-		return nil, err
-	}
-	if err := dryRun(p); err != nil {
-		return nil, err
-	}
-	rules, err := a.cloud.DescribeSecurityGroupRules(ctx, req.Caller.AccountID, p.List("SecurityGroupRuleId"))
-	if err != nil {
-		return nil, err
-	}
-	rules, err = applyFilters(rules, filters, sgRuleFilters, func(r store.SecurityGroupRule) []store.Tag { return r.Tags })
-	if err != nil {
-		return nil, err
-	}
-	page, next, err := paginate(rules, p, 5, 1000)
+	page, next, err := describe(p, describeCall[store.SecurityGroupRule]{
+		fields: sgRuleFilters, tags: func(r store.SecurityGroupRule) []store.Tag { return r.Tags },
+		fetch: func() ([]store.SecurityGroupRule, error) {
+			return a.cloud.DescribeSecurityGroupRules(ctx, req.Caller.AccountID, p.List("SecurityGroupRuleId"))
+		},
+		minResults: 5, maxResults: 1000,
+	})
 	if err != nil {
 		return nil, err
 	}
 	return &describeSecurityGroupRulesResponse{Rules: sgRuleItems(a.cloud.Region(), page), NextToken: next}, nil
 }
 
-func (a *api) authorizeSecurityGroupIngress(ctx context.Context, req *queryapi.Request) (any, error) {
-	return a.authorizeSecurityGroup(ctx, req, false)
-}
-
-func (a *api) authorizeSecurityGroupEgress(ctx context.Context, req *queryapi.Request) (any, error) {
-	return a.authorizeSecurityGroup(ctx, req, true)
+// sgDirection is the handler of the Ingress or the Egress call of a pair
+// (AuthorizeSecurityGroup*, RevokeSecurityGroup*) that differ only in the
+// direction of the rules they change.
+func sgDirection(h func(ctx context.Context, req *queryapi.Request, egress bool) (any, error), egress bool) handler {
+	return func(ctx context.Context, req *queryapi.Request) (any, error) { return h(ctx, req, egress) }
 }
 
 func (a *api) authorizeSecurityGroup(ctx context.Context, req *queryapi.Request, egress bool) (any, error) {
@@ -297,14 +272,6 @@ func (a *api) authorizeSecurityGroup(ctx context.Context, req *queryapi.Request,
 		return nil, err
 	}
 	return &authorizeSecurityGroupResponse{Return: true, Rules: sgRuleItems(a.cloud.Region(), rules)}, nil
-}
-
-func (a *api) revokeSecurityGroupIngress(ctx context.Context, req *queryapi.Request) (any, error) {
-	return a.revokeSecurityGroup(ctx, req, false)
-}
-
-func (a *api) revokeSecurityGroupEgress(ctx context.Context, req *queryapi.Request) (any, error) {
-	return a.revokeSecurityGroup(ctx, req, true)
 }
 
 func (a *api) revokeSecurityGroup(ctx context.Context, req *queryapi.Request, egress bool) (any, error) {
@@ -475,11 +442,11 @@ func sgTagSpecs(p queryapi.Params, resourceType string) ([]store.Tag, error) {
 // sgTags is a tagSet that is left out when there are no tags, as AWS
 // leaves it out of a group's answer. (A nil pointer is the only way to have
 // encoding/xml leave out a list's wrapper element.)
-func sgTags(tags []store.Tag) *sgList[tagItem] {
+func sgTags(tags []store.Tag) *setOf[tagItem] {
 	if len(tags) == 0 {
 		return nil
 	}
-	return &sgList[tagItem]{Items: tagItems(tags)}
+	return &setOf[tagItem]{Items: tagItems(tags)}
 }
 
 func sgARN(region, accountID, kind, id string) string {
@@ -498,12 +465,12 @@ func sgHasPorts(proto string) bool {
 
 // sgPermissions groups rules back into IpPermissions: one per (protocol,
 // ports), its peers in the order the rules were made.
-func sgPermissions(rules []store.SecurityGroupRule) sgList[sgPermissionItem] {
+func sgPermissions(rules []store.SecurityGroupRule) setOf[sgPermissionItem] {
 	type key struct {
 		proto    string
 		from, to int
 	}
-	var out sgList[sgPermissionItem]
+	var out setOf[sgPermissionItem]
 	index := map[key]int{}
 	for _, r := range rules {
 		k := key{r.Protocol, r.FromPort, r.ToPort}
@@ -533,13 +500,13 @@ func sgPermissions(rules []store.SecurityGroupRule) sgList[sgPermissionItem] {
 	return out
 }
 
-func sgRuleItems(region string, rules []store.SecurityGroupRule) sgList[sgRuleItem] {
-	var out sgList[sgRuleItem]
+func sgRuleItems(region string, rules []store.SecurityGroupRule) setOf[sgRuleItem] {
+	var out setOf[sgRuleItem]
 	for _, r := range rules {
 		item := sgRuleItem{
 			ID: r.ID, GroupID: r.GroupID, GroupOwnerID: r.GroupOwnerID, IsEgress: r.Egress, IPProtocol: r.Protocol,
 			FromPort: r.FromPort, ToPort: r.ToPort, CidrIPv4: r.CIDRIPv4, CidrIPv6: r.CIDRIPv6, PrefixListID: r.PrefixListID,
-			Description: r.Description, Tags: sgList[tagItem]{Items: tagItems(r.Tags)},
+			Description: r.Description, Tags: setOf[tagItem]{Items: tagItems(r.Tags)},
 			ARN: sgARN(region, r.GroupOwnerID, "security-group-rule", r.ID),
 		}
 		if r.PeerGroupID != "" {

@@ -1,97 +1,23 @@
-package ec2api_test
+package ec2api
 
 // The security group actions through the action table against a real cloud
 // controller, with every response checked against botocore's model: each
 // element must be a member (by locationName) of the shape it sits in, and
 // the members of SecurityGroup, IpPermission and SecurityGroupRule must all
-// appear somewhere. (External test package: it imports roles/clc, which
-// ec2api itself must never import.)
+// appear somewhere.
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"encoding/xml"
-	"io"
-	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/euca-cloud/euca/ec2api"
 	"github.com/euca-cloud/euca/internal/awserr"
-	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/principal"
 	"github.com/euca-cloud/euca/internal/queryapi"
-	"github.com/euca-cloud/euca/roles/clc"
-	"github.com/euca-cloud/euca/store"
 )
-
-// sgModelShapes is the part of botocore's EC2 model the checks read.
-type sgModelShapes struct {
-	Operations map[string]struct {
-		Output struct{ Shape string } `json:"output"`
-	} `json:"operations"`
-	Shapes map[string]struct {
-		Type    string `json:"type"`
-		Members map[string]struct {
-			Shape        string `json:"shape"`
-			LocationName string `json:"locationName"`
-		} `json:"members"`
-		Member struct {
-			Shape        string `json:"shape"`
-			LocationName string `json:"locationName"`
-		} `json:"member"`
-	} `json:"shapes"`
-}
-
-var (
-	sgModelOnce sync.Once
-	sgModelData *sgModelShapes
-	sgModelErr  string
-)
-
-// sgModel loads the gzipped EC2 model of the botocore that python3 imports.
-func sgModel(t *testing.T) *sgModelShapes {
-	t.Helper()
-	sgModelOnce.Do(func() {
-		out, err := exec.Command("python3", "-c", "import botocore,os;print(os.path.dirname(botocore.__file__))").Output()
-		if err != nil {
-			sgModelErr = "botocore not importable by python3"
-			return
-		}
-		path := filepath.Join(strings.TrimSpace(string(out)), "data", "ec2", "2016-11-15", "service-2.json.gz")
-		f, err := os.Open(path)
-		if err != nil {
-			sgModelErr = err.Error()
-			return
-		}
-		defer f.Close()
-		gz, err := gzip.NewReader(f)
-		if err != nil {
-			sgModelErr = err.Error()
-			return
-		}
-		var m sgModelShapes
-		if err := json.NewDecoder(gz).Decode(&m); err != nil {
-			sgModelErr = err.Error()
-			return
-		}
-		sgModelData = &m
-	})
-	if sgModelData == nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("botocore model required under CI: %s", sgModelErr)
-		}
-		t.Skip(sgModelErr)
-	}
-	return sgModelData
-}
 
 // sgNode is a parsed XML element.
 type sgNode struct {
@@ -102,7 +28,7 @@ type sgNode struct {
 
 // sgCheckXML walks an action's response against the model from the output
 // shape down, and records in seen which members of which shapes appeared.
-func sgCheckXML(t *testing.T, m *sgModelShapes, action string, doc []byte, seen map[string]map[string]bool) {
+func sgCheckXML(t *testing.T, m *botocoreModel, action string, doc []byte, seen map[string]map[string]bool) {
 	t.Helper()
 	var root sgNode
 	if err := xml.Unmarshal(doc, &root); err != nil {
@@ -179,7 +105,7 @@ func sgCheckXML(t *testing.T, m *sgModelShapes, action string, doc []byte, seen 
 type sgHarness struct {
 	t     *testing.T
 	svc   queryapi.Service
-	model *sgModelShapes
+	model *botocoreModel
 	seen  map[string]map[string]bool
 	alice string
 	bob   string
@@ -187,28 +113,9 @@ type sgHarness struct {
 
 func newSGHarness(t *testing.T) *sgHarness {
 	t.Helper()
-	m := sgModel(t)
-	ctx := context.Background()
-	cfg := conf.Defaults()
-	cfg.Home = t.TempDir()
-	st, err := store.Open(ctx, filepath.Join(cfg.Home, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cloud, err := clc.New(ctx, cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := cloud.CreateAccount(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := cloud.CreateAccount(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &sgHarness{t: t, svc: ec2api.Service(cloud), model: m, seen: map[string]map[string]bool{}, alice: a.ID, bob: b.ID}
+	m := loadModel(t)
+	cloud, _, ids := newTestCloud(t, nil, "alice", "bob")
+	return &sgHarness{t: t, svc: Service(cloud), model: m, seen: map[string]map[string]bool{}, alice: ids[0], bob: ids[1]}
 }
 
 // call runs an action as account and returns its XML document, checked
@@ -231,7 +138,7 @@ func (h *sgHarness) call(account, action string, params queryapi.Params) ([]byte
 	}
 	var buf bytes.Buffer
 	enc := xml.NewEncoder(&buf)
-	start := xml.StartElement{Name: xml.Name{Local: action + "Response"}, Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: ec2api.Namespace}}}
+	start := xml.StartElement{Name: xml.Name{Local: action + "Response"}, Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: Namespace}}}
 	if err := enc.EncodeElement(resp, start); err != nil {
 		h.t.Fatalf("%s: encode: %v", action, err)
 	}

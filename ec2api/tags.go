@@ -120,22 +120,28 @@ func tagsForTypes(specs []queryapi.TagSpec, resourceTypes ...string) (map[string
 	return out, nil
 }
 
-// tagSetXML is a tagSet that is written even when empty (<tagSet/>), as EC2
+// tagSetOf is a tagSet that is written even when empty (<tagSet/>), as EC2
 // describes a resource without tags; clients then show an empty list.
-type tagSetXML struct {
-	Items []tagItem `xml:"item"`
-}
+func tagSetOf(tags []store.Tag) setOf[tagItem] { return setOf[tagItem]{Items: tagItems(tags)} }
 
-func tagSetOf(tags []store.Tag) tagSetXML { return tagSetXML{Items: tagItems(tags)} }
+// resourceIDsParam is ResourceId.N of CreateTags and DeleteTags, at least
+// one.
+func resourceIDsParam(p queryapi.Params) ([]string, error) {
+	ids := p.List("ResourceId")
+	if len(ids) == 0 {
+		return nil, awserr.MissingParameter("ResourceId")
+	}
+	return ids, nil
+}
 
 func (a *api) createTags(ctx context.Context, req *queryapi.Request) (any, error) {
 	if err := dryRun(req.Params); err != nil {
 		return nil, err
 	}
 	p := req.Params
-	ids := p.List("ResourceId")
-	if len(ids) == 0 {
-		return nil, awserr.MissingParameter("ResourceId")
+	ids, err := resourceIDsParam(p)
+	if err != nil {
+		return nil, err
 	}
 	in := p.Tags("Tag")
 	if len(in) == 0 {
@@ -156,9 +162,9 @@ func (a *api) deleteTags(ctx context.Context, req *queryapi.Request) (any, error
 		return nil, err
 	}
 	p := req.Params
-	ids := p.List("ResourceId")
-	if len(ids) == 0 {
-		return nil, awserr.MissingParameter("ResourceId")
+	ids, err := resourceIDsParam(p)
+	if err != nil {
+		return nil, err
 	}
 	var matches []store.TagMatch
 	for _, m := range p.Members("Tag") {
@@ -185,12 +191,10 @@ type tagDescription struct {
 
 type describeTagsResponse struct {
 	Response
-	// A struct rather than tagSet>item so that no tags is <tagSet/>, which
+	// A setOf rather than tagSet>item so that no tags is <tagSet/>, which
 	// clients read as an empty list rather than a missing one.
-	Tags struct {
-		Items []tagDescription `xml:"item"`
-	} `xml:"tagSet"`
-	NextToken string `xml:"nextToken,omitempty"`
+	Tags      setOf[tagDescription] `xml:"tagSet"`
+	NextToken string                `xml:"nextToken,omitempty"`
 }
 
 var tagRowFilters = filterFields[store.TagRow]{
@@ -201,30 +205,29 @@ var tagRowFilters = filterFields[store.TagRow]{
 }
 
 func (a *api) describeTags(ctx context.Context, req *queryapi.Request) (any, error) {
-	if err := dryRun(req.Params); err != nil {
-		return nil, err
-	}
 	p := req.Params
-	filters, err := p.Filters()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := a.cloud.DescribeTags(ctx, req.Caller.AccountID)
-	if err != nil {
+	// DescribeTags answers a dry run before it reads anything else.
+	if err := dryRun(p); err != nil {
 		return nil, err
 	}
 	// tag:<key> selects the tags of resources that carry that tag ("find
 	// resources with the tag Owner=TeamA"), so a tag row is judged by all
 	// the tags of its resource.
 	byResource := map[string][]store.Tag{}
-	for _, r := range rows {
-		byResource[r.ResourceID] = append(byResource[r.ResourceID], r.Tag)
-	}
-	rows, err = applyFilters(rows, filters, tagRowFilters, func(r store.TagRow) []store.Tag { return byResource[r.ResourceID] })
-	if err != nil {
-		return nil, err
-	}
-	page, next, err := paginate(rows, p, 5, 1000)
+	page, next, err := describe(p, describeCall[store.TagRow]{
+		fields: tagRowFilters, tags: func(r store.TagRow) []store.Tag { return byResource[r.ResourceID] },
+		fetch: func() ([]store.TagRow, error) {
+			rows, err := a.cloud.DescribeTags(ctx, req.Caller.AccountID)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range rows {
+				byResource[r.ResourceID] = append(byResource[r.ResourceID], r.Tag)
+			}
+			return rows, nil
+		},
+		minResults: 5, maxResults: 1000,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -45,20 +45,11 @@ func (w *Walrus) createMultipartUpload(ctx context.Context, r *request) (*respon
 	if _, err := r.payload(); err != nil {
 		return nil, err
 	}
-	headers, err := objectHeaders(r.http.Header)
+	a, err := w.newObjectAttrs(ctx, r, b)
 	if err != nil {
 		return nil, err
 	}
-	owner := writeOwner(r, b)
-	acl, _, err := w.aclFromHeaders(ctx, r.http.Header, owner, b.AccountID)
-	if err != nil {
-		return nil, err
-	}
-	tags, err := parseTaggingHeader(r.http.Header.Get("X-Amz-Tagging"))
-	if err != nil {
-		return nil, err
-	}
-	u := store.WalrusUpload{ID: newUploadID(), Bucket: b.Name, Key: r.key, OwnerID: owner, ACL: acl, Headers: headers, Tags: tags}
+	u := store.WalrusUpload{ID: newUploadID(), Bucket: b.Name, Key: r.key, OwnerID: a.owner, ACL: a.acl, Headers: a.headers, Tags: a.tags}
 	if err := w.st.CreateWalrusUpload(ctx, u); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, s3Error("NoSuchBucket")

@@ -238,21 +238,38 @@ func (w *Walrus) storeBody(ctx context.Context, r *request, b store.WalrusBucket
 	return blob, check, nil
 }
 
+// objectAttrs are what a request that makes a new object (PutObject,
+// CreateMultipartUpload) sets from its headers.
+type objectAttrs struct {
+	headers map[string]string
+	owner   string
+	acl     []store.WalrusGrant
+	tags    []store.Tag
+}
+
+func (w *Walrus) newObjectAttrs(ctx context.Context, r *request, b store.WalrusBucket) (objectAttrs, error) {
+	headers, err := objectHeaders(r.http.Header)
+	if err != nil {
+		return objectAttrs{}, err
+	}
+	owner := writeOwner(r, b)
+	acl, _, err := w.aclFromHeaders(ctx, r.http.Header, owner, b.AccountID)
+	if err != nil {
+		return objectAttrs{}, err
+	}
+	tags, err := parseTaggingHeader(r.http.Header.Get("X-Amz-Tagging"))
+	if err != nil {
+		return objectAttrs{}, err
+	}
+	return objectAttrs{headers: headers, owner: owner, acl: acl, tags: tags}, nil
+}
+
 func (w *Walrus) putObject(ctx context.Context, r *request) (*response, error) {
 	b, err := w.bucket(ctx, r, permWrite)
 	if err != nil {
 		return nil, err
 	}
-	headers, err := objectHeaders(r.http.Header)
-	if err != nil {
-		return nil, err
-	}
-	owner := writeOwner(r, b)
-	acl, _, err := w.aclFromHeaders(ctx, r.http.Header, owner, b.AccountID)
-	if err != nil {
-		return nil, err
-	}
-	tags, err := parseTaggingHeader(r.http.Header.Get("X-Amz-Tagging"))
+	a, err := w.newObjectAttrs(ctx, r, b)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +278,7 @@ func (w *Walrus) putObject(ctx context.Context, r *request) (*response, error) {
 		return nil, err
 	}
 	o := store.WalrusObject{Bucket: b.Name, Key: r.key, Blob: blob.ID, Size: blob.Size, ETag: check.etag(),
-		OwnerID: owner, ACL: acl, Headers: headers, Tags: tags, Checksum: check.checksum()}
+		OwnerID: a.owner, ACL: a.acl, Headers: a.headers, Tags: a.tags, Checksum: check.checksum()}
 	if err := w.commitObject(ctx, o, w.putOptions(r)); err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/walrus/bundle"
 	"github.com/euca-cloud/euca/walrus/bundle/s3client"
 )
@@ -466,7 +467,7 @@ func loadCert(path, what, flag, env string) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s file: %w", what, err)
 	}
-	cert, err := bundle.ParseCertificatePEM(data)
+	cert, err := pki.ParseCertPEM(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s file %s: %w", what, path, err)
 	}
@@ -481,7 +482,7 @@ func loadKey(path, flag, env string) (*rsa.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("private key file: %w", err)
 	}
-	key, err := bundle.ParsePrivateKeyPEM(data)
+	key, err := pki.ParseRSAKeyPEM(data)
 	if err != nil {
 		return nil, fmt.Errorf("private key file %s: %w", path, err)
 	}

@@ -191,7 +191,7 @@ func loadCA(certPath, keyPath string) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pki: %s: %w", certPath, err)
 	}
-	key, err := parseRSAKeyPEM(keyPEM)
+	key, err := ParseRSAKeyPEM(keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("pki: %s: %w", keyPath, err)
 	}
@@ -204,7 +204,8 @@ func loadCA(certPath, keyPath string) (*CA, error) {
 	return &CA{Cert: cert, Key: key, CertPEM: encodeCert(cert.Raw)}, nil
 }
 
-// ParseCertPEM returns the first certificate of a PEM document.
+// ParseCertPEM returns the first certificate of a PEM document (a CA's,
+// EC2_CERT, EUCALYPTUS_CERT, cloud-cert.pem).
 func ParseCertPEM(data []byte) (*x509.Certificate, error) {
 	for {
 		var b *pem.Block
@@ -218,9 +219,12 @@ func ParseCertPEM(data []byte) (*x509.Certificate, error) {
 	}
 }
 
-// parseRSAKeyPEM reads PKCS#1, as we and Eucalyptus write it, and PKCS#8, as
-// openssl 3 writes it by default, so an operator may bring a key made by hand.
-func parseRSAKeyPEM(data []byte) (*rsa.PrivateKey, error) {
+// ParseRSAKeyPEM returns the first RSA private key of a PEM document. It
+// reads PKCS#1, as we, Eucalyptus and euca2ools write it (EC2_PRIVATE_KEY),
+// and PKCS#8, as openssl 3 writes it by default, so an operator may bring a
+// key made by hand. Only RSA will do: image bundles are signed with the
+// user's key and encrypted to the cloud's.
+func ParseRSAKeyPEM(data []byte) (*rsa.PrivateKey, error) {
 	for {
 		var b *pem.Block
 		b, data = pem.Decode(data)
@@ -237,7 +241,7 @@ func parseRSAKeyPEM(data []byte) (*rsa.PrivateKey, error) {
 			}
 			rk, ok := k.(*rsa.PrivateKey)
 			if !ok {
-				return nil, fmt.Errorf("CA key is %T, want RSA (image bundles encrypt to it)", k)
+				return nil, fmt.Errorf("the key is %T; bundles need RSA", k)
 			}
 			return rk, nil
 		}

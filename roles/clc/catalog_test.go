@@ -2,13 +2,10 @@ package clc
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/euca-cloud/euca/internal/awserr"
-	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/store"
 )
 
@@ -16,27 +13,8 @@ import (
 // account besides admin.
 func catalogCloud(t *testing.T) (c *Cloud, admin, other store.Account) {
 	t.Helper()
-	ctx := context.Background()
-	cfg := conf.Defaults()
-	cfg.Home = t.TempDir()
-	st, err := store.Open(ctx, cfg.DataDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	c, err = New(ctx, cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err = st.AccountByName(ctx, AdminAccount)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err = c.CreateAccount(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, admin, other
+	c, _, accounts := newTestCloud(t, nil, AdminAccount, "alice")
+	return c, accounts[0], accounts[1]
 }
 
 func TestZoneID(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/euca-cloud/euca/internal/awserr"
 	"github.com/euca-cloud/euca/internal/ids"
+	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/store"
 	"github.com/euca-cloud/euca/walrus/bundle"
 	"github.com/euca-cloud/euca/walrus/images"
@@ -226,7 +227,7 @@ func (c *Cloud) userCertificates(ctx context.Context, accountID string) ([]*x509
 	}
 	var out []*x509.Certificate
 	for _, uc := range ucs {
-		cert, err := bundle.ParseCertificatePEM([]byte(uc.CertPEM))
+		cert, err := pki.ParseCertPEM([]byte(uc.CertPEM))
 		if err != nil {
 			c.log.WarnContext(ctx, "unreadable user certificate", "account", accountID, "fingerprint", uc.Fingerprint, "err", err)
 			continue

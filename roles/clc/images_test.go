@@ -7,8 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -16,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/euca-cloud/euca/internal/awserr"
-	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/store"
 	wfs "github.com/euca-cloud/euca/walrus/backend/fs"
@@ -46,18 +43,9 @@ type imgFixture struct {
 func imgCloud(t *testing.T) *imgFixture {
 	t.Helper()
 	ctx := context.Background()
-	cfg := conf.Defaults()
-	cfg.Home = t.TempDir()
+	cfg := testConfig(t)
 	cfg.WalrusBucketsPath = filepath.Join(cfg.Home, "buckets")
-	st, err := store.Open(ctx, filepath.Join(cfg.Home, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	c, err := New(ctx, cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, st, accounts := newTestCloud(t, cfg, "alice", "bob")
 	src, err := images.New(ctx, images.Options{Conf: cfg, Store: st, CloudKey: c.CA().Key})
 	if err != nil {
 		t.Fatal(err)
@@ -68,23 +56,20 @@ func imgCloud(t *testing.T) *imgFixture {
 		t.Fatal(err)
 	}
 	f := &imgFixture{t: t, ctx: ctx, c: c, st: st, be: be, cloudCert: c.CA().Cert, registered: map[string]int{}}
-	for _, u := range []struct {
+	for i, u := range []struct {
 		name string
 		dst  *imgUser
 	}{{"alice", &f.alice}, {"bob", &f.bob}} {
-		a, err := c.CreateAccount(ctx, u.name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := accounts[i]
 		cred, err := c.Credentials(ctx, u.name, Endpoints{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		u.dst.id = a.ID
-		if u.dst.cert, err = bundle.ParseCertificatePEM(cred.UserCertPEM); err != nil {
+		if u.dst.cert, err = pki.ParseCertPEM(cred.UserCertPEM); err != nil {
 			t.Fatal(err)
 		}
-		if u.dst.key, err = bundle.ParsePrivateKeyPEM(cred.UserKeyPEM); err != nil {
+		if u.dst.key, err = pki.ParseRSAKeyPEM(cred.UserKeyPEM); err != nil {
 			t.Fatal(err)
 		}
 		bucket := u.name + "-imgs"

@@ -3,10 +3,7 @@ package clc
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -15,7 +12,6 @@ import (
 	"time"
 
 	"github.com/euca-cloud/euca/internal/awserr"
-	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/ids"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
@@ -160,25 +156,9 @@ type instFixture struct {
 func newInstFixture(t *testing.T, free int) *instFixture {
 	t.Helper()
 	ctx := context.Background()
-	cfg := conf.Defaults()
-	cfg.Home = t.TempDir()
-	st, err := store.Open(ctx, filepath.Join(cfg.Home, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	c, err := New(ctx, cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := c.CreateAccount(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := c.CreateAccount(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t)
+	c, st, accounts := newTestCloud(t, cfg, "alice", "bob")
+	a, b := accounts[0], accounts[1]
 	f := &instFixture{c: c, alice: a.ID, bob: b.ID, emi: ids.New("emi"), eki: ids.New("eki"), eri: ids.New("eri"),
 		bobEMI: ids.New("emi"), pendingEMI: ids.New("emi"), noKer: ids.New("emi")}
 	for _, im := range []store.Image{
@@ -224,14 +204,6 @@ func (f *instFixture) reconcile(t *testing.T) {
 	t.Helper()
 	if err := f.c.reconcile(context.Background()); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func instCode(t *testing.T, what string, err error, code string) {
-	t.Helper()
-	e, ok := awserr.As(err)
-	if !ok || e.Code != code {
-		t.Errorf("%s: error %v, want code %s", what, err, code)
 	}
 }
 
@@ -295,7 +267,7 @@ func TestRunDescribeTerminate(t *testing.T) {
 	if _, err := f.c.DeleteSecurityGroup(ctx, f.alice, web.ID, ""); err == nil {
 		t.Fatal("a group with live instances was deleted")
 	} else {
-		instCode(t, "delete used group", err, "DependencyViolation")
+		wantCode(t, "delete used group", err, "DependencyViolation")
 	}
 
 	// pending → running when the node says so.
@@ -309,9 +281,9 @@ func TestRunDescribeTerminate(t *testing.T) {
 		t.Fatalf("after reconcile: %s %d %s", got[0].State, got[0].LaunchedMS, got[1].State)
 	}
 	_, err = f.c.DescribeInstances(ctx, f.bob, []string{insts[0].ID})
-	instCode(t, "bob describes alice's instance", err, "InvalidInstanceID.NotFound")
+	wantCode(t, "bob describes alice's instance", err, "InvalidInstanceID.NotFound")
 	_, err = f.c.DescribeInstances(ctx, f.alice, []string{insts[0].ID, "i-0000000000000beef"})
-	instCode(t, "missing id", err, "InvalidInstanceID.NotFound")
+	wantCode(t, "missing id", err, "InvalidInstanceID.NotFound")
 
 	// Reboot and console.
 	if err := f.c.RebootInstances(ctx, f.alice, []string{insts[0].ID, insts[1].ID}); err != nil {
@@ -328,7 +300,7 @@ func TestRunDescribeTerminate(t *testing.T) {
 		t.Fatalf("console of an instance the node lacks: %q %v", out, err)
 	}
 	_, err = f.c.ConsoleOutput(ctx, f.bob, insts[0].ID)
-	instCode(t, "bob's console", err, "InvalidInstanceID.NotFound")
+	wantCode(t, "bob's console", err, "InvalidInstanceID.NotFound")
 
 	// Terminate: shutting-down, the cluster told; terminated once gone.
 	tr, err := f.c.TerminateInstances(ctx, f.alice, []string{insts[0].ID, insts[1].ID, insts[0].ID})
@@ -377,7 +349,7 @@ func TestRunCapacity(t *testing.T) {
 	ctx := context.Background()
 	f := newInstFixture(t, 0)
 	_, err := f.c.RunInstances(ctx, f.alice, f.spec(1, 1))
-	instCode(t, "no room", err, "InsufficientInstanceCapacity")
+	wantCode(t, "no room", err, "InsufficientInstanceCapacity")
 	if len(f.instances(t, f.alice)) != 0 || len(f.cl.runs) != 0 {
 		t.Fatal("a refused launch left something")
 	}
@@ -399,7 +371,7 @@ func TestRunCapacity(t *testing.T) {
 	}
 	f.cl.free, f.cl.report = 1, 5
 	_, err = f.c.RunInstances(ctx, f.alice, f.spec(2, 3))
-	instCode(t, "below MinCount", err, "InsufficientInstanceCapacity")
+	wantCode(t, "below MinCount", err, "InsufficientInstanceCapacity")
 	if all := f.instances(t, f.alice); len(all) != 3 {
 		t.Fatalf("instances after a refused launch: %d, want 3", len(all))
 	}
@@ -444,7 +416,7 @@ func TestRunClientToken(t *testing.T) {
 	other := spec
 	other.InstanceType = "c1.medium"
 	_, err = f.c.RunInstances(ctx, f.alice, other)
-	instCode(t, "same token, other parameters", err, "IdempotentParameterMismatch")
+	wantCode(t, "same token, other parameters", err, "IdempotentParameterMismatch")
 	// Another account's token is its own.
 	bobSpec := spec
 	bobSpec.ImageID = f.bobEMI
@@ -455,7 +427,7 @@ func TestRunClientToken(t *testing.T) {
 	f.cl.free = 0
 	spec.ClientToken = "retry-me"
 	_, err = f.c.RunInstances(ctx, f.alice, spec)
-	instCode(t, "no room", err, "InsufficientInstanceCapacity")
+	wantCode(t, "no room", err, "InsufficientInstanceCapacity")
 	f.cl.free = 1
 	if _, err := f.c.RunInstances(ctx, f.alice, spec); err != nil {
 		t.Fatalf("retry of a refused token: %v", err)
@@ -473,7 +445,7 @@ func TestTerminationProtection(t *testing.T) {
 	}
 	id := insts[0].ID
 	_, err = f.c.TerminateInstances(ctx, f.alice, []string{id})
-	instCode(t, "protected", err, "OperationNotPermitted")
+	wantCode(t, "protected", err, "OperationNotPermitted")
 	if got := f.instances(t, f.alice); got[0].State != store.InstancePending || len(f.cl.stopped) != 0 {
 		t.Fatalf("a refused terminate changed %+v", got[0])
 	}
@@ -486,7 +458,7 @@ func TestTerminationProtection(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = f.c.TerminateInstances(ctx, f.bob, []string{id})
-	instCode(t, "bob terminates alice's", err, "InvalidInstanceID.NotFound")
+	wantCode(t, "bob terminates alice's", err, "InvalidInstanceID.NotFound")
 }
 
 func TestModifyInstanceAttribute(t *testing.T) {
@@ -499,10 +471,10 @@ func TestModifyInstanceAttribute(t *testing.T) {
 	id := insts[0].ID
 	typ := "c1.medium"
 	err = f.c.ModifyInstanceAttribute(ctx, f.alice, id, store.InstanceUpdate{InstanceType: &typ}, nil)
-	instCode(t, "type of a pending instance", err, "IncorrectInstanceState")
+	wantCode(t, "type of a pending instance", err, "IncorrectInstanceState")
 	data := []byte("x")
 	err = f.c.ModifyInstanceAttribute(ctx, f.alice, id, store.InstanceUpdate{UserData: &data}, nil)
-	instCode(t, "user data of a pending instance", err, "IncorrectInstanceState")
+	wantCode(t, "user data of a pending instance", err, "IncorrectInstanceState")
 	term := "terminate"
 	if err := f.c.ModifyInstanceAttribute(ctx, f.alice, id, store.InstanceUpdate{ShutdownBehavior: &term}, nil); err != nil {
 		t.Fatal(err)
@@ -523,9 +495,9 @@ func TestModifyInstanceAttribute(t *testing.T) {
 		t.Fatal("new groups not handed to the network")
 	}
 	err = f.c.ModifyInstanceAttribute(ctx, f.alice, id, store.InstanceUpdate{}, []string{"sg-0000000000000dead"})
-	instCode(t, "unknown group", err, "InvalidGroup.NotFound")
+	wantCode(t, "unknown group", err, "InvalidGroup.NotFound")
 	err = f.c.ModifyInstanceAttribute(ctx, f.bob, id, store.InstanceUpdate{ShutdownBehavior: &term}, nil)
-	instCode(t, "bob modifies", err, "InvalidInstanceID.NotFound")
+	wantCode(t, "bob modifies", err, "InvalidInstanceID.NotFound")
 }
 
 func TestRunInstancesRefusals(t *testing.T) {
@@ -559,7 +531,7 @@ func TestRunInstancesRefusals(t *testing.T) {
 		s := f.spec(1, 1)
 		tc.edit(&s)
 		_, err := f.c.RunInstances(ctx, f.alice, s)
-		instCode(t, tc.name, err, tc.code)
+		wantCode(t, tc.name, err, tc.code)
 	}
 	if len(f.instances(t, f.alice)) != 0 || len(f.cl.runs) != 0 {
 		t.Fatal("a refused launch left something behind")
@@ -573,14 +545,14 @@ func TestRunInstancesRefusals(t *testing.T) {
 		t.Fatalf("chosen address: %+v %v", insts, err)
 	}
 	_, err = f.c.RunInstances(ctx, f.alice, s)
-	instCode(t, "address in use", err, "InvalidIPAddress.InUse")
+	wantCode(t, "address in use", err, "InvalidIPAddress.InUse")
 	// Bob launches the public image of nobody: no cluster for the zone
 	// gives InsufficientInstanceCapacity too.
 	f.c.inst.mu.Lock()
 	f.c.inst.clusters = nil
 	f.c.inst.mu.Unlock()
 	_, err = f.c.RunInstances(ctx, f.alice, f.spec(1, 1))
-	instCode(t, "no cluster", err, "InsufficientInstanceCapacity")
+	wantCode(t, "no cluster", err, "InsufficientInstanceCapacity")
 }
 
 func TestReconcileStates(t *testing.T) {

@@ -2,8 +2,6 @@ package clc
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,50 +9,13 @@ import (
 	"testing"
 
 	"github.com/euca-cloud/euca/internal/awserr"
-	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/sshkey"
 	"github.com/euca-cloud/euca/store"
 )
 
-// kpCloud is a cloud controller over a fresh store, with two accounts
-// besides admin; it returns their ids.
-func kpCloud(t *testing.T) (c *Cloud, alice, bob string) {
-	t.Helper()
-	ctx := context.Background()
-	cfg := conf.Defaults()
-	cfg.Home = t.TempDir()
-	st, err := store.Open(ctx, filepath.Join(cfg.Home, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	c, err = New(ctx, cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := c.CreateAccount(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := c.CreateAccount(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, a.ID, b.ID
-}
-
-// wantCode fails unless err is an API error with the given code.
-func wantCode(t *testing.T, what string, err error, code string) {
-	t.Helper()
-	e, ok := awserr.As(err)
-	if !ok || e.Code != code {
-		t.Errorf("%s: error %v, want code %s", what, err, code)
-	}
-}
-
 func TestCreateKeyPair(t *testing.T) {
 	ctx := context.Background()
-	c, alice, bob := kpCloud(t)
+	c, alice, bob := aliceAndBob(t)
 	for _, typ := range []string{"rsa", "ed25519"} {
 		kp, priv, err := c.CreateKeyPair(ctx, alice, "k-"+typ, typ, []store.Tag{{Key: "env", Value: "dev"}})
 		if err != nil {
@@ -104,7 +65,7 @@ func TestCreateKeyPair(t *testing.T) {
 
 func TestImportKeyPair(t *testing.T) {
 	ctx := context.Background()
-	c, alice, _ := kpCloud(t)
+	c, alice, _ := aliceAndBob(t)
 	gen, err := sshkey.Generate(sshkey.RSA, "")
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +89,7 @@ func TestImportKeyPair(t *testing.T) {
 
 func TestDeleteAndDescribeKeyPairs(t *testing.T) {
 	ctx := context.Background()
-	c, alice, bob := kpCloud(t)
+	c, alice, bob := aliceAndBob(t)
 	a, _, err := c.CreateKeyPair(ctx, alice, "a", "ed25519", nil)
 	if err != nil {
 		t.Fatal(err)

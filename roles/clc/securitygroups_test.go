@@ -2,53 +2,14 @@ package clc
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/euca-cloud/euca/internal/awserr"
-	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/ids"
 	"github.com/euca-cloud/euca/store"
 )
-
-// sgCloud is a cloud controller over a fresh store with two accounts
-// besides admin; it returns their ids.
-func sgCloud(t *testing.T) (c *Cloud, alice, bob string) {
-	t.Helper()
-	ctx := context.Background()
-	cfg := conf.Defaults()
-	cfg.Home = t.TempDir()
-	st, err := store.Open(ctx, filepath.Join(cfg.Home, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	c, err = New(ctx, cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := c.CreateAccount(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := c.CreateAccount(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, a.ID, b.ID
-}
-
-func sgWantCode(t *testing.T, what string, err error, code string) {
-	t.Helper()
-	e, ok := awserr.As(err)
-	if !ok || e.Code != code {
-		t.Errorf("%s: error %v, want code %s", what, err, code)
-	}
-}
 
 // sgMust unwraps a result that must not fail; a failure panics, which
 // fails the test with the error and the line that made it.
@@ -76,7 +37,7 @@ func sgByName(t *testing.T, c *Cloud, account, name string) store.SecurityGroup 
 
 func TestDefaultSecurityGroup(t *testing.T) {
 	ctx := context.Background()
-	c, alice, bob := sgCloud(t)
+	c, alice, bob := aliceAndBob(t)
 	for _, acct := range []string{alice, bob} {
 		vpc := sgMust(c.store.DefaultVPC(ctx, acct))
 		g := sgByName(t, c, acct, "default")
@@ -106,12 +67,12 @@ func TestDefaultSecurityGroup(t *testing.T) {
 		}
 		// It can never be deleted, by id or by name.
 		_, err := c.DeleteSecurityGroup(ctx, acct, g.ID, "")
-		sgWantCode(t, "delete default by id", err, "CannotDelete")
+		wantCode(t, "delete default by id", err, "CannotDelete")
 		_, err = c.DeleteSecurityGroup(ctx, acct, "", "default")
-		sgWantCode(t, "delete default by name", err, "CannotDelete")
+		wantCode(t, "delete default by name", err, "CannotDelete")
 		// Its name is reserved.
 		_, err = c.CreateSecurityGroup(ctx, acct, "Default", "x", "", nil)
-		sgWantCode(t, "create default", err, "InvalidGroup.Reserved")
+		wantCode(t, "create default", err, "InvalidGroup.Reserved")
 	}
 	// Looking the names up is case-insensitive, as EC2 names are.
 	if g := sgByName(t, c, alice, "DEFAULT"); g.Name != "default" {
@@ -121,7 +82,7 @@ func TestDefaultSecurityGroup(t *testing.T) {
 
 func TestCreateSecurityGroup(t *testing.T) {
 	ctx := context.Background()
-	c, alice, bob := sgCloud(t)
+	c, alice, bob := aliceAndBob(t)
 	vpc := sgMust(c.store.DefaultVPC(ctx, alice))
 	bobVPC := sgMust(c.store.DefaultVPC(ctx, bob))
 
@@ -153,7 +114,7 @@ func TestCreateSecurityGroup(t *testing.T) {
 		{"malformed vpc", "n", "d", "vpc-xyz", "InvalidVpcID.Malformed"},
 	} {
 		_, err := c.CreateSecurityGroup(ctx, alice, tc.name, tc.desc, tc.vpc, nil)
-		sgWantCode(t, tc.what, err, tc.code)
+		wantCode(t, tc.what, err, tc.code)
 	}
 	// The full allowed character set and the maximum length pass.
 	sgMust(c.CreateSecurityGroup(ctx, alice, "a-z A-Z 0-9 ._-:/()#,@[]+=&;{}!$*", strings.Repeat("d", 255), "", nil))
@@ -163,23 +124,23 @@ func TestCreateSecurityGroup(t *testing.T) {
 
 func TestDeleteSecurityGroup(t *testing.T) {
 	ctx := context.Background()
-	c, alice, bob := sgCloud(t)
+	c, alice, bob := aliceAndBob(t)
 	a := sgMust(c.CreateSecurityGroup(ctx, alice, "a", "a", "", nil))
 	b := sgMust(c.CreateSecurityGroup(ctx, alice, "b", "b", "", nil))
 	// b admits a: a cannot go while that rule exists.
 	sgMust(c.AuthorizeSecurityGroupRules(ctx, alice, b.ID, "", false,
 		[]store.IPPermission{{Protocol: "tcp", FromPort: iptr(5432), ToPort: iptr(5432), Groups: []store.PermissionGroup{{GroupID: a.ID}}}}, nil))
 	_, err := c.DeleteSecurityGroup(ctx, alice, a.ID, "")
-	sgWantCode(t, "referenced", err, "DependencyViolation")
+	wantCode(t, "referenced", err, "DependencyViolation")
 	// Another account's group is not found, by id or name.
 	_, err = c.DeleteSecurityGroup(ctx, bob, b.ID, "")
-	sgWantCode(t, "bob deletes alice's", err, "InvalidGroup.NotFound")
+	wantCode(t, "bob deletes alice's", err, "InvalidGroup.NotFound")
 	_, err = c.DeleteSecurityGroup(ctx, bob, "", "b")
-	sgWantCode(t, "bob deletes alice's by name", err, "InvalidGroup.NotFound")
+	wantCode(t, "bob deletes alice's by name", err, "InvalidGroup.NotFound")
 	_, err = c.DeleteSecurityGroup(ctx, alice, "", "")
-	sgWantCode(t, "neither", err, "MissingParameter")
+	wantCode(t, "neither", err, "MissingParameter")
 	_, err = c.DeleteSecurityGroup(ctx, alice, "sg-nothex", "")
-	sgWantCode(t, "malformed", err, "InvalidGroupId.Malformed")
+	wantCode(t, "malformed", err, "InvalidGroupId.Malformed")
 	// By name, in the default VPC.
 	if id := sgMust(c.DeleteSecurityGroup(ctx, alice, "", "b")); id != b.ID {
 		t.Errorf("deleted %s, want %s", id, b.ID)
@@ -188,14 +149,14 @@ func TestDeleteSecurityGroup(t *testing.T) {
 		t.Errorf("deleted %s, want %s", id, a.ID)
 	}
 	_, err = c.DeleteSecurityGroup(ctx, alice, a.ID, "")
-	sgWantCode(t, "twice", err, "InvalidGroup.NotFound")
+	wantCode(t, "twice", err, "InvalidGroup.NotFound")
 	_, err = c.DescribeSecurityGroups(ctx, alice, []string{a.ID}, nil)
-	sgWantCode(t, "describe deleted", err, "InvalidGroup.NotFound")
+	wantCode(t, "describe deleted", err, "InvalidGroup.NotFound")
 }
 
 func TestDescribeSecurityGroups(t *testing.T) {
 	ctx := context.Background()
-	c, alice, bob := sgCloud(t)
+	c, alice, bob := aliceAndBob(t)
 	g := sgMust(c.CreateSecurityGroup(ctx, alice, "web", "w", "", nil))
 	got := sgMust(c.DescribeSecurityGroups(ctx, alice, []string{g.ID}, []string{"default"}))
 	if len(got) != 2 {
@@ -205,15 +166,15 @@ func TestDescribeSecurityGroups(t *testing.T) {
 		t.Errorf("all: %+v", all)
 	}
 	_, err := c.DescribeSecurityGroups(ctx, alice, []string{"sg-12345678"}, nil)
-	sgWantCode(t, "unknown id", err, "InvalidGroup.NotFound")
+	wantCode(t, "unknown id", err, "InvalidGroup.NotFound")
 	_, err = c.DescribeSecurityGroups(ctx, alice, []string{"web"}, nil)
-	sgWantCode(t, "malformed id", err, "InvalidGroupId.Malformed")
+	wantCode(t, "malformed id", err, "InvalidGroupId.Malformed")
 	_, err = c.DescribeSecurityGroups(ctx, alice, nil, []string{"nope"})
-	sgWantCode(t, "unknown name", err, "InvalidGroup.NotFound")
+	wantCode(t, "unknown name", err, "InvalidGroup.NotFound")
 	_, err = c.DescribeSecurityGroups(ctx, bob, []string{g.ID}, nil)
-	sgWantCode(t, "another account's id", err, "InvalidGroup.NotFound")
+	wantCode(t, "another account's id", err, "InvalidGroup.NotFound")
 	_, err = c.DescribeSecurityGroups(ctx, bob, nil, []string{"web"})
-	sgWantCode(t, "another account's name", err, "InvalidGroup.NotFound")
+	wantCode(t, "another account's name", err, "InvalidGroup.NotFound")
 	if bobs := sgMust(c.DescribeSecurityGroups(ctx, bob, nil, nil)); len(bobs) != 1 || bobs[0].Name != "default" {
 		t.Errorf("bob sees %+v", bobs)
 	}
@@ -227,14 +188,14 @@ func TestDescribeSecurityGroups(t *testing.T) {
 		t.Errorf("rule by id %+v", one)
 	}
 	_, err = c.DescribeSecurityGroupRules(ctx, bob, []string{rules[0].ID})
-	sgWantCode(t, "bob reads alice's rule", err, "InvalidSecurityGroupRuleId.NotFound")
+	wantCode(t, "bob reads alice's rule", err, "InvalidSecurityGroupRuleId.NotFound")
 	_, err = c.DescribeSecurityGroupRules(ctx, alice, []string{"sg-12345678"})
-	sgWantCode(t, "malformed rule id", err, "InvalidSecurityGroupRuleId.Malformed")
+	wantCode(t, "malformed rule id", err, "InvalidSecurityGroupRuleId.Malformed")
 }
 
 func TestAuthorizeSecurityGroupRules(t *testing.T) {
 	ctx := context.Background()
-	c, alice, bob := sgCloud(t)
+	c, alice, bob := aliceAndBob(t)
 	g := sgMust(c.CreateSecurityGroup(ctx, alice, "web", "w", "", nil))
 	other := sgMust(c.CreateSecurityGroup(ctx, alice, "other", "o", "", nil))
 	bobs := sgMust(c.CreateSecurityGroup(ctx, bob, "b", "b", "", nil))
@@ -332,7 +293,7 @@ func TestAuthorizeSecurityGroupRules(t *testing.T) {
 		{"nothing", nil, "MissingParameter"},
 	} {
 		_, err := c.AuthorizeSecurityGroupRules(ctx, alice, g.ID, "", false, tc.perms, nil)
-		sgWantCode(t, tc.what, err, tc.code)
+		wantCode(t, tc.what, err, tc.code)
 	}
 	if sgMust(c.AuthorizeSecurityGroupRules(ctx, alice, g.ID, "", false, []store.IPPermission{sgTCP(443, "0.0.0.0/0")}, nil)) == nil {
 		t.Fatal("443 not made")
@@ -341,18 +302,18 @@ func TestAuthorizeSecurityGroupRules(t *testing.T) {
 	dup := sgTCP(443, "0.0.0.0/0")
 	dup.IPv4Ranges[0].Description = "again"
 	_, err := c.AuthorizeSecurityGroupRules(ctx, alice, g.ID, "", false, []store.IPPermission{dup}, nil)
-	sgWantCode(t, "duplicate with description", err, "InvalidPermission.Duplicate")
+	wantCode(t, "duplicate with description", err, "InvalidPermission.Duplicate")
 	if after := len(sgMust(c.DescribeSecurityGroupRules(ctx, alice, nil))); after != before+1 {
 		t.Errorf("refused requests stored rules: %d before, %d after", before, after)
 	}
 
 	// Addressing the group.
 	_, err = c.AuthorizeSecurityGroupRules(ctx, bob, g.ID, "", false, []store.IPPermission{sgTCP(22, "1.0.0.0/8")}, nil)
-	sgWantCode(t, "bob's request on alice's group", err, "InvalidGroup.NotFound")
+	wantCode(t, "bob's request on alice's group", err, "InvalidGroup.NotFound")
 	_, err = c.AuthorizeSecurityGroupRules(ctx, alice, "", "nope", false, []store.IPPermission{sgTCP(22, "1.0.0.0/8")}, nil)
-	sgWantCode(t, "unknown group name", err, "InvalidGroup.NotFound")
+	wantCode(t, "unknown group name", err, "InvalidGroup.NotFound")
 	_, err = c.AuthorizeSecurityGroupRules(ctx, alice, "", "web", true, []store.IPPermission{sgTCP(22, "1.0.0.0/8")}, nil)
-	sgWantCode(t, "egress by name", err, "MissingParameter")
+	wantCode(t, "egress by name", err, "MissingParameter")
 	sgMust(c.AuthorizeSecurityGroupRules(ctx, alice, "", "web", false, []store.IPPermission{sgTCP(22, "1.0.0.0/8")}, nil))
 	eg := sgMust(c.AuthorizeSecurityGroupRules(ctx, alice, g.ID, "", true, []store.IPPermission{sgTCP(22, "1.0.0.0/8")}, nil))
 	if len(eg) != 1 || !eg[0].Egress {
@@ -365,12 +326,12 @@ func TestAuthorizeSecurityGroupRules(t *testing.T) {
 		many = append(many, sgTCP(1000+i, "10.1.0.0/16"))
 	}
 	_, err = c.AuthorizeSecurityGroupRules(ctx, alice, other.ID, "", true, many, nil)
-	sgWantCode(t, "rule limit", err, "RulesPerSecurityGroupLimitExceeded")
+	wantCode(t, "rule limit", err, "RulesPerSecurityGroupLimitExceeded")
 }
 
 func TestRevokeSecurityGroupRules(t *testing.T) {
 	ctx := context.Background()
-	c, alice, bob := sgCloud(t)
+	c, alice, bob := aliceAndBob(t)
 	g := sgMust(c.CreateSecurityGroup(ctx, alice, "web", "w", "", nil))
 	made := sgMust(c.AuthorizeSecurityGroupRules(ctx, alice, g.ID, "", false, []store.IPPermission{
 		{Protocol: "tcp", FromPort: iptr(22), ToPort: iptr(22), IPv4Ranges: []store.PermissionCIDR{{CIDR: "10.0.0.0/8", Description: "ssh"}, {CIDR: "192.168.0.0/16"}}},
@@ -391,15 +352,15 @@ func TestRevokeSecurityGroupRules(t *testing.T) {
 	}
 	egressID := g.Rules[0].ID
 	_, _, err := c.RevokeSecurityGroupRules(ctx, alice, g.ID, "", false, nil, []string{egressID})
-	sgWantCode(t, "egress id on ingress", err, "InvalidSecurityGroupRuleId.NotFound")
+	wantCode(t, "egress id on ingress", err, "InvalidSecurityGroupRuleId.NotFound")
 	_, _, err = c.RevokeSecurityGroupRules(ctx, alice, g.ID, "", false, nil, []string{"sgr-x"})
-	sgWantCode(t, "malformed rule id", err, "InvalidSecurityGroupRuleId.Malformed")
+	wantCode(t, "malformed rule id", err, "InvalidSecurityGroupRuleId.Malformed")
 	_, _, err = c.RevokeSecurityGroupRules(ctx, bob, g.ID, "", false, nil, []string{made[1].ID})
-	sgWantCode(t, "bob revokes alice's", err, "InvalidGroup.NotFound")
+	wantCode(t, "bob revokes alice's", err, "InvalidGroup.NotFound")
 	_, _, err = c.RevokeSecurityGroupRules(ctx, alice, g.ID, "", false, nil, nil)
-	sgWantCode(t, "nothing", err, "MissingParameter")
+	wantCode(t, "nothing", err, "MissingParameter")
 	_, _, err = c.RevokeSecurityGroupRules(ctx, alice, g.ID, "", false, []store.IPPermission{{Protocol: "bogus"}}, nil)
-	sgWantCode(t, "bad protocol", err, "InvalidParameterValue")
+	wantCode(t, "bad protocol", err, "InvalidParameterValue")
 
 	// In a default VPC, a rule that does not exist is no error: the answer
 	// lists it as unknown and revokes what did match (AWS's documented rule).
@@ -430,7 +391,7 @@ func TestRevokeSecurityGroupRules(t *testing.T) {
 		{Protocol: "-1", IPv4Ranges: []store.PermissionCIDR{{CIDR: "0.0.0.0/0"}}},
 		{Protocol: "-1", IPv6Ranges: []store.PermissionCIDR{{CIDR: "::/0"}}},
 	}, nil)
-	sgWantCode(t, "non-default vpc unknown rule", err, "InvalidPermission.NotFound")
+	wantCode(t, "non-default vpc unknown rule", err, "InvalidPermission.NotFound")
 	if g := sgMust(c.DescribeSecurityGroups(ctx, alice, []string{ng.ID}, nil)); len(g[0].Rules) != 1 {
 		t.Errorf("refused revoke removed rules: %+v", g[0].Rules)
 	}
@@ -454,7 +415,7 @@ func sgMust2(t *testing.T) func(a, b []store.SecurityGroupRule, err error) ([]st
 // aws_security_group, as CLIENTS.md records it.
 func TestTerraformSecurityGroup(t *testing.T) {
 	ctx := context.Background()
-	c, alice, _ := sgCloud(t)
+	c, alice, _ := aliceAndBob(t)
 	g := sgMust(c.CreateSecurityGroup(ctx, alice, "tf-web", "Managed by Terraform", "", []store.Tag{{Key: "Name", Value: "tf-web"}}))
 	sgMust(c.DescribeSecurityGroups(ctx, alice, []string{g.ID}, nil))
 	// Remove the default egress: IPv4 must succeed; IPv6 (never there) may
@@ -486,5 +447,5 @@ func TestTerraformSecurityGroup(t *testing.T) {
 	}
 	sgMust(c.DeleteSecurityGroup(ctx, alice, g.ID, ""))
 	_, err = c.DescribeSecurityGroups(ctx, alice, []string{g.ID}, nil)
-	sgWantCode(t, "read after delete", err, "InvalidGroup.NotFound")
+	wantCode(t, "read after delete", err, "InvalidGroup.NotFound")
 }

@@ -10,7 +10,7 @@ import (
 
 func TestTags(t *testing.T) {
 	ctx := context.Background()
-	c, alice, bob := kpCloud(t)
+	c, alice, bob := aliceAndBob(t)
 	kp, _, err := c.CreateKeyPair(ctx, alice, "k", "ed25519", nil)
 	if err != nil {
 		t.Fatal(err)

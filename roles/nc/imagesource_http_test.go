@@ -74,11 +74,11 @@ func walrusWithImage(t *testing.T, ca *pki.CA) (*images.Service, []byte, ncapi.I
 	if err != nil {
 		t.Fatal(err)
 	}
-	userCert, err := bundle.ParseCertificatePEM(certPEM)
+	userCert, err := pki.ParseCertPEM(certPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	userKey, err := bundle.ParsePrivateKeyPEM(keyPEM)
+	userKey, err := pki.ParseRSAKeyPEM(keyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}

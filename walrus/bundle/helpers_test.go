@@ -71,10 +71,10 @@ func makeCreds() (*creds, error) {
 		if err != nil {
 			return nil, err
 		}
-		if *u.cert, err = ParseCertificatePEM(certPEM); err != nil {
+		if *u.cert, err = pki.ParseCertPEM(certPEM); err != nil {
 			return nil, err
 		}
-		if *u.key, err = ParsePrivateKeyPEM(keyPEM); err != nil {
+		if *u.key, err = pki.ParseRSAKeyPEM(keyPEM); err != nil {
 			return nil, err
 		}
 		if err := write(u.prefix+"-cert.pem", certPEM); err != nil {

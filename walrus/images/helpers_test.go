@@ -64,10 +64,10 @@ func testKeys(t testing.TB) *keys {
 			keysErr = err
 			return
 		}
-		if k.userCert, keysErr = bundle.ParseCertificatePEM(certPEM); keysErr != nil {
+		if k.userCert, keysErr = pki.ParseCertPEM(certPEM); keysErr != nil {
 			return
 		}
-		k.userKey, keysErr = bundle.ParsePrivateKeyPEM(keyPEM)
+		k.userKey, keysErr = pki.ParseRSAKeyPEM(keyPEM)
 		keysVal = k
 	})
 	if keysErr != nil {
