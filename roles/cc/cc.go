@@ -57,8 +57,8 @@ import (
 // for this round.
 const (
 	defaultInterval = 5 * time.Second
-	fastInterval    = time.Second
-	fastFor         = 30 * time.Second // after a change, poll fast this long
+	fastInterval    = 250 * time.Millisecond // nodes in the same process answer in microseconds
+	fastFor         = 30 * time.Second       // after a change, poll fast this long
 	pollTimeout     = 10 * time.Second
 	cleanupTimeout  = 30 * time.Second // rolling back a failed launch
 )

@@ -38,6 +38,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/euca-cloud/euca/internal/awserr"
@@ -51,6 +52,11 @@ import (
 const (
 	// reconcileEvery is how often Run polls the clusters.
 	reconcileEvery = 2 * time.Second
+	// After a launch, terminate or reboot the loop polls fast for a while,
+	// so that an instance shows running (or terminated) a poll of the
+	// cluster after it is, not up to reconcileEvery later.
+	reconcileFast    = 250 * time.Millisecond
+	reconcileFastFor = time.Minute
 	// terminatedKeep is how long a terminated instance stays visible.
 	terminatedKeep = time.Hour
 	// lostAfter is how long a pending or running instance may be missing
@@ -83,6 +89,19 @@ type instanceRuntime struct {
 
 	keyOnce sync.Once
 	key     []byte // signs IMDSv2 tokens
+
+	changed atomic.Int64 // UnixNano of the last launch, terminate or reboot
+}
+
+// touch marks a change the reconcile loop should follow closely.
+func (r *instanceRuntime) touch() { r.changed.Store(timeNow().UnixNano()) }
+
+// nextReconcile is how long the loop waits before its next pass.
+func (r *instanceRuntime) nextReconcile() time.Duration {
+	if timeNow().Sub(time.Unix(0, r.changed.Load())) < reconcileFastFor {
+		return reconcileFast
+	}
+	return reconcileEvery
 }
 
 type sentNetwork struct {
@@ -120,6 +139,7 @@ func (r *instanceRuntime) allClusters() map[string]ccapi.Cluster {
 // RunInstances launches between spec.MinCount and spec.MaxCount instances
 // (as many as fit), or none, and returns them.
 func (c *Cloud) RunInstances(ctx context.Context, accountID string, spec store.LaunchSpec) ([]store.Instance, error) {
+	defer c.inst.touch()
 	if spec.MinCount < 1 {
 		return nil, awserr.InvalidParameterValue("Value (%d) for parameter minCount is invalid. Expected a positive integer.", spec.MinCount)
 	}
@@ -613,6 +633,7 @@ func (c *Cloud) DescribeInstances(ctx context.Context, accountID string, instanc
 // cluster to stop them; the reconcile loop sees them terminated. An
 // instance with termination protection refuses the whole call.
 func (c *Cloud) TerminateInstances(ctx context.Context, accountID string, instanceIDs []string) ([]store.InstanceTransition, error) {
+	defer c.inst.touch()
 	all, err := c.DescribeInstances(ctx, accountID, instanceIDs)
 	if err != nil {
 		return nil, err
@@ -664,6 +685,7 @@ func (c *Cloud) TerminateInstances(ctx context.Context, accountID string, instan
 // RebootInstances asks the clusters to reset the running instances among
 // those named; the others are left as they are, as EC2 does.
 func (c *Cloud) RebootInstances(ctx context.Context, accountID string, instanceIDs []string) error {
+	defer c.inst.touch()
 	all, err := c.DescribeInstances(ctx, accountID, instanceIDs)
 	if err != nil {
 		return err
@@ -892,12 +914,13 @@ func (c *Cloud) sendNetwork(ctx context.Context, zone string, force bool) error 
 // Run keeps the instances' states in step with what their clusters
 // report, until ctx ends: see the pipeline at the top of this file.
 func (c *Cloud) Run(ctx context.Context) error {
-	t := time.NewTicker(reconcileEvery)
+	t := time.NewTimer(reconcileEvery)
 	defer t.Stop()
 	for {
 		if err := c.reconcile(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("reconcile instances", "err", err)
 		}
+		t.Reset(c.inst.nextReconcile())
 		select {
 		case <-ctx.Done():
 			return nil
