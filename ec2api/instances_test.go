@@ -530,3 +530,55 @@ func TestInstanceFilterNamesFollowModel(t *testing.T) {
 		}
 	}
 }
+
+// TestNetworkInterfacesOfInstances: each live instance's interface is
+// listed, found by the filters Terraform uses before deleting a group, and
+// gone once the instance is terminated.
+func TestNetworkInterfacesOfInstances(t *testing.T) {
+	f := newInstAPI(t)
+	sgs := f.must(t, "DescribeSecurityGroups", queryapi.Params{"GroupName.1": "default"})
+	sg := obj(t, sgs, "SecurityGroups", 0, "GroupId").(string)
+	r := f.must(t, "RunInstances", queryapi.Params{"ImageId": f.emi, "MinCount": "1", "MaxCount": "1"})
+	inst := obj(t, r, "Instances", 0).(map[string]any)
+	id := inst["InstanceId"].(string)
+	eniID := obj(t, inst, "NetworkInterfaces", 0, "NetworkInterfaceId").(string)
+
+	all := f.must(t, "DescribeNetworkInterfaces", queryapi.Params{})
+	n := obj(t, all, "NetworkInterfaces", 0).(map[string]any)
+	for k, want := range map[string]any{
+		"NetworkInterfaceId": eniID, "PrivateIpAddress": inst["PrivateIpAddress"], "SubnetId": inst["SubnetId"],
+		"VpcId": inst["VpcId"], "AvailabilityZone": "us-euca-1a", "Status": "in-use", "OwnerId": f.alice,
+		"MacAddress": obj(t, inst, "NetworkInterfaces", 0, "MacAddress"), "InterfaceType": "interface",
+	} {
+		if n[k] != want {
+			t.Errorf("%s = %v, want %v", k, n[k], want)
+		}
+	}
+	if obj(t, n, "Attachment", "InstanceId") != id || obj(t, n, "Attachment", "Status") != "attached" || obj(t, n, "Groups", 0, "GroupId") != sg {
+		t.Errorf("attachment %v groups %v", n["Attachment"], n["Groups"])
+	}
+	for _, flt := range []queryapi.Params{
+		{"Filter.1.Name": "group-id", "Filter.1.Value.1": sg},
+		{"Filter.1.Name": "attachment.instance-id", "Filter.1.Value.1": id},
+		{"NetworkInterfaceId.1": eniID},
+	} {
+		got := f.must(t, "DescribeNetworkInterfaces", flt)
+		if l := obj(t, got, "NetworkInterfaces").([]any); len(l) != 1 {
+			t.Errorf("%v found %d interfaces", flt, len(l))
+		}
+	}
+	if l := obj(t, f.must(t, "DescribeNetworkInterfaces", queryapi.Params{"Filter.1.Name": "group-id", "Filter.1.Value.1": "sg-00000000000000000"}), "NetworkInterfaces").([]any); len(l) != 0 {
+		t.Errorf("another group's filter found %v", l)
+	}
+	// Another account sees none of them.
+	if resp, err := f.call(f.admin, "DescribeNetworkInterfaces", queryapi.Params{"NetworkInterfaceId.1": eniID}); err == nil {
+		t.Errorf("admin found alice's interface: %v", resp)
+	}
+	f.must(t, "TerminateInstances", queryapi.Params{"InstanceId.1": id})
+	f.cl.set(id, ncapi.StateTerminated)
+	f.waitState(t, id, "terminated")
+	if l := obj(t, f.must(t, "DescribeNetworkInterfaces", queryapi.Params{}), "NetworkInterfaces").([]any); len(l) != 0 {
+		t.Errorf("a terminated instance's interface is still listed: %v", l)
+	}
+	f.fails(t, "DescribeNetworkInterfaces", queryapi.Params{"NetworkInterfaceId.1": eniID}, "InvalidNetworkInterfaceID.NotFound")
+}

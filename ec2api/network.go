@@ -254,28 +254,121 @@ func (a *api) describeSubnets(ctx context.Context, req *queryapi.Request) (any, 
 	return &describeSubnetsResponse{Subnets: setOf[subnetItem]{page}, NextToken: next}, nil
 }
 
-// ---- DescribeNetworkInterfaces, before there are any
-
-var networkInterfaceFilters = knownFilterNames(
-	"association.allocation-id", "association.association-id", "addresses.association.owner-id",
-	"addresses.association.public-ip", "addresses.primary", "addresses.private-ip-address",
-	"association.ip-owner-id", "association.public-ip", "association.public-dns-name", "attachment.attach-time",
-	"attachment.attachment-id", "attachment.delete-on-termination", "attachment.device-index",
-	"attachment.instance-id", "attachment.instance-owner-id", "attachment.status", "availability-zone",
-	"availability-zone-id", "description", "group-id", "ipv6-addresses.ipv6-address", "interface-type",
-	"mac-address", "network-interface-id", "operator.managed", "operator.principal", "owner-id",
-	"private-dns-name", "private-ip-address", "requester-id", "requester-managed", "source-dest-check",
-	"status", "subnet-id", "vpc-id",
-	// The group name, which older documentation lists.
-	"group-name",
-)
+// ---- DescribeNetworkInterfaces: the one interface of each live instance
 
 var networkInterfaceIDPattern = regexp.MustCompile(`^eni-([0-9a-fA-F]{8}|[0-9a-fA-F]{17})$`)
 
+// networkInterfaceItem is botocore's NetworkInterface shape.
+type networkInterfaceItem struct {
+	Attachment         networkInterfaceAttachmentXML `xml:"attachment"`
+	AvailabilityZone   string                        `xml:"availabilityZone"`
+	Description        string                        `xml:"description"`
+	Groups             setOf[groupIdentifier]        `xml:"groupSet"`
+	InterfaceType      string                        `xml:"interfaceType"`
+	IPv6Addresses      setOf[struct{}]               `xml:"ipv6AddressesSet"`
+	MacAddress         string                        `xml:"macAddress"`
+	NetworkInterfaceID string                        `xml:"networkInterfaceId"`
+	OwnerID            string                        `xml:"ownerId"`
+	PrivateDNSName     string                        `xml:"privateDnsName"`
+	PrivateIPAddress   string                        `xml:"privateIpAddress"`
+	PrivateIPAddresses setOf[eniPrivateIPXML]        `xml:"privateIpAddressesSet"`
+	RequesterManaged   bool                          `xml:"requesterManaged"`
+	SourceDestCheck    bool                          `xml:"sourceDestCheck"`
+	Status             string                        `xml:"status"`
+	SubnetID           string                        `xml:"subnetId"`
+	Tags               setOf[tagItem]                `xml:"tagSet"`
+	VpcID              string                        `xml:"vpcId"`
+}
+
+type networkInterfaceAttachmentXML struct {
+	AttachTime          string `xml:"attachTime"`
+	AttachmentID        string `xml:"attachmentId"`
+	DeleteOnTermination bool   `xml:"deleteOnTermination"`
+	DeviceIndex         int    `xml:"deviceIndex"`
+	NetworkCardIndex    int    `xml:"networkCardIndex"`
+	InstanceID          string `xml:"instanceId"`
+	InstanceOwnerID     string `xml:"instanceOwnerId"`
+	Status              string `xml:"status"`
+}
+
+// networkInterfaceOf is an instance's interface as DescribeNetworkInterfaces
+// shows it: the interface DescribeInstances nests in the instance, with
+// the attachment naming the instance. Terminated instances have none.
+func (a *api) networkInterfaceOf(in store.Instance) (networkInterfaceItem, bool) {
+	it := a.instanceView(in)
+	if len(it.NetworkInterfaces.Items) == 0 {
+		return networkInterfaceItem{}, false
+	}
+	eni := it.NetworkInterfaces.Items[0]
+	return networkInterfaceItem{
+		Attachment: networkInterfaceAttachmentXML{AttachTime: eni.Attachment.AttachTime, AttachmentID: eni.Attachment.AttachmentID,
+			DeleteOnTermination: eni.Attachment.DeleteOnTermination, DeviceIndex: eni.Attachment.DeviceIndex,
+			InstanceID: in.ID, InstanceOwnerID: in.AccountID, Status: eni.Attachment.Status},
+		AvailabilityZone: in.Zone, Description: eni.Description, Groups: eni.Groups, InterfaceType: eni.InterfaceType,
+		MacAddress: eni.MacAddress, NetworkInterfaceID: eni.NetworkInterfaceID, OwnerID: eni.OwnerID,
+		PrivateDNSName: eni.PrivateDNSName, PrivateIPAddress: eni.PrivateIPAddress, PrivateIPAddresses: eni.PrivateIPAddresses,
+		SourceDestCheck: eni.SourceDestCheck, Status: eni.Status, SubnetID: eni.SubnetID, VpcID: eni.VpcID,
+	}, true
+}
+
+// networkInterfaceFilters are the model's filters; those about features
+// not built (public addresses by association, IPv6, operators) match
+// nothing.
+var networkInterfaceFilters = filterFields[networkInterfaceItem]{
+	"network-interface-id":             func(n networkInterfaceItem) []string { return []string{n.NetworkInterfaceID} },
+	"attachment.attach-time":           func(n networkInterfaceItem) []string { return []string{n.Attachment.AttachTime} },
+	"attachment.attachment-id":         func(n networkInterfaceItem) []string { return []string{n.Attachment.AttachmentID} },
+	"attachment.delete-on-termination": func(n networkInterfaceItem) []string { return []string{boolString(n.Attachment.DeleteOnTermination)} },
+	"attachment.device-index":          func(n networkInterfaceItem) []string { return []string{strconv.Itoa(n.Attachment.DeviceIndex)} },
+	"attachment.instance-id":           func(n networkInterfaceItem) []string { return []string{n.Attachment.InstanceID} },
+	"attachment.instance-owner-id":     func(n networkInterfaceItem) []string { return []string{n.Attachment.InstanceOwnerID} },
+	"attachment.status":                func(n networkInterfaceItem) []string { return []string{n.Attachment.Status} },
+	"availability-zone":                func(n networkInterfaceItem) []string { return []string{n.AvailabilityZone} },
+	"description":                      func(n networkInterfaceItem) []string { return []string{n.Description} },
+	"group-id": func(n networkInterfaceItem) []string {
+		var out []string
+		for _, g := range n.Groups.Items {
+			out = append(out, g.GroupID)
+		}
+		return out
+	},
+	"group-name": func(n networkInterfaceItem) []string {
+		var out []string
+		for _, g := range n.Groups.Items {
+			out = append(out, g.GroupName)
+		}
+		return out
+	},
+	"interface-type":                  func(n networkInterfaceItem) []string { return []string{n.InterfaceType} },
+	"mac-address":                     func(n networkInterfaceItem) []string { return []string{n.MacAddress} },
+	"owner-id":                        func(n networkInterfaceItem) []string { return []string{n.OwnerID} },
+	"private-dns-name":                func(n networkInterfaceItem) []string { return []string{n.PrivateDNSName} },
+	"private-ip-address":              func(n networkInterfaceItem) []string { return []string{n.PrivateIPAddress} },
+	"addresses.private-ip-address":    func(n networkInterfaceItem) []string { return []string{n.PrivateIPAddress} },
+	"addresses.primary":               func(n networkInterfaceItem) []string { return []string{"true"} },
+	"requester-managed":               func(n networkInterfaceItem) []string { return []string{boolString(n.RequesterManaged)} },
+	"source-dest-check":               func(n networkInterfaceItem) []string { return []string{boolString(n.SourceDestCheck)} },
+	"status":                          func(n networkInterfaceItem) []string { return []string{n.Status} },
+	"subnet-id":                       func(n networkInterfaceItem) []string { return []string{n.SubnetID} },
+	"vpc-id":                          func(n networkInterfaceItem) []string { return []string{n.VpcID} },
+	"association.allocation-id":       func(networkInterfaceItem) []string { return nil },
+	"association.association-id":      func(networkInterfaceItem) []string { return nil },
+	"addresses.association.owner-id":  func(networkInterfaceItem) []string { return nil },
+	"addresses.association.public-ip": func(networkInterfaceItem) []string { return nil },
+	"association.ip-owner-id":         func(networkInterfaceItem) []string { return nil },
+	"association.public-ip":           func(networkInterfaceItem) []string { return nil },
+	"association.public-dns-name":     func(networkInterfaceItem) []string { return nil },
+	"availability-zone-id":            func(networkInterfaceItem) []string { return nil },
+	"ipv6-addresses.ipv6-address":     func(networkInterfaceItem) []string { return nil },
+	"operator.managed":                func(networkInterfaceItem) []string { return []string{"false"} },
+	"operator.principal":              func(networkInterfaceItem) []string { return nil },
+	"requester-id":                    func(networkInterfaceItem) []string { return nil },
+}
+
 type describeNetworkInterfacesResponse struct {
 	Response
-	NetworkInterfaces setOf[struct{}] `xml:"networkInterfaceSet"`
-	NextToken         string          `xml:"nextToken,omitempty"`
+	NetworkInterfaces setOf[networkInterfaceItem] `xml:"networkInterfaceSet"`
+	NextToken         string                      `xml:"nextToken,omitempty"`
 }
 
 func (a *api) describeNetworkInterfaces(ctx context.Context, req *queryapi.Request) (any, error) {
@@ -283,29 +376,57 @@ func (a *api) describeNetworkInterfaces(ctx context.Context, req *queryapi.Reque
 	if _, err := p.Bool("IncludeManagedResources"); err != nil {
 		return nil, err
 	}
-	if err := checkFiltersKnown(p, networkInterfaceFilters); err != nil {
-		return nil, err
-	}
 	ids := p.List("NetworkInterfaceId")
-	if len(ids) > 0 && p.Has("MaxResults") {
-		return nil, awserr.New("InvalidParameterCombination", "The parameter networkInterfaceIdSet cannot be used with the parameter maxResults")
-	}
-	for _, id := range ids {
-		if !networkInterfaceIDPattern.MatchString(id) {
-			return nil, awserr.New("InvalidNetworkInterfaceID.Malformed", "Invalid id: \"%s\" (expecting \"eni-...\")", id)
-		}
-	}
-	if err := dryRun(p); err != nil {
+	page, next, err := describe(p, describeCall[networkInterfaceItem]{
+		fields: networkInterfaceFilters, tags: func(networkInterfaceItem) []store.Tag { return nil }, filterNamesFirst: true,
+		check: func() error {
+			if len(ids) > 0 && p.Has("MaxResults") {
+				return awserr.New("InvalidParameterCombination", "The parameter networkInterfaceIdSet cannot be used with the parameter maxResults")
+			}
+			for _, id := range ids {
+				if !networkInterfaceIDPattern.MatchString(id) {
+					return awserr.New("InvalidNetworkInterfaceID.Malformed", "Invalid id: \"%s\" (expecting \"eni-...\")", id)
+				}
+			}
+			return nil
+		},
+		fetch: func() ([]networkInterfaceItem, error) {
+			insts, err := a.cloud.DescribeInstances(ctx, req.Caller.AccountID, nil)
+			if err != nil {
+				return nil, err
+			}
+			byID := map[string]networkInterfaceItem{}
+			var all []networkInterfaceItem
+			for _, in := range insts {
+				if n, ok := a.networkInterfaceOf(in); ok {
+					all = append(all, n)
+					byID[n.NetworkInterfaceID] = n
+				}
+			}
+			if len(ids) == 0 {
+				return all, nil
+			}
+			var named []networkInterfaceItem
+			var missing []string
+			for _, id := range ids {
+				if n, ok := byID[id]; ok {
+					named = append(named, n)
+				} else {
+					missing = append(missing, id)
+				}
+			}
+			switch {
+			case len(missing) == 1:
+				return nil, awserr.New("InvalidNetworkInterfaceID.NotFound", "The networkInterface ID '%s' does not exist", missing[0])
+			case len(missing) > 1:
+				return nil, awserr.New("InvalidNetworkInterfaceID.NotFound", "The networkInterface IDs '%s' do not exist", strings.Join(missing, ", "))
+			}
+			return named, nil
+		},
+		minResults: 5, maxResults: 1000,
+	})
+	if err != nil {
 		return nil, err
 	}
-	if len(ids) == 1 {
-		return nil, awserr.New("InvalidNetworkInterfaceID.NotFound", "The networkInterface ID '%s' does not exist", ids[0])
-	}
-	if len(ids) > 1 {
-		return nil, awserr.New("InvalidNetworkInterfaceID.NotFound", "The networkInterface IDs '%s' do not exist", strings.Join(ids, ", "))
-	}
-	if _, _, err := paginate([]struct{}(nil), p, 5, 1000); err != nil {
-		return nil, err
-	}
-	return &describeNetworkInterfacesResponse{}, nil
+	return &describeNetworkInterfacesResponse{NetworkInterfaces: setOf[networkInterfaceItem]{page}, NextToken: next}, nil
 }
