@@ -167,9 +167,13 @@ func Run(ctx context.Context, o Options) error {
 	log.Info("store open", "path", st.Path(), "schema", store.SchemaVersion())
 
 	// Background loops (reconcilers, pollers) run until ctx ends; Run
-	// waits for all of them before it closes what they use.
+	// waits for all of them before it closes what they use. A start that
+	// fails half way cancels the loops already started (cancel runs before
+	// the wait: defers run last first).
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer cancel()
 	background := func(name string, f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
