@@ -73,6 +73,11 @@ func (w *Walrus) upload(ctx context.Context, r *request, perm string) (store.Wal
 	if err != nil {
 		return b, u, internal("upload: %w", err)
 	}
+	// An upload is its initiator's (and the bucket owner's): another writer
+	// of the bucket may not add to, complete, abort or list it.
+	if c := r.callerID(); c != u.OwnerID && c != b.AccountID {
+		return b, u, s3Error("AccessDenied")
+	}
 	return b, u, nil
 }
 

@@ -755,7 +755,9 @@ func (w *Walrus) getObjectTagging(ctx context.Context, r *request) (*response, e
 	if err := checkVersion(r); err != nil {
 		return nil, err
 	}
-	_, o, err := w.object(ctx, r, r.bucket, r.key, permRead)
+	// Tags are not part of what an ACL's READ grant shows (S3 governs them
+	// by policy, not ACLs): reading them takes READ_ACP, as the owner has.
+	_, o, err := w.object(ctx, r, r.bucket, r.key, permReadACP)
 	if err != nil {
 		return nil, err
 	}
