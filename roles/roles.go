@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/euca-cloud/euca/ec2api"
+	"github.com/euca-cloud/euca/hypervisor"
 	"github.com/euca-cloud/euca/hypervisor/drivers"
 	"github.com/euca-cloud/euca/hypervisor/libvirt"
 	"github.com/euca-cloud/euca/internal/conf"
@@ -303,7 +304,8 @@ func startNode(ctx context.Context, o Options, st *store.Store, src nc.ImageSour
 			probe.Kernel, probe.Ramdisk = "", ""
 		}
 	}
-	drv, err := drivers.Load(ctx, o.Driver, drivers.Config{Hypervisor: cfg.Hypervisor, InstancePath: cfg.InstancePath, Probe: probe, Log: log})
+	drv, err := drivers.Load(ctx, o.Driver, drivers.Config{Hypervisor: cfg.Hypervisor, InstancePath: cfg.InstancePath, Probe: probe, Log: log,
+		SimHost: hypervisor.Resources{Cores: cfg.MaxCores, MemoryMiB: cfg.MaxMemMB, DiskGiB: cfg.MaxDiskGB}})
 	if err != nil {
 		return nil, fmt.Errorf("nc: hypervisor: %w", err)
 	}

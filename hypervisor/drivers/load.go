@@ -23,7 +23,13 @@ type Config struct {
 	InstancePath string        // INSTANCE_PATH
 	Probe        libvirt.Probe // the guest that proves KVM (HYPERVISOR=auto)
 	Socket       string        // libvirtd's socket; "" is libvirt.DefaultSocket
-	Log          *slog.Logger
+	// SimHost is the simulated host's size (MAX_CORES, MAX_MEM, MAX_DISK:
+	// a host that does not exist has no hardware to measure, so the caps
+	// size it, larger than sim.DefaultCapacity for a scale test of 10,000
+	// instances); zero fields: sim.DefaultCapacity's. Real drivers measure
+	// their host and ignore it.
+	SimHost hypervisor.Resources
+	Log     *slog.Logger
 }
 
 // Default is the driver of a node that names none.
@@ -41,7 +47,7 @@ var drivers = map[string]func(context.Context, Config) (hypervisor.Driver, error
 	// The simulated host keeps its domains beside the instances' files, so
 	// an NC restarted over the same INSTANCE_PATH recovers them.
 	"sim": func(ctx context.Context, c Config) (hypervisor.Driver, error) {
-		d, err := sim.New(ctx, sim.Options{Dir: filepath.Join(c.InstancePath, ".sim-host")})
+		d, err := sim.New(ctx, sim.Options{Dir: filepath.Join(c.InstancePath, ".sim-host"), Capacity: c.SimHost})
 		if err != nil {
 			return nil, err
 		}
