@@ -19,6 +19,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaCC...),
 	execAll(schemaInstances...),
 	execAll(schemaImagesManifest...),
+	execAll(schemaWalrusParts...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,

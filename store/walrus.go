@@ -48,8 +48,11 @@ type WalrusObject struct {
 	Size        int64
 	ETag        string // without quotes
 	Parts       int    // 0 for a single PUT
-	OwnerID     string
-	ACL         []WalrusGrant
+	// PartList is a multipart object's parts in order; nil for a single
+	// PUT, and for a multipart object stored before part lists were kept.
+	PartList []WalrusObjectPart
+	OwnerID  string
+	ACL      []WalrusGrant
 	// Headers are what is returned with the data: Content-Type,
 	// Content-Encoding, ..., and the user metadata X-Amz-Meta-*.
 	Headers    map[string]string
@@ -57,6 +60,25 @@ type WalrusObject struct {
 	Checksum   string
 	ModifiedMS int64
 }
+
+// WalrusObjectPart is one part of an object made by a multipart upload.
+type WalrusObjectPart struct {
+	Number int    `json:"n"` // as uploaded
+	Size   int64  `json:"size"`
+	ETag   string `json:"etag"`
+}
+
+// WalrusCompletion is a multipart upload completed within the last
+// WalrusCompletionTTL: what its Complete answered.
+type WalrusCompletion struct {
+	UploadID, Bucket, Key string
+	ETag                  string
+	Parts                 []WalrusObjectPart
+	CompletedMS           int64
+}
+
+// WalrusCompletionTTL is how long a completed upload is remembered.
+const WalrusCompletionTTL = 24 * 60 * 60 * 1000 // ms
 
 // WalrusUpload is a multipart upload in progress.
 type WalrusUpload struct {
@@ -286,15 +308,18 @@ func (s *Store) DeleteWalrusBucketConfig(ctx context.Context, bucket, kind strin
 
 // Objects.
 
-const walrusObjectColumns = `bucket, key, blob, size, etag, parts, owner_id, acl, headers, tags, checksum, modified_ms`
+const walrusObjectColumns = `bucket, key, blob, size, etag, parts, owner_id, acl, headers, tags, checksum, modified_ms, part_list`
 
 func scanWalrusObject(row interface{ Scan(...any) error }) (WalrusObject, error) {
 	var o WalrusObject
-	var acl, headers, tags string
-	if err := row.Scan(&o.Bucket, &o.Key, &o.Blob, &o.Size, &o.ETag, &o.Parts, &o.OwnerID, &acl, &headers, &tags, &o.Checksum, &o.ModifiedMS); err != nil {
+	var acl, headers, tags, partList string
+	if err := row.Scan(&o.Bucket, &o.Key, &o.Blob, &o.Size, &o.ETag, &o.Parts, &o.OwnerID, &acl, &headers, &tags, &o.Checksum, &o.ModifiedMS, &partList); err != nil {
 		return o, err
 	}
 	var err error
+	if o.PartList, err = fromJSON[[]WalrusObjectPart](partList, "object part list"); err != nil {
+		return o, err
+	}
 	if o.ACL, err = fromJSON[[]WalrusGrant](acl, "object acl"); err != nil {
 		return o, err
 	}
@@ -355,11 +380,15 @@ func putWalrusObject(ctx context.Context, tx *sql.Tx, o WalrusObject, opt Walrus
 	if o.Tags == nil {
 		o.Tags = []Tag{}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO walrus_objects (`+walrusObjectColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	partList := ""
+	if len(o.PartList) > 0 {
+		partList = toJSON(o.PartList)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO walrus_objects (`+walrusObjectColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (bucket, key) DO UPDATE SET blob = excluded.blob, size = excluded.size, etag = excluded.etag,
 			parts = excluded.parts, owner_id = excluded.owner_id, acl = excluded.acl, headers = excluded.headers,
-			tags = excluded.tags, checksum = excluded.checksum, modified_ms = excluded.modified_ms`,
-		o.Bucket, o.Key, o.Blob, o.Size, o.ETag, o.Parts, o.OwnerID, toJSON(o.ACL), toJSON(o.Headers), toJSON(o.Tags), o.Checksum, o.ModifiedMS); err != nil {
+			tags = excluded.tags, checksum = excluded.checksum, modified_ms = excluded.modified_ms, part_list = excluded.part_list`,
+		o.Bucket, o.Key, o.Blob, o.Size, o.ETag, o.Parts, o.OwnerID, toJSON(o.ACL), toJSON(o.Headers), toJSON(o.Tags), o.Checksum, o.ModifiedMS, partList); err != nil {
 		return "", fmt.Errorf("store: put object: %w", err)
 	}
 	added := int64(1)
@@ -568,10 +597,12 @@ func (s *Store) WalrusParts(ctx context.Context, uploadID string) ([]WalrusPart,
 	return out, rows.Err()
 }
 
-// CompleteWalrusUpload makes o (whose blob is the concatenated parts) the
-// object and ends the upload in one transaction. It returns the replaced
-// object's blob and the blobs of all the upload's parts, for the caller to
-// delete. ErrNotFound when the upload is gone.
+// CompleteWalrusUpload makes o (whose blob is the concatenated parts, and
+// whose PartList names them) the object and ends the upload in one
+// transaction, remembering it as completed (WalrusCompletedUpload) and
+// forgetting completions older than WalrusCompletionTTL. It returns the
+// replaced object's blob and the blobs of all the upload's parts, for the
+// caller to delete. ErrNotFound when the upload is gone.
 func (s *Store) CompleteWalrusUpload(ctx context.Context, uploadID string, o WalrusObject, opt WalrusPutOptions) (oldBlob string, partBlobs []string, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
@@ -588,10 +619,32 @@ func (s *Store) CompleteWalrusUpload(ctx context.Context, uploadID string, o Wal
 		if partBlobs, err = blobsOfUploads(ctx, tx, `u.id = ?`, uploadID); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM walrus_uploads WHERE id = ?`, uploadID)
+		if _, err = tx.ExecContext(ctx, `DELETE FROM walrus_uploads WHERE id = ?`, uploadID); err != nil {
+			return err
+		}
+		t := now()
+		if _, err := tx.ExecContext(ctx, `DELETE FROM walrus_completed_uploads WHERE completed_ms < ?`, t-WalrusCompletionTTL); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO walrus_completed_uploads (id, bucket, key, etag, parts, completed_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+			uploadID, o.Bucket, o.Key, o.ETag, toJSON(o.PartList), t)
 		return err
 	})
 	return oldBlob, partBlobs, err
+}
+
+// WalrusCompletedUpload returns an upload completed within the last
+// WalrusCompletionTTL; ErrNotFound otherwise.
+func (s *Store) WalrusCompletedUpload(ctx context.Context, id string) (WalrusCompletion, error) {
+	var c WalrusCompletion
+	var parts string
+	err := s.r.QueryRowContext(ctx, `SELECT id, bucket, key, etag, parts, completed_ms FROM walrus_completed_uploads WHERE id = ? AND completed_ms >= ?`,
+		id, now()-WalrusCompletionTTL).Scan(&c.UploadID, &c.Bucket, &c.Key, &c.ETag, &parts, &c.CompletedMS)
+	if err != nil {
+		return c, notFound(err, "completed upload "+id)
+	}
+	c.Parts, err = fromJSON[[]WalrusObjectPart](parts, "completed upload parts")
+	return c, err
 }
 
 // AbortWalrusUpload ends an upload without an object, returning its parts'

@@ -62,3 +62,23 @@ var schemaWalrus = []string{
 		PRIMARY KEY (upload_id, number)
 	)`,
 }
+
+// schemaWalrusParts keeps what a multipart upload was made of once it is
+// complete: the object's parts in order (GetObject and HeadObject by
+// partNumber, GetObjectAttributes), and the completed uploads themselves
+// for a day, so that a Complete retried after its answer was lost (SDKs
+// retry) answers as the first one did. An object stored before this
+// migration has an empty part list.
+var schemaWalrusParts = []string{
+	// part_list: JSON list of {n, size, etag}, in the object's order.
+	`ALTER TABLE walrus_objects ADD COLUMN part_list TEXT NOT NULL DEFAULT ''`,
+	`CREATE TABLE walrus_completed_uploads (
+		id           TEXT PRIMARY KEY,
+		bucket       TEXT NOT NULL REFERENCES walrus_buckets(name) ON DELETE CASCADE,
+		key          TEXT NOT NULL,
+		etag         TEXT NOT NULL,           -- the object's, without quotes
+		parts        TEXT NOT NULL,           -- JSON: the part list completed, as part_list
+		completed_ms INTEGER NOT NULL
+	)`,
+	`CREATE INDEX walrus_completed_uploads_age ON walrus_completed_uploads(completed_ms)`,
+}

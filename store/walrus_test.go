@@ -301,4 +301,49 @@ func init() {
 		`INSERT INTO walrus_parts (upload_id, number, blob, size, etag, modified_ms) VALUES
 			('upload1', 1, 'fedcba9876543210fedcba9876543210', 5242880, 'e1', 11)`,
 	}
+	tableSeeds["walrus_completed_uploads"] = []string{
+		`UPDATE walrus_objects SET part_list = '[{"n":1,"size":5,"etag":"e1"}]', parts = 1 WHERE key = 'dir/obj'`,
+		`INSERT INTO walrus_completed_uploads (id, bucket, key, etag, parts, completed_ms) VALUES
+			('upload0', 'bkt', 'dir/obj', 'ab-1', '[{"n":1,"size":5,"etag":"e1"}]', 12)`,
+	}
+}
+
+// TestWalrusCompletedUploads: a completed upload is remembered with the
+// object's part list for WalrusCompletionTTL, then forgotten.
+func TestWalrusCompletedUploads(t *testing.T) {
+	ctx := context.Background()
+	s := openWalrus(t)
+	if err := s.CreateWalrusBucket(ctx, WalrusBucket{Name: "b", AccountID: "1", ACL: ownerACL}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateWalrusUpload(ctx, WalrusUpload{ID: "u1", Bucket: "b", Key: "k", OwnerID: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	parts := []WalrusObjectPart{{Number: 1, Size: 5, ETag: "e1"}, {Number: 3, Size: 2, ETag: "e3"}}
+	if _, _, err := s.CompleteWalrusUpload(ctx, "u1", WalrusObject{Bucket: "b", Key: "k", Blob: "whole", Size: 7, ETag: "x-2", Parts: 2, PartList: parts}, WalrusPutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := s.WalrusObject(ctx, "b", "k"); err != nil || !reflect.DeepEqual(o.PartList, parts) {
+		t.Errorf("object part list %+v %v", o.PartList, err)
+	}
+	c, err := s.WalrusCompletedUpload(ctx, "u1")
+	if err != nil || c.Bucket != "b" || c.Key != "k" || c.ETag != "x-2" || !reflect.DeepEqual(c.Parts, parts) {
+		t.Errorf("completion %+v %v", c, err)
+	}
+	if _, err := s.WalrusCompletedUpload(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown completion: %v", err)
+	}
+	// A single PUT over the key has no part list.
+	if _, err := s.PutWalrusObject(ctx, WalrusObject{Bucket: "b", Key: "k", Blob: "single", Size: 1, ETag: "e"}, WalrusPutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := s.WalrusObject(ctx, "b", "k"); err != nil || o.PartList != nil {
+		t.Errorf("part list outlived its object: %+v %v", o.PartList, err)
+	}
+	old := now
+	now = func() int64 { return old() + WalrusCompletionTTL + 1000 }
+	defer func() { now = old }()
+	if _, err := s.WalrusCompletedUpload(ctx, "u1"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("completion remembered past its TTL: %v", err)
+	}
 }

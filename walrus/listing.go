@@ -189,7 +189,14 @@ func (w *Walrus) listObjects(ctx context.Context, r *request) (*response, error)
 	if err != nil {
 		return nil, err
 	}
-	doc := listBucketResult{Xmlns: s3NS, Name: b.Name, Prefix: p.encode(p.prefix), MaxKeys: p.max,
+	// With encoding-type=url, S3 encodes the prefix it echoes in V2 but
+	// not in V1 (botocore decodes ListObjects' Delimiter, Marker,
+	// NextMarker, keys and common prefixes, and V2's Prefix besides).
+	prefix := p.prefix
+	if v2 {
+		prefix = p.encode(prefix)
+	}
+	doc := listBucketResult{Xmlns: s3NS, Name: b.Name, Prefix: prefix, MaxKeys: p.max,
 		Delimiter: p.encode(p.delim), Contents: []objectEntry{}}
 	if p.urlEncode {
 		doc.EncodingType = "url"
@@ -198,13 +205,15 @@ func (w *Walrus) listObjects(ctx context.Context, r *request) (*response, error)
 	withOwner := true
 	if v2 {
 		withOwner = r.query.Get("fetch-owner") == "true"
-		if tok, ok := r.query["continuation-token"]; ok {
-			raw, err := base64.RawURLEncoding.DecodeString(tok[0])
-			if err != nil || tok[0] == "" {
+		// An empty continuation-token is taken as absent, as S3 does
+		// (SDK paginators send the previous page's, which may be empty).
+		if tok := r.query.Get("continuation-token"); tok != "" {
+			raw, err := base64.RawURLEncoding.DecodeString(tok)
+			if err != nil {
 				return nil, s3Errorf("InvalidArgument", "The continuation token provided is incorrect")
 			}
 			after = string(raw)
-			doc.ContinuationToken = tok[0]
+			doc.ContinuationToken = tok
 		} else {
 			after = r.query.Get("start-after")
 		}

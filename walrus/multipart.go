@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/euca-cloud/euca/internal/awserr"
 	"github.com/euca-cloud/euca/store"
 )
 
@@ -205,19 +206,91 @@ type completeResult struct {
 	ETag     string   `xml:"ETag"`
 }
 
-func (w *Walrus) completeMultipartUpload(ctx context.Context, r *request) (*response, error) {
-	b, u, err := w.upload(ctx, r, permWrite)
+// uploadGone reports an upload that no longer exists: completed or
+// aborted by a concurrent request.
+func (w *Walrus) uploadGone(ctx context.Context, id string) bool {
+	_, err := w.st.WalrusUpload(ctx, id)
+	return errors.Is(err, store.ErrNotFound)
+}
+
+// isCode reports an S3 error of the code.
+func isCode(err error, code string) bool {
+	var ae *awserr.Error
+	return errors.As(err, &ae) && ae.Code == code
+}
+
+func (w *Walrus) completeResponse(r *request, bucket, key, etag string) *response {
+	loc := "/" + bucket + "/" + key
+	if host := r.http.Host; host != "" {
+		loc = "http://" + host + loc
+	}
+	return xmlResponse(completeResult{Xmlns: s3NS, Location: loc, Bucket: bucket, Key: key, ETag: quoteETag(etag)})
+}
+
+// completedAgain answers a Complete of an upload that is no longer in
+// progress: when it was completed (within the store's
+// WalrusCompletionTTL) into this bucket and key from the same part list,
+// the request is a retry of that Complete (an SDK whose answer was lost),
+// and gets the answer the first one got, as S3 gives it. Anything else is
+// NoSuchUpload.
+func (w *Walrus) completedAgain(ctx context.Context, r *request, b store.WalrusBucket) (*response, error) {
+	c, err := w.st.WalrusCompletedUpload(ctx, r.query.Get("uploadId"))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (c.Bucket != b.Name || c.Key != r.key)) {
+		return nil, s3Error("NoSuchUpload")
+	}
+	if err != nil {
+		return nil, internal("completed upload: %w", err)
+	}
+	req, err := completeParts(r)
 	if err != nil {
 		return nil, err
 	}
+	same := len(req.Parts) == len(c.Parts)
+	for i := 0; same && i < len(req.Parts); i++ {
+		same = req.Parts[i].PartNumber == c.Parts[i].Number && strings.Trim(strings.TrimSpace(req.Parts[i].ETag), `"`) == c.Parts[i].ETag
+	}
+	if !same {
+		return nil, s3Error("NoSuchUpload")
+	}
+	return w.completeResponse(r, c.Bucket, c.Key, c.ETag), nil
+}
+
+// completeParts reads a Complete's part list.
+func completeParts(r *request) (completeRequest, error) {
+	var req completeRequest
 	body, err := r.payload()
 	if err != nil {
+		return req, err
+	}
+	if err := xml.Unmarshal(body, &req); err != nil || len(req.Parts) == 0 {
+		return req, s3Error("MalformedXML")
+	}
+	return req, nil
+}
+
+func (w *Walrus) completeMultipartUpload(ctx context.Context, r *request) (*response, error) {
+	b, u, err := w.upload(ctx, r, permWrite)
+	if isCode(err, "NoSuchUpload") {
+		return w.completedAgain(ctx, r, b)
+	}
+	if err != nil {
 		return nil, err
 	}
-	var req completeRequest
-	if err := xml.Unmarshal(body, &req); err != nil || len(req.Parts) == 0 {
-		return nil, s3Error("MalformedXML")
+	req, err := completeParts(r)
+	if err != nil {
+		return nil, err
 	}
+	// A concurrent Complete or Abort may end the upload while this one
+	// works: each failure below that it could cause is answered
+	// NoSuchUpload once the upload is seen gone.
+	resp, err := w.complete(ctx, r, b, u, req)
+	if err != nil && !isCode(err, "NoSuchUpload") && w.uploadGone(ctx, u.ID) {
+		return nil, s3Error("NoSuchUpload")
+	}
+	return resp, err
+}
+
+func (w *Walrus) complete(ctx context.Context, r *request, b store.WalrusBucket, u store.WalrusUpload, req completeRequest) (*response, error) {
 	stored, err := w.st.WalrusParts(ctx, u.ID)
 	if err != nil {
 		return nil, internal("parts: %w", err)
@@ -227,6 +300,7 @@ func (w *Walrus) completeMultipartUpload(ctx context.Context, r *request) (*resp
 		byNumber[p.Number] = p
 	}
 	var ids []string
+	var list []store.WalrusObjectPart
 	var size int64
 	sums := md5.New()
 	// The list is checked whole for order, then for parts that do not
@@ -252,6 +326,7 @@ func (w *Walrus) completeMultipartUpload(ctx context.Context, r *request) (*resp
 		}
 		sums.Write(raw)
 		ids = append(ids, p.Blob)
+		list = append(list, store.WalrusObjectPart{Number: p.Number, Size: p.Size, ETag: p.ETag})
 		size += p.Size
 	}
 	if size > maxObjectSize {
@@ -265,7 +340,7 @@ func (w *Walrus) completeMultipartUpload(ctx context.Context, r *request) (*resp
 		return nil, uploadError(err)
 	}
 	etag := hex.EncodeToString(sums.Sum(nil)) + "-" + strconv.Itoa(len(req.Parts))
-	o := store.WalrusObject{Bucket: b.Name, Key: u.Key, Blob: blob.ID, Size: blob.Size, ETag: etag, Parts: len(req.Parts),
+	o := store.WalrusObject{Bucket: b.Name, Key: u.Key, Blob: blob.ID, Size: blob.Size, ETag: etag, Parts: len(req.Parts), PartList: list,
 		OwnerID: u.OwnerID, ACL: u.ACL, Headers: u.Headers, Tags: u.Tags}
 	opt := w.putOptions(r)
 	old, partBlobs, err := w.st.CompleteWalrusUpload(ctx, u.ID, o, opt)
@@ -288,11 +363,7 @@ func (w *Walrus) completeMultipartUpload(ctx context.Context, r *request) (*resp
 			w.deleteBlob(ctx, b.Name, pb)
 		}
 	}
-	loc := "/" + b.Name + "/" + u.Key
-	if host := r.http.Host; host != "" {
-		loc = "http://" + host + loc
-	}
-	return xmlResponse(completeResult{Xmlns: s3NS, Location: loc, Bucket: b.Name, Key: u.Key, ETag: quoteETag(etag)}), nil
+	return w.completeResponse(r, b.Name, u.Key, etag), nil
 }
 
 func (w *Walrus) abortMultipartUpload(ctx context.Context, r *request) (*response, error) {

@@ -31,6 +31,26 @@ var storageClasses = map[string]bool{
 	"OUTPOSTS": true, "SNOW": true, "EXPRESS_ONEZONE": true,
 }
 
+// contentEncoding is the Content-Encoding an object keeps: the header as
+// the client sent it (several lines joined as one), less aws-chunked,
+// which describes how this request's body was framed, not the object.
+func contentEncoding(values []string) string {
+	ce := strings.Join(values, ", ")
+	chunked := false
+	var keep []string
+	for _, p := range strings.Split(ce, ",") {
+		if strings.EqualFold(strings.TrimSpace(p), "aws-chunked") {
+			chunked = true
+		} else if strings.TrimSpace(p) != "" {
+			keep = append(keep, p)
+		}
+	}
+	if !chunked {
+		return strings.TrimSpace(ce)
+	}
+	return strings.TrimSpace(strings.Join(keep, ","))
+}
+
 // objectHeaders reads the headers an object keeps. Names are stored lower
 // case ("content-type", "x-amz-meta-color"), as S3 returns metadata.
 func objectHeaders(h http.Header) (map[string]string, error) {
@@ -40,20 +60,10 @@ func objectHeaders(h http.Header) (map[string]string, error) {
 			out[strings.ToLower(name)] = v
 		}
 	}
-	// aws-chunked describes how this request's body was framed, not the
-	// object.
-	if ce, ok := out["content-encoding"]; ok {
-		var keep []string
-		for _, p := range strings.Split(ce, ",") {
-			if p = strings.TrimSpace(p); p != "" && !strings.EqualFold(p, "aws-chunked") {
-				keep = append(keep, p)
-			}
-		}
-		if len(keep) == 0 {
-			delete(out, "content-encoding")
-		} else {
-			out["content-encoding"] = strings.Join(keep, ",")
-		}
+	if ce := contentEncoding(h.Values("Content-Encoding")); ce != "" {
+		out["content-encoding"] = ce
+	} else {
+		delete(out, "content-encoding")
 	}
 	if _, ok := out["content-type"]; !ok {
 		out["content-type"] = "binary/octet-stream"

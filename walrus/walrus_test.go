@@ -450,7 +450,14 @@ func TestMultipart(t *testing.T) {
 	if string(r.body) != "part one part two end" || r.header.Get("ETag") != want || r.header.Get("Content-Type") != "video/mp4" || r.header.Get("X-Amz-Meta-A") != "1" {
 		t.Errorf("completed object: %q %v", r.body, r.header)
 	}
-	e.wantErr(e.do(a, "POST", "/mpu/big?uploadId="+id, complete(1, 2, 3)), 404, "NoSuchUpload")
+	// A Complete retried after it succeeded (its answer lost) answers as
+	// the first did; one naming other parts finds no upload.
+	r = e.must(e.do(a, "POST", "/mpu/big?uploadId="+id, complete(1, 2, 3)), 200)
+	if err := xml.Unmarshal(r.body, &done); err != nil || done.ETag != want || done.Key != "big" || done.Bucket != "mpu" {
+		t.Errorf("retried complete: %s", r.body)
+	}
+	e.wantErr(e.do(a, "POST", "/mpu/big?uploadId="+id, complete(1, 2)), 404, "NoSuchUpload")
+	e.wantErr(e.do(a, "POST", "/mpu/other?uploadId="+id, complete(1, 2, 3)), 404, "NoSuchUpload")
 
 	// Abort, and part copy with a range.
 	r = e.must(e.do(a, "POST", "/mpu/copy?uploads", nil), 200)
