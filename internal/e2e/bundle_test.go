@@ -246,3 +246,73 @@ func TestBundleRoundTrip(t *testing.T) {
 		t.Errorf("errors in the log:\n%s", tail(c.Log(), 40))
 	}
 }
+
+// TestRegisterEuca2oolsBundle: a bundle made the euca2ools way (its
+// manifest begins with lxml's <?xml version='1.0' encoding='ASCII'?>)
+// uploads with `euca upload-bundle`, registers with the AWS CLI and
+// unbundles with `euca unbundle`. walrus/bundle/testdata/euca2ools_compat.py
+// redoes euca2ools' steps with lxml (Debian python3-lxml).
+func TestRegisterEuca2oolsBundle(t *testing.T) {
+	Need(t, "aws", "openssl")
+	py := ""
+	for _, p := range []string{"python3", "/usr/bin/python3"} {
+		if exec.Command(p, "-c", "import lxml.objectify").Run() == nil {
+			py = p
+			break
+		}
+	}
+	if py == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("python3 with lxml (Debian python3-lxml) is required under CI")
+		}
+		t.Skip("no python3 with lxml (Debian python3-lxml)")
+	}
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Start(t, "clc,walrus")
+	env := c.Env
+	work := t.TempDir()
+	img := filepath.Join(work, "disk.img")
+	data := make([]byte, 300<<10+7)
+	rand.Read(data)
+	if err := os.WriteFile(img, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fields := filepath.Join(work, "fields.json")
+	os.WriteFile(fields, []byte(`{"arch": "x86_64", "type": "machine", "part_size": 102400, "user": "`+Getenv(env, "EC2_USER_ID")+
+		`", "cert": "`+Getenv(env, "EC2_CERT")+`", "privkey": "`+Getenv(env, "EC2_PRIVATE_KEY")+
+		`", "ec2cert": "`+Getenv(env, "EUCALYPTUS_CERT")+`", "bdm": {"ami": "sda1", "root": "/dev/sda1"}}`), 0o600)
+	bdir := filepath.Join(work, "bundle")
+	os.Mkdir(bdir, 0o755)
+	out, err := Run(t, env, py, filepath.Join(root, "walrus/bundle/testdata/euca2ools_compat.py"), "bundle", img, bdir, "disk.img", fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := strings.TrimSpace(out)
+	raw, err := os.ReadFile(manifest)
+	if err != nil || !bytes.HasPrefix(raw, []byte("<?xml version='1.0' encoding='ASCII'?>\n<manifest>")) {
+		t.Fatalf("not euca2ools' manifest (%v):\n%.200s", err, raw)
+	}
+	if out, err := Run(t, env, c.Bin, "upload-bundle", "-b", "e2tools", "-m", manifest, "--no-progress"); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	emi, err := c.AWS(t, env, "ec2", "register-image", "--image-location", "e2tools/disk.img.manifest.xml", "--name", "from-euca2ools", "--query", "ImageId", "--output", "text")
+	if err != nil {
+		t.Fatalf("%v\n--- euca log:\n%s", err, tail(c.Log(), 20))
+	}
+	emi = strings.TrimSpace(emi)
+	state, err := c.AWS(t, env, "ec2", "describe-images", "--image-ids", emi, "--query", "Images[0].[State,ImageType]", "--output", "text")
+	if err != nil || strings.TrimSpace(state) != "available\tmachine" {
+		t.Fatalf("describe-images %s: %q %v", emi, state, err)
+	}
+	dest := filepath.Join(work, "out")
+	if out, err := Run(t, env, c.Bin, "unbundle", "-m", manifest, "-s", bdir, "-d", dest, "--no-progress"); err != nil {
+		t.Fatalf("euca unbundle: %v %s", err, out)
+	}
+	got, err := os.ReadFile(filepath.Join(dest, "disk.img"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("unbundled image differs (%v)", err)
+	}
+}

@@ -147,10 +147,11 @@ func TestManifestLayout(t *testing.T) {
 	}
 	raw, _ := os.ReadFile(path)
 	s := string(raw)
-	// One line, no declaration, elements in euca2ools' order.
-	pattern := `^<manifest><version>2007-10-10</version><bundler><name>euca</name><version>test</version><release>0</release></bundler>` +
+	// lxml's declaration on its own line, then one line with the elements
+	// in euca2ools' order (<type> right after <user>).
+	pattern := `^<\?xml version='1\.0' encoding='ASCII'\?>\n<manifest><version>2007-10-10</version><bundler><name>euca</name><version>test</version><release>0</release></bundler>` +
 		`<machine_configuration><architecture>x86_64</architecture><kernel_id>true</kernel_id></machine_configuration>` +
-		`<image><name>vmlinuz-test</name><user>123456789012</user><digest algorithm="SHA1">[0-9a-f]{40}</digest><size>100</size><bundled_size>\d+</bundled_size><type>kernel</type>` +
+		`<image><name>vmlinuz-test</name><user>123456789012</user><type>kernel</type><digest algorithm="SHA1">[0-9a-f]{40}</digest><size>100</size><bundled_size>\d+</bundled_size>` +
 		`<ec2_encrypted_key algorithm="AES-128-CBC">[0-9a-f]{512}</ec2_encrypted_key><user_encrypted_key algorithm="AES-128-CBC">[0-9a-f]{512}</user_encrypted_key>` +
 		`<ec2_encrypted_iv>[0-9a-f]{512}</ec2_encrypted_iv><user_encrypted_iv>[0-9a-f]{512}</user_encrypted_iv>` +
 		`<parts count="1"><part index="0"><filename>vmlinuz-test.part.00</filename><digest algorithm="SHA1">[0-9a-f]{40}</digest></part></parts></image>` +
@@ -163,7 +164,8 @@ func TestManifestLayout(t *testing.T) {
 // Eucalyptus' ImageManifests.java cuts the signed text out of the manifest
 // with replaceAll(".*<image>", "<image>") and replaceAll("</image>.*",
 // "</image>") (and the same for machine_configuration); the text we sign
-// must be what that gives.
+// must be what that gives on the document's line (Java's . stops at the
+// line end, and the declaration stands on a line of its own).
 func TestSignedTextIsEucalyptusCut(t *testing.T) {
 	c := testCreds(t)
 	dir := t.TempDir()
@@ -175,7 +177,10 @@ func TestSignedTextIsEucalyptusCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(path)
-	s := string(raw)
+	s, ok := strings.CutPrefix(string(raw), Declaration)
+	if !ok || strings.Contains(s, "\n") {
+		t.Fatalf("not the declaration then one line:\n%s", raw)
+	}
 	cut := func(tag string) string {
 		s := regexp.MustCompile(`.*<`+tag+`>`).ReplaceAllString(s, "<"+tag+">")
 		return regexp.MustCompile(`</`+tag+`>.*`).ReplaceAllString(s, "</"+tag+">")
@@ -516,6 +521,10 @@ func TestParseManifestRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	re := func(pattern, repl string) string { return regexp.MustCompile(pattern).ReplaceAllString(good, repl) }
+	body, ok := strings.CutPrefix(good, Declaration)
+	if !ok {
+		t.Fatalf("no declaration: %s", good)
+	}
 	for name, doc := range map[string]string{
 		"empty":                    "",
 		"not xml":                  "hello",
@@ -545,15 +554,26 @@ func TestParseManifestRefuses(t *testing.T) {
 		"no name":                  re(`<name>img</name>`, ""),
 		"undefined entity":         strings.Replace(good, "<name>img", "<name>&bogus;img", 1),
 		"not utf-8":                strings.Replace(good, "<name>img", "<name>\xff", 1),
+		"utf-16 declared":          `<?xml version="1.0" encoding="UTF-16"?>` + "\n" + body,
+		"ebcdic declared":          `<?xml version='1.0' encoding='EBCDIC-US'?>` + body,
+		"ascii declared, utf-8":    Declaration + strings.Replace(body, "<name>img", "<name>é", 1),
+		"latin-1 declared, utf-8":  `<?xml version='1.0' encoding='ISO-8859-1'?>` + strings.Replace(body, "<name>img", "<name>é", 1),
 		"too big":                  good + strings.Repeat(" ", MaxManifestSize),
 	} {
 		if _, err := ParseManifest([]byte(doc)); !errors.Is(err, ErrManifest) {
 			t.Errorf("%s: got %v, want ErrManifest", name, err)
 		}
 	}
-	// What other bundlers add is read past.
+	// What other bundlers add is read past, and the declarations they write
+	// (euca2ools: lxml's, ASCII; others UTF-8 or us-ascii) are read.
 	for name, doc := range map[string]string{
-		"declaration and comments": `<?xml version="1.0"?>` + "\n<!-- by hand -->" + good + "\n",
+		"no declaration":           body,
+		"declaration and comments": `<?xml version="1.0"?>` + "\n<!-- by hand -->" + body + "\n",
+		"us-ascii":                 `<?xml version='1.0' encoding='us-ascii'?>` + "\n" + body,
+		"utf-8 with accents":       `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + strings.Replace(body, "<bundler><name>", "<bundler><name>é", 1),
+		"utf8":                     `<?xml version="1.0" encoding="utf8"?>` + body,
+		"latin-1, all ascii":       `<?xml version='1.0' encoding='ISO-8859-1'?>` + "\n" + body,
+		"standalone":               `<?xml version="1.0" encoding="ASCII" standalone="yes"?>` + body,
 		"extra elements":           strings.Replace(good, "</manifest>", "<ancestry><ancestor_ami_id>ami-1</ancestor_ami_id></ancestry></manifest>", 1),
 		"pretty printed":           strings.ReplaceAll(good, "><", ">\n  <"),
 	} {

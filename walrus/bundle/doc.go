@@ -28,11 +28,13 @@
 //	    PKCS#1 v1.5 to the cloud's certificate (ec2_encrypted_key,
 //	    ec2_encrypted_iv) and to the user's (user_encrypted_key,
 //	    user_encrypted_iv); the manifest holds the ciphertexts in hex.
-//	  - The manifest is one line of XML without declaration, in the order
-//	    euca2ools' lxml.objectify code produces:
-//	    <manifest><version>2007-10-10</version><bundler>…</bundler>
+//	  - The manifest is the declaration <?xml version='1.0' encoding='ASCII'?>
+//	    on a line of its own (lxml's tostring with xml_declaration=True),
+//	    then one line of XML in the order euca2ools' lxml.objectify code
+//	    produces: <manifest><version>2007-10-10</version><bundler>…</bundler>
 //	    <machine_configuration>…</machine_configuration><image>…</image>
-//	    <signature>…</signature></manifest>.
+//	    <signature>…</signature></manifest>; in <image>, <type> comes right
+//	    after <user>. Characters beyond ASCII are character references.
 //	  - <signature> is the hex RSA PKCS#1 v1.5 SHA-1 signature, by the user's
 //	    private key, of the bytes of the <machine_configuration> element
 //	    followed by those of the <image> element, exactly as they stand in the

@@ -34,6 +34,11 @@ func FuzzParseManifest(f *testing.F) {
 	f.Add(m.Raw)
 	f.Add([]byte(`<manifest><machine_configuration/><image/></manifest>`))
 	f.Add([]byte(`<?xml version="1.0"?><!DOCTYPE manifest [<!ENTITY a "b">]><manifest>&a;</manifest>`))
+	// The declarations bundlers write, and ones that must be refused.
+	f.Add([]byte(Declaration + "<manifest><machine_configuration/><image/></manifest>"))
+	f.Add([]byte("<?xml version='1.0' encoding='ASCII'?>\n<manifest><image><name>\u00e9</name></image></manifest>"))
+	f.Add([]byte(`<?xml version="1.0" encoding="UTF-16"?><manifest/>`))
+	f.Add([]byte(`<?xml version='1.0' encoding='latin1'?><manifest/>`))
 	certs := []*x509.Certificate{c.userCert}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseManifest(b)

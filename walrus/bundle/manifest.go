@@ -180,6 +180,7 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	}
 	m := &Manifest{Raw: bytes.Clone(b)}
 	d := xml.NewDecoder(bytes.NewReader(m.Raw))
+	d.CharsetReader = charsetReader
 	var mcSpan, imgSpan []byte
 	var sawSig, sawRoot, rootDone bool
 	depth := 0
@@ -276,6 +277,41 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// charsetReader reads the encodings bundlers declare. Every one of them
+// writes ASCII: euca2ools serialises with lxml's tostring(...,
+// xml_declaration=True), which declares encoding='ASCII' and writes
+// anything beyond ASCII as character references; others declare UTF-8 or
+// us-ascii. A reader of ASCII (or of Latin-1 holding only ASCII, the same
+// bytes) passes the bytes through unchanged, so that the offsets of the
+// signed elements stay those of Raw. Any other encoding is refused: the
+// signed text is compared byte for byte and must not be transcoded.
+func charsetReader(label string, r io.Reader) (io.Reader, error) {
+	switch strings.ToLower(strings.TrimSpace(label)) {
+	case "utf-8", "utf8":
+		return r, nil // ParseManifest has checked the bytes are UTF-8
+	case "ascii", "us-ascii", "ansi_x3.4-1968", "iso646-us", "csascii",
+		"iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "latin-1", "l1":
+		return &asciiReader{r: r, label: label}, nil
+	}
+	return nil, fmt.Errorf("encoding %q is not supported (a manifest is ASCII or UTF-8)", label)
+}
+
+// asciiReader fails at the first byte beyond ASCII.
+type asciiReader struct {
+	r     io.Reader
+	label string
+}
+
+func (a *asciiReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	for i, c := range p[:n] {
+		if c >= 0x80 {
+			return i, fmt.Errorf("byte 0x%02x is not ASCII (the manifest declares %q)", c, a.label)
+		}
+	}
+	return n, err
 }
 
 func (m *Manifest) decodeMachineConfig(span []byte) error {

@@ -12,8 +12,13 @@ import (
 	"strings"
 )
 
+// Declaration is the first line of every manifest euca2ools writes: what
+// lxml's tostring(..., xml_declaration=True) puts before the root when no
+// encoding is given (ASCII, non-ASCII characters as references).
+const Declaration = "<?xml version='1.0' encoding='ASCII'?>\n"
+
 // Marshal writes the manifest's fields as euca2ools 3.4 serialises them
-// (lxml.objectify, deannotated, compact, no declaration), signs the two
+// (lxml.objectify, deannotated, compact, after Declaration), signs the two
 // signed elements with userKey and sets Raw, Signature and the signed text.
 // The output is byte for byte what euca2ools writes for the same fields,
 // so the signature verifies wherever euca2ools' does.
@@ -56,12 +61,14 @@ func (m *Manifest) Marshal(userKey *rsa.PrivateKey) error {
 	img.WriteString("<image>")
 	elem(&img, "name", m.Name)
 	elem(&img, "user", m.User)
+	// euca2ools 3.4 puts <type> right after <user>: EC2's manifest check
+	// wants it there.
+	elem(&img, "type", m.Type)
 	fmt.Fprintf(&img, `<digest algorithm="%s">`, DigestAlgorithm)
 	escape(&img, m.Digest)
 	img.WriteString("</digest>")
 	elem(&img, "size", strconv.FormatInt(m.Size, 10))
 	elem(&img, "bundled_size", strconv.FormatInt(m.BundledSize, 10))
-	elem(&img, "type", m.Type)
 	fmt.Fprintf(&img, `<ec2_encrypted_key algorithm="%s">%s</ec2_encrypted_key>`, EncAlgorithm, m.EC2EncryptedKey)
 	fmt.Fprintf(&img, `<user_encrypted_key algorithm="%s">%s</user_encrypted_key>`, EncAlgorithm, m.UserEncryptedKey)
 	elem(&img, "ec2_encrypted_iv", m.EC2EncryptedIV)
@@ -86,6 +93,7 @@ func (m *Manifest) Marshal(userKey *rsa.PrivateKey) error {
 	}
 
 	var doc bytes.Buffer
+	doc.WriteString(Declaration)
 	doc.WriteString("<manifest>")
 	elem(&doc, "version", m.Version)
 	doc.WriteString("<bundler>")

@@ -4,7 +4,7 @@ building blocks they use, for bundle_test.go to check our format against.
 
 euca2ools 3.4 is Python 2 and no longer packaged; this script redoes its
 steps with the same tools: lxml.objectify for the manifest (deannotated,
-namespaces cleaned, compact), Python's tarfile in GNU format, `gzip -c`,
+namespaces cleaned, compact, with lxml's XML declaration), Python's tarfile in GNU format, `gzip -c`,
 `openssl enc -aes-128-cbc -K -iv`, `openssl rsautl -pkcs` on the hex key
 text, `openssl pkeyutl -pkeyopt digest:sha1` over the SHA-1 of the
 machine_configuration and image elements. Verification cuts those two
@@ -70,11 +70,12 @@ def build_manifest(f, privkey):
     img = xml.image
     img.name = f['name']
     img.user = f['user']
+    # euca2ools 3.4: the type right after the user, for EC2.
+    img.type = f['type']
     img.digest = f['digest']
     img.digest.set('algorithm', 'SHA1')
     img.size = f['size']
     img.bundled_size = f['bundled_size']
-    img.type = f['type']
     img.ec2_encrypted_key = f['ec2_encrypted_key']
     img.ec2_encrypted_key.set('algorithm', 'AES-128-CBC')
     img.user_encrypted_key = f['user_encrypted_key']
@@ -97,7 +98,10 @@ def build_manifest(f, privkey):
     xml.signature = sign(to_sign, privkey)
     lxml.objectify.deannotate(xml, xsi_nil=True)
     lxml.etree.cleanup_namespaces(xml)
-    return lxml.etree.tostring(xml).strip()
+    # What euca2ools writes: lxml's declaration (no encoding given, so
+    # <?xml version='1.0' encoding='ASCII'?> and a newline), then the
+    # document on one line.
+    return lxml.etree.tostring(xml, xml_declaration=True).strip()
 
 
 def sign(data, privkey):
@@ -243,6 +247,9 @@ def verify(manifest_path, cert):
     ends, as in Java), then SHA1withRSA."""
     with open(manifest_path, 'rb') as fh:
         text = fh.read().decode()
+    # The cut runs on the document's line: the declaration euca2ools
+    # writes stands on a line of its own, which Java's . does not cross.
+    text = re.sub(r"\A<\?xml[^>]*\?>\n", '', text)
     image = re.sub(r'</image>.*', '</image>', re.sub(r'.*<image>', '<image>', text))
     mc = re.sub(r'</machine_configuration>.*', '</machine_configuration>',
                 re.sub(r'.*<machine_configuration>', '<machine_configuration>', text))
