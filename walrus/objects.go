@@ -335,8 +335,16 @@ func (w *Walrus) getObject(ctx context.Context, r *request) (*response, error) {
 	if err := checkVersion(r); err != nil {
 		return nil, err
 	}
+	part := 0
 	if r.query.Has("partNumber") {
-		return nil, s3Errorf("NotImplemented", "GetObject by partNumber is not implemented by this cloud.")
+		n, err := partNumber(r)
+		if err != nil {
+			return nil, err
+		}
+		if r.http.Header.Get("Range") != "" {
+			return nil, s3Errorf("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
+		}
+		part = n
 	}
 	for q := range responseOverrides {
 		if r.query.Has(q) && r.anonymous {
@@ -368,6 +376,9 @@ func (w *Walrus) getObject(ctx context.Context, r *request) (*response, error) {
 			}
 		}
 		start, length, partial, err := parseRange(r.http.Header.Get("Range"), o.Size)
+		if part > 0 {
+			start, length, partial, err = partRange(o, part, resp.header)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -401,6 +412,32 @@ func (w *Walrus) getObject(ctx context.Context, r *request) (*response, error) {
 		resp.length = length
 		return resp, nil
 	}
+}
+
+// partRange is the byte range of part n of an object (GetObject and
+// HeadObject with partNumber): of a multipart object, the part with that
+// index in the completed list, whose count goes in x-amz-mp-parts-count;
+// of any other object, part 1 is the whole object (still answered 206 with
+// its Content-Range, as S3 does). A part past the last is
+// InvalidPartNumber.
+func partRange(o store.WalrusObject, n int, h http.Header) (start, length int64, partial bool, err error) {
+	switch {
+	case len(o.PartList) > 0:
+		if n > len(o.PartList) {
+			return 0, 0, false, s3Error("InvalidPartNumber")
+		}
+		for _, p := range o.PartList[:n-1] {
+			start += p.Size
+		}
+		h.Set("x-amz-mp-parts-count", strconv.Itoa(len(o.PartList)))
+		return start, o.PartList[n-1].Size, true, nil
+	case o.Parts > 0:
+		// Completed before part lists were kept: its boundaries are lost.
+		return 0, 0, false, s3Errorf("InvalidRequest", "The part boundaries of this object were not recorded when it was uploaded; read it whole or by Range.")
+	case n != 1:
+		return 0, 0, false, s3Error("InvalidPartNumber")
+	}
+	return 0, o.Size, o.Size > 0, nil
 }
 
 // preconditions applies If-Match, If-Unmodified-Since, If-None-Match and

@@ -85,6 +85,7 @@ var baseRoutes = []routeRow{
 	{method: "POST", level: levelObject, sub: "uploadId", op: "CompleteMultipartUpload", body: bodyXML, handler: (*Walrus).completeMultipartUpload},
 	{method: "DELETE", level: levelObject, sub: "uploadId", op: "AbortMultipartUpload", handler: (*Walrus).abortMultipartUpload},
 	{method: "GET", level: levelObject, sub: "uploadId", op: "ListParts", handler: (*Walrus).listParts},
+	{method: "GET", level: levelObject, sub: "attributes", op: "GetObjectAttributes", handler: (*Walrus).getObjectAttributes},
 
 	// Object features not built: answered NotImplemented, never a 500.
 	{method: "GET", level: levelObject, sub: "retention", op: "GetObjectRetention", handler: notImplemented},
@@ -94,7 +95,6 @@ var baseRoutes = []routeRow{
 	{method: "GET", level: levelObject, sub: "torrent", op: "GetObjectTorrent", handler: notImplemented},
 	{method: "POST", level: levelObject, sub: "restore", op: "RestoreObject", body: bodyXML, handler: notImplemented},
 	{method: "POST", level: levelObject, sub: "select", op: "SelectObjectContent", body: bodyXML, handler: notImplemented},
-	{method: "GET", level: levelObject, sub: "attributes", op: "GetObjectAttributes", handler: notImplemented},
 }
 
 // configRoutes are the rows of the bucket configuration sub-resources

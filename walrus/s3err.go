@@ -38,6 +38,7 @@ var s3Codes = map[string]s3Code{
 	"InvalidDigest":                                  {http.StatusBadRequest, "The Content-MD5 you specified is not valid."},
 	"InvalidLocationConstraint":                      {http.StatusBadRequest, "The specified location-constraint is not valid"},
 	"InvalidPart":                                    {http.StatusBadRequest, "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."},
+	"InvalidPartNumber":                              {http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable"},
 	"InvalidPartOrder":                               {http.StatusBadRequest, "The list of parts was not in ascending order. Parts must be ordered by part number."},
 	"InvalidRange":                                   {http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable"},
 	"InvalidRequest":                                 {http.StatusBadRequest, "Invalid Request"},
