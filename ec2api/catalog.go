@@ -27,7 +27,7 @@ type CatalogService interface {
 	Region() string
 	// Zones are its availability zones, one per cluster.
 	Zones() []string
-	// ZoneID is a zone's id ("euca1-az1"), "" for an unknown zone.
+	// ZoneID is a zone's id ("use1-az1"), "" for an unknown zone.
 	ZoneID(zone string) string
 	// ZoneCapacity is, per zone and VM type, how many instances fit now and
 	// on empty nodes; visible is false for a caller who may not see it.

@@ -104,13 +104,13 @@ func TestDescribeRegions(t *testing.T) {
 	f.run(t, "DescribeRegions", []catCase{
 		{name: "all", check: func(t *testing.T, r map[string]any) {
 			regions := catList(t, r, "Regions")
-			want := map[string]any{"RegionName": "us-euca-1", "Endpoint": "http://cloud.example:8773/services/Eucalyptus", "OptInStatus": "opt-in-not-required"}
+			want := map[string]any{"RegionName": "us-east-1", "Endpoint": "http://cloud.example:8773/services/Eucalyptus", "OptInStatus": "opt-in-not-required"}
 			if len(regions) != 1 || !mapsEqual(regions[0], want) {
 				t.Fatalf("regions %v", regions)
 			}
 		}},
-		{name: "by name", params: queryapi.Params{"RegionName.1": "us-euca-1", "AllRegions": "true"}, check: catLen("Regions", 1)},
-		{name: "unknown name", params: queryapi.Params{"RegionName.1": "us-euca-1", "RegionName.2": "us-east-1"}, code: "InvalidParameterValue"},
+		{name: "by name", params: queryapi.Params{"RegionName.1": "us-east-1", "AllRegions": "true"}, check: catLen("Regions", 1)},
+		{name: "unknown name", params: queryapi.Params{"RegionName.1": "us-east-1", "RegionName.2": "us-west-2"}, code: "InvalidParameterValue"},
 		{name: "filter match", params: queryapi.Params{"Filter.1.Name": "region-name", "Filter.1.Value.1": "us-*"}, check: catLen("Regions", 1)},
 		{name: "filter endpoint", params: queryapi.Params{"Filter.1.Name": "endpoint", "Filter.1.Value.1": "*cloud.example*"}, check: catLen("Regions", 1)},
 		{name: "filter miss", params: queryapi.Params{"Filter.1.Name": "opt-in-status", "Filter.1.Value.1": "opted-in"}, check: catLen("Regions", 0)},
@@ -133,8 +133,8 @@ func TestDescribeAvailabilityZones(t *testing.T) {
 	f := catalogAPI(t)
 	zone := func(t *testing.T, r map[string]any) {
 		zones := catList(t, r, "AvailabilityZones")
-		want := map[string]any{"ZoneName": "us-euca-1a", "State": "available", "RegionName": "us-euca-1", "ZoneId": "euca1-az1",
-			"ZoneType": "availability-zone", "GroupName": "us-euca-1", "NetworkBorderGroup": "us-euca-1", "OptInStatus": "opt-in-not-required"}
+		want := map[string]any{"ZoneName": "us-east-1a", "State": "available", "RegionName": "us-east-1", "ZoneId": "use1-az1",
+			"ZoneType": "availability-zone", "GroupName": "us-east-1", "NetworkBorderGroup": "us-east-1", "OptInStatus": "opt-in-not-required"}
 		if len(zones) != 1 || !mapsEqual(zones[0], want) {
 			t.Fatalf("zones %v", zones)
 		}
@@ -144,11 +144,11 @@ func TestDescribeAvailabilityZones(t *testing.T) {
 	}
 	f.run(t, "DescribeAvailabilityZones", []catCase{
 		{name: "all", check: zone},
-		{name: "by name", params: queryapi.Params{"ZoneName.1": "us-euca-1a"}, check: zone},
-		{name: "by id", params: queryapi.Params{"ZoneId.1": "euca1-az1"}, check: zone},
-		{name: "unknown name", params: queryapi.Params{"ZoneName.1": "us-euca-1b"}, code: "InvalidParameterValue"},
-		{name: "unknown id", params: queryapi.Params{"ZoneId.1": "euca1-az9"}, code: "InvalidParameterValue"},
-		{name: "filter state", params: queryapi.Params{"Filter.1.Name": "state", "Filter.1.Value.1": "available", "Filter.2.Name": "zone-id", "Filter.2.Value.1": "euca1-az1"}, check: zone},
+		{name: "by name", params: queryapi.Params{"ZoneName.1": "us-east-1a"}, check: zone},
+		{name: "by id", params: queryapi.Params{"ZoneId.1": "use1-az1"}, check: zone},
+		{name: "unknown name", params: queryapi.Params{"ZoneName.1": "us-east-1b"}, code: "InvalidParameterValue"},
+		{name: "unknown id", params: queryapi.Params{"ZoneId.1": "use1-az9"}, code: "InvalidParameterValue"},
+		{name: "filter state", params: queryapi.Params{"Filter.1.Name": "state", "Filter.1.Value.1": "available", "Filter.2.Name": "zone-id", "Filter.2.Value.1": "use1-az1"}, check: zone},
 		{name: "filter miss", params: queryapi.Params{"Filter.1.Name": "zone-type", "Filter.1.Value.1": "local-zone"}, check: catLen("AvailabilityZones", 0)},
 		{name: "filter message", params: queryapi.Params{"Filter.1.Name": "message", "Filter.1.Value.1": "*"}, check: catLen("AvailabilityZones", 0)},
 		{name: "unknown filter", params: queryapi.Params{"Filter.1.Name": "zoneName", "Filter.1.Value.1": "x"}, code: "InvalidParameterValue"},
@@ -164,7 +164,7 @@ func TestVerboseZonesLayout(t *testing.T) {
 	if _, err := f.a.cloud.(*clc.Cloud).SetVMType(context.Background(), "m1.small", 1, 192, 2); err != nil {
 		t.Fatal(err)
 	}
-	for _, params := range []queryapi.Params{{"ZoneName.1": "verbose"}, {"ZoneName.1": "verbose", "ZoneName.2": "us-euca-1a"}} {
+	for _, params := range []queryapi.Params{{"ZoneName.1": "verbose"}, {"ZoneName.1": "verbose", "ZoneName.2": "us-east-1a"}} {
 		resp, err := f.call(f.admin, "DescribeAvailabilityZones", params)
 		if err != nil {
 			t.Fatal(err)
@@ -174,7 +174,7 @@ func TestVerboseZonesLayout(t *testing.T) {
 			lines = append(lines, "AVAILABILITYZONE\t"+z.ZoneName+"\t"+z.State)
 		}
 		want := []string{
-			"AVAILABILITYZONE\tus-euca-1a\tavailable",
+			"AVAILABILITYZONE\tus-east-1a\tavailable",
 			"AVAILABILITYZONE\t|- vm types\tfree / max   cpu   ram  disk",
 			"AVAILABILITYZONE\t|- m1.small\t0000 / 0000   1    192     2",
 			"AVAILABILITYZONE\t|- c1.medium\t0000 / 0000   1    256     5",

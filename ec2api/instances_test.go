@@ -218,7 +218,7 @@ func TestTerraformInstanceSequence(t *testing.T) {
 	if obj(t, inst, "State", "Name") != "pending" || obj(t, inst, "State", "Code") != float64(0) {
 		t.Errorf("state %v", inst["State"])
 	}
-	if obj(t, inst, "Placement", "AvailabilityZone") != "us-euca-1a" || obj(t, inst, "Monitoring", "State") != "disabled" {
+	if obj(t, inst, "Placement", "AvailabilityZone") != "us-east-1a" || obj(t, inst, "Monitoring", "State") != "disabled" {
 		t.Errorf("placement %v monitoring %v", inst["Placement"], inst["Monitoring"])
 	}
 	if obj(t, inst, "MetadataOptions", "HttpPutResponseHopLimit") != float64(2) || obj(t, inst, "MetadataOptions", "State") != "applied" {
@@ -234,7 +234,7 @@ func TestTerraformInstanceSequence(t *testing.T) {
 		!strings.HasPrefix(eni["MacAddress"].(string), "d0:0d:") || obj(t, eni, "Groups", 0, "GroupId") != sg {
 		t.Errorf("network interface %v", eni)
 	}
-	if inst["PrivateDnsName"] != "ip-"+strings.ReplaceAll(ip, ".", "-")+".us-euca-1.compute.internal" {
+	if inst["PrivateDnsName"] != "ip-"+strings.ReplaceAll(ip, ".", "-")+".us-east-1.compute.internal" {
 		t.Errorf("private DNS name %v", inst["PrivateDnsName"])
 	}
 	if obj(t, inst, "Tags", 0, "Key") != "Name" || obj(t, inst, "SecurityGroups", 0, "GroupName") != "default" {
@@ -356,7 +356,7 @@ func TestDescribeInstancesFilters(t *testing.T) {
 		{filter("reservation-id", "r-*"), 6},
 		{filter("vpc-id", first["VpcId"].(string)), 6},
 		{filter("subnet-id", first["SubnetId"].(string)), 6},
-		{filter("availability-zone", "us-euca-1a"), 6},
+		{filter("availability-zone", "us-east-1a"), 6},
 		{filter("instance.group-name", "default"), 6},
 		{filter("group-name", "default"), 6},
 		{filter("image-id", f.emi), 6},
@@ -547,7 +547,7 @@ func TestNetworkInterfacesOfInstances(t *testing.T) {
 	n := obj(t, all, "NetworkInterfaces", 0).(map[string]any)
 	for k, want := range map[string]any{
 		"NetworkInterfaceId": eniID, "PrivateIpAddress": inst["PrivateIpAddress"], "SubnetId": inst["SubnetId"],
-		"VpcId": inst["VpcId"], "AvailabilityZone": "us-euca-1a", "Status": "in-use", "OwnerId": f.alice,
+		"VpcId": inst["VpcId"], "AvailabilityZone": "us-east-1a", "Status": "in-use", "OwnerId": f.alice,
 		"MacAddress": obj(t, inst, "NetworkInterfaces", 0, "MacAddress"), "InterfaceType": "interface",
 	} {
 		if n[k] != want {

@@ -84,9 +84,9 @@ func TestDescribeSubnets(t *testing.T) {
 			t.Fatalf("subnets %v", subnets)
 		}
 		want := map[string]any{
-			"SubnetId": sn.ID, "SubnetArn": "arn:aws:ec2:us-euca-1:" + f.alice + ":subnet/" + sn.ID, "State": "available",
+			"SubnetId": sn.ID, "SubnetArn": "arn:aws:ec2:us-east-1:" + f.alice + ":subnet/" + sn.ID, "State": "available",
 			"OwnerId": f.alice, "VpcId": sn.VPCID, "CidrBlock": "172.31.0.0/16", "AvailableIpAddressCount": float64(65531),
-			"AvailabilityZone": "us-euca-1a", "AvailabilityZoneId": "euca1-az1", "DefaultForAz": true,
+			"AvailabilityZone": "us-east-1a", "AvailabilityZoneId": "use1-az1", "DefaultForAz": true,
 			"MapPublicIpOnLaunch": true, "AssignIpv6AddressOnCreation": false,
 		}
 		if !mapsEqual(subnets[0], want) {
@@ -102,8 +102,8 @@ func TestDescribeSubnets(t *testing.T) {
 		{name: "by id", params: queryapi.Params{"SubnetId.1": sn.ID}, check: one},
 		{name: "another account's id", params: queryapi.Params{"SubnetId.1": theirs[0].ID}, code: "InvalidSubnetID.NotFound"},
 		{name: "unknown id", params: queryapi.Params{"SubnetId.1": "subnet-12345678"}, code: "InvalidSubnetID.NotFound"},
-		{name: "zone", params: queryapi.Params{"Filter.1.Name": "availability-zone", "Filter.1.Value.1": "us-euca-1a"}, check: one},
-		{name: "zone id", params: queryapi.Params{"Filter.1.Name": "availability-zone-id", "Filter.1.Value.1": "euca1-az1"}, check: one},
+		{name: "zone", params: queryapi.Params{"Filter.1.Name": "availability-zone", "Filter.1.Value.1": "us-east-1a"}, check: one},
+		{name: "zone id", params: queryapi.Params{"Filter.1.Name": "availability-zone-id", "Filter.1.Value.1": "use1-az1"}, check: one},
 		{name: "addresses", params: queryapi.Params{"Filter.1.Name": "available-ip-address-count", "Filter.1.Value.1": "65531"}, check: one},
 		{name: "cidr-block", params: queryapi.Params{"Filter.1.Name": "cidr-block", "Filter.1.Value.1": "172.31.0.0/16"}, check: one},
 		{name: "default-for-az", params: queryapi.Params{"Filter.1.Name": "default-for-az", "Filter.1.Value.1": "true"}, check: one},

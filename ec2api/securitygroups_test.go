@@ -243,7 +243,7 @@ func TestSecurityGroupActions(t *testing.T) {
 		"TagSpecification.1.ResourceType": "security-group",
 		"TagSpecification.1.Tag.1.Key":    "Name", "TagSpecification.1.Tag.1.Value": "web",
 	}))
-	if !strings.HasPrefix(created.GroupID, "sg-") || len(created.Tags) != 1 || created.ARN != "arn:aws:ec2:us-euca-1:"+alice+":security-group/"+created.GroupID {
+	if !strings.HasPrefix(created.GroupID, "sg-") || len(created.Tags) != 1 || created.ARN != "arn:aws:ec2:us-east-1:"+alice+":security-group/"+created.GroupID {
 		t.Fatalf("created %+v", created)
 	}
 	web := created.GroupID

@@ -88,6 +88,7 @@ func newEnv(t *testing.T, mutate ...func(*conf.Config)) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	cfg := conf.Defaults()
+	cfg.Region = "us-euca-1" // the region the helpers sign for
 	cfg.Home = t.TempDir()
 	cfg.WalrusBucketsPath = t.TempDir()
 	cfg.WalrusMaxBuckets = 0

@@ -172,7 +172,7 @@ type entryMeta struct {
 }
 
 const (
-	defaultRegion = "us-euca-1"
+	defaultRegion = "us-east-1"
 	dataSubdir    = "var/lib/eucalyptus"
 )
 

@@ -48,7 +48,7 @@ func TestDefaults(t *testing.T) {
 		InstancePath: filepath.Join(home, "var/lib/eucalyptus/instances"), NCCacheSizeMB: 99999,
 		VNetMode: "MANAGED-NOVLAN", VNetSubnet: netip.MustParsePrefix("172.31.0.0/16"),
 		VNetBroadcast: netip.MustParseAddr("172.31.255.255"), VNetAddrsPerNet: 32,
-		Region: "us-euca-1", ClusterName: "us-euca-1a",
+		Region: "us-east-1", ClusterName: "us-east-1a",
 		WalrusBucketsPath: filepath.Join(home, "var/lib/eucalyptus/bucket"),
 		WalrusMaxBuckets:  5, WalrusMaxBucketSizeMB: 5120, WalrusImageCacheMB: 30720,
 	}

@@ -355,11 +355,11 @@ var (
 func applyRegion(a *applier, st *statement, v string) {
 	switch {
 	case len(v) > 63 || !dnsLabels.MatchString(v):
-		a.fail(st, v, "not a region name (lowercase letters, digits and dashes, like us-euca-1)")
+		a.fail(st, v, "not a region name (lowercase letters, digits and dashes, like us-east-1)")
 		return
 	case !awsRegion.MatchString(v):
 		// Terraform's AWS provider and some SDKs check the shape of a region name.
-		a.warn(st, v, "not shaped like an AWS region (like us-euca-1): clients that check region names may refuse it")
+		a.warn(st, v, "not shaped like an AWS region (like us-east-1): clients that check region names may refuse it")
 	}
 	a.c.Region = v
 	a.fromFile(st)
@@ -367,7 +367,7 @@ func applyRegion(a *applier, st *statement, v string) {
 
 func applyClusterName(a *applier, st *statement, v string) {
 	if len(v) > 63 || !dnsLabels.MatchString(v) {
-		a.fail(st, v, "not an availability zone name (lowercase letters, digits and dashes, like us-euca-1a)")
+		a.fail(st, v, "not an availability zone name (lowercase letters, digits and dashes, like us-east-1a)")
 		return
 	}
 	a.c.ClusterName = v

@@ -40,6 +40,15 @@ func TestEC2Core(t *testing.T) {
 		if got := text(t, "ec2", "describe-regions", "--query", "Regions[0].RegionName"); got != region {
 			t.Errorf("region %q, want %q", got, region)
 		}
+		// The default region is one AWS's own tools know (Terraform's provider
+		// refuses any other without skip_region_validation).
+		if out, err := c.Python(t, env, `
+import os, botocore.session
+r = os.environ['AWS_DEFAULT_REGION']
+print(r in botocore.session.get_session().get_available_regions('ec2'))
+`); err != nil || strings.TrimSpace(out) != "True" {
+			t.Errorf("region %q is not one botocore knows for ec2: %v %s", region, err, out)
+		}
 		zone := text(t, "ec2", "describe-availability-zones", "--query", "AvailabilityZones[0].ZoneName")
 		if !strings.HasPrefix(zone, region) || len(zone) != len(region)+1 {
 			t.Errorf("zone %q is not <region><letter>", zone)

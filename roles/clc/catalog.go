@@ -65,9 +65,9 @@ const (
 	attrVPCMaxElasticIPs             = "vpc-max-elastic-ips"
 )
 
-// ZoneID is the zone's id, stable across accounts as AWS's "use1-az1" are:
-// the region's middle words and number ("us-euca-1" -> "euca1"), then
-// "-az" and the zone's place among the cloud's zones.
+// ZoneID is the zone's id, stable across accounts as AWS's are: the
+// region's short form ("us-east-1" -> "use1"), then "-az" and the zone's
+// place among the cloud's zones ("use1-az1").
 func (c *Cloud) ZoneID(zone string) string {
 	for i, z := range c.Zones() {
 		if z == zone {
@@ -77,13 +77,31 @@ func (c *Cloud) ZoneID(zone string) string {
 	return ""
 }
 
-// regionShort drops a region's leading country code: "us-euca-1" -> "euca1".
+// regionShort is a region's short form as AWS's zone ids spell it: the
+// country code, the initial of each word between (two letters for the
+// compound directions: northeast -> ne) and the number: "us-east-1" ->
+// "use1", "ap-northeast-1" -> "apne1", "us-euca-1" -> "use1". A name of
+// fewer than three words is kept whole, less its dashes.
 func regionShort(region string) string {
 	parts := strings.Split(region, "-")
-	if len(parts) > 2 {
-		parts = parts[1:]
+	if len(parts) < 3 {
+		return strings.Join(parts, "")
 	}
-	return strings.Join(parts, "")
+	var b strings.Builder
+	b.WriteString(parts[0])
+	for _, w := range parts[1 : len(parts)-1] {
+		switch {
+		case w == "":
+		case strings.HasPrefix(w, "north") && len(w) > len("north"):
+			b.WriteString("n" + w[len("north"):len("north")+1])
+		case strings.HasPrefix(w, "south") && len(w) > len("south"):
+			b.WriteString("s" + w[len("south"):len("south")+1])
+		default:
+			b.WriteString(w[:1])
+		}
+	}
+	b.WriteString(parts[len(parts)-1])
+	return b.String()
 }
 
 // ZoneCapacity reports, per zone and VM type, how many instances fit. Only

@@ -19,13 +19,16 @@ func catalogCloud(t *testing.T) (c *Cloud, admin, other store.Account) {
 
 func TestZoneID(t *testing.T) {
 	c, _, _ := catalogCloud(t)
-	if got := c.ZoneID("us-euca-1a"); got != "euca1-az1" {
+	if got := c.ZoneID("us-east-1a"); got != "use1-az1" {
 		t.Errorf("ZoneID = %q", got)
 	}
 	if got := c.ZoneID("nowhere"); got != "" {
 		t.Errorf("ZoneID of unknown zone = %q", got)
 	}
-	for region, want := range map[string]string{"us-euca-1": "euca1", "eu-west-2": "west2", "local-1": "local1"} {
+	for region, want := range map[string]string{
+		"us-east-1": "use1", "us-west-2": "usw2", "eu-central-1": "euc1", "ap-northeast-1": "apne1",
+		"ap-southeast-2": "apse2", "us-gov-west-1": "usgw1", "us-euca-1": "use1", "local-1": "local1",
+	} {
 		if got := regionShort(region); got != want {
 			t.Errorf("regionShort(%q) = %q, want %q", region, got, want)
 		}

@@ -518,7 +518,7 @@ func TestRunInstancesRefusals(t *testing.T) {
 		{"unknown ramdisk", func(s *store.LaunchSpec) { s.RamdiskID = "eri-0000000000000dead" }, "InvalidRamDiskID.NotFound"},
 		{"unknown key", func(s *store.LaunchSpec) { s.KeyName = "nokey" }, "InvalidKeyPair.NotFound"},
 		{"unknown type", func(s *store.LaunchSpec) { s.InstanceType = "m9.huge" }, "InvalidParameterValue"},
-		{"unknown zone", func(s *store.LaunchSpec) { s.Zone = "us-euca-1z" }, "InvalidParameterValue"},
+		{"unknown zone", func(s *store.LaunchSpec) { s.Zone = "us-east-1z" }, "InvalidParameterValue"},
 		{"unknown subnet", func(s *store.LaunchSpec) { s.SubnetID = "subnet-0000000000000dead" }, "InvalidSubnetID.NotFound"},
 		{"unknown group name", func(s *store.LaunchSpec) { s.GroupNames = []string{"nope"} }, "InvalidGroup.NotFound"},
 		{"unknown group id", func(s *store.LaunchSpec) { s.GroupIDs = []string{"sg-0000000000000dead"} }, "InvalidGroup.NotFound"},

@@ -158,7 +158,7 @@ func TestCloudInitCrawl(t *testing.T) {
 			checks := map[string]any{
 				"ami-id": in.ImageID, "instance-id": in.ID, "instance-type": "m1.small", "local-ipv4": in.PrivateIP,
 				"reservation-id": in.ReservationID, "ami-launch-index": "0", "kernel-id": in.KernelID, "ramdisk-id": in.RamdiskID,
-				"local-hostname": privateDNSName("us-euca-1", in.PrivateIP), "mac": mac, "security-groups": "default",
+				"local-hostname": privateDNSName("us-east-1", in.PrivateIP), "mac": mac, "security-groups": "default",
 				"ami-manifest-path": "b/debian.manifest.xml", "instance-action": "none", "public-ipv4": in.PrivateIP,
 			}
 			for k, want := range checks {
@@ -169,10 +169,10 @@ func TestCloudInitCrawl(t *testing.T) {
 			if got, ok := dig(t, md, "public-keys", "mykey").([]string); !ok || len(got) != 1 || got[0] != f.key.PublicKey {
 				t.Errorf("public key %q", got)
 			}
-			if got := dig(t, md, "placement", "availability-zone"); got != "us-euca-1a" {
+			if got := dig(t, md, "placement", "availability-zone"); got != "us-east-1a" {
 				t.Errorf("zone %v", got)
 			}
-			if got := dig(t, md, "placement", "region"); got != "us-euca-1" {
+			if got := dig(t, md, "placement", "region"); got != "us-east-1" {
 				t.Errorf("region %v", got)
 			}
 			if got := dig(t, md, "block-device-mapping", "root"); got != "/dev/sda1" {
@@ -184,7 +184,7 @@ func TestCloudInitCrawl(t *testing.T) {
 				"subnet-id": in.SubnetID, "subnet-ipv4-cidr-block": "172.31.0.0/16", "vpc-id": in.VPCID,
 				"vpc-ipv4-cidr-block": "172.31.0.0/16", "vpc-ipv4-cidr-blocks": "172.31.0.0/16",
 				"security-group-ids": in.Groups[0].ID, "security-groups": "default",
-				"local-hostname": privateDNSName("us-euca-1", in.PrivateIP),
+				"local-hostname": privateDNSName("us-east-1", in.PrivateIP),
 			} {
 				if iface[k] != want {
 					t.Errorf("macs/%s/%s = %v, want %s", mac, k, iface[k], want)
@@ -193,7 +193,7 @@ func TestCloudInitCrawl(t *testing.T) {
 			doc := dig(t, identity, "document").(map[string]any)
 			for k, want := range map[string]any{
 				"accountId": in.AccountID, "instanceId": in.ID, "imageId": in.ImageID, "instanceType": "m1.small",
-				"availabilityZone": "us-euca-1a", "region": "us-euca-1", "privateIp": in.PrivateIP, "version": "2017-09-30",
+				"availabilityZone": "us-east-1a", "region": "us-east-1", "privateIp": in.PrivateIP, "version": "2017-09-30",
 				"architecture": "x86_64", "kernelId": in.KernelID, "ramdiskId": in.RamdiskID,
 			} {
 				if doc[k] != want {

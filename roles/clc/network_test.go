@@ -18,7 +18,7 @@ func TestVPCsAndSubnetsIsolated(t *testing.T) {
 		t.Fatalf("admin vpcs %+v, %v", theirs, err)
 	}
 	mySubnets, err := c.Subnets(ctx, other.ID, nil)
-	if err != nil || len(mySubnets) != 1 || mySubnets[0].Zone != "us-euca-1a" {
+	if err != nil || len(mySubnets) != 1 || mySubnets[0].Zone != "us-east-1a" {
 		t.Fatalf("subnets %+v, %v", mySubnets, err)
 	}
 	theirSubnets, err := c.Subnets(ctx, admin.ID, nil)
