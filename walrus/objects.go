@@ -258,16 +258,22 @@ type objectAttrs struct {
 }
 
 func (w *Walrus) newObjectAttrs(ctx context.Context, r *request, b store.WalrusBucket) (objectAttrs, error) {
-	headers, err := objectHeaders(r.http.Header)
+	return w.newObjectAttrsFrom(ctx, r, b, r.http.Header)
+}
+
+// newObjectAttrsFrom reads the attributes from h, the request's headers or
+// what stands for them (a POST upload's form fields).
+func (w *Walrus) newObjectAttrsFrom(ctx context.Context, r *request, b store.WalrusBucket, h http.Header) (objectAttrs, error) {
+	headers, err := objectHeaders(h)
 	if err != nil {
 		return objectAttrs{}, err
 	}
 	owner := writeOwner(r, b)
-	acl, _, err := w.aclFromHeaders(ctx, r.http.Header, owner, b.AccountID)
+	acl, _, err := w.aclFromHeaders(ctx, h, owner, b.AccountID)
 	if err != nil {
 		return objectAttrs{}, err
 	}
-	tags, err := parseTaggingHeader(r.http.Header.Get("X-Amz-Tagging"))
+	tags, err := parseTaggingHeader(h.Get("X-Amz-Tagging"))
 	if err != nil {
 		return objectAttrs{}, err
 	}

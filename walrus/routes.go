@@ -65,7 +65,7 @@ var baseRoutes = []routeRow{
 	{method: "GET", level: levelBucket, sub: "location", op: "GetBucketLocation", handler: (*Walrus).getBucketLocation},
 	{method: "GET", level: levelBucket, sub: "uploads", op: "ListMultipartUploads", handler: (*Walrus).listMultipartUploads},
 	{method: "POST", level: levelBucket, sub: "delete", op: "DeleteObjects", body: bodyXML, handler: (*Walrus).deleteObjects},
-	{method: "POST", level: levelBucket, op: "PostObject", handler: notImplemented},
+	{method: "POST", level: levelBucket, op: "PostObject", body: bodyStream, handler: (*Walrus).postObject},
 	{method: "GET", level: levelBucket, sub: "acl", op: "GetBucketAcl", handler: (*Walrus).getBucketACL},
 	{method: "PUT", level: levelBucket, sub: "acl", op: "PutBucketAcl", body: bodyXML, handler: (*Walrus).putBucketACL},
 
