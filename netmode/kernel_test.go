@@ -375,6 +375,41 @@ func TestKernelManagedNoVLAN(t *testing.T) {
 		stLo.Metadata = netip.MustParseAddrPort("127.0.0.1:18090")
 		set(stLo)
 		metadata(t, inst1, "10.200.0.2")
+		// route_localnet, which that needs on the bridge, must not open
+		// the host's loopback to the bridge: a guest routing 127.0.0.0/8
+		// to its gateway reaches neither the listener nor anything else
+		// there, while the redirect still does.
+		rogue := nstest.New(t)
+		nstest.Veth(t, host, "vi9", rogue, "eth0", mac("d0:0d:0a:c8:00:09"))
+		attach(t, host, "vi9", "euca-br0")
+		nstest.Addr(t, rogue, "eth0", "10.200.0.9/16")
+		nstest.MustDo(t, rogue, func() error {
+			// The guest's own kernel lets it send there: no loopback
+			// address of its own, 127.0.0.0/8 routed to its gateway, and
+			// route_localnet to accept the answers.
+			lo, err := netlink.LinkByName("lo")
+			if err != nil {
+				return err
+			}
+			if err := netlink.AddrDel(lo, &netlink.Addr{IPNet: &net.IPNet{IP: net.IPv4(127, 0, 0, 1), Mask: net.CIDRMask(8, 32)}}); err != nil {
+				return err
+			}
+			for _, c := range []string{"all", "eth0"} {
+				if _, err := link.WriteSysctl("/proc/sys/net/ipv4/conf/"+c+"/route_localnet", "1"); err != nil {
+					return err
+				}
+			}
+			eth, err := netlink.LinkByName("eth0")
+			if err != nil {
+				return err
+			}
+			_, lonet, _ := net.ParseCIDR("127.0.0.0/8")
+			return netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: lonet, Gw: net.ParseIP("10.200.0.1")})
+		})
+		serveWho(t, host, "127.0.0.1:18091")
+		mustNotConnect(t, rogue, "127.0.0.1:18090")
+		mustNotConnect(t, rogue, "127.0.0.1:18091")
+		metadata(t, inst1, "10.200.0.2")
 		set(st)
 	})
 
@@ -569,7 +604,7 @@ func TestKernelStaticSystem(t *testing.T) {
 	}
 	a, _ := st.Allocate(nil, 0)
 	state := State{Instances: []Instance{{ID: "i-s", MAC: a.MAC, PrivateIP: a.PrivateIP, Tap: "euca-ts"}},
-		Metadata: netip.MustParseAddrPort("192.168.50.1:18081")}
+		Metadata: netip.MustParseAddrPort("127.0.0.1:18081")}
 	nstest.MustDo(t, host, func() error { return st.Set(ctx, state) })
 	l, err := lease(t, inst, "eth0", nil, 3)
 	if err != nil {
@@ -578,7 +613,10 @@ func TestKernelStaticSystem(t *testing.T) {
 	if l.ACK.YourIPAddr.String() != "192.168.50.10" || l.ACK.Router()[0].String() != "192.168.50.254" || l.ACK.ServerIdentifier().String() != "192.168.50.1" {
 		t.Errorf("STATIC lease %s", l.ACK.Summary())
 	}
-	if got := ruleHandles(t, host); len(got) != 2 || got["prerouting/metadata from br-lan to 192.168.50.1:18081"] == 0 {
+	// The metadata redirect only, to the listener on loopback, and the
+	// guard that keeps the LAN (this bridge) from the host's loopback.
+	if got := ruleHandles(t, host); len(got) != 3 || got["prerouting/metadata from br-lan to 127.0.0.1:18081"] == 0 ||
+		got["guard/nothing to loopback from br-lan"] == 0 {
 		t.Errorf("STATIC rules %v: the metadata redirect only", got)
 	}
 	nstest.MustDo(t, host, func() error { return st.Close(ctx) })

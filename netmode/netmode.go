@@ -82,6 +82,7 @@ type Mode interface {
 type State struct {
 	// Metadata is the CLC's metadata listener; 169.254.169.254:80 from an
 	// instance is DNATed there, keeping the instance's address as source.
+	// The cloud's is on loopback, which nothing but that redirect reaches.
 	// Invalid: no redirect.
 	Metadata  netip.AddrPort
 	Instances []Instance

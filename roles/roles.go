@@ -267,8 +267,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if cloud != nil {
 		// The metadata service identifies instances by their source
-		// address, so it has a listener of its own, never behind a proxy.
-		if err := serve("METADATA_PORT", ":"+strconv.Itoa(cfg.MetadataPort), cloud.MetadataHandler()); err != nil {
+		// address, so it has a listener of its own, never behind a proxy,
+		// on loopback only: the clusters' redirect is the way in.
+		if err := serve("METADATA_PORT", cloud.MetadataListenAddr().String(), cloud.MetadataHandler()); err != nil {
 			stop()
 			return err
 		}

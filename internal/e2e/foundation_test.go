@@ -3,13 +3,16 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestFoundation drives the EC2 core of a clc with the AWS CLI and boto3:
@@ -37,6 +40,39 @@ func TestFoundation(t *testing.T) {
 		for _, k := range []string{"EC2_PRIVATE_KEY", "EC2_CERT", "EUCALYPTUS_CERT"} {
 			if _, err := os.Stat(Getenv(env, k)); err != nil {
 				t.Errorf("%s: %v", k, err)
+			}
+		}
+	})
+
+	// The metadata service trusts the caller's address, so nothing but the
+	// network's redirect may reach it: it listens on loopback only, and
+	// answers nobody that is not a running instance.
+	t.Run("metadata listener on loopback only", func(t *testing.T) {
+		want := fmt.Sprintf("listener=METADATA_PORT addr=127.0.0.1:%d", c.MetadataPort)
+		if !strings.Contains(c.Log(), want) {
+			t.Errorf("log lacks %q:\n%s", want, tail(c.Log(), 30))
+		}
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/latest/meta-data/instance-id", c.MetadataPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("a caller that is no instance: %s", resp.Status)
+		}
+		addrs, err := net.InterfaceAddrs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range addrs {
+			ip, ok := a.(*net.IPNet)
+			if !ok || ip.IP.IsLoopback() || ip.IP.To4() == nil {
+				continue
+			}
+			hp := net.JoinHostPort(ip.IP.String(), strconv.Itoa(c.MetadataPort))
+			if conn, err := net.DialTimeout("tcp", hp, 2*time.Second); err == nil {
+				conn.Close()
+				t.Errorf("metadata port reached at %s", hp)
 			}
 		}
 	})

@@ -85,6 +85,7 @@ func Need(t testing.TB, programs ...string) {
 type Cloud struct {
 	Bin, Dir, Conf string
 	Port           int
+	MetadataPort   int
 	Env            []string // the admin's eucarc, sourced
 	cmd            *exec.Cmd
 	log            *bytes.Buffer
@@ -98,9 +99,9 @@ func Start(t testing.TB, roles string, confLines ...string) *Cloud {
 	bin := Binary(t)
 	dir := t.TempDir()
 	port := freePort(t)
-	c := &Cloud{Bin: bin, Dir: dir, Port: port, Conf: filepath.Join(dir, "eucalyptus.conf"), log: &bytes.Buffer{}}
+	c := &Cloud{Bin: bin, Dir: dir, Port: port, MetadataPort: freePort(t), Conf: filepath.Join(dir, "eucalyptus.conf"), log: &bytes.Buffer{}}
 	conf := fmt.Sprintf("EUCALYPTUS=%q\nCLOUD_PORT=\"%d\"\nMETADATA_PORT=\"%d\"\nLOGLEVEL=\"DEBUG\"\n%s\n",
-		filepath.Join(dir, "euca"), port, freePort(t), strings.Join(confLines, "\n"))
+		filepath.Join(dir, "euca"), port, c.MetadataPort, strings.Join(confLines, "\n"))
 	if err := os.WriteFile(c.Conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,16 @@
 // table, "euca" in the inet family, and reconciles the kernel with it over
 // netlink (github.com/google/nftables; never the nft binary).
 //
-// The table holds four base chains:
+// The table holds four base chains, and a fifth when the metadata listener
+// is on loopback:
 //
+//	guard       (filter, mangle) nothing addressed to loopback arriving on a
+//	                           cloud bridge passes: reaching a loopback
+//	                           listener through the DNAT needs route_localnet
+//	                           on the bridges, which would otherwise open every
+//	                           loopback service of the host to them. It runs
+//	                           before the DNAT, which is how the metadata flow
+//	                           (still addressed to 169.254.169.254 here) passes.
 //	prerouting  (nat, dstnat)  169.254.169.254:80 arriving on a cloud bridge is
 //	                           DNATed to the CLC's metadata listener (DNAT only:
 //	                           the CLC knows the instance by its source address);
@@ -47,12 +55,15 @@ const TableName = "euca"
 // MetadataAddr is where instances reach the metadata service.
 var MetadataAddr = netip.MustParseAddr("169.254.169.254")
 
+var loopback = netip.MustParsePrefix("127.0.0.0/8")
+
 // Base chain names.
 const (
 	ChainPrerouting  = "prerouting"
 	ChainOutput      = "output"
 	ChainPostrouting = "postrouting"
 	ChainForward     = "forward"
+	ChainGuard       = "guard"
 )
 
 // Spec is the desired state the rules implement.
@@ -130,6 +141,10 @@ func Build(s Spec) (*Ruleset, error) {
 	out := base(ChainOutput, nftables.ChainTypeNAT, nftables.ChainHookOutput, nftables.ChainPriorityNATDest)
 	post := base(ChainPostrouting, nftables.ChainTypeNAT, nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource)
 	fwd := base(ChainForward, nftables.ChainTypeFilter, nftables.ChainHookForward, nftables.ChainPriorityFilter)
+	var guard *nftables.Chain
+	if s.Metadata.IsValid() && s.Metadata.Addr().IsLoopback() {
+		guard = base(ChainGuard, nftables.ChainTypeFilter, nftables.ChainHookPrerouting, nftables.ChainPriorityMangle)
+	}
 
 	bridges := slices.Sorted(slices.Values(s.Bridges))
 	bridges = slices.Compact(bridges)
@@ -147,6 +162,11 @@ func Build(s Spec) (*Ruleset, error) {
 			return nil, fmt.Errorf("nft: metadata target %v is not IPv4", s.Metadata)
 		}
 		for _, br := range bridges {
+			if guard != nil {
+				rs.add(guard, "nothing to loopback from "+br,
+					concat(ipv4(), ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, br),
+						addr(offDaddr, expr.CmpOpEq, loopback), verdict(expr.VerdictDrop)))
+			}
 			rs.add(pre, fmt.Sprintf("metadata from %s to %s", br, s.Metadata),
 				concat(ipv4(), ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, br),
 					addr(offDaddr, expr.CmpOpEq, netip.PrefixFrom(MetadataAddr, 32)),

@@ -92,6 +92,14 @@ func TestSameBytesAsNft(t *testing.T) {
 	}
 	defer f.Close()
 	rs := mustBuild(t, spec())
+	// The guard chain comes with a metadata listener on loopback.
+	lo := spec()
+	lo.Metadata = netip.MustParseAddrPort("127.0.0.1:8779")
+	for _, r := range mustBuild(t, lo).Rules {
+		if r.Chain.Name == ChainGuard {
+			rs.Rules = append(rs.Rules, r)
+		}
+	}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	n := 0
@@ -124,8 +132,36 @@ func TestSameBytesAsNft(t *testing.T) {
 		}
 		n++
 	}
-	if n < 9 {
+	if n < 10 {
 		t.Fatalf("only %d golden rules", n)
+	}
+}
+
+// TestGuard: a metadata listener on loopback brings the guard chain,
+// before the DNAT, dropping what the bridges address to loopback; one
+// elsewhere does not need it.
+func TestGuard(t *testing.T) {
+	s := spec()
+	s.Bridges = []string{"euca-br1", "euca-br0"}
+	s.Metadata = netip.MustParseAddrPort("127.0.0.1:8779")
+	rs := mustBuild(t, s)
+	var guard *nftables.Chain
+	for _, c := range rs.Chains {
+		if c.Name == ChainGuard {
+			guard = c
+		}
+	}
+	if guard == nil || guard.Type != nftables.ChainTypeFilter || *guard.Hooknum != *nftables.ChainHookPrerouting ||
+		*guard.Priority >= *nftables.ChainPriorityNATDest {
+		t.Fatalf("guard chain %+v: want a filter chain on prerouting before the DNAT", guard)
+	}
+	if got := rs.Comments(ChainGuard); !slices.Equal(got, []string{"nothing to loopback from euca-br0", "nothing to loopback from euca-br1"}) {
+		t.Errorf("guard rules %q", got)
+	}
+	for _, c := range mustBuild(t, spec()).Chains {
+		if c.Name == ChainGuard {
+			t.Error("guard chain without a loopback listener")
+		}
 	}
 }
 

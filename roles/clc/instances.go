@@ -816,13 +816,9 @@ func (c *Cloud) zoneNetwork(ctx context.Context, zone string) (ccapi.Network, er
 	n.Metadata = c.inst.metadata
 	c.inst.mu.Unlock()
 	if !n.Metadata.IsValid() && c.cfg.MetadataPort > 0 {
-		// Unset: the cloud controller on VNET_CLOUDIP, else on the host
-		// that holds the zone's gateway (every role on one host).
-		host := ipam.Gateway(n.Subnet)
-		if c.cfg.VNetCloudIP.IsValid() {
-			host = c.cfg.VNetCloudIP
-		}
-		n.Metadata = netip.AddrPortFrom(host, uint16(c.cfg.MetadataPort))
+		// The listener itself, on loopback: the cluster shares this host
+		// (see metadata.go for when it will not).
+		n.Metadata = c.MetadataListenAddr()
 	}
 	live, err := c.store.ZoneInstances(ctx, zone)
 	if err != nil {

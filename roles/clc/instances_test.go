@@ -626,12 +626,14 @@ func TestDefaultMetadataTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Metadata.String() != "172.31.0.1:8779" {
-		t.Fatalf("default metadata target %s", n.Metadata)
+	// The listener's own address, loopback, whatever VNET_CLOUDIP says:
+	// an address on the LAN would let the LAN reach the service.
+	if n.Metadata.String() != "127.0.0.1:8779" || n.Metadata != f.c.MetadataListenAddr() {
+		t.Fatalf("default metadata target %s, listener %s", n.Metadata, f.c.MetadataListenAddr())
 	}
 	f.c.cfg.VNetCloudIP = netip.MustParseAddr("192.168.1.10")
-	if n, _ = f.c.zoneNetwork(context.Background(), f.cl.zone); n.Metadata.String() != "192.168.1.10:8779" {
-		t.Fatalf("metadata target on VNET_CLOUDIP %s", n.Metadata)
+	if n, _ = f.c.zoneNetwork(context.Background(), f.cl.zone); n.Metadata.String() != "127.0.0.1:8779" {
+		t.Fatalf("metadata target with VNET_CLOUDIP %s", n.Metadata)
 	}
 }
 

@@ -3,8 +3,26 @@ package clc
 // The instance metadata service. Instances reach 169.254.169.254:80; their
 // cluster DNATs that to the listener the cloud controller serves
 // MetadataHandler on, keeping the guest's source address, which is how the
-// caller is identified: the private address of an instance that is not
-// terminated. Any other source gets 404 and learns nothing.
+// caller is identified: the private address of a running instance. Any
+// other source (an address no instance holds, or one of an instance that is
+// not running: pending, stopping, stopped, shutting down, terminated) gets
+// 404 and learns nothing. A pending instance's request first waits a little
+// for the instance to be seen running (its guest may boot faster than the
+// node's report arrives), because cloud-init on EC2 gives up on any HTTP
+// error rather than retrying.
+//
+// The listener binds loopback only (MetadataListenAddr), and that very
+// address is what the clusters redirect to (the network sets route_localnet
+// on its own bridges and drops anything else addressed to loopback arriving
+// there), so the service cannot be reached from the LAN in any network
+// mode: only through the redirect on the cloud's bridges. In STATIC mode the
+// bridge is the LAN itself, so a LAN host could ask through the redirect as
+// an instance does; it is answered only if it holds a running instance's
+// address. When the cluster controller runs on another host than the cloud
+// controller (not built yet: roles share one process), loopback is the
+// cluster's host: the cluster will serve this listener there and relay each
+// request over the internal RPC, naming the caller's address, rather than
+// DNAT instances' traffic across the LAN to the cloud controller.
 //
 // It serves EC2's layout (meta-data/, user-data, dynamic/instance-identity/)
 // under `latest` and under any date-shaped version, index listings as EC2
@@ -24,6 +42,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -55,14 +74,20 @@ var metadataVersions = []string{
 var dateVersion = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
 // SetMetadataTarget says where the clusters must redirect
-// 169.254.169.254:80: the address and port, as instances reach it, of the
-// listener that serves MetadataHandler. It goes to every cluster with the
-// next network hand-over. Unset, it is VNET_CLOUDIP (else the zone's
-// gateway, the host itself when every role shares it) on METADATA_PORT.
+// 169.254.169.254:80 instead of MetadataListenAddr (tests point it
+// elsewhere). It goes to every cluster with the next network hand-over.
 func (c *Cloud) SetMetadataTarget(target netip.AddrPort) {
 	c.inst.mu.Lock()
 	defer c.inst.mu.Unlock()
 	c.inst.metadata = target
+}
+
+// MetadataListenAddr is where the metadata listener binds and, unless
+// SetMetadataTarget says otherwise, where the clusters redirect
+// 169.254.169.254:80: loopback on METADATA_PORT, which nothing off this
+// host can reach but that redirect.
+func (c *Cloud) MetadataListenAddr() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(c.cfg.MetadataPort))
 }
 
 // MetadataHandler is the metadata service, to be mounted on a listener of
@@ -72,9 +97,44 @@ func (c *Cloud) MetadataHandler() http.Handler { return metadataServer{c: c} }
 
 type metadataServer struct{ c *Cloud }
 
-func (m metadataServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// pendingWait bounds how long a request from a pending instance waits for
+// the instance to be seen running; pendingPoll is how often it looks.
+// waitingForRun, when set (tests), is called as such a wait begins.
+var (
+	pendingWait   = 5 * time.Second
+	pendingPoll   = 100 * time.Millisecond
+	waitingForRun func()
+)
+
+// logPathMax is how much of a request's path the debug log keeps.
+const logPathMax = 256
+
+// statusRecorder remembers the status a handler answered, for the log.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (m metadataServer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	w := &statusRecorder{ResponseWriter: rw, code: http.StatusOK}
 	w.Header().Set("Server", "EC2ws")
 	in, ok := m.caller(r)
+	// One debug line a request: who asked (the instance, or the address
+	// when it is none's running instance), what, and the answer; never a
+	// body, a header or a token.
+	defer func() {
+		path := r.URL.Path
+		if len(path) > logPathMax {
+			path = path[:logPathMax] + "..."
+		}
+		m.c.log.DebugContext(r.Context(), "metadata request", "instance", in.ID, "caller", r.RemoteAddr,
+			"method", r.Method, "path", path, "status", w.code)
+	}()
 	if !ok {
 		http.NotFound(w, r)
 		return
@@ -115,7 +175,9 @@ func (m metadataServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-// caller is the live instance whose private address the request comes from.
+// caller is the running instance whose private address the request comes
+// from. The instance is returned when ok is false too, when there is one
+// (for the log).
 func (m metadataServer) caller(r *http.Request) (store.Instance, bool) {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -125,14 +187,53 @@ func (m metadataServer) caller(r *http.Request) (store.Instance, bool) {
 	if err != nil {
 		return store.Instance{}, false
 	}
-	in, err := m.c.store.LiveInstanceByAddress(r.Context(), ip.Unmap().String())
+	addr := ip.Unmap().String()
+	in, err := m.instanceAt(r.Context(), addr)
+	if err == nil && in.State == store.InstancePending {
+		in, err = m.awaitRunning(r.Context(), addr, in)
+	}
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
-			m.c.log.Warn("metadata: identify caller", "addr", ip, "err", err)
+			m.c.log.Warn("metadata: identify caller", "addr", addr, "err", err)
 		}
 		return store.Instance{}, false
 	}
-	return in, true
+	return in, in.State == store.InstanceRunning
+}
+
+func (m metadataServer) instanceAt(ctx context.Context, addr string) (store.Instance, error) {
+	return m.c.store.LiveInstanceByAddress(ctx, addr)
+}
+
+// awaitRunning looks again at the pending instance at addr until it is no
+// longer pending (or another instance holds the address), for at most
+// pendingWait.
+func (m metadataServer) awaitRunning(ctx context.Context, addr string, in store.Instance) (store.Instance, error) {
+	ctx, cancel := context.WithTimeout(ctx, pendingWait)
+	defer cancel()
+	if waitingForRun != nil {
+		waitingForRun()
+	}
+	t := time.NewTicker(pendingPoll)
+	defer t.Stop()
+	for in.State == store.InstancePending {
+		select {
+		case <-ctx.Done():
+			return in, nil
+		case <-t.C:
+		}
+		now, err := m.instanceAt(ctx, addr)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return in, nil
+		case err != nil:
+			return store.Instance{}, err
+		case now.ID != in.ID:
+			return store.Instance{}, fmt.Errorf("instance at %s: %w", addr, store.ErrNotFound)
+		}
+		in = now
+	}
+	return in, nil
 }
 
 // putToken is IMDSv2's session start. A PUT carrying X-Forwarded-For is

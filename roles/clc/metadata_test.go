@@ -1,16 +1,20 @@
 package clc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/euca-cloud/euca/roles/nc/ncapi"
 	"github.com/euca-cloud/euca/store"
 )
 
@@ -123,7 +127,23 @@ func metadataFixture(t *testing.T) (*instFixture, store.Instance) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f, insts[0]
+	return f, f.running(t, insts[0].ID)
+}
+
+// running has the fake cluster report the instance running, and returns
+// it as the cloud controller then records it.
+func (f *instFixture) running(t *testing.T, id string) store.Instance {
+	t.Helper()
+	f.cl.set(id, ncapi.StateRunning, "")
+	f.reconcile(t)
+	in, err := f.c.store.Instance(context.Background(), f.alice, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.State != store.InstanceRunning {
+		t.Fatalf("%s is %s, not running", id, in.State)
+	}
+	return in
 }
 
 // TestCloudInitCrawl replays what cloud-init 22.4's EC2 datasource asks,
@@ -270,16 +290,151 @@ func TestMetadataUnknownCallers(t *testing.T) {
 			t.Errorf("%s PUT token: %d", addr, code)
 		}
 	}
-	// A terminated instance's address no longer answers.
+	// A shutting-down, then terminated, instance's address no longer
+	// answers.
 	if _, err := f.c.TerminateInstances(context.Background(), f.alice, []string{in.ID}); err != nil {
 		t.Fatal(err)
 	}
+	refused(t, h, in, store.InstanceShuttingDown)
 	f.cl.set(in.ID, "", "")
 	f.reconcile(t)
+	refused(t, h, in, store.InstanceTerminated)
+}
+
+// refused checks that nothing is answered to in's address, in is in state.
+func refused(t *testing.T, h http.Handler, in store.Instance, state string) {
+	t.Helper()
 	c := &imdsClient{t: t, h: h, addr: in.PrivateIP}
-	if code, _ := c.get("/latest/meta-data/instance-id"); code != http.StatusNotFound {
-		t.Errorf("terminated instance: %d", code)
+	for _, p := range []string{"/latest/meta-data/instance-id", "/latest/user-data", "/latest/"} {
+		if code, body := c.get(p); code != http.StatusNotFound || strings.Contains(body, in.ID) || strings.Contains(body, "cloud-config") {
+			t.Errorf("%s instance: GET %s: %d %q", state, p, code, body)
+		}
 	}
+	if code, _ := c.do(http.MethodPut, "/latest/api/token", map[string]string{tokenTTLHeader: "60"}); code != http.StatusNotFound {
+		t.Errorf("%s instance: PUT token: %d", state, code)
+	}
+}
+
+// TestMetadataRunningOnly: only a running instance's address is answered.
+// A host that takes the address of an instance still pending (its guest
+// not booted yet) must not read its user data, which often holds secrets;
+// neither may one that takes a stopping or stopped instance's.
+func TestMetadataRunningOnly(t *testing.T) {
+	ctx := context.Background()
+	defer func(w time.Duration) { pendingWait = w }(pendingWait)
+	pendingWait = 0
+	f := newInstFixture(t, 10)
+	spec := f.spec(1, 1)
+	spec.UserData = []byte("#cloud-config\npassword: s3cret\n")
+	insts, err := f.c.RunInstances(ctx, f.alice, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := insts[0]
+	h := f.c.MetadataHandler()
+	refused(t, h, in, store.InstancePending)
+
+	in = f.running(t, in.ID)
+	c := &imdsClient{t: t, h: h, addr: in.PrivateIP}
+	if code, ud := c.get("/latest/user-data"); code != http.StatusOK || ud != string(spec.UserData) {
+		t.Fatalf("running instance: user-data %d %q", code, ud)
+	}
+
+	for _, state := range []string{store.InstanceStopping, store.InstanceStopped} {
+		if _, err := f.c.store.SetInstanceState(ctx, in.ID, nil, store.StateChange{State: state}); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, h, in, state)
+	}
+}
+
+// TestMetadataPendingWaits: a pending instance's guest that asks before the
+// cloud controller has seen it running (it boots faster than the report
+// arrives) is answered once it has, not refused: cloud-init on EC2 gives
+// up on any HTTP error.
+func TestMetadataPendingWaits(t *testing.T) {
+	defer func(w time.Duration, f func()) { pendingWait, waitingForRun = w, f }(pendingWait, waitingForRun)
+	pendingWait = time.Minute // an upper bound; the test ends as soon as the state changes
+	waiting := make(chan struct{})
+	waitingForRun = func() { close(waiting) }
+
+	f := newInstFixture(t, 10)
+	insts, err := f.c.RunInstances(context.Background(), f.alice, f.spec(1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := insts[0]
+	type answer struct {
+		code int
+		body string
+	}
+	got := make(chan answer, 1)
+	go func() {
+		c := &imdsClient{t: t, h: f.c.MetadataHandler(), addr: in.PrivateIP}
+		code, body := c.get("/latest/meta-data/instance-id")
+		got <- answer{code, body}
+	}()
+	select {
+	case <-waiting:
+	case a := <-got:
+		t.Fatalf("pending: answered %d %q without waiting", a.code, a.body)
+	}
+	f.running(t, in.ID)
+	if a := <-got; a.code != http.StatusOK || a.body != in.ID {
+		t.Fatalf("pending, then running: %d %q", a.code, a.body)
+	}
+}
+
+// TestMetadataDebugLog: each request is logged at debug level with the
+// instance and the path, never the user data or a token.
+func TestMetadataDebugLog(t *testing.T) {
+	f, in := metadataFixture(t)
+	var buf syncBuffer
+	f.c.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := &imdsClient{t: t, h: f.c.MetadataHandler(), addr: in.PrivateIP}
+	code, tok := c.do(http.MethodPut, "/latest/api/token", map[string]string{tokenTTLHeader: "60"})
+	if code != http.StatusOK {
+		t.Fatalf("token: %d", code)
+	}
+	c.token = tok
+	if code, _ := c.get("/latest/user-data"); code != http.StatusOK {
+		t.Fatalf("user-data: %d", code)
+	}
+	stranger := &imdsClient{t: t, h: f.c.MetadataHandler(), addr: "10.9.9.9"}
+	stranger.get("/latest/meta-data/")
+	out := buf.String()
+	for _, want := range []string{
+		"level=DEBUG msg=\"metadata request\" instance=" + in.ID + " caller=" + in.PrivateIP + ":40000 method=PUT path=/latest/api/token status=200",
+		"instance=" + in.ID + " caller=" + in.PrivateIP + ":40000 method=GET path=/latest/user-data status=200",
+		"instance=\"\" caller=10.9.9.9:40000 method=GET path=/latest/meta-data/ status=404",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{tok, "hostname: web"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log holds %q:\n%s", secret, out)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestMetadataUserDataNone(t *testing.T) {
@@ -288,6 +443,7 @@ func TestMetadataUserDataNone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.running(t, insts[0].ID)
 	c := &imdsClient{t: t, h: f.c.MetadataHandler(), addr: insts[0].PrivateIP}
 	if code, _ := c.get("/2021-03-23/user-data"); code != http.StatusNotFound {
 		t.Errorf("no user data: %d", code)
@@ -341,6 +497,7 @@ func TestIMDSv2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.running(t, other[0].ID)
 	c2 := &imdsClient{t: t, h: h, addr: other[0].PrivateIP, token: tok}
 	if code, _ := c2.get("/latest/meta-data/instance-id"); code != http.StatusUnauthorized {
 		t.Errorf("another instance's token: %d", code)
@@ -361,6 +518,7 @@ func TestIMDSv2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.running(t, req[0].ID)
 	c3 := &imdsClient{t: t, h: h, addr: req[0].PrivateIP}
 	if code, _ := c3.get("/latest/meta-data/instance-id"); code != http.StatusUnauthorized {
 		t.Errorf("required without token: %d", code)
@@ -375,6 +533,7 @@ func TestIMDSv2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.running(t, dis[0].ID)
 	c4 := &imdsClient{t: t, h: h, addr: dis[0].PrivateIP}
 	if code, _ := c4.get("/latest/meta-data/instance-id"); code != http.StatusForbidden {
 		t.Errorf("endpoint disabled: %d", code)

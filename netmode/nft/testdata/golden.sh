@@ -10,6 +10,7 @@ nft add table inet euca
 nft 'add chain inet euca prerouting { type nat hook prerouting priority -100; policy accept; }'
 nft 'add chain inet euca postrouting { type nat hook postrouting priority 100; policy accept; }'
 nft 'add chain inet euca forward { type filter hook forward priority 0; policy accept; }'
+nft 'add chain inet euca guard { type filter hook prerouting priority -150; policy accept; }'
 nft add chain inet euca group-sg-1
 nft add chain inet euca inst-i-1
 nft --debug=mnl add rule inet euca $1 $2
