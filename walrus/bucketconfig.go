@@ -36,7 +36,7 @@ type bucketConfig struct {
 // reads every one of them on each refresh).
 var bucketConfigs = []bucketConfig{
 	{sub: "policy", op: "Policy", notFound: "NoSuchBucketPolicy", put: true, check: checkPolicy, deletable: true},
-	{sub: "cors", op: "Cors", notFound: "NoSuchCORSConfiguration", root: "CORSConfiguration", put: true, deletable: true},
+	{sub: "cors", op: "Cors", notFound: "NoSuchCORSConfiguration", root: "CORSConfiguration", put: true, check: checkCORS, deletable: true},
 	{sub: "website", op: "Website", notFound: "NoSuchWebsiteConfiguration", root: "WebsiteConfiguration", put: true, deletable: true},
 	{sub: "lifecycle", op: "LifecycleConfiguration", notFound: "NoSuchLifecycleConfiguration", root: "LifecycleConfiguration", put: true, deletable: true},
 	{sub: "tagging", op: "Tagging", notFound: "NoSuchTagSet", root: "Tagging", put: true, check: checkBucketTagging, deletable: true},

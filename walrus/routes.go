@@ -69,6 +69,10 @@ var baseRoutes = []routeRow{
 	{method: "GET", level: levelBucket, sub: "acl", op: "GetBucketAcl", handler: (*Walrus).getBucketACL},
 	{method: "PUT", level: levelBucket, sub: "acl", op: "PutBucketAcl", body: bodyXML, handler: (*Walrus).putBucketACL},
 
+	// A browser's CORS preflight of a bucket or an object (cors.go).
+	{method: "OPTIONS", level: levelBucket, op: "PreflightBucket", handler: (*Walrus).corsPreflight},
+	{method: "OPTIONS", level: levelObject, op: "PreflightObject", handler: (*Walrus).corsPreflight},
+
 	{method: "GET", level: levelObject, op: "GetObject", handler: (*Walrus).getObject},
 	{method: "HEAD", level: levelObject, op: "HeadObject", handler: (*Walrus).getObject},
 	{method: "PUT", level: levelObject, op: "PutObject", body: bodyStream, handler: (*Walrus).putObject},
@@ -138,6 +142,11 @@ func route(r *request) (routeRow, error) {
 	}
 	sub := ""
 	for _, s := range subresources {
+		// A preflight is of the resource, whatever sub-resource the
+		// request it announces will name (?uploads, ?tagging, ...).
+		if r.http.Method == http.MethodOptions {
+			break
+		}
 		if r.query.Has(s) {
 			sub = s
 			break

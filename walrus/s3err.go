@@ -21,10 +21,12 @@ type s3Code struct {
 // A handler names a code of this table; a test checks that every name used
 // in the package is here.
 var s3Codes = map[string]s3Code{
+	"AccessForbidden":                                {http.StatusForbidden, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec."},
 	"AccessDenied":                                   {http.StatusForbidden, "Access Denied"},
 	"AuthorizationHeaderMalformed":                   {http.StatusBadRequest, "The authorization header is malformed."},
 	"AuthorizationQueryParametersError":              {http.StatusBadRequest, "Error parsing the query-string authentication parameters."},
 	"BadDigest":                                      {http.StatusBadRequest, "The Content-MD5 you specified did not match what we received."},
+	"BadRequest":                                     {http.StatusBadRequest, "Bad Request"},
 	"BucketAlreadyExists":                            {http.StatusConflict, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."},
 	"BucketAlreadyOwnedByYou":                        {http.StatusConflict, "Your previous request to create the named bucket succeeded and you already own it."},
 	"BucketNotEmpty":                                 {http.StatusConflict, "The bucket you tried to delete is not empty"},

@@ -180,6 +180,7 @@ func (w *Walrus) ServeHTTP(rw http.ResponseWriter, hr *http.Request) {
 	ctx := reqid.With(hr.Context(), id)
 	r := &request{http: hr, id: id}
 	resp, err := w.serve(ctx, r)
+	w.applyCORS(ctx, rw.Header(), r)
 	status, sent := w.write(ctx, rw, r, resp, err)
 	attrs := []any{"op", r.op, "method", hr.Method, "bucket", r.bucket, "key", r.key, "status", status,
 		"in", r.bytesIn, "out", sent, "ms", time.Since(start).Milliseconds(), "remote", hr.RemoteAddr}

@@ -84,6 +84,28 @@ for k, v in p['fields'].items():
 		}
 	}
 
+	// CORS: a preflight answered from the configuration put-bucket-cors
+	// stored, and refused for an origin no rule allows.
+	s3("s3api", "put-bucket-cors", "--bucket", "browser", "--cors-configuration",
+		`{"CORSRules":[{"AllowedOrigins":["https://*.example.com"],"AllowedMethods":["PUT","POST"],"AllowedHeaders":["*"],"ExposeHeaders":["ETag"]}]}`)
+	preflight := func(origin string) string {
+		out, err := exec.Command("curl", "-s", "-i", "-X", "OPTIONS", "-H", "Origin: "+origin, "-H", "Access-Control-Request-Method: PUT",
+			"-H", "Access-Control-Request-Headers: content-type, x-amz-date", root+"/browser/upload.bin?uploads").Output()
+		if err != nil {
+			t.Fatalf("curl OPTIONS: %v", err)
+		}
+		return strings.ReplaceAll(string(out), "\r", "")
+	}
+	if out := preflight("https://app.example.com"); !strings.HasPrefix(out, "HTTP/1.1 200") ||
+		!strings.Contains(out, "Access-Control-Allow-Origin: https://app.example.com\n") ||
+		!strings.Contains(out, "Access-Control-Allow-Methods: PUT, POST\n") ||
+		!strings.Contains(out, "Access-Control-Allow-Headers: content-type, x-amz-date\n") {
+		t.Errorf("preflight:\n%s", out)
+	}
+	if out := preflight("https://evil.example.org"); !strings.HasPrefix(out, "HTTP/1.1 403") || !strings.Contains(out, "<Code>AccessForbidden</Code>") {
+		t.Errorf("refused preflight:\n%s", out)
+	}
+
 	// ListObjects (V1 and V2) with keys that need encoding, as boto3 asks
 	// for them (encoding-type=url) and decodes them.
 	out, err := c.Python(t, env, `
