@@ -45,10 +45,11 @@ type handler = queryapi.Handler
 func (a *api) actions() map[string]handler {
 	return map[string]handler{
 		// catalog.go
-		"DescribeRegions":           a.describeRegions,
-		"DescribeAvailabilityZones": a.describeAvailabilityZones,
-		"DescribeAccountAttributes": a.describeAccountAttributes,
-		"DescribeInstanceTypes":     a.describeInstanceTypes,
+		"DescribeRegions":               a.describeRegions,
+		"DescribeAvailabilityZones":     a.describeAvailabilityZones,
+		"DescribeAccountAttributes":     a.describeAccountAttributes,
+		"DescribeInstanceTypes":         a.describeInstanceTypes,
+		"DescribeInstanceTypeOfferings": a.describeInstanceTypeOfferings,
 		// images.go
 		"RegisterImage":          a.registerImage,
 		"DeregisterImage":        a.deregisterImage,
@@ -76,6 +77,15 @@ func (a *api) actions() map[string]handler {
 		"DescribeVpcs":              a.describeVpcs,
 		"DescribeSubnets":           a.describeSubnets,
 		"DescribeNetworkInterfaces": a.describeNetworkInterfaces,
+		// vpcparts.go
+		"DescribeVpcAttribute":     a.describeVpcAttribute,
+		"ModifyVpcAttribute":       a.modifyVpcAttribute,
+		"DescribeRouteTables":      a.describeRouteTables,
+		"DescribeInternetGateways": a.describeInternetGateways,
+		"DescribeDhcpOptions":      a.describeDhcpOptions,
+		"DescribeNetworkAcls":      a.describeNetworkAcls,
+		"DescribeVpcEndpoints":     a.describeVpcEndpoints,
+		"DescribePrefixLists":      a.describePrefixLists,
 		// securitygroups.go
 		"CreateSecurityGroup":           a.createSecurityGroup,
 		"DeleteSecurityGroup":           a.deleteSecurityGroup,

@@ -582,6 +582,81 @@ func (a *api) instanceTypes(ctx context.Context, asked []string) ([]instanceType
 	return items, nil
 }
 
+// ---- DescribeInstanceTypeOfferings: every VM type, in the region and in
+// each zone
+
+type instanceTypeOfferingItem struct {
+	InstanceType string `xml:"instanceType"`
+	LocationType string `xml:"locationType"`
+	Location     string `xml:"location"`
+}
+
+type describeInstanceTypeOfferingsResponse struct {
+	Response
+	Offerings setOf[instanceTypeOfferingItem] `xml:"instanceTypeOfferingSet"`
+	NextToken string                          `xml:"nextToken,omitempty"`
+}
+
+var instanceTypeOfferingFilters = filterFields[instanceTypeOfferingItem]{
+	"instance-type": func(o instanceTypeOfferingItem) []string { return []string{o.InstanceType} },
+	"location":      func(o instanceTypeOfferingItem) []string { return []string{o.Location} },
+}
+
+// Location types of DescribeInstanceTypeOfferings.
+const (
+	locationRegion  = "region"
+	locationZone    = "availability-zone"
+	locationZoneID  = "availability-zone-id"
+	locationOutpost = "outpost"
+)
+
+func (a *api) describeInstanceTypeOfferings(ctx context.Context, req *queryapi.Request) (any, error) {
+	p := req.Params
+	locType := p.String("LocationType")
+	if locType == "" {
+		locType = locationRegion
+	}
+	page, next, err := describe(p, describeCall[instanceTypeOfferingItem]{
+		fields: instanceTypeOfferingFilters,
+		check: func() error {
+			switch locType {
+			case locationRegion, locationZone, locationZoneID, locationOutpost:
+				return nil
+			}
+			return awserr.InvalidParameterValue("Value (%s) for parameter locationType is invalid. Valid values are region, availability-zone, availability-zone-id, outpost.", locType)
+		},
+		fetch: func() ([]instanceTypeOfferingItem, error) {
+			types, err := a.cloud.VMTypes(ctx)
+			if err != nil {
+				return nil, err
+			}
+			var locations []string
+			switch locType {
+			case locationRegion:
+				locations = []string{a.cloud.Region()}
+			case locationZone:
+				locations = a.cloud.Zones()
+			case locationZoneID:
+				for _, z := range a.cloud.Zones() {
+					locations = append(locations, a.cloud.ZoneID(z))
+				}
+			} // no outposts: no offerings
+			var out []instanceTypeOfferingItem
+			for _, t := range types {
+				for _, l := range locations {
+					out = append(out, instanceTypeOfferingItem{InstanceType: t.Name, LocationType: locType, Location: l})
+				}
+			}
+			return out, nil
+		},
+		minResults: 5, maxResults: 1000,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &describeInstanceTypeOfferingsResponse{Offerings: setOf[instanceTypeOfferingItem]{page}, NextToken: next}, nil
+}
+
 // ---- Helpers of the Describe calls (DescribeImages is in images.go)
 
 // knownFilterNames are filters that are valid but match nothing yet: the calls

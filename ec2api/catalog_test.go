@@ -36,7 +36,11 @@ func (f *catFixture) call(account, action string, params queryapi.Params) (any, 
 	}
 	req := &queryapi.Request{Action: action, Params: params, Caller: principal.Principal{AccountID: account},
 		HTTP: httptest.NewRequest("POST", "http://cloud.example:8773/", nil)}
-	return f.a.actions()[action](context.Background(), req)
+	h, ok := f.a.actions()[action]
+	if !ok {
+		return nil, awserr.New("InvalidAction", "The action %s is not valid for this web service.", action)
+	}
+	return h(context.Background(), req)
 }
 
 // catCase is one call and what it must answer: an error code, or a response
@@ -344,16 +348,24 @@ func TestDescribeInstancesEmpty(t *testing.T) {
 // model documentation lists (tag:<key> and tag-key come with applyFilters).
 func TestFilterNamesFollowModel(t *testing.T) {
 	want := modelFilterNames(t, "DescribeRegions", "DescribeAvailabilityZones", "DescribeInstanceTypes", "DescribeVpcs", "DescribeSubnets",
-		"DescribeNetworkInterfaces", "DescribeImages", "DescribeInstances")
+		"DescribeNetworkInterfaces", "DescribeImages", "DescribeInstances", "DescribeRouteTables", "DescribeInternetGateways",
+		"DescribeDhcpOptions", "DescribeNetworkAcls", "DescribeVpcEndpoints", "DescribePrefixLists", "DescribeInstanceTypeOfferings")
 	have := map[string]func(string) bool{
-		"DescribeRegions":           func(n string) bool { _, ok := regionFilters[n]; return ok },
-		"DescribeAvailabilityZones": func(n string) bool { _, ok := zoneFilters[n]; return ok },
-		"DescribeInstanceTypes":     func(n string) bool { _, ok := instanceTypeFilters[n]; return ok },
-		"DescribeVpcs":              func(n string) bool { _, ok := vpcFilters[n]; return ok },
-		"DescribeSubnets":           func(n string) bool { _, ok := subnetFilters[n]; return ok },
-		"DescribeNetworkInterfaces": func(n string) bool { _, ok := networkInterfaceFilters[n]; return ok },
-		"DescribeImages":            func(n string) bool { _, ok := imageFilters[n]; return ok },
-		"DescribeInstances":         func(n string) bool { _, ok := instanceFilters[n]; return ok },
+		"DescribeRegions":               func(n string) bool { _, ok := regionFilters[n]; return ok },
+		"DescribeAvailabilityZones":     func(n string) bool { _, ok := zoneFilters[n]; return ok },
+		"DescribeInstanceTypes":         func(n string) bool { _, ok := instanceTypeFilters[n]; return ok },
+		"DescribeVpcs":                  func(n string) bool { _, ok := vpcFilters[n]; return ok },
+		"DescribeSubnets":               func(n string) bool { _, ok := subnetFilters[n]; return ok },
+		"DescribeNetworkInterfaces":     func(n string) bool { _, ok := networkInterfaceFilters[n]; return ok },
+		"DescribeImages":                func(n string) bool { _, ok := imageFilters[n]; return ok },
+		"DescribeInstances":             func(n string) bool { _, ok := instanceFilters[n]; return ok },
+		"DescribeRouteTables":           func(n string) bool { _, ok := routeTableFilters[n]; return ok },
+		"DescribeInternetGateways":      func(n string) bool { _, ok := internetGatewayFilters[n]; return ok },
+		"DescribeDhcpOptions":           func(n string) bool { _, ok := dhcpOptionsFilters[n]; return ok },
+		"DescribeNetworkAcls":           func(n string) bool { _, ok := networkACLFilters[n]; return ok },
+		"DescribeVpcEndpoints":          func(n string) bool { _, ok := vpcEndpointFilters[n]; return ok },
+		"DescribePrefixLists":           func(n string) bool { _, ok := prefixListFilters[n]; return ok },
+		"DescribeInstanceTypeOfferings": func(n string) bool { _, ok := instanceTypeOfferingFilters[n]; return ok },
 	}
 	for op, names := range want {
 		if len(names) == 0 {

@@ -26,6 +26,8 @@ func TestDryRunEverywhere(t *testing.T) {
 		"RevokeSecurityGroupEgress":     {"GroupId": "sg-00000000000000000", "IpPermissions.1.IpProtocol": "-1", "IpPermissions.1.IpRanges.1.CidrIp": "0.0.0.0/0"},
 		"CreateTags":                    {"ResourceId.1": "sg-00000000000000000", "Tag.1.Key": "k", "Tag.1.Value": "v"},
 		"DeleteTags":                    {"ResourceId.1": "sg-00000000000000000"},
+		"DescribeVpcAttribute":          {"VpcId": "vpc-00000000000000000", "Attribute": "enableDnsSupport"},
+		"ModifyVpcAttribute":            {"VpcId": "vpc-00000000000000000", "EnableDnsHostnames.Value": "false"},
 	}
 	beforeTags, _ := f.st.Tags(ctx, f.alice)
 	for action := range f.a.actions() {

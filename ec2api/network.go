@@ -23,6 +23,15 @@ import (
 type NetworkService interface {
 	VPCs(ctx context.Context, accountID string, ids []string) ([]store.VPC, error)
 	Subnets(ctx context.Context, accountID string, ids []string) ([]store.Subnet, error)
+	// The parts every VPC comes with (vpcparts.go) are found through their
+	// VPC: each lists the VPCs whose part is named in ids (all the
+	// account's without ids).
+	RouteTables(ctx context.Context, accountID string, ids []string) ([]store.VPC, error)
+	InternetGateways(ctx context.Context, accountID string, ids []string) ([]store.VPC, error)
+	NetworkACLs(ctx context.Context, accountID string, ids []string) ([]store.VPC, error)
+	DHCPOptions(ctx context.Context, accountID string, ids []string) ([]store.VPC, error)
+	// ModifyVPCAttribute sets one attribute (store.VPCAttr...) of a VPC.
+	ModifyVPCAttribute(ctx context.Context, accountID, vpcID, name string, value bool) error
 }
 
 // awsReservedAddresses is how many addresses of every subnet AWS keeps for
@@ -112,7 +121,7 @@ func vpcView(v store.VPC) vpcItem {
 		CidrBlockAssociationSet: setOf[vpcCidrAssociation]{[]vpcCidrAssociation{{
 			AssociationID: cidrAssociationID(v.ID), CidrBlock: v.CIDR, CidrBlockState: cidrBlockState{"associated"},
 		}}},
-		DhcpOptionsID: "default", InstanceTenancy: "default", IsDefault: v.IsDefault,
+		DhcpOptionsID: v.DHCPOptionsID, InstanceTenancy: "default", IsDefault: v.IsDefault,
 		BlockPublicAccessStates: blockPublicAccessStates{"off"},
 		Tags:                    tagItems(v.Tags), tags: v.Tags,
 	}

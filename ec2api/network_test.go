@@ -29,7 +29,7 @@ func TestDescribeVpcs(t *testing.T) {
 		}
 		v := vpcs[0]
 		if !mapsEqual(v, map[string]any{"VpcId": mine.ID, "OwnerId": f.alice, "State": "available", "CidrBlock": "172.31.0.0/16",
-			"DhcpOptionsId": "default", "InstanceTenancy": "default", "IsDefault": true}) {
+			"DhcpOptionsId": mine.DHCPOptionsID, "InstanceTenancy": "default", "IsDefault": true}) {
 			t.Fatalf("vpc %v", v)
 		}
 		assoc := v["CidrBlockAssociationSet"].([]any)[0].(map[string]any)
@@ -54,7 +54,7 @@ func TestDescribeVpcs(t *testing.T) {
 		{name: "association cidr", params: queryapi.Params{"Filter.1.Name": "cidr-block-association.cidr-block", "Filter.1.Value.1": "172.31.*"}, check: one},
 		{name: "owner and state", params: queryapi.Params{"Filter.1.Name": "owner-id", "Filter.1.Value.1": f.alice, "Filter.2.Name": "state", "Filter.2.Value.1": "available"}, check: one},
 		{name: "other owner", params: queryapi.Params{"Filter.1.Name": "owner-id", "Filter.1.Value.1": f.admin}, check: none},
-		{name: "dhcp options", params: queryapi.Params{"Filter.1.Name": "dhcp-options-id", "Filter.1.Value.1": "default"}, check: one},
+		{name: "dhcp options", params: queryapi.Params{"Filter.1.Name": "dhcp-options-id", "Filter.1.Value.1": "dopt-*"}, check: one},
 		{name: "vpc-id", params: queryapi.Params{"Filter.1.Name": "vpc-id", "Filter.1.Value.1": mine.ID}, check: one},
 		{name: "tag", params: queryapi.Params{"Filter.1.Name": "tag:Name", "Filter.1.Value.1": "main"}, check: one},
 		{name: "tag miss", params: queryapi.Params{"Filter.1.Name": "tag:Name", "Filter.1.Value.1": "other"}, check: none},

@@ -20,6 +20,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaInstances...),
 	execAll(schemaImagesManifest...),
 	execAll(schemaWalrusParts...),
+	execAll(schemaVPCParts...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,

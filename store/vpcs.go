@@ -23,6 +23,42 @@ type VPC struct {
 	IsDefault bool
 	CreatedMS int64
 	Tags      []Tag
+	VPCAttributes
+	VPCParts
+}
+
+// VPCAttributes are the VPC's settings that DescribeVpcAttribute reads and
+// ModifyVpcAttribute changes.
+type VPCAttributes struct {
+	EnableDNSSupport                 bool
+	EnableDNSHostnames               bool
+	EnableNetworkAddressUsageMetrics bool
+}
+
+// VPCParts are the ids of what comes with a VPC: its main route table and
+// that table's main association, its internet gateway, its default network
+// ACL and its DHCP options set. Made with the VPC, they never change.
+type VPCParts struct {
+	RouteTableID            string
+	RouteTableAssociationID string
+	InternetGatewayID       string
+	NetworkACLID            string
+	DHCPOptionsID           string
+}
+
+// VPC attribute names, as the API's VpcAttributeName spells them.
+const (
+	VPCAttrEnableDNSSupport                 = "enableDnsSupport"
+	VPCAttrEnableDNSHostnames               = "enableDnsHostnames"
+	VPCAttrEnableNetworkAddressUsageMetrics = "enableNetworkAddressUsageMetrics"
+)
+
+// vpcAttrColumns maps each attribute name to its column: SetVPCAttribute
+// builds its statement from this table only, never from the caller's text.
+var vpcAttrColumns = map[string]string{
+	VPCAttrEnableDNSSupport:                 "enable_dns_support",
+	VPCAttrEnableDNSHostnames:               "enable_dns_hostnames",
+	VPCAttrEnableNetworkAddressUsageMetrics: "enable_network_address_usage_metrics",
 }
 
 // Subnet is a slice of a VPC in one availability zone.
@@ -36,14 +72,22 @@ type Subnet struct {
 	MapPublicIP  bool
 	CreatedMS    int64
 	Tags         []Tag
+	// NetworkACLAssociationID is the id of the subnet's association with
+	// its VPC's default network ACL.
+	NetworkACLAssociationID string
 }
 
 // CreateVPC inserts a VPC with its subnets (and their tags) at once.
 func (s *Store) CreateVPC(ctx context.Context, v VPC, subnets []Subnet) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		ts := now()
-		if _, err := tx.ExecContext(ctx, `INSERT INTO vpcs (id, account_id, cidr, is_default, created_ms) VALUES (?, ?, ?, ?, ?)`,
-			v.ID, v.AccountID, v.CIDR, v.IsDefault, ts); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO vpcs (id, account_id, cidr, is_default, created_ms,
+			enable_dns_support, enable_dns_hostnames, enable_network_address_usage_metrics,
+			route_table_id, route_table_association_id, internet_gateway_id, network_acl_id, dhcp_options_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			v.ID, v.AccountID, v.CIDR, v.IsDefault, ts,
+			v.EnableDNSSupport, v.EnableDNSHostnames, v.EnableNetworkAddressUsageMetrics,
+			v.RouteTableID, v.RouteTableAssociationID, v.InternetGatewayID, v.NetworkACLID, v.DHCPOptionsID); err != nil {
 			return conflict(err, "vpc "+v.ID)
 		}
 		if err := putTags(ctx, tx, v.AccountID, v.ID, TypeVPC, v.Tags); err != nil {
@@ -64,8 +108,8 @@ func (s *Store) CreateSubnet(ctx context.Context, sn Subnet) error {
 }
 
 func insertSubnet(ctx context.Context, q queryer, sn Subnet, ts int64) error {
-	if _, err := q.ExecContext(ctx, `INSERT INTO subnets (id, account_id, vpc_id, zone, cidr, default_for_az, map_public_ip, created_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, sn.ID, sn.AccountID, sn.VPCID, sn.Zone, sn.CIDR, sn.DefaultForAZ, sn.MapPublicIP, ts); err != nil {
+	if _, err := q.ExecContext(ctx, `INSERT INTO subnets (id, account_id, vpc_id, zone, cidr, default_for_az, map_public_ip, created_ms, network_acl_association_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, sn.ID, sn.AccountID, sn.VPCID, sn.Zone, sn.CIDR, sn.DefaultForAZ, sn.MapPublicIP, ts, sn.NetworkACLAssociationID); err != nil {
 		return conflict(err, "subnet "+sn.ID)
 	}
 	return putTags(ctx, q, sn.AccountID, sn.ID, TypeSubnet, sn.Tags)
@@ -77,15 +121,15 @@ func (s *Store) VPCs(ctx context.Context, accountID string) ([]VPC, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, account_id, cidr, is_default, created_ms FROM vpcs WHERE account_id = ? ORDER BY created_ms, id`, accountID)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+vpcColumns+` FROM vpcs WHERE account_id = ? ORDER BY created_ms, id`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("store: vpcs: %w", err)
 	}
 	defer rows.Close()
 	var out []VPC
 	for rows.Next() {
-		var v VPC
-		if err := rows.Scan(&v.ID, &v.AccountID, &v.CIDR, &v.IsDefault, &v.CreatedMS); err != nil {
+		v, err := scanVPC(rows)
+		if err != nil {
 			return nil, err
 		}
 		v.Tags = tags[v.ID]
@@ -96,10 +140,39 @@ func (s *Store) VPCs(ctx context.Context, accountID string) ([]VPC, error) {
 
 // DefaultVPC returns the account's default VPC (ErrNotFound before it is made).
 func (s *Store) DefaultVPC(ctx context.Context, accountID string) (VPC, error) {
-	var v VPC
-	err := s.r.QueryRowContext(ctx, `SELECT id, account_id, cidr, is_default, created_ms FROM vpcs WHERE account_id = ? AND is_default = 1`, accountID).
-		Scan(&v.ID, &v.AccountID, &v.CIDR, &v.IsDefault, &v.CreatedMS)
+	v, err := scanVPC(s.r.QueryRowContext(ctx, `SELECT `+vpcColumns+` FROM vpcs WHERE account_id = ? AND is_default = 1`, accountID))
 	return v, notFound(err, "default vpc of "+accountID)
+}
+
+const vpcColumns = `id, account_id, cidr, is_default, created_ms,
+	enable_dns_support, enable_dns_hostnames, enable_network_address_usage_metrics,
+	route_table_id, route_table_association_id, internet_gateway_id, network_acl_id, dhcp_options_id`
+
+func scanVPC(r interface{ Scan(...any) error }) (VPC, error) {
+	var v VPC
+	err := r.Scan(&v.ID, &v.AccountID, &v.CIDR, &v.IsDefault, &v.CreatedMS,
+		&v.EnableDNSSupport, &v.EnableDNSHostnames, &v.EnableNetworkAddressUsageMetrics,
+		&v.RouteTableID, &v.RouteTableAssociationID, &v.InternetGatewayID, &v.NetworkACLID, &v.DHCPOptionsID)
+	return v, err
+}
+
+// SetVPCAttribute sets one of the VPC's attributes (VPCAttr...). A VPC the
+// account does not have is ErrNotFound; an unknown name is an error.
+func (s *Store) SetVPCAttribute(ctx context.Context, accountID, vpcID, name string, value bool) error {
+	col, ok := vpcAttrColumns[name]
+	if !ok {
+		return fmt.Errorf("store: no vpc attribute %q", name)
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE vpcs SET `+col+` = ? WHERE id = ? AND account_id = ?`, value, vpcID, accountID)
+	if err != nil {
+		return fmt.Errorf("store: vpc %s %s: %w", vpcID, name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: vpc %s %s: %w", vpcID, name, err)
+	} else if n == 0 {
+		return fmt.Errorf("store: vpc %s of %s: %w", vpcID, accountID, ErrNotFound)
+	}
+	return nil
 }
 
 // Subnets lists an account's subnets with their tags, oldest first.
@@ -108,7 +181,7 @@ func (s *Store) Subnets(ctx context.Context, accountID string) ([]Subnet, error)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, account_id, vpc_id, zone, cidr, default_for_az, map_public_ip, created_ms
+	rows, err := s.r.QueryContext(ctx, `SELECT id, account_id, vpc_id, zone, cidr, default_for_az, map_public_ip, created_ms, network_acl_association_id
 		FROM subnets WHERE account_id = ? ORDER BY created_ms, id`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("store: subnets: %w", err)
@@ -117,7 +190,7 @@ func (s *Store) Subnets(ctx context.Context, accountID string) ([]Subnet, error)
 	var out []Subnet
 	for rows.Next() {
 		var sn Subnet
-		if err := rows.Scan(&sn.ID, &sn.AccountID, &sn.VPCID, &sn.Zone, &sn.CIDR, &sn.DefaultForAZ, &sn.MapPublicIP, &sn.CreatedMS); err != nil {
+		if err := rows.Scan(&sn.ID, &sn.AccountID, &sn.VPCID, &sn.Zone, &sn.CIDR, &sn.DefaultForAZ, &sn.MapPublicIP, &sn.CreatedMS, &sn.NetworkACLAssociationID); err != nil {
 			return nil, err
 		}
 		sn.Tags = tags[sn.ID]

@@ -81,6 +81,25 @@ print(r in botocore.session.get_session().get_available_regions('ec2'))
 			t.Errorf("no default subnet in %s: %q", vpc, subnets)
 		}
 		fails(t, "InvalidVpcID.NotFound", "ec2", "describe-vpcs", "--vpc-ids", "vpc-0123456789abcdef0")
+		// What the default VPC comes with, as the AWS CLI reads it.
+		if got := text(t, "ec2", "describe-vpc-attribute", "--vpc-id", vpc, "--attribute", "enableDnsHostnames", "--query", "EnableDnsHostnames.Value"); got != "True" {
+			t.Errorf("enableDnsHostnames %q", got)
+		}
+		if got := text(t, "ec2", "describe-route-tables", "--filters", "Name=vpc-id,Values="+vpc, "--query", "RouteTables[0].Routes[?DestinationCidrBlock=='0.0.0.0/0'].GatewayId"); !strings.HasPrefix(got, "igw-") {
+			t.Errorf("default route %q", got)
+		}
+		if got := text(t, "ec2", "describe-internet-gateways", "--filters", "Name=attachment.vpc-id,Values="+vpc, "--query", "InternetGateways[0].Attachments[0].VpcId"); got != vpc {
+			t.Errorf("internet gateway attached to %q", got)
+		}
+		if got := text(t, "ec2", "describe-dhcp-options", "--query", "DhcpOptions[0].DhcpOptionsId"); !strings.HasPrefix(got, "dopt-") {
+			t.Errorf("dhcp options %q", got)
+		}
+		if got := text(t, "ec2", "describe-network-acls", "--filters", "Name=vpc-id,Values="+vpc, "--query", "NetworkAcls[0].[VpcId,IsDefault]"); got != vpc+"\tTrue" {
+			t.Errorf("network acl %q", got)
+		}
+		if got := text(t, "ec2", "describe-instance-type-offerings", "--query", "InstanceTypeOfferings[?InstanceType=='m1.small'].Location"); got != Getenv(env, "AWS_DEFAULT_REGION") {
+			t.Errorf("m1.small offered in %q", got)
+		}
 	})
 
 	t.Run("key pairs", func(t *testing.T) {
@@ -233,4 +252,106 @@ func shell(t *testing.T, script string) string {
 		t.Fatalf("%s: %v", script, err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// TestTerraformDefaultVPCSequence replays with boto3 the calls Terraform's
+// AWS provider 5.x makes to read the default VPC (data "aws_vpc" with
+// default = true, data "aws_subnets", data "aws_route_table",
+// data "aws_internet_gateway", data "aws_vpc_dhcp_options", the import and
+// read of aws_default_route_table and aws_default_network_acl,
+// aws_default_vpc's enable_dns_hostnames, and
+// data "aws_ec2_instance_type_offerings"), with the filters it sends, and
+// checks that the ids agree across calls.
+func TestTerraformDefaultVPCSequence(t *testing.T) {
+	Need(t, "python3")
+	c := Start(t, "clc")
+	out, err := c.Python(t, c.Env, `
+import os, boto3
+from botocore.exceptions import ClientError
+ec2 = boto3.client('ec2', endpoint_url=os.environ['EC2_URL'])
+def one(items, what):
+    assert len(items) == 1, (what, items)
+    return items[0]
+def fails(code, f, **kw):
+    try:
+        f(**kw)
+    except ClientError as e:
+        assert e.response['Error']['Code'] == code, (code, e.response['Error'])
+        return
+    raise SystemExit('%s did not fail with %s' % (f.__name__, code))
+
+# data "aws_vpc" { default = true }
+vpc = one(ec2.describe_vpcs(Filters=[{'Name': 'isDefault', 'Values': ['true']}])['Vpcs'], 'default vpc')
+vid = vpc['VpcId']
+attrs = {}
+for a, key in (('enableDnsHostnames', 'EnableDnsHostnames'), ('enableDnsSupport', 'EnableDnsSupport'),
+               ('enableNetworkAddressUsageMetrics', 'EnableNetworkAddressUsageMetrics')):
+    r = ec2.describe_vpc_attribute(VpcId=vid, Attribute=a)
+    assert r['VpcId'] == vid, r
+    attrs[a] = r[key]['Value']
+assert attrs == {'enableDnsHostnames': True, 'enableDnsSupport': True, 'enableNetworkAddressUsageMetrics': False}, attrs
+main = one(ec2.describe_route_tables(Filters=[{'Name': 'association.main', 'Values': ['true']},
+                                              {'Name': 'vpc-id', 'Values': [vid]}])['RouteTables'], 'main route table')
+rtb = main['RouteTableId']
+
+# data "aws_subnets" { filter { name = "vpc-id" } }
+subnets = ec2.get_paginator('describe_subnets').paginate(Filters=[{'Name': 'vpc-id', 'Values': [vid]}]).build_full_result()['Subnets']
+assert subnets and all(s['VpcId'] == vid for s in subnets), subnets
+
+# data "aws_route_table" { vpc_id = ... }
+rt = one(ec2.describe_route_tables(Filters=[{'Name': 'vpc-id', 'Values': [vid]}])['RouteTables'], 'route table of the vpc')
+assert rt['RouteTableId'] == rtb, rt
+routes = {r['DestinationCidrBlock']: r for r in rt['Routes']}
+assert routes[vpc['CidrBlock']]['GatewayId'] == 'local', routes
+igw_route = routes['0.0.0.0/0']['GatewayId']
+
+# data "aws_internet_gateway" { filter { name = "attachment.vpc-id" } }
+igw = one(ec2.describe_internet_gateways(Filters=[{'Name': 'attachment.vpc-id', 'Values': [vid]}])['InternetGateways'], 'gateway')
+assert igw['InternetGatewayId'] == igw_route, (igw, igw_route)
+assert igw['Attachments'] == [{'State': 'available', 'VpcId': vid}], igw
+one(ec2.describe_internet_gateways(InternetGatewayIds=[igw_route])['InternetGateways'], 'gateway by id')
+
+# data "aws_vpc_dhcp_options" { dhcp_options_id = vpc.dhcp_options_id }
+dopt = one(ec2.describe_dhcp_options(DhcpOptionsIds=[vpc['DhcpOptionsId']])['DhcpOptions'], 'dhcp options')
+assert {c['Key'] for c in dopt['DhcpConfigurations']} == {'domain-name', 'domain-name-servers'}, dopt
+
+# aws_default_route_table: import (the main table of the vpc), then read by id
+one(ec2.describe_route_tables(Filters=[{'Name': 'association.main', 'Values': ['true']},
+                                       {'Name': 'vpc-id', 'Values': [vid]}])['RouteTables'], 'import')
+assert one(ec2.describe_route_tables(RouteTableIds=[rtb])['RouteTables'], 'read')['VpcId'] == vid
+
+# aws_default_network_acl read: the vpc's default ACL, associated with every subnet
+acl = one(ec2.describe_network_acls(Filters=[{'Name': 'default', 'Values': ['true']},
+                                             {'Name': 'vpc-id', 'Values': [vid]}])['NetworkAcls'], 'default acl')
+assert {a['SubnetId'] for a in acl['Associations']} == {s['SubnetId'] for s in subnets}, acl
+one(ec2.describe_network_acls(NetworkAclIds=[acl['NetworkAclId']])['NetworkAcls'], 'acl by id')
+
+# aws_default_vpc with enable_dns_hostnames = false, then its read
+ec2.modify_vpc_attribute(VpcId=vid, EnableDnsHostnames={'Value': False})
+assert ec2.describe_vpc_attribute(VpcId=vid, Attribute='enableDnsHostnames')['EnableDnsHostnames']['Value'] is False
+ec2.modify_vpc_attribute(VpcId=vid, EnableDnsHostnames={'Value': True})
+
+# data "aws_ec2_instance_type_offerings"
+offers = ec2.get_paginator('describe_instance_type_offerings').paginate(LocationType='availability-zone',
+    Filters=[{'Name': 'instance-type', 'Values': ['m1.small', 'c1.*']}]).build_full_result()['InstanceTypeOfferings']
+assert sorted(o['InstanceType'] for o in offers) == ['c1.medium', 'c1.xlarge', 'm1.small'], offers
+assert {o['Location'] for o in offers} == {s['AvailabilityZone'] for s in subnets}, offers
+
+# What modules read besides: no endpoints, no prefix lists.
+assert ec2.describe_vpc_endpoints(Filters=[{'Name': 'vpc-id', 'Values': [vid]}])['VpcEndpoints'] == []
+assert ec2.describe_prefix_lists()['PrefixLists'] == []
+
+# Ids stay the same from call to call, and unknown ones fail as EC2 fails.
+assert ec2.describe_vpcs(VpcIds=[vid])['Vpcs'][0]['DhcpOptionsId'] == dopt['DhcpOptionsId']
+assert ec2.describe_route_tables()['RouteTables'][0]['RouteTableId'] == rtb
+fails('InvalidRouteTableID.NotFound', ec2.describe_route_tables, RouteTableIds=['rtb-0123456789abcdef0'])
+fails('InvalidInternetGatewayID.NotFound', ec2.describe_internet_gateways, InternetGatewayIds=['igw-0123456789abcdef0'])
+fails('InvalidDhcpOptionID.NotFound', ec2.describe_dhcp_options, DhcpOptionsIds=['dopt-0123456789abcdef0'])
+fails('InvalidNetworkAclID.NotFound', ec2.describe_network_acls, NetworkAclIds=['acl-0123456789abcdef0'])
+fails('InvalidVpcID.NotFound', ec2.describe_vpc_attribute, VpcId='vpc-0123456789abcdef0', Attribute='enableDnsSupport')
+print('ok')
+`)
+	if err != nil || strings.TrimSpace(out) != "ok" {
+		t.Fatalf("terraform default vpc sequence: %v %s\n%s", err, out, tail(c.Log(), 20))
+	}
 }

@@ -27,7 +27,12 @@ func (c *Cloud) ensureDefaultVPC(ctx context.Context, accountID string) (store.V
 	zones := c.Zones()
 	vpc, err := c.store.DefaultVPC(ctx, accountID)
 	if errors.Is(err, store.ErrNotFound) {
-		vpc = store.VPC{ID: ids.New("vpc"), AccountID: accountID, CIDR: cidr.String(), IsDefault: true}
+		vpc = store.VPC{ID: ids.New("vpc"), AccountID: accountID, CIDR: cidr.String(), IsDefault: true,
+			// AWS's default VPC resolves names and gives instances DNS
+			// hostnames; address usage metrics are off until asked for.
+			VPCAttributes: store.VPCAttributes{EnableDNSSupport: true, EnableDNSHostnames: true},
+			VPCParts:      newVPCParts(),
+		}
 		var subnets []store.Subnet
 		for i, z := range zones {
 			subnets = append(subnets, c.defaultSubnet(accountID, vpc.ID, z, cidr, i, len(zones)))
@@ -67,6 +72,17 @@ func (c *Cloud) defaultSubnet(accountID, vpcID, zone string, vpc netip.Prefix, i
 	return store.Subnet{
 		ID: ids.New("subnet"), AccountID: accountID, VPCID: vpcID, Zone: zone,
 		CIDR: carve(vpc, index, zones).String(), DefaultForAZ: true, MapPublicIP: true,
+		NetworkACLAssociationID: ids.New("aclassoc"),
+	}
+}
+
+// newVPCParts names what a new VPC comes with: its main route table (and
+// that table's main association), internet gateway, default network ACL and
+// DHCP options set.
+func newVPCParts() store.VPCParts {
+	return store.VPCParts{
+		RouteTableID: ids.New("rtb"), RouteTableAssociationID: ids.New("rtbassoc"),
+		InternetGatewayID: ids.New("igw"), NetworkACLID: ids.New("acl"), DHCPOptionsID: ids.New("dopt"),
 	}
 }
 
