@@ -269,3 +269,43 @@ func TestTerminateAndUpdateInstances(t *testing.T) {
 		t.Fatalf("resource of a deleted instance: %+v", r)
 	}
 }
+
+func TestInstancesByID(t *testing.T) {
+	ctx := context.Background()
+	s := instanceStore(t)
+	mine, err := launchN(t, s, "111122223333", "z1", "a", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := launchN(t, s, "444455556666", "z1", "b", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// More ids than one statement takes: the named instance comes last.
+	ids := []string{mine[2].ID, "i-unknown", theirs[0].ID, mine[2].ID}
+	for i := 0; i < 600; i++ {
+		ids = append(ids, fmt.Sprintf("i-%017d", i))
+	}
+	ids = append(ids, mine[0].ID)
+	got, err := s.InstancesByID(ctx, "111122223333", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another account's instance is not found; a repeated id is listed once;
+	// oldest first; groups and tags as Instances gives them.
+	all, err := s.Instances(ctx, "111122223333")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != mine[0].ID || got[1].ID != mine[2].ID {
+		t.Fatalf("InstancesByID = %v", got)
+	}
+	for i, want := range []Instance{all[0], all[2]} {
+		if fmt.Sprint(got[i]) != fmt.Sprint(want) || len(got[i].Groups) != 1 || len(got[i].Tags) != 1 {
+			t.Errorf("instance %s:\n got %+v\nwant %+v", want.ID, got[i], want)
+		}
+	}
+	if got, err := s.InstancesByID(ctx, "111122223333", []string{"i-unknown"}); err != nil || len(got) != 0 {
+		t.Errorf("unknown: %v, %v", got, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Tag is a key/value label on a resource.
@@ -124,6 +125,34 @@ func tagsByResource(ctx context.Context, q queryer, accountID, resourceType stri
 	}
 	defer rows.Close()
 	out := map[string][]Tag{}
+	for rows.Next() {
+		var id string
+		var t Tag
+		if err := rows.Scan(&id, &t.Key, &t.Value); err != nil {
+			return nil, err
+		}
+		out[id] = append(out[id], t)
+	}
+	return out, rows.Err()
+}
+
+// tagsOf loads the tags of some of an account's resources of one type
+// (at most a few hundred ids: one parameter each), keyed by resource id.
+func tagsOf(ctx context.Context, q queryer, accountID, resourceType string, ids []string) (map[string][]Tag, error) {
+	out := map[string][]Tag{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := []any{accountID, resourceType}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT resource_id, key, value FROM tags WHERE account_id = ? AND resource_type = ?
+		AND resource_id IN (?`+strings.Repeat(`, ?`, len(ids)-1)+`) ORDER BY resource_id, key`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: tags of %s: %w", resourceType, err)
+	}
+	defer rows.Close()
 	for rows.Next() {
 		var id string
 		var t Tag

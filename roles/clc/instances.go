@@ -622,7 +622,15 @@ func (c *Cloud) allocator(p netip.Prefix, want netip.Addr) store.AddressAllocato
 // hour); with ids, exactly those, InvalidInstanceID.NotFound naming the
 // missing ones.
 func (c *Cloud) DescribeInstances(ctx context.Context, accountID string, instanceIDs []string) ([]store.Instance, error) {
-	all, err := c.store.Instances(ctx, accountID)
+	read := c.store.Instances
+	if len(instanceIDs) > 0 {
+		// Only the instances named: a call about one instance (a client
+		// waiting for it to run, TerminateInstances) must not read all.
+		read = func(ctx context.Context, accountID string) ([]store.Instance, error) {
+			return c.store.InstancesByID(ctx, accountID, instanceIDs)
+		}
+	}
+	all, err := read(ctx, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("instances: %w", err)
 	}
