@@ -50,7 +50,15 @@
 // canned ACL aws-exec-read, with which euca2ools uploads bundle parts,
 // grants READ to the cloud itself (CloudReaderID), which reads bundles to
 // register images, and to the bucket's owner when another account wrote
-// the object. Bucket policies are stored and returned, not enforced.
+// the object.
+//
+// A browser-based POST upload (post.go) is authenticated by its form
+// fields instead: the signature (SigV4 or SigV2) of a policy document
+// whose expiration and conditions the form must meet; its signer is then
+// the caller, checked for WRITE on the bucket as a PUT's. A CORS preflight
+// (OPTIONS, cors.go) carries no credentials and is answered from the
+// bucket's CORS configuration alone; actual requests that name an Origin
+// get the Access-Control-* headers of the rule that allows them. Bucket policies are stored and returned, not enforced.
 //
 // # Storage
 //
