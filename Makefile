@@ -31,8 +31,10 @@ fuzz:
 	done
 
 # Start a cloud on this machine with its state under build/run, register
-# the test guest, and print the command that launches it (scripts/run.sh:
+# the test guest, and print the commands that launch it (scripts/run.sh:
 # as root every role, after starting libvirtd and building the guest).
+# Ctrl-C stops the cloud and make exits 0; guests and their network stay
+# (bin/euca network flush removes the network once no instance runs).
 run: build
 	RUNDIR=$(RUNDIR) PORT=$(PORT) BIN=$(BIN) scripts/run.sh
 

@@ -79,6 +79,7 @@ func main() {
 				},
 			},
 			ecli.VMTypesCommand(),
+			ecli.NetworkCommand(),
 		},
 	}
 	app.Commands = append(app.Commands, ecli.BundleCommands()...)

@@ -8,7 +8,12 @@
 #   - the libvirt-qemu user and group are what the daemon's packages expect
 #     and postinst scripts do not create here;
 #   - user = "root" in qemu.conf: without it libvirtd re-probes QEMU on every
-#     domain start (/dev/kvm is root-only) and each start takes ~48 s.
+#     domain start (/dev/kvm is root-only) and each start takes ~48 s;
+#   - the daemons start with no descriptor but stdin, stdout and stderr: a
+#     daemon keeps whatever it inherits, so under `flock LOCKFILE make
+#     libvirt` it would hold the lock for as long as it runs;
+#   - apt waits for another apt or dpkg (DPkg::Lock::Timeout) instead of
+#     failing at once.
 # Prints the socket path on success.
 set -euo pipefail
 
@@ -24,8 +29,8 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "libvirt-up: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${PKGS[@]}"
+  apt-get update -q -o DPkg::Lock::Timeout=300
+  apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 "${PKGS[@]}"
 fi
 
 mkdir -p /var/log/libvirt /etc/libvirt
@@ -45,13 +50,25 @@ fi
 # A pid file alone is not proof: the daemon may have died and left it.
 running() { local pid; pid=$(cat "/var/run/$1.pid" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 
-running virtlogd || virtlogd -d
+# detached CMD...: run a daemon's start with every descriptor above stderr
+# closed and stdin from /dev/null (it daemonizes itself: -d).
+detached() {
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] && eval "exec $fd<&-" 2>/dev/null
+    done
+    exec "$@" </dev/null
+  )
+}
+
+running virtlogd || detached virtlogd -d
 if running libvirtd && [ $conf_changed = 1 ]; then
   echo "libvirt-up: qemu.conf changed; restarting libvirtd"
   pid=$(cat /var/run/libvirtd.pid); kill "$pid"
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 fi
-running libvirtd || libvirtd -d
+running libvirtd || detached libvirtd -d
 
 # libvirtd -d returns before the socket is bound.
 for _ in $(seq 300); do

@@ -1,13 +1,27 @@
 #!/usr/bin/env bash
 # make run: start a whole cloud on this machine, with its state under
-# RUNDIR, register the test guest, and print the command that launches it.
-# The cloud runs in the foreground of this script; Ctrl-C stops it.
+# RUNDIR, register the test guest, and print the commands that launch it.
+# The cloud runs until Ctrl-C (or SIGTERM), which stops it cleanly: exit 0.
 #
 # As root the cloud runs every role (instances need libvirtd, a bridge and
 # nftables: scripts/libvirt-up.sh and scripts/guest-image.sh are run first).
 # As another user it runs the roles that need no root (clc, walrus) and says
-# so.
+# so. ROLES overrides the roles; METADATA_PORT the metadata listener's port
+# of a new RUNDIR.
+#
+# The cloud logs to files under RUNDIR (euca --log-files), so the banner
+# with the next commands stays on the terminal.
 set -euo pipefail
+
+# On a terminal, run again as a foreground job of our own (set -m): Ctrl-C
+# then reaches this script and the cloud only, not make, which would
+# otherwise report the interrupt as its own failure ("make: *** Interrupt").
+if [ -t 0 ] && [ -z "${EUCA_RUN_JOB:-}" ]; then
+  set -m
+  EUCA_RUN_JOB=$$ "$0" "$@" && exit 0 || exit $?
+fi
+parent=${EUCA_RUN_JOB:-}
+
 BIN=${BIN:-bin/euca}
 RUNDIR=${RUNDIR:-$PWD/build/run}
 PORT=${PORT:-8773}
@@ -16,22 +30,49 @@ mkdir -p "$RUNDIR/creds"
 
 if [ "$(id -u)" = 0 ]; then
   ROLES=${ROLES:-all}
-  scripts/libvirt-up.sh
-  scripts/guest-image.sh "$GUEST"
 else
   ROLES=${ROLES:-clc,walrus}
   echo "run: not root: starting $ROLES only (instances need root for libvirt, the bridge and nftables)" >&2
 fi
+has() { [[ ",$ROLES," == *,all,* || ",$ROLES," == *,$1,* ]]; }
+if has nc; then
+  scripts/libvirt-up.sh
+  scripts/guest-image.sh "$GUEST"
+fi
 
 conf=$RUNDIR/eucalyptus.conf
-[ -f "$conf" ] || printf 'EUCALYPTUS="%s"\nCLOUD_PORT="%s"\nLOGLEVEL="INFO"\n' "$RUNDIR" "$PORT" > "$conf"
+if [ ! -f "$conf" ]; then
+  printf 'EUCALYPTUS="%s"\nCLOUD_PORT="%s"\nLOGLEVEL="INFO"\n' "$RUNDIR" "$PORT" > "$conf"
+  [ -z "${METADATA_PORT:-}" ] || printf 'METADATA_PORT="%s"\n' "$METADATA_PORT" >> "$conf"
+fi
+logs=$RUNDIR/var/log/eucalyptus
 
-"$BIN" --roles="$ROLES" --conf "$conf" --kvm-probe "$GUEST" &
+"$BIN" --roles="$ROLES" --conf "$conf" --kvm-probe "$GUEST" --log-files 2>>"$RUNDIR/euca.stderr" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' INT TERM EXIT
+echo "$pid" > "$RUNDIR/euca.pid"
+
+# Stop: ask the cloud to stop (SIGTERM; as a background job it ignores
+# SIGINT), wait for it, and end with its status: 0 for a clean stop.
+stop() {
+  trap - INT TERM HUP
+  echo "run: stopping the cloud" >&2
+  kill -TERM "$pid" 2>/dev/null || true
+  rc=0
+  wait "$pid" || rc=$?
+  echo "run: stopped (guests keep running; euca network flush removes the network once none runs)" >&2
+  exit $rc
+}
+trap stop INT TERM HUP
+trap 'kill -TERM $pid 2>/dev/null || true' EXIT
+
+died() {
+  echo "run: euca exited; the end of its logs:" >&2
+  tail -n 20 "$RUNDIR/euca.stderr" "$logs/cloud-output.log" >&2 2>/dev/null || true
+  exit 1
+}
 for _ in $(seq 1 300); do
   (echo > "/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  kill -0 $pid 2>/dev/null || { echo "run: euca exited" >&2; exit 1; }
+  kill -0 "$pid" 2>/dev/null || died
   sleep 0.2
 done
 
@@ -41,7 +82,7 @@ set -a; . "$RUNDIR/creds/eucarc"; set +a
 
 # Register the test guest once: kernel, ramdisk, then the machine image
 # that names them, from bundles uploaded to Walrus as euca2ools users did.
-if [ -f "$GUEST/root.img" ] && [[ ",$ROLES," == *,all,* || ",$ROLES," == *,walrus,* ]]; then
+if [ -f "$GUEST/root.img" ] && has walrus; then
   emi=$(aws ec2 describe-images --owners self --filters Name=name,Values=euca-test-guest --query 'Images[0].ImageId' --output text 2>/dev/null || true)
   if [ -z "$emi" ] || [ "$emi" = None ]; then
     b="$RUNDIR/bundles"; rm -rf "$b"; mkdir -p "$b"
@@ -56,24 +97,41 @@ if [ -f "$GUEST/root.img" ] && [[ ",$ROLES," == *,all,* || ",$ROLES," == *,walru
     emi=$(aws ec2 register-image --image-location euca-test-guest/euca-test-guest.manifest.xml --name euca-test-guest --query ImageId --output text)
     rm -rf "$b"
   fi
-  cat <<MSG
-
-The cloud is up. In another shell:
-
+  # The README's walkthrough, with this cloud's image.
+  next=$(cat <<MSG
   source $RUNDIR/creds/eucarc
-  aws ec2 run-instances --image-id $emi --instance-type m1.small
+  (umask 077; aws ec2 create-key-pair --key-name mykey --query KeyMaterial --output text > "\${TMPDIR:-/tmp}/mykey.pem")
+  aws ec2 run-instances --image-id $emi --instance-type m1.small --key-name mykey --user-data "hello"
   aws ec2 describe-instances
-  aws ec2 get-console-output --instance-id <i-...> --output text
-
+  aws ec2 get-console-output --instance-id i-... --output text
 MSG
+)
 else
-  cat <<MSG
-
-The cloud is up. In another shell:
-
+  next=$(cat <<MSG
   source $RUNDIR/creds/eucarc
   aws ec2 describe-availability-zones --zone-names verbose
+MSG
+)
+fi
+cat <<MSG
+
+The cloud is up. In another shell:
+
+$next
+
+Logs: $logs/cloud-output.log (cc.log, nc.log beside it). Ctrl-C stops the cloud.
 
 MSG
-fi
-wait $pid
+
+# Wait for the cloud. A trap interrupts `wait`, so poll instead of waiting
+# once; the poll also notices when the job's parent (the copy of this script
+# make started) is gone, as when make itself is sent SIGTERM.
+while kill -0 "$pid" 2>/dev/null; do
+  if [ -n "$parent" ] && ! kill -0 "$parent" 2>/dev/null; then
+    stop
+  fi
+  sleep 1 & wait $! || true
+done
+rc=0
+wait "$pid" || rc=$?
+[ $rc = 0 ] || died
