@@ -144,6 +144,7 @@ type routeTableItem struct {
 	Tags            setOf[tagItem]                  `xml:"tagSet"`
 	VpcID           string                          `xml:"vpcId"`
 	OwnerID         string                          `xml:"ownerId"`
+	tags            []store.Tag
 }
 
 type describeRouteTablesResponse struct {
@@ -167,7 +168,8 @@ func routeTableView(v store.VPC) routeTableItem {
 			{DestinationCidrBlock: v.CIDR, GatewayID: "local", Origin: "CreateRouteTable", State: "active"},
 			{DestinationCidrBlock: "0.0.0.0/0", GatewayID: v.InternetGatewayID, Origin: "CreateRoute", State: "active"},
 		}},
-		VpcID: v.ID, OwnerID: v.AccountID,
+		Tags:  setOf[tagItem]{tagItems(v.PartTags[v.RouteTableID])},
+		VpcID: v.ID, OwnerID: v.AccountID, tags: v.PartTags[v.RouteTableID],
 	}
 }
 
@@ -220,7 +222,7 @@ var routeTableFilters = filterFields[routeTableItem]{
 func (a *api) describeRouteTables(ctx context.Context, req *queryapi.Request) (any, error) {
 	p := req.Params
 	page, next, err := describe(p, describeCall[routeTableItem]{
-		fields: routeTableFilters, tags: func(routeTableItem) []store.Tag { return nil },
+		fields: routeTableFilters, tags: func(t routeTableItem) []store.Tag { return t.tags },
 		fetch: func() ([]routeTableItem, error) {
 			return viewsOf(routeTableView)(a.cloud.RouteTables(ctx, req.Caller.AccountID, p.List("RouteTableId")))
 		},
@@ -244,6 +246,7 @@ type internetGatewayItem struct {
 	InternetGatewayID string                              `xml:"internetGatewayId"`
 	OwnerID           string                              `xml:"ownerId"`
 	Tags              setOf[tagItem]                      `xml:"tagSet"`
+	tags              []store.Tag
 }
 
 type describeInternetGatewaysResponse struct {
@@ -259,6 +262,7 @@ func internetGatewayView(v store.VPC) internetGatewayItem {
 	return internetGatewayItem{
 		Attachments:       setOf[internetGatewayAttachmentXML]{[]internetGatewayAttachmentXML{{State: "available", VpcID: v.ID}}},
 		InternetGatewayID: v.InternetGatewayID, OwnerID: v.AccountID,
+		Tags: setOf[tagItem]{tagItems(v.PartTags[v.InternetGatewayID])}, tags: v.PartTags[v.InternetGatewayID],
 	}
 }
 
@@ -282,7 +286,7 @@ var internetGatewayFilters = filterFields[internetGatewayItem]{
 func (a *api) describeInternetGateways(ctx context.Context, req *queryapi.Request) (any, error) {
 	p := req.Params
 	page, next, err := describe(p, describeCall[internetGatewayItem]{
-		fields: internetGatewayFilters, tags: func(internetGatewayItem) []store.Tag { return nil },
+		fields: internetGatewayFilters, tags: func(g internetGatewayItem) []store.Tag { return g.tags },
 		fetch: func() ([]internetGatewayItem, error) {
 			return viewsOf(internetGatewayView)(a.cloud.InternetGateways(ctx, req.Caller.AccountID, p.List("InternetGatewayId")))
 		},
@@ -310,6 +314,7 @@ type dhcpOptionsItem struct {
 	Tags               setOf[tagItem]              `xml:"tagSet"`
 	DhcpOptionsID      string                      `xml:"dhcpOptionsId"`
 	DhcpConfigurations setOf[dhcpConfigurationXML] `xml:"dhcpConfigurationSet"`
+	tags               []store.Tag
 }
 
 type describeDhcpOptionsResponse struct {
@@ -327,6 +332,7 @@ func (a *api) dhcpOptionsView(v store.VPC) dhcpOptionsItem {
 	}
 	return dhcpOptionsItem{
 		OwnerID: v.AccountID, DhcpOptionsID: v.DHCPOptionsID,
+		Tags: setOf[tagItem]{tagItems(v.PartTags[v.DHCPOptionsID])}, tags: v.PartTags[v.DHCPOptionsID],
 		DhcpConfigurations: setOf[dhcpConfigurationXML]{[]dhcpConfigurationXML{
 			conf("domain-name", a.cloud.Region()+".compute.internal"),
 			conf("domain-name-servers", "AmazonProvidedDNS"),
@@ -360,7 +366,7 @@ var dhcpOptionsFilters = filterFields[dhcpOptionsItem]{
 func (a *api) describeDhcpOptions(ctx context.Context, req *queryapi.Request) (any, error) {
 	p := req.Params
 	page, next, err := describe(p, describeCall[dhcpOptionsItem]{
-		fields: dhcpOptionsFilters, tags: func(dhcpOptionsItem) []store.Tag { return nil },
+		fields: dhcpOptionsFilters, tags: func(d dhcpOptionsItem) []store.Tag { return d.tags },
 		fetch: func() ([]dhcpOptionsItem, error) {
 			return viewsOf(a.dhcpOptionsView)(a.cloud.DHCPOptions(ctx, req.Caller.AccountID, p.List("DhcpOptionsId")))
 		},
@@ -396,6 +402,7 @@ type networkACLItem struct {
 	Tags         setOf[tagItem]                  `xml:"tagSet"`
 	VpcID        string                          `xml:"vpcId"`
 	OwnerID      string                          `xml:"ownerId"`
+	tags         []store.Tag
 }
 
 type describeNetworkAclsResponse struct {
@@ -411,7 +418,8 @@ const lastACLRule = 32767
 // traffic each way and the last rule denies the rest; every subnet of the
 // VPC is associated with it.
 func networkACLView(v store.VPC, subnets []store.Subnet) networkACLItem {
-	acl := networkACLItem{IsDefault: true, NetworkACLID: v.NetworkACLID, VpcID: v.ID, OwnerID: v.AccountID}
+	acl := networkACLItem{IsDefault: true, NetworkACLID: v.NetworkACLID, VpcID: v.ID, OwnerID: v.AccountID,
+		Tags: setOf[tagItem]{tagItems(v.PartTags[v.NetworkACLID])}, tags: v.PartTags[v.NetworkACLID]}
 	for _, egress := range []bool{true, false} {
 		acl.Entries.Items = append(acl.Entries.Items,
 			networkACLEntryXML{CidrBlock: "0.0.0.0/0", Egress: egress, Protocol: "-1", RuleAction: "allow", RuleNumber: 100},
@@ -473,7 +481,7 @@ var networkACLFilters = filterFields[networkACLItem]{
 func (a *api) describeNetworkAcls(ctx context.Context, req *queryapi.Request) (any, error) {
 	p := req.Params
 	page, next, err := describe(p, describeCall[networkACLItem]{
-		fields: networkACLFilters, tags: func(networkACLItem) []store.Tag { return nil },
+		fields: networkACLFilters, tags: func(n networkACLItem) []store.Tag { return n.tags },
 		fetch: func() ([]networkACLItem, error) {
 			vpcs, err := a.cloud.NetworkACLs(ctx, req.Caller.AccountID, p.List("NetworkAclId"))
 			if err != nil {

@@ -263,3 +263,47 @@ func TestDescribeInstanceTypeOfferings(t *testing.T) {
 		{name: "unknown filter", params: oneFilter("zone", "x"), code: "InvalidParameterValue"},
 	})
 }
+
+// TestVPCPartsTags: the parts take tags (Terraform's aws_default_route_table
+// and friends tag them), show them, and are found by them; another account
+// cannot tag them.
+func TestVPCPartsTags(t *testing.T) {
+	f, mine, _, _ := vpcPartsFixture(t)
+	parts := []struct{ action, id, list string }{
+		{"DescribeRouteTables", mine.RouteTableID, "RouteTables"},
+		{"DescribeInternetGateways", mine.InternetGatewayID, "InternetGateways"},
+		{"DescribeNetworkAcls", mine.NetworkACLID, "NetworkAcls"},
+		{"DescribeDhcpOptions", mine.DHCPOptionsID, "DhcpOptions"},
+	}
+	for i, p := range parts {
+		if _, err := f.call(f.admin, "CreateTags", queryapi.Params{"ResourceId.1": p.id, "Tag.1.Key": "Name", "Tag.1.Value": "x"}); err == nil {
+			t.Errorf("admin tagged alice's %s", p.id)
+		}
+		if _, err := f.call(f.alice, "CreateTags", queryapi.Params{"ResourceId.1": p.id, "Tag.1.Key": "Name", "Tag.1.Value": "part" + string(rune('0'+i))}); err != nil {
+			t.Fatalf("tag %s: %v", p.id, err)
+		}
+	}
+	for i, p := range parts {
+		name := "part" + string(rune('0'+i))
+		f.run(t, p.action, []catCase{
+			{name: "tagged", params: oneFilter("tag:Name", name), check: func(t *testing.T, r map[string]any) {
+				items := catList(t, r, p.list)
+				if len(items) != 1 {
+					t.Fatalf("%v", items)
+				}
+				tags := items[0]["Tags"].([]any)
+				if len(tags) != 1 || tags[0].(map[string]any)["Value"] != name {
+					t.Fatalf("tags %v", tags)
+				}
+			}},
+			{name: "another tag", params: oneFilter("tag:Name", "nope"), check: catLen(p.list, 0)},
+		})
+	}
+	resp, err := f.call(f.alice, "DescribeTags", queryapi.Params{"Filter.1.Name": "resource-type", "Filter.1.Value.1": "route-table"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tags := catList(t, botoParse(t, "DescribeTags", resp), "Tags"); len(tags) != 1 || tags[0]["ResourceId"] != mine.RouteTableID {
+		t.Fatalf("route table's tags %v", tags)
+	}
+}

@@ -25,6 +25,11 @@ var resourceKinds = map[string]struct{ typ, exists string }{
 	"emi": {TypeImage, `SELECT 1 FROM images WHERE id = ? AND account_id = ?`},
 	"eki": {TypeImage, `SELECT 1 FROM images WHERE id = ? AND account_id = ?`},
 	"eri": {TypeImage, `SELECT 1 FROM images WHERE id = ? AND account_id = ?`},
+	// The parts of a VPC live in its row.
+	"rtb":  {TypeRouteTable, `SELECT 1 FROM vpcs WHERE route_table_id = ? AND account_id = ?`},
+	"igw":  {TypeInternetGateway, `SELECT 1 FROM vpcs WHERE internet_gateway_id = ? AND account_id = ?`},
+	"acl":  {TypeNetworkACL, `SELECT 1 FROM vpcs WHERE network_acl_id = ? AND account_id = ?`},
+	"dopt": {TypeDHCPOptions, `SELECT 1 FROM vpcs WHERE dhcp_options_id = ? AND account_id = ?`},
 }
 
 // MissingResourceError names the resource of a batch that does not exist or

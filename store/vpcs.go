@@ -12,6 +12,11 @@ const (
 	TypeSubnet        = "subnet"
 	TypeSecurityGroup = "security-group"
 	TypeKeyPair       = "key-pair"
+	// The parts every VPC comes with (VPCParts).
+	TypeRouteTable      = "route-table"
+	TypeInternetGateway = "internet-gateway"
+	TypeNetworkACL      = "network-acl"
+	TypeDHCPOptions     = "dhcp-options"
 )
 
 // VPC is a virtual network of an account. Every account has a default one
@@ -25,6 +30,8 @@ type VPC struct {
 	Tags      []Tag
 	VPCAttributes
 	VPCParts
+	// PartTags are the tags of the VPC's parts, by the part's id.
+	PartTags map[string][]Tag
 }
 
 // VPCAttributes are the VPC's settings that DescribeVpcAttribute reads and
@@ -121,6 +128,16 @@ func (s *Store) VPCs(ctx context.Context, accountID string) ([]VPC, error) {
 	if err != nil {
 		return nil, err
 	}
+	partTags := map[string][]Tag{}
+	for _, typ := range []string{TypeRouteTable, TypeInternetGateway, TypeNetworkACL, TypeDHCPOptions} {
+		byID, err := tagsByResource(ctx, s.r, accountID, typ)
+		if err != nil {
+			return nil, err
+		}
+		for id, t := range byID {
+			partTags[id] = t
+		}
+	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+vpcColumns+` FROM vpcs WHERE account_id = ? ORDER BY created_ms, id`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("store: vpcs: %w", err)
@@ -133,6 +150,14 @@ func (s *Store) VPCs(ctx context.Context, accountID string) ([]VPC, error) {
 			return nil, err
 		}
 		v.Tags = tags[v.ID]
+		for _, id := range []string{v.RouteTableID, v.InternetGatewayID, v.NetworkACLID, v.DHCPOptionsID} {
+			if t, ok := partTags[id]; ok {
+				if v.PartTags == nil {
+					v.PartTags = map[string][]Tag{}
+				}
+				v.PartTags[id] = t
+			}
+		}
 		out = append(out, v)
 	}
 	return out, rows.Err()

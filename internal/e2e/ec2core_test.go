@@ -319,6 +319,9 @@ assert {c['Key'] for c in dopt['DhcpConfigurations']} == {'domain-name', 'domain
 one(ec2.describe_route_tables(Filters=[{'Name': 'association.main', 'Values': ['true']},
                                        {'Name': 'vpc-id', 'Values': [vid]}])['RouteTables'], 'import')
 assert one(ec2.describe_route_tables(RouteTableIds=[rtb])['RouteTables'], 'read')['VpcId'] == vid
+# ... with tags = { Name = "main" }: CreateTags, then the read sees them
+ec2.create_tags(Resources=[rtb], Tags=[{'Key': 'Name', 'Value': 'main'}])
+assert one(ec2.describe_route_tables(RouteTableIds=[rtb])['RouteTables'], 'tagged')['Tags'] == [{'Key': 'Name', 'Value': 'main'}]
 
 # aws_default_network_acl read: the vpc's default ACL, associated with every subnet
 acl = one(ec2.describe_network_acls(Filters=[{'Name': 'default', 'Values': ['true']},
