@@ -214,6 +214,25 @@ type InstanceSpec struct {
 	Accel   Accel   `json:"accel,omitempty"` // "" is the driver's choice; AccelKVM or AccelTCG to force one
 }
 
+// GuestDisks are the names the guest's kernel gives a spec's ephemeral and
+// swap disks, "" for one the spec does not have: virtio disks are named in
+// the order they are attached (vda, vdb, ...), and they are attached root,
+// ephemeral, swap, skipping those not given, so a missing ephemeral disk
+// makes the swap disk vdb. The metadata service names them for cloud-init
+// by the same letters with "sd" (sdb for vdb), which cloud-init maps back
+// to vdX or xvdX.
+func GuestDisks(ephemeral, swap bool) (ephemeralDev, swapDev string) {
+	next := byte('b')
+	if ephemeral {
+		ephemeralDev = "vd" + string(next)
+		next++
+	}
+	if swap {
+		swapDev = "vd" + string(next)
+	}
+	return ephemeralDev, swapDev
+}
+
 // DefaultCmdline is the kernel command line of a spec that gives none: the
 // root disk is the first virtio disk and the console is the serial port.
 const DefaultCmdline = "root=/dev/vda console=ttyS0"

@@ -76,3 +76,15 @@ func TestStates(t *testing.T) {
 		}
 	}
 }
+
+// TestGuestDisks: disks are named in attach order, absent ones skipped.
+func TestGuestDisks(t *testing.T) {
+	for _, tc := range []struct {
+		eph, swap     bool
+		wantE, wantSw string
+	}{{true, true, "vdb", "vdc"}, {true, false, "vdb", ""}, {false, true, "", "vdb"}, {false, false, "", ""}} {
+		if e, s := GuestDisks(tc.eph, tc.swap); e != tc.wantE || s != tc.wantSw {
+			t.Errorf("GuestDisks(%v, %v) = %q, %q; want %q, %q", tc.eph, tc.swap, e, s, tc.wantE, tc.wantSw)
+		}
+	}
+}

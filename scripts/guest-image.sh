@@ -24,6 +24,11 @@
 #   EUCA-IMDS v2|v1           whether a session token (IMDSv2) was obtained
 #   EUCA-META instance-id=... / EUCA-META public-key=...
 #   EUCA-USERDATA-BEGIN ... EUCA-USERDATA-END  (or EUCA-USERDATA-NONE)
+#   EUCA-BDM ephemeral0=sdb dev=/dev/vdb bytes=N ok   (and swap=...): the disk the
+#                             metadata's block-device-mapping names, found as
+#                             cloud-init finds it (sdX, else vdX or xvdX), is the
+#                             one the node labelled for that use ("FAIL" if not;
+#                             "EUCA-BDM swap=none" when the mapping has no entry)
 #   EUCA-HTTPD port=80        busybox httpd serves /index.html (the instance id)
 #   EUCA-READY ...            init is done; the guest then idles
 set -euo pipefail
@@ -202,6 +207,28 @@ get() {
   fi
 }
 
+# bdm NAME DEVICE: the block-device-mapping entry NAME (ephemeral0, swap)
+# names DEVICE ("sdb" or "/dev/sdb"); find it as cloud-init does (as given,
+# else sdX as vdX, then xvdX) and check it is the disk the node labelled for
+# that use (ephemeral0, swap).
+bdm() {
+  short=${2#/dev/}
+  cands=/dev/$short
+  case $short in sd*) cands="$cands /dev/vd${short#sd} /dev/xvd${short#sd}" ;; esac
+  dev=
+  for c in $cands; do
+    [ -b "$c" ] && { dev=$c; break; }
+  done
+  if [ -z "$dev" ]; then
+    echo "$1=$2 dev=none FAIL"
+    return
+  fi
+  bytes=$(($(cat "/sys/class/block/${dev#/dev/}/size") * 512))
+  st=FAIL
+  [ "$(findfs "LABEL=$1" 2>/dev/null)" = "$dev" ] && st=ok
+  echo "$1=$2 dev=$dev bytes=$bytes $st"
+}
+
 IID=
 ip link set lo up
 if [ -e /sys/class/net/eth0 ]; then
@@ -229,6 +256,13 @@ if [ -e /sys/class/net/eth0 ]; then
     else
       echo "EUCA-USERDATA-NONE"
     fi
+    for name in ephemeral0 swap; do
+      if m=$(get "meta-data/block-device-mapping/$name"); then
+        echo "EUCA-BDM $(bdm "$name" "$m")"
+      else
+        echo "EUCA-BDM $name=none"
+      fi
+    done
   else
     echo "EUCA-DHCP-FAIL"
   fi

@@ -170,8 +170,9 @@ func domainXML(spec hypervisor.InstanceSpec, kind string, started time.Time) (st
 
 	dev := d.Devices
 	// Disks take consecutive names, as the guest's kernel will name them
-	// (a missing ephemeral disk makes the swap disk vdb); the guest finds
-	// them by label anyway.
+	// (hypervisor.GuestDisks: a missing ephemeral disk makes the swap disk
+	// vdb), which is what the metadata's block-device-mapping tells
+	// cloud-init.
 	letter := 'a'
 	for _, disk := range []hypervisor.Disk{spec.RootDisk, spec.EphemeralDisk, spec.SwapDisk} {
 		if disk.Path == "" {

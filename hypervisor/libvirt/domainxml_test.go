@@ -88,6 +88,38 @@ func TestDomainXML(t *testing.T) {
 	}
 }
 
+// TestDiskNamesAgree: the disks' targets are the names hypervisor.GuestDisks
+// says the guest sees, which the metadata service reports, whichever disks
+// a spec has.
+func TestDiskNamesAgree(t *testing.T) {
+	for _, tc := range []struct{ eph, swap bool }{{true, true}, {true, false}, {false, true}, {false, false}} {
+		spec := testSpec()
+		spec.SwapDisk = hypervisor.Disk{}
+		if tc.eph {
+			spec.EphemeralDisk = hypervisor.Disk{Path: "/i/ephemeral.img"}
+		}
+		if tc.swap {
+			spec.SwapDisk = hypervisor.Disk{Path: "/i/swap.img"}
+		}
+		doc, err := domainXML(spec, kindInstance, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var x libvirtxml.Domain
+		if err := x.Unmarshal(doc); err != nil {
+			t.Fatal(err)
+		}
+		target := map[string]string{}
+		for _, d := range x.Devices.Disks {
+			target[d.Source.File.File] = d.Target.Dev
+		}
+		eph, swap := hypervisor.GuestDisks(tc.eph, tc.swap)
+		if target["/i/root.qcow2"] != "vda" || target["/i/ephemeral.img"] != eph || target["/i/swap.img"] != swap {
+			t.Errorf("ephemeral %v swap %v: targets %v, GuestDisks says %q %q", tc.eph, tc.swap, target, eph, swap)
+		}
+	}
+}
+
 // Only our metadata element makes a domain ours: a prefix is not enough, nor
 // an element of another namespace, nor our element on a name it does not
 // match.

@@ -120,6 +120,11 @@ func TestInstances(t *testing.T) {
 		"EUCA-META instance-id=" + id,
 		"EUCA-META public-key=ssh-rsa ",
 		"hello from the test",
+		// The block-device-mapping names the disks the guest has, as
+		// cloud-init maps them (sdb is vdb): m1.small's 2 GiB ephemeral
+		// disk and SWAP_SIZE's 512 MiB, each the disk made for that use.
+		"EUCA-BDM ephemeral0=sdb dev=/dev/vdb bytes=2147483648 ok",
+		"EUCA-BDM swap=sdc dev=/dev/vdc bytes=536870912 ok",
 	} {
 		if !strings.Contains(console, want) {
 			t.Errorf("console lacks %q:\n%s", want, console)

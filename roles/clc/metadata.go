@@ -51,6 +51,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/euca-cloud/euca/hypervisor"
 	"github.com/euca-cloud/euca/store"
 )
 
@@ -454,14 +455,7 @@ func (c *Cloud) metaData(ctx context.Context, in store.Instance) *mdNode {
 		mdEntry("ami-id", mdLeaf(in.ImageID)),
 		mdEntry("ami-launch-index", mdLeaf(strconv.Itoa(in.LaunchIndex))),
 		mdEntry("ami-manifest-path", mdLeaf(manifest)),
-		// The disks the node gives every instance, by EC2's names for an
-		// instance-store instance: root, ephemeral and swap.
-		mdEntry("block-device-mapping", mdDir(
-			mdEntry("ami", mdLeaf("sda1")),
-			mdEntry("ephemeral0", mdLeaf("sda2")),
-			mdEntry("root", mdLeaf("/dev/sda1")),
-			mdEntry("swap", mdLeaf("sda3")),
-		)),
+		mdEntry("block-device-mapping", c.blockDevices(ctx, in)),
 		mdEntry("hostname", mdLeaf(host)),
 		mdEntry("instance-action", mdLeaf("none")),
 		mdEntry("instance-id", mdLeaf(in.ID)),
@@ -501,6 +495,40 @@ func (c *Cloud) metaData(ctx context.Context, in store.Instance) *mdNode {
 	)
 	return mdDir(entries...)
 }
+
+// blockDevices is meta-data/block-device-mapping/: the disks the node gives
+// the instance, by the names cloud-init looks for. The node attaches whole
+// virtio disks, root (vda), then ephemeral (the VM type's disk, when it has
+// one) and swap (when SWAP_SIZE is not 0), named in that order by the
+// guest's kernel; EC2 calls such whole disks sdb, sdc, which cloud-init maps
+// to vdb, vdc (or xvdb, xvdc) and so mounts the ephemeral disk on /mnt and
+// turns swap on. The root keeps the instance-store image's name, sda1, as
+// RootDeviceName says; cloud-init mounts neither ami nor root.
+//
+// SWAP_SIZE is read here, from this host's configuration: the node shares
+// the process. A node on another host will have to report the disks it
+// attached instead.
+func (c *Cloud) blockDevices(ctx context.Context, in store.Instance) *mdNode {
+	ephemeral := true // every VM type has a disk (store.SetVMType)
+	if vt, err := c.store.VMType(ctx, in.InstanceType); err == nil {
+		ephemeral = vt.DiskGB > 0
+	} else {
+		c.log.Warn("metadata: VM type of instance", "instance", in.ID, "type", in.InstanceType, "err", err)
+	}
+	eph, swap := hypervisor.GuestDisks(ephemeral, c.cfg.SwapSizeMB > 0)
+	entries := []mdChild{mdEntry("ami", mdLeaf("sda1"))}
+	if eph != "" {
+		entries = append(entries, mdEntry("ephemeral0", mdLeaf(ec2DiskName(eph))))
+	}
+	entries = append(entries, mdEntry("root", mdLeaf("/dev/sda1")))
+	if swap != "" {
+		entries = append(entries, mdEntry("swap", mdLeaf(ec2DiskName(swap))))
+	}
+	return mdDir(entries...)
+}
+
+// ec2DiskName is EC2's name of the guest's disk vdX: sdX.
+func ec2DiskName(guestDev string) string { return "sd" + strings.TrimPrefix(guestDev, "vd") }
 
 // identityDocument is dynamic/instance-identity/document, its members in
 // EC2's order.

@@ -232,6 +232,33 @@ func TestCloudInitCrawl(t *testing.T) {
 	}
 }
 
+// TestMetadataBlockDevices: block-device-mapping names the disks the node
+// attaches by the letters the guest's kernel gives them (vdb, vdc), as sdb
+// and sdc, which cloud-init maps back to vdb and vdc: the ephemeral disk
+// lands on /mnt and swap is turned on. Partition names (sda2, sda3) match
+// no disk a guest has.
+func TestMetadataBlockDevices(t *testing.T) {
+	f, in := metadataFixture(t)
+	c := &imdsClient{t: t, h: f.c.MetadataHandler(), addr: in.PrivateIP}
+	want := map[string]string{"ami": "sda1", "ephemeral0": "sdb", "root": "/dev/sda1", "swap": "sdc"}
+	if _, list := c.get("/latest/meta-data/block-device-mapping/"); list != "ami\nephemeral0\nroot\nswap" {
+		t.Errorf("listing %q", list)
+	}
+	for name, dev := range want {
+		if code, got := c.get("/latest/meta-data/block-device-mapping/" + name); code != http.StatusOK || got != dev {
+			t.Errorf("%s: %d %q, want %q", name, code, got, dev)
+		}
+	}
+	// No swap disk (SWAP_SIZE=0): no swap entry.
+	f.c.cfg.SwapSizeMB = 0
+	if _, list := c.get("/latest/meta-data/block-device-mapping/"); list != "ami\nephemeral0\nroot" {
+		t.Errorf("listing without swap %q", list)
+	}
+	if code, _ := c.get("/latest/meta-data/block-device-mapping/swap"); code != http.StatusNotFound {
+		t.Errorf("swap without a swap disk: %d", code)
+	}
+}
+
 func TestMetadataListings(t *testing.T) {
 	f, in := metadataFixture(t)
 	c := &imdsClient{t: t, h: f.c.MetadataHandler(), addr: in.PrivateIP}
