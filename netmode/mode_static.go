@@ -18,8 +18,11 @@ import (
 // static is STATIC mode: instances sit on the operator's bridge
 // (VNET_BRIDGE, which must exist, with an address of the host on it) and
 // take the VNET_MACMAP pair the CC gave them from this host's DHCP server,
-// with VNET_ROUTER as their router. The metadata redirect is the only
-// rule: no NAT, no elastic IPs, no filtering (Eucalyptus's STATIC had none).
+// with VNET_ROUTER as their router. The metadata redirect (with the guard
+// that keeps this bridge, the LAN itself here, from the host's loopback) is
+// the only rule: no NAT, no elastic IPs, no filtering (Eucalyptus's STATIC
+// had none). LAN hosts reach the metadata service through the redirect as
+// instances do; it answers running instances' addresses only.
 type static struct {
 	cfg Config
 	log *slog.Logger
