@@ -86,14 +86,14 @@ if [ -f "$GUEST/root.img" ] && has walrus; then
   emi=$(aws ec2 describe-images --owners self --filters Name=name,Values=euca-test-guest --query 'Images[0].ImageId' --output text 2>/dev/null || true)
   if [ -z "$emi" ] || [ "$emi" = None ]; then
     b="$RUNDIR/bundles"; rm -rf "$b"; mkdir -p "$b"
-    "$BIN" bundle-image -i "$GUEST/vmlinuz" -d "$b" -p euca-test-kernel --kernel true >/dev/null
-    "$BIN" bundle-image -i "$GUEST/initrd.img" -d "$b" -p euca-test-ramdisk --ramdisk true >/dev/null
-    "$BIN" upload-bundle -b euca-test-guest -m "$b/euca-test-kernel.manifest.xml" >/dev/null
-    "$BIN" upload-bundle -b euca-test-guest -m "$b/euca-test-ramdisk.manifest.xml" >/dev/null
+    "$BIN" bundle-image -i "$GUEST/vmlinuz" -d "$b" -p euca-test-kernel --kernel true --no-progress >/dev/null
+    "$BIN" bundle-image -i "$GUEST/initrd.img" -d "$b" -p euca-test-ramdisk --ramdisk true --no-progress >/dev/null
+    "$BIN" upload-bundle -b euca-test-guest -m "$b/euca-test-kernel.manifest.xml" --no-progress >/dev/null
+    "$BIN" upload-bundle -b euca-test-guest -m "$b/euca-test-ramdisk.manifest.xml" --no-progress >/dev/null
     eki=$(aws ec2 register-image --image-location euca-test-guest/euca-test-kernel.manifest.xml --name euca-test-kernel --query ImageId --output text)
     eri=$(aws ec2 register-image --image-location euca-test-guest/euca-test-ramdisk.manifest.xml --name euca-test-ramdisk --query ImageId --output text)
-    "$BIN" bundle-image -i "$GUEST/root.img" -d "$b" -p euca-test-guest --kernel "$eki" --ramdisk "$eri" >/dev/null
-    "$BIN" upload-bundle -b euca-test-guest -m "$b/euca-test-guest.manifest.xml" >/dev/null
+    "$BIN" bundle-image -i "$GUEST/root.img" -d "$b" -p euca-test-guest --kernel "$eki" --ramdisk "$eri" --no-progress >/dev/null
+    "$BIN" upload-bundle -b euca-test-guest -m "$b/euca-test-guest.manifest.xml" --no-progress >/dev/null
     emi=$(aws ec2 register-image --image-location euca-test-guest/euca-test-guest.manifest.xml --name euca-test-guest --query ImageId --output text)
     rm -rf "$b"
   fi

@@ -75,6 +75,9 @@ func TestMakeRun(t *testing.T) {
 			t.Errorf("the banner's %s line differs from the README's:\nbanner %q\nREADME %q", cmdName, got, want)
 		}
 	}
+	if strings.Contains(banner, "Bundling image") || strings.Contains(banner, "level=INFO") {
+		t.Errorf("progress bars or log lines on the terminal around the banner:\n%s", banner)
+	}
 	io.WriteString(stdin, "\x03") // Ctrl-C
 	select {
 	case err := <-done:
