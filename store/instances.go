@@ -707,15 +707,14 @@ func (s *Store) IngressRules(ctx context.Context, groupIDs []string) (map[string
 // metadata service describes an instance's subnet to the instance.
 func (s *Store) SubnetByID(ctx context.Context, id string) (Subnet, error) {
 	var sn Subnet
-	err := s.r.QueryRowContext(ctx, `SELECT id, account_id, vpc_id, zone, cidr, default_for_az, map_public_ip, created_ms FROM subnets WHERE id = ?`, id).
-		Scan(&sn.ID, &sn.AccountID, &sn.VPCID, &sn.Zone, &sn.CIDR, &sn.DefaultForAZ, &sn.MapPublicIP, &sn.CreatedMS)
+	err := s.r.QueryRowContext(ctx, `SELECT id, account_id, vpc_id, zone, cidr, default_for_az, map_public_ip, created_ms, network_acl_association_id
+		FROM subnets WHERE id = ?`, id).
+		Scan(&sn.ID, &sn.AccountID, &sn.VPCID, &sn.Zone, &sn.CIDR, &sn.DefaultForAZ, &sn.MapPublicIP, &sn.CreatedMS, &sn.NetworkACLAssociationID)
 	return sn, notFound(err, "subnet "+id)
 }
 
 // VPCByID returns a VPC of any account by id (without tags).
 func (s *Store) VPCByID(ctx context.Context, id string) (VPC, error) {
-	var v VPC
-	err := s.r.QueryRowContext(ctx, `SELECT id, account_id, cidr, is_default, created_ms FROM vpcs WHERE id = ?`, id).
-		Scan(&v.ID, &v.AccountID, &v.CIDR, &v.IsDefault, &v.CreatedMS)
+	v, err := scanVPC(s.r.QueryRowContext(ctx, `SELECT `+vpcColumns+` FROM vpcs WHERE id = ?`, id))
 	return v, notFound(err, "vpc "+id)
 }

@@ -98,6 +98,9 @@ func TestSetVPCAttribute(t *testing.T) {
 	if err != nil || got.VPCAttributes != (VPCAttributes{EnableDNSHostnames: true}) || got.VPCParts != v.VPCParts {
 		t.Fatalf("after set: %+v, %v", got, err)
 	}
+	if byID, err := s.VPCByID(ctx, v.ID); err != nil || byID.VPCAttributes != got.VPCAttributes || byID.VPCParts != v.VPCParts {
+		t.Fatalf("by id: %+v, %v", byID, err)
+	}
 	if err := s.SetVPCAttribute(ctx, "444455556666", v.ID, VPCAttrEnableDNSSupport, true); !errors.Is(err, ErrNotFound) {
 		t.Errorf("another account's vpc: %v, want ErrNotFound", err)
 	}

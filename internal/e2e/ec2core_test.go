@@ -329,9 +329,19 @@ acl = one(ec2.describe_network_acls(Filters=[{'Name': 'default', 'Values': ['tru
 assert {a['SubnetId'] for a in acl['Associations']} == {s['SubnetId'] for s in subnets}, acl
 one(ec2.describe_network_acls(NetworkAclIds=[acl['NetworkAclId']])['NetworkAcls'], 'acl by id')
 
-# aws_default_vpc with enable_dns_hostnames = false, then its read
+# aws_default_vpc with enable_dns_hostnames = false: the change, its wait (the
+# attribute read until it says so), then the resource's read
 ec2.modify_vpc_attribute(VpcId=vid, EnableDnsHostnames={'Value': False})
 assert ec2.describe_vpc_attribute(VpcId=vid, Attribute='enableDnsHostnames')['EnableDnsHostnames']['Value'] is False
+one(ec2.describe_vpcs(VpcIds=[vid])['Vpcs'], 'vpc by id')
+read = [ec2.describe_vpc_attribute(VpcId=vid, Attribute=a) for a in ('enableDnsHostnames', 'enableDnsSupport', 'enableNetworkAddressUsageMetrics')]
+assert [r.get('EnableDnsHostnames', r.get('EnableDnsSupport', r.get('EnableNetworkAddressUsageMetrics')))['Value'] for r in read] == [False, True, False], read
+assert one(ec2.describe_network_acls(Filters=[{'Name': 'default', 'Values': ['true']},
+                                              {'Name': 'vpc-id', 'Values': [vid]}])['NetworkAcls'], 'default acl')['NetworkAclId'] == acl['NetworkAclId']
+assert one(ec2.describe_route_tables(Filters=[{'Name': 'association.main', 'Values': ['true']},
+                                              {'Name': 'vpc-id', 'Values': [vid]}])['RouteTables'], 'main')['RouteTableId'] == rtb
+one(ec2.describe_security_groups(Filters=[{'Name': 'group-name', 'Values': ['default']},
+                                          {'Name': 'vpc-id', 'Values': [vid]}])['SecurityGroups'], 'default group')
 ec2.modify_vpc_attribute(VpcId=vid, EnableDnsHostnames={'Value': True})
 
 # data "aws_ec2_instance_type_offerings"
