@@ -112,3 +112,24 @@ func awsCode(err error) string {
 	}
 	return ""
 }
+
+// TestRegionFollowsConfig: the region is us-east-1 unless REGION says
+// otherwise, and the credentials (the eucarc's AWS_DEFAULT_REGION), the
+// zone and its id follow a custom one.
+func TestRegionFollowsConfig(t *testing.T) {
+	ctx := context.Background()
+	c, _, _ := newTestCloud(t, nil)
+	if c.Region() != "us-east-1" || c.Zones()[0] != "us-east-1a" {
+		t.Fatalf("default region %q, zones %v", c.Region(), c.Zones())
+	}
+	cfg := testConfig(t)
+	cfg.Region, cfg.ClusterName = "eu-euca-2", "eu-euca-2b"
+	c, _, _ = newTestCloud(t, cfg)
+	b, err := c.Credentials(ctx, AdminAccount, Endpoints{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Region != "eu-euca-2" || c.Region() != "eu-euca-2" || c.ZoneID("eu-euca-2b") != "eue2-az1" {
+		t.Fatalf("credentials region %q, region %q, zone id %q", b.Region, c.Region(), c.ZoneID("eu-euca-2b"))
+	}
+}
