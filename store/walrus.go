@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Walrus's sentinels, beside ErrNotFound and ErrConflict.
@@ -276,6 +277,35 @@ func (s *Store) WalrusBucketConfig(ctx context.Context, bucket, kind string) (st
 	var body string
 	err := s.r.QueryRowContext(ctx, `SELECT body FROM walrus_bucket_configs WHERE bucket = ? AND kind = ?`, bucket, kind).Scan(&body)
 	return body, notFound(err, kind+" of bucket "+bucket)
+}
+
+// WalrusBucketConfigs returns, by kind, those of the asked kinds of
+// configuration document that a bucket has, in one read (Walrus reads the
+// documents that govern access on every request).
+func (s *Store) WalrusBucketConfigs(ctx context.Context, bucket string, kinds ...string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(kinds) == 0 {
+		return out, nil
+	}
+	args := []any{bucket}
+	marks := make([]string, len(kinds))
+	for i, k := range kinds {
+		marks[i] = "?"
+		args = append(args, k)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT kind, body FROM walrus_bucket_configs WHERE bucket = ? AND kind IN (`+strings.Join(marks, ", ")+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: configs of bucket %s: %w", bucket, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, body string
+		if err := rows.Scan(&kind, &body); err != nil {
+			return nil, err
+		}
+		out[kind] = body
+	}
+	return out, rows.Err()
 }
 
 // PutWalrusBucketConfig stores a configuration document, replacing the

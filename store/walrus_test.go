@@ -90,6 +90,20 @@ func TestWalrusBuckets(t *testing.T) {
 	if _, err := s.WalrusBucketConfig(ctx, "alpha", "policy"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("deleted policy: %v", err)
 	}
+
+	// Several kinds in one read: those the bucket has, by kind.
+	for kind, body := range map[string]string{"policy": "{}", "publicAccessBlock": "<P/>", "cors": "<C/>"} {
+		if err := s.PutWalrusBucketConfig(ctx, "alpha", kind, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.WalrusBucketConfigs(ctx, "alpha", "policy", "ownershipControls", "publicAccessBlock")
+	if want := map[string]string{"policy": "{}", "publicAccessBlock": "<P/>"}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("configs %v %v, want %v", got, err, want)
+	}
+	if got, err := s.WalrusBucketConfigs(ctx, "nope", "policy"); err != nil || len(got) != 0 {
+		t.Errorf("configs of a missing bucket: %v %v", got, err)
+	}
 }
 
 func putObj(t *testing.T, s *Store, bucket, key, blob string, size int64, opt WalrusPutOptions) (string, error) {

@@ -258,6 +258,21 @@ func (w *Walrus) policyDoc(ctx context.Context, ownerID string, acl []store.Walr
 // or grant headers, or an AccessControlPolicy document. The document's
 // owner must be the resource's.
 func (w *Walrus) aclForPut(ctx context.Context, r *request, ownerID, bucketOwner string) ([]store.WalrusGrant, error) {
+	cfg, err := w.accessConfig(ctx, r.bucket)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ownership == ownershipEnforced {
+		ownerID = bucketOwner // the bucket owner owns every object
+	}
+	acl, err := w.readACLForPut(ctx, r, ownerID, bucketOwner)
+	if err != nil {
+		return nil, err
+	}
+	return acl, checkACLForPut(cfg, acl, bucketOwner)
+}
+
+func (w *Walrus) readACLForPut(ctx context.Context, r *request, ownerID, bucketOwner string) ([]store.WalrusGrant, error) {
 	acl, fromHeaders, err := w.aclFromHeaders(ctx, r.http.Header, ownerID, bucketOwner)
 	if err != nil {
 		return nil, err

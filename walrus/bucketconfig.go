@@ -2,7 +2,6 @@ package walrus
 
 import (
 	"context"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"net/http"
@@ -23,10 +22,11 @@ type bucketConfig struct {
 	empty    func() any
 	// root is the element a stored document must have; "" for JSON.
 	root string
-	// put stores the document (validated by check, when set); when false
-	// Put is accepted only if accept says so, NotImplemented otherwise.
+	// put stores the document (validated by check, when set, which
+	// returns the form to store); when false Put is accepted only if
+	// accept says so, NotImplemented otherwise.
 	put    bool
-	check  func(body []byte) ([]byte, error)
+	check  func(w *Walrus, ctx context.Context, b store.WalrusBucket, body []byte) ([]byte, error)
 	accept func(body []byte) bool
 	// deletable: a Delete of the sub-resource exists.
 	deletable bool
@@ -36,17 +36,19 @@ type bucketConfig struct {
 // reads every one of them on each refresh).
 var bucketConfigs = []bucketConfig{
 	{sub: "policy", op: "Policy", notFound: "NoSuchBucketPolicy", put: true, check: checkPolicy, deletable: true},
-	{sub: "cors", op: "Cors", notFound: "NoSuchCORSConfiguration", root: "CORSConfiguration", put: true, check: checkCORS, deletable: true},
+	{sub: "cors", op: "Cors", notFound: "NoSuchCORSConfiguration", root: "CORSConfiguration", put: true, check: bodyOnly(checkCORS), deletable: true},
 	{sub: "website", op: "Website", notFound: "NoSuchWebsiteConfiguration", root: "WebsiteConfiguration", put: true, deletable: true},
 	{sub: "lifecycle", op: "LifecycleConfiguration", notFound: "NoSuchLifecycleConfiguration", root: "LifecycleConfiguration", put: true, deletable: true},
-	{sub: "tagging", op: "Tagging", notFound: "NoSuchTagSet", root: "Tagging", put: true, check: checkBucketTagging, deletable: true},
-	{sub: "versioning", op: "Versioning", root: "VersioningConfiguration", put: true, check: checkVersioning,
+	{sub: "tagging", op: "Tagging", notFound: "NoSuchTagSet", root: "Tagging", put: true, check: bodyOnly(checkBucketTagging), deletable: true},
+	{sub: "versioning", op: "Versioning", root: "VersioningConfiguration", put: true, check: bodyOnly(checkVersioning),
 		empty: func() any { return emptyDoc("VersioningConfiguration") }},
 	{sub: "replication", op: "Replication", notFound: "ReplicationConfigurationNotFoundError", deletable: true},
 	{sub: "encryption", op: "Encryption", notFound: "ServerSideEncryptionConfigurationNotFoundError", deletable: true},
 	{sub: "object-lock", op: "ObjectLockConfiguration", notFound: "ObjectLockConfigurationNotFoundError"},
-	{sub: "ownershipControls", op: "OwnershipControls", notFound: "OwnershipControlsNotFoundError", deletable: true},
-	{sub: "publicAccessBlock", op: "PublicAccessBlock", notFound: "NoSuchPublicAccessBlockConfiguration", deletable: true},
+	{sub: "ownershipControls", op: "OwnershipControls", notFound: "OwnershipControlsNotFoundError", root: "OwnershipControls",
+		put: true, check: checkOwnershipControls, deletable: true},
+	{sub: "publicAccessBlock", op: "PublicAccessBlock", notFound: "NoSuchPublicAccessBlockConfiguration", root: "PublicAccessBlockConfiguration",
+		put: true, check: checkPublicAccessBlock, deletable: true},
 	{sub: "accelerate", op: "AccelerateConfiguration", accept: disabledOnly("Status", "Suspended"),
 		empty: func() any { return emptyDoc("AccelerateConfiguration") }},
 	{sub: "requestPayment", op: "RequestPayment", accept: disabledOnly("Payer", "BucketOwner"),
@@ -158,7 +160,7 @@ func (c bucketConfig) putConfig(w *Walrus, ctx context.Context, r *request) (*re
 		}
 	}
 	if c.check != nil {
-		if body, err = c.check(body); err != nil {
+		if body, err = c.check(w, ctx, b, body); err != nil {
 			return nil, err
 		}
 	}
@@ -168,11 +170,7 @@ func (c bucketConfig) putConfig(w *Walrus, ctx context.Context, r *request) (*re
 		}
 		return nil, internal("store bucket %s: %w", c.sub, err)
 	}
-	status := http.StatusOK
-	if c.sub == "tagging" || c.sub == "policy" {
-		status = http.StatusNoContent
-	}
-	return newResponse(status), nil
+	return newResponse(putStatus(c.sub)), nil
 }
 
 func (c bucketConfig) del(w *Walrus, ctx context.Context, r *request) (*response, error) {
@@ -186,16 +184,11 @@ func (c bucketConfig) del(w *Walrus, ctx context.Context, r *request) (*response
 	return newResponse(http.StatusNoContent), nil
 }
 
-// checkPolicy accepts a JSON object; the policy is kept, not enforced.
-func checkPolicy(body []byte) ([]byte, error) {
-	var doc map[string]any
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, s3Error("MalformedPolicy")
+// bodyOnly adapts a check that needs only the document.
+func bodyOnly(check func(body []byte) ([]byte, error)) func(*Walrus, context.Context, store.WalrusBucket, []byte) ([]byte, error) {
+	return func(_ *Walrus, _ context.Context, _ store.WalrusBucket, body []byte) ([]byte, error) {
+		return check(body)
 	}
-	if _, ok := doc["Statement"]; !ok {
-		return nil, s3Errorf("MalformedPolicy", "Missing required field Statement")
-	}
-	return body, nil
 }
 
 func checkVersioning(body []byte) ([]byte, error) {

@@ -22,8 +22,10 @@ func xmlTime(ms int64) string { return store.Time(ms).Format(timeFormat) }
 // permOwner stands for "the bucket's owner only" in bucket.
 const permOwner = "OWNER"
 
-// bucket loads the request's bucket and checks that the caller holds perm
-// on it (permOwner: is its owner).
+// bucket loads the request's bucket and checks (authorize) that the caller
+// may make the request: the ACL permission perm on the bucket (permOwner:
+// be of its owner's account), or what the bucket policy says of the
+// request's action on its resource (the bucket, or the object r.key).
 func (w *Walrus) bucket(ctx context.Context, r *request, perm string) (store.WalrusBucket, error) {
 	if r.bucket == "" {
 		return store.WalrusBucket{}, s3Error("NoSuchBucket")
@@ -38,14 +40,10 @@ func (w *Walrus) bucket(ctx context.Context, r *request, perm string) (store.Wal
 	if eo := r.http.Header.Get("X-Amz-Expected-Bucket-Owner"); eo != "" && eo != b.AccountID {
 		return b, s3Error("AccessDenied")
 	}
-	caller := r.callerID()
-	switch {
-	case perm == permOwner && caller != "" && caller == b.AccountID:
-	case perm != permOwner && allowed(b.ACL, b.AccountID, caller, perm):
-	default:
-		return b, s3Error("AccessDenied")
+	if r.op == "DeleteObjects" {
+		return b, nil // the handler authorizes each key
 	}
-	return b, nil
+	return b, w.authorize(ctx, r, b, bucketAccess(r, b, perm))
 }
 
 // Bucket names, by S3's rules for new buckets.
@@ -148,6 +146,10 @@ func (w *Walrus) createBucket(ctx context.Context, r *request) (*response, error
 	if err != nil {
 		return nil, err
 	}
+	ownership, err := createOwnership(r, acl, owner)
+	if err != nil {
+		return nil, err
+	}
 	err = w.st.CreateWalrusBucket(ctx, store.WalrusBucket{Name: r.bucket, AccountID: owner, Location: w.cfg.Region, ACL: acl}, w.cfg.WalrusMaxBuckets)
 	switch {
 	case errors.Is(err, store.ErrConflict):
@@ -165,6 +167,9 @@ func (w *Walrus) createBucket(ctx context.Context, r *request) (*response, error
 			w.log.ErrorContext(ctx, "undo bucket creation", "bucket", r.bucket, "err", derr)
 		}
 		return nil, internal("create bucket %s in backend: %w", r.bucket, err)
+	}
+	if err := w.storeCreateOwnership(ctx, r.bucket, ownership); err != nil {
+		return nil, err
 	}
 	resp := newResponse(http.StatusOK)
 	resp.header.Set("Location", "/"+r.bucket)

@@ -112,7 +112,8 @@ func (w *Walrus) object(ctx context.Context, r *request, bucket, key, perm strin
 	}
 	o, err := w.st.WalrusObject(ctx, bucket, key)
 	if errors.Is(err, store.ErrNotFound) {
-		if allowed(b.ACL, b.AccountID, r.callerID(), permRead) {
+		list := access{perm: permRead, owner: b.AccountID, acl: b.ACL, action: "s3:ListBucket"}
+		if w.authorize(ctx, r, b, list) == nil {
 			return b, o, s3Error("NoSuchKey")
 		}
 		return b, o, s3Error("AccessDenied")
@@ -120,10 +121,11 @@ func (w *Walrus) object(ctx context.Context, r *request, bucket, key, perm strin
 	if err != nil {
 		return b, o, internal("object %s/%s: %w", bucket, key, err)
 	}
-	if !allowed(o.ACL, o.OwnerID, r.callerID(), perm) {
-		return b, o, s3Error("AccessDenied")
+	action := actionOf(r.op)
+	if bucket != r.bucket || key != r.key {
+		action = "s3:GetObject" // a copy's source
 	}
-	return b, o, nil
+	return b, o, w.authorize(ctx, r, b, access{perm: perm, owner: o.OwnerID, acl: o.ACL, action: action, key: key, object: &o})
 }
 
 // checkVersion refuses a versionId other than the "null" version every
@@ -268,8 +270,7 @@ func (w *Walrus) newObjectAttrsFrom(ctx context.Context, r *request, b store.Wal
 	if err != nil {
 		return objectAttrs{}, err
 	}
-	owner := writeOwner(r, b)
-	acl, _, err := w.aclFromHeaders(ctx, h, owner, b.AccountID)
+	owner, acl, err := w.newObjectACL(ctx, r, b, h)
 	if err != nil {
 		return objectAttrs{}, err
 	}
@@ -609,6 +610,11 @@ func (w *Walrus) deleteObjects(ctx context.Context, r *request) (*response, erro
 			doc.Errors = append(doc.Errors, deleteError{Key: obj.Key, Code: "InvalidArgument", Message: "Invalid key."})
 			continue
 		}
+		del := access{perm: permWrite, owner: b.AccountID, acl: b.ACL, action: "s3:DeleteObject", key: obj.Key}
+		if err := w.authorize(ctx, r, b, del); err != nil {
+			doc.Errors = append(doc.Errors, deleteErrorOf(obj.Key, err))
+			continue
+		}
 		if err := w.removeObject(ctx, b.Name, obj.Key); err != nil {
 			w.log.ErrorContext(ctx, "delete object", "bucket", b.Name, "key", obj.Key, "err", err)
 			doc.Errors = append(doc.Errors, deleteError{Key: obj.Key, Code: "InternalError", Message: "We encountered an internal error. Please try again."})
@@ -743,8 +749,7 @@ func (w *Walrus) copyObject(ctx context.Context, r *request) (*response, error) 
 			return nil, err
 		}
 	}
-	owner := writeOwner(r, b)
-	acl, _, err := w.aclFromHeaders(ctx, r.http.Header, owner, b.AccountID)
+	owner, acl, err := w.newObjectACL(ctx, r, b, r.http.Header)
 	if err != nil {
 		return nil, err
 	}
@@ -776,11 +781,15 @@ func (w *Walrus) getObjectACL(ctx context.Context, r *request) (*response, error
 	if err := checkVersion(r); err != nil {
 		return nil, err
 	}
-	_, o, err := w.object(ctx, r, r.bucket, r.key, permReadACP)
+	b, o, err := w.object(ctx, r, r.bucket, r.key, permReadACP)
 	if err != nil {
 		return nil, err
 	}
-	return xmlResponse(w.policyDoc(ctx, o.OwnerID, o.ACL)), nil
+	owner, acl, err := w.objectACL(ctx, b, o)
+	if err != nil {
+		return nil, err
+	}
+	return xmlResponse(w.policyDoc(ctx, owner, acl)), nil
 }
 
 func (w *Walrus) putObjectACL(ctx context.Context, r *request) (*response, error) {

@@ -68,6 +68,7 @@ var baseRoutes = []routeRow{
 	{method: "POST", level: levelBucket, op: "PostObject", body: bodyStream, handler: (*Walrus).postObject},
 	{method: "GET", level: levelBucket, sub: "acl", op: "GetBucketAcl", handler: (*Walrus).getBucketACL},
 	{method: "PUT", level: levelBucket, sub: "acl", op: "PutBucketAcl", body: bodyXML, handler: (*Walrus).putBucketACL},
+	{method: "GET", level: levelBucket, sub: "policyStatus", op: "GetBucketPolicyStatus", handler: (*Walrus).getBucketPolicyStatus},
 
 	// A browser's CORS preflight of a bucket or an object (cors.go).
 	{method: "OPTIONS", level: levelBucket, op: "PreflightBucket", handler: (*Walrus).corsPreflight},

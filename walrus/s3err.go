@@ -21,6 +21,7 @@ type s3Code struct {
 // A handler names a code of this table; a test checks that every name used
 // in the package is here.
 var s3Codes = map[string]s3Code{
+	"AccessControlListNotSupported":                  {http.StatusBadRequest, "The bucket does not allow ACLs"},
 	"AccessForbidden":                                {http.StatusForbidden, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec."},
 	"AccessDenied":                                   {http.StatusForbidden, "Access Denied"},
 	"AuthorizationHeaderMalformed":                   {http.StatusBadRequest, "The authorization header is malformed."},
@@ -36,6 +37,7 @@ var s3Codes = map[string]s3Code{
 	"InternalError":                                  {http.StatusInternalServerError, "We encountered an internal error. Please try again."},
 	"InvalidAccessKeyId":                             {http.StatusForbidden, "The AWS Access Key Id you provided does not exist in our records."},
 	"InvalidArgument":                                {http.StatusBadRequest, "Invalid Argument"},
+	"InvalidBucketAclWithObjectOwnership":            {http.StatusBadRequest, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"},
 	"InvalidBucketName":                              {http.StatusBadRequest, "The specified bucket is not valid."},
 	"InvalidDigest":                                  {http.StatusBadRequest, "The Content-MD5 you specified is not valid."},
 	"InvalidLocationConstraint":                      {http.StatusBadRequest, "The specified location-constraint is not valid"},
