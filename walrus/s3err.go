@@ -122,8 +122,14 @@ func authError(err error, r *http.Request) *awserr.Error {
 		}
 		// A presigned URL past its expiry (or not valid yet).
 		return s3Errorf("AccessDenied", "%s", ae.Msg)
+	case awsauth.KindUnsignedHeaders:
+		// The cause carries the names to the error document
+		// (HeadersNotSigned).
+		return s3Errorf("AccessDenied", "%s", ae.Msg).WithCause(ae)
 	case awsauth.KindMalformed:
 		switch {
+		case ae.NoDate:
+			return s3Errorf("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
 		case r.Header.Get("Authorization") == "":
 			return s3Errorf("AuthorizationQueryParametersError", "%s", ae.Msg)
 		case isSigV4Header(r):

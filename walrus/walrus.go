@@ -3,6 +3,8 @@ package walrus
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -220,6 +222,9 @@ func (w *Walrus) serve(ctx context.Context, r *request) (*response, error) {
 	if err := w.authenticate(ctx, r); err != nil {
 		return nil, err
 	}
+	if err := checkContentMD5(r.http.Header); err != nil {
+		return nil, err
+	}
 	if !r.anonymous {
 		ctx = principal.With(ctx, r.caller)
 	}
@@ -335,6 +340,25 @@ func (w *Walrus) authenticate(ctx context.Context, r *request) error {
 	return nil
 }
 
+// checkContentMD5 refuses a Content-MD5 that is not the base64 of an MD5,
+// an empty one included, as S3 does (InvalidDigest): a client that sent the
+// header meant its body to be checked, and an empty value must not pass for
+// no check at all.
+func checkContentMD5(h http.Header) error {
+	vs, ok := h["Content-Md5"]
+	if !ok {
+		return nil
+	}
+	if len(vs) != 1 {
+		return s3Error("InvalidDigest")
+	}
+	sum, err := base64.StdEncoding.DecodeString(strings.TrimSpace(vs[0]))
+	if err != nil || len(sum) != md5.Size {
+		return s3Error("InvalidDigest")
+	}
+	return nil
+}
+
 // isSigV2 reports an S3 SigV2 request: the "AWS" Authorization header or
 // its presigned form.
 func isSigV2(r *http.Request) bool {
@@ -423,8 +447,10 @@ type errorDoc struct {
 	BucketName string `xml:",omitempty"`
 	Key        string `xml:",omitempty"`
 	Resource   string
-	RequestID  string `xml:"RequestId"`
-	HostID     string `xml:"HostId"`
+	// HeadersNotSigned names the x-amz-* headers a signature left out.
+	HeadersNotSigned string `xml:",omitempty"`
+	RequestID        string `xml:"RequestId"`
+	HostID           string `xml:"HostId"`
 }
 
 func (w *Walrus) writeError(rw http.ResponseWriter, r *request, err error) int {
@@ -436,6 +462,10 @@ func (w *Walrus) writeError(rw http.ResponseWriter, r *request, err error) int {
 		doc.BucketName = r.bucket
 	case "NoSuchKey":
 		doc.Key = r.key
+	}
+	var ae *awsauth.Error
+	if errors.As(err, &ae) && ae.Kind == awsauth.KindUnsignedHeaders {
+		doc.HeadersNotSigned = strings.Join(ae.Headers, ", ")
 	}
 	if e.Status == http.StatusMethodNotAllowed {
 		h.Set("Allow", "GET, PUT, POST, DELETE, HEAD")

@@ -40,12 +40,21 @@
 //     its values trimmed, inner white space folded and joined by commas.
 //     Host must be signed, and so must the date header used and
 //     X-Amz-Content-Sha256 when present: unsigned, they could be replaced.
+//     An S3 request must sign every x-amz-* header it carries, as S3
+//     demands (KindUnsignedHeaders): one added to a presigned URL could
+//     otherwise turn an upload into a copy (x-amz-copy-source) or publish
+//     it (x-amz-acl). A presigned URL alone may bring x-amz-content-sha256
+//     unsigned, which is then ignored.
 //  5. The payload hash: X-Amz-Content-Sha256 when sent (S3 may sign
 //     UNSIGNED-PAYLOAD or a STREAMING-* value instead of a hash), else the
 //     SHA-256 of the body the caller read; UNSIGNED-PAYLOAD for S3
 //     presigned URLs. The Query APIs carry their parameters in the body,
 //     so for them only a real hash is accepted. A hash that the signature
 //     covers but the body does not match is refused as well.
+//
+// The credential scope's service must be the API's that answers
+// (Request.Service): a signature made for S3 is no good for EC2, STS or
+// IAM, nor the reverse, even with the same key on the same endpoint.
 //
 // The string to sign is the algorithm, the timestamp, the credential scope
 // and the hex SHA-256 of the canonical request; the key is derived from
@@ -65,7 +74,13 @@
 // x-amz-date is sent, the Expires value when presigned), the x-amz-*
 // headers and the resource: "/bucket" for a virtual-host request, the
 // path, and the sub-resources (?acl, ?uploadId=...) that select what the
-// request acts on.
+// request acts on. Every x-amz-* header is signed by construction. A
+// path-style request on a bucket itself sent as "/bucket" is accepted
+// signed with the resource "/bucket/" (botocore, s3cmd) or "/bucket"
+// (euca2ools), as S3 accepts both.
+//
+// A request whose date (X-Amz-Date, or Date) is missing, empty or not a
+// date is refused with Error.NoDate set.
 //
 // # Time
 //

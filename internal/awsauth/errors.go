@@ -29,15 +29,23 @@ const (
 	// KindUnsupported: a signing scheme this server does not implement
 	// (SigV0/V1, SigV4A/ECDSA, an unknown algorithm).
 	KindUnsupported
+	// KindUnsignedHeaders: an S3 request carries x-amz-* headers that its
+	// SigV4 signature does not cover (S3 AccessDenied, "There were headers
+	// present in the request which were not signed"); Error.Headers names
+	// them. Such a header changes what the request does (x-amz-copy-source
+	// turns an upload into a copy, x-amz-acl publishes it), so a signature
+	// that leaves it out does not authorise it.
+	KindUnsignedHeaders
 )
 
 var kindNames = map[Kind]string{
-	KindMissing:      "missing",
-	KindMalformed:    "malformed",
-	KindUnknownKey:   "unknown-key",
-	KindBadSignature: "bad-signature",
-	KindExpired:      "expired",
-	KindUnsupported:  "unsupported",
+	KindMissing:         "missing",
+	KindMalformed:       "malformed",
+	KindUnknownKey:      "unknown-key",
+	KindBadSignature:    "bad-signature",
+	KindExpired:         "expired",
+	KindUnsupported:     "unsupported",
+	KindUnsignedHeaders: "unsigned-headers",
 }
 
 func (k Kind) String() string {
@@ -57,6 +65,14 @@ type Error struct {
 	// than the allowed skew away from the server clock (S3 maps this to
 	// RequestTimeTooSkewed), as opposed to a presigned URL past its expiry.
 	Skewed bool
+	// NoDate is set with KindMalformed when the request's date (X-Amz-Date,
+	// or Date) is missing, empty or not a date. S3 answers AccessDenied
+	// "AWS authentication requires a valid Date or x-amz-date header"; the
+	// Query APIs IncompleteSignature.
+	NoDate bool
+	// Headers are the lower-case names of the unsigned headers, sorted,
+	// with KindUnsignedHeaders.
+	Headers []string
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -101,6 +117,9 @@ func KindOf(err error) Kind {
 	}
 	return 0
 }
+
+// noDate refuses a request without a usable date; msg says which.
+func noDate(msg string) error { return &Error{Kind: KindMalformed, NoDate: true, Msg: msg} }
 
 func malformed(msg string) error { return &Error{Kind: KindMalformed, Msg: msg} }
 

@@ -103,8 +103,10 @@ func (fx fixture) request(t testing.TB, mutate func(target *string, hdr [][2]str
 		wireBody = buf.String()
 	}
 	r := wire(t, wireBody, lines...)
-	req := Request{HTTP: r, Bucket: fx.Bucket, Style: StyleQuery}
+	// Every Query fixture is an EC2 call.
+	req := Request{HTTP: r, Bucket: fx.Bucket, Style: StyleQuery, Service: "ec2"}
 	if fx.Style == "s3" {
+		req.Service = ""
 		req.Style = StyleS3
 		if r.Header.Get("Content-Encoding") != "aws-chunked" {
 			req.Body = body

@@ -45,7 +45,7 @@ func FuzzParseAuthorization(f *testing.F) {
 		for _, style := range []Style{StyleQuery, StyleS3} {
 			r := &http.Request{Method: "GET", URL: &url.URL{Path: "/fuzz"}, Host: "example.amazonaws.com",
 				Header: http.Header{"Authorization": {h}, "X-Amz-Date": {"20150830T123600Z"}, "Date": {"Sun, 30 Aug 2015 12:36:00 GMT"}}}
-			res, err := Verify(context.Background(), Request{HTTP: r, Style: style}, lookup, mustTime(t, iso8601Basic, "20150830T123600Z"))
+			res, err := Verify(context.Background(), Request{HTTP: r, Style: style, Service: "service"}, lookup, mustTime(t, iso8601Basic, "20150830T123600Z"))
 			if err == nil {
 				t.Fatalf("accepted %q: %+v", h, res)
 			}

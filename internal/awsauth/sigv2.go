@@ -149,25 +149,24 @@ func verifyV2Header(ctx context.Context, req Request, h string, pairs []queryPai
 	if !ok || !ok2 || akid == "" || sig == "" {
 		return Result{}, malformed("The authorization header must have the form AWS AccessKeyId:Signature.")
 	}
-	// The date is x-amz-date when present (and the Date line then signs
-	// empty), otherwise Date.
+	// The date is x-amz-date when present, even empty (and the Date line
+	// then signs empty), otherwise Date.
 	dateLine := r.Header.Get("Date")
 	raw := dateLine
-	if v := r.Header.Get("X-Amz-Date"); v != "" {
-		raw, dateLine = v, ""
+	if vs := r.Header.Values("X-Amz-Date"); len(vs) > 0 {
+		raw, dateLine = vs[0], ""
 	}
 	if raw == "" {
-		return Result{}, malformed("AWS authentication requires a valid Date or x-amz-date header.")
+		return Result{}, noDate("AWS authentication requires a valid Date or x-amz-date header")
 	}
 	t, ok := parseHTTPDate(raw)
 	if !ok {
-		return Result{}, malformed("AWS authentication requires a valid Date or x-amz-date header.")
+		return Result{}, noDate("AWS authentication requires a valid Date or x-amz-date header")
 	}
 	if err := checkSkew(t, now); err != nil {
 		return Result{}, err
 	}
-	sts := stringToSignS3V2(r, req.Bucket, pairs, strings.TrimSpace(dateLine), false)
-	if err := checkS3V2(ctx, lookup, akid, sig, sts); err != nil {
+	if err := checkS3V2(ctx, lookup, akid, sig, stringsToSignS3V2(r, req.Bucket, pairs, strings.TrimSpace(dateLine), false)); err != nil {
 		return Result{}, err
 	}
 	return Result{AccessKeyID: akid, Version: 2, Date: raw, Signature: sig}, nil
@@ -197,14 +196,15 @@ func verifyV2Presigned(ctx context.Context, req Request, pairs []queryPair, look
 	if now.Unix() > secs {
 		return Result{}, errPresignExpired
 	}
-	sts := stringToSignS3V2(req.HTTP, req.Bucket, pairs, exp, true)
-	if err := checkS3V2(ctx, lookup, akid, sig, sts); err != nil {
+	if err := checkS3V2(ctx, lookup, akid, sig, stringsToSignS3V2(req.HTTP, req.Bucket, pairs, exp, true)); err != nil {
 		return Result{}, err
 	}
 	return Result{AccessKeyID: akid, Version: 2, Presigned: true, Date: exp, Signature: sig}, nil
 }
 
-func checkS3V2(ctx context.Context, lookup SecretLookup, akid, sig, sts string) error {
+// checkS3V2 accepts the signature when it signs any of the candidate
+// strings to sign.
+func checkS3V2(ctx context.Context, lookup SecretLookup, akid, sig string, candidates []string) error {
 	// Some old clients leave the '+' of the base64 signature unescaped in
 	// a URL, which then decodes as a space.
 	given, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(sig, " ", "+"))
@@ -215,12 +215,32 @@ func checkS3V2(ctx context.Context, lookup SecretLookup, akid, sig, sts string) 
 	if err != nil {
 		return err
 	}
-	m := hmac.New(sha1.New, []byte(secret))
-	m.Write([]byte(sts))
-	if !hmac.Equal(m.Sum(nil), given) {
+	ok := false
+	for _, sts := range candidates {
+		m := hmac.New(sha1.New, []byte(secret))
+		m.Write([]byte(sts))
+		// Every candidate is computed and compared: which one matched
+		// must not show in the time taken.
+		ok = hmac.Equal(m.Sum(nil), given) || ok
+	}
+	if !ok {
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// stringsToSignS3V2 are the strings to sign a client may have used. A
+// path-style request on a bucket itself ("/photos", "/photos?acl") is
+// signed by some clients with the resource "/photos/" (botocore, s3cmd) and
+// by others with "/photos" (euca2ools, boto 2 against an endpoint with a
+// path): S3 accepts both, and so does Walrus.
+func stringsToSignS3V2(r *http.Request, bucket string, pairs []queryPair, date string, presigned bool) []string {
+	slash := stringToSignS3V2(r, bucket, pairs, date, presigned, true)
+	bare := stringToSignS3V2(r, bucket, pairs, date, presigned, false)
+	if bare == slash {
+		return []string{slash}
+	}
+	return []string{slash, bare}
 }
 
 // stringToSignS3V2 is
@@ -230,7 +250,7 @@ func checkS3V2(ctx context.Context, lookup SecretLookup, akid, sig, sts string) 
 // For a presigned URL, clients that cannot set headers (botocore) move
 // Content-Type, Content-MD5 and x-amz-* into the query; they are read from
 // there when the header is absent.
-func stringToSignS3V2(r *http.Request, bucket string, pairs []queryPair, date string, presigned bool) string {
+func stringToSignS3V2(r *http.Request, bucket string, pairs []queryPair, date string, presigned, bucketSlash bool) string {
 	var q map[string]string
 	if presigned {
 		q = map[string]string{}
@@ -284,22 +304,22 @@ func stringToSignS3V2(r *http.Request, bucket string, pairs []queryPair, date st
 		b.WriteString(amz[k])
 		b.WriteByte('\n')
 	}
-	b.WriteString(canonicalResourceS3V2(r, bucket))
+	b.WriteString(canonicalResourceS3V2(r, bucket, bucketSlash))
 	return b.String()
 }
 
 // canonicalResourceS3V2 is "/bucket" for a virtual-host request, then the
-// path as sent ("/bucket/" for the bucket itself), then the signed sub-resources sorted by name, their values
-// decoded ("?acl", "?partNumber=2&uploadId=xyz").
-func canonicalResourceS3V2(r *http.Request, bucket string) string {
+// path as sent, then the signed sub-resources sorted by name, their values
+// decoded ("?acl", "?partNumber=2&uploadId=xyz"). A path-style request on
+// the bucket itself sent as "/bucket" signs "/bucket/" when bucketSlash is
+// set and "/bucket" otherwise.
+func canonicalResourceS3V2(r *http.Request, bucket string, bucketSlash bool) string {
 	var b strings.Builder
 	path := escapedPath(r.URL)
 	if bucket != "" {
 		b.WriteByte('/')
 		b.WriteString(bucket)
-	} else if path != "/" && !strings.Contains(path[1:], "/") {
-		// A path-style request on the bucket itself: the resource is
-		// "/bucket/" whether or not the client sent the slash.
+	} else if bucketSlash && path != "/" && !strings.Contains(path[1:], "/") {
 		path += "/"
 	}
 	b.WriteString(path)

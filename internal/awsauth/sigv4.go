@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -164,26 +165,34 @@ func verifyV4Header(ctx context.Context, req Request, h string, lookup SecretLoo
 	if err != nil {
 		return Result{}, err
 	}
+	if err := checkScopeService(req, a.cred.service, false); err != nil {
+		return Result{}, err
+	}
+	if err := checkAmzHeadersSigned(req, a.signedHeaders, false); err != nil {
+		return Result{}, err
+	}
 	// The date is X-Amz-Date, or the Date header when there is none; the
 	// one used must be signed, or it could be replayed with a fresh date.
+	// An X-Amz-Date that is present counts even when empty: falling back
+	// to Date would sign a request with a date its sender did not mean.
 	var t time.Time
-	if v := r.Header.Get("X-Amz-Date"); v != "" {
-		if t, err = time.Parse(iso8601Basic, v); err != nil {
-			return Result{}, malformed("X-Amz-Date must be in ISO 8601 basic format (yyyyMMddTHHmmssZ).")
+	if vs := r.Header.Values("X-Amz-Date"); len(vs) > 0 {
+		if t, err = time.Parse(iso8601Basic, vs[0]); err != nil || len(vs) > 1 {
+			return Result{}, noDate("X-Amz-Date must be one date in ISO 8601 basic format (yyyyMMddTHHmmssZ).")
 		}
 		if !slices.Contains(a.signedHeaders, "x-amz-date") {
 			return Result{}, malformed("The x-amz-date header must be signed.")
 		}
-	} else if v := r.Header.Get("Date"); v != "" {
+	} else if vs := r.Header.Values("Date"); len(vs) > 0 {
 		var ok bool
-		if t, ok = parseHTTPDate(v); !ok {
-			return Result{}, malformed("The Date header is not a valid HTTP date.")
+		if t, ok = parseHTTPDate(vs[0]); !ok || len(vs) > 1 {
+			return Result{}, noDate("The Date header is not a valid HTTP date.")
 		}
 		if !slices.Contains(a.signedHeaders, "date") {
 			return Result{}, malformed("The date header must be signed.")
 		}
 	} else {
-		return Result{}, malformed("Authorization requires an X-Amz-Date or Date header.")
+		return Result{}, noDate("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 	}
 	amzDate := t.UTC().Format(iso8601Basic)
 	if a.cred.date != amzDate[:8] {
@@ -259,9 +268,12 @@ func verifyV4Query(ctx context.Context, req Request, pairs []queryPair, lookup S
 	if err != nil {
 		return Result{}, err
 	}
+	if err := checkScopeService(req, cred.service, true); err != nil {
+		return Result{}, err
+	}
 	t, err := time.Parse(iso8601Basic, params["X-Amz-Date"])
 	if err != nil {
-		return Result{}, malformed("X-Amz-Date must be in ISO 8601 basic format (yyyyMMddTHHmmssZ).")
+		return Result{}, malformed(`X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd'T'HHmmss'Z'"`)
 	}
 	if cred.date != params["X-Amz-Date"][:8] {
 		return Result{}, malformed("The date in the credential scope does not match X-Amz-Date.")
@@ -275,6 +287,9 @@ func verifyV4Query(ctx context.Context, req Request, pairs []queryPair, lookup S
 	}
 	signed, err := parseSignedHeaders(params["X-Amz-SignedHeaders"])
 	if err != nil {
+		return Result{}, err
+	}
+	if err := checkAmzHeadersSigned(req, signed, true); err != nil {
 		return Result{}, err
 	}
 	sig, err := parseHexSignature(params["X-Amz-Signature"])
@@ -328,6 +343,63 @@ func verifyV4Query(ctx context.Context, req Request, pairs []queryPair, lookup S
 	}
 	res.Presigned = true
 	return res, nil
+}
+
+// checkScopeService refuses a credential scoped to another service than
+// the API that answers: a signature made for S3 must not be accepted by EC2
+// (nor the reverse) just because both share a key and an endpoint. S3
+// reports it as a malformed header or query (AuthorizationHeaderMalformed,
+// AuthorizationQueryParametersError); the Query APIs as a signature that
+// does not match (EC2 AuthFailure, STS and IAM SignatureDoesNotMatch),
+// with AWS's own words.
+func checkScopeService(req Request, got string, presigned bool) error {
+	want, err := req.scopeService()
+	if err != nil {
+		return err
+	}
+	if got == want {
+		return nil
+	}
+	if req.Style != StyleS3 {
+		return &Error{Kind: KindBadSignature, Msg: "Credential should be scoped to correct service: '" + want + "'."}
+	}
+	msg := fmt.Sprintf("incorrect service %q. This endpoint belongs to %q.", got, want)
+	if presigned {
+		return malformed("Error parsing the X-Amz-Credential parameter; " + msg)
+	}
+	return malformed("The authorization header is malformed; " + msg)
+}
+
+// checkAmzHeadersSigned refuses an S3 request that carries an x-amz-*
+// header its signature does not list, as S3 does. Unsigned, such a header
+// could be added to a captured request or a presigned URL and change what
+// it does: x-amz-copy-source turns an upload into a copy of an object the
+// signer can read, x-amz-acl or x-amz-grant-* give it away. A presigned
+// URL may carry x-amz-content-sha256 unsigned (S3 accepts it there): it is
+// then ignored, the payload hash being UNSIGNED-PAYLOAD or the query's.
+// The Query APIs take their parameters from the signed query or body, not
+// from x-amz-* headers, and AWS does not apply the rule to them.
+func checkAmzHeadersSigned(req Request, signed []string, presigned bool) error {
+	if req.Style != StyleS3 {
+		return nil
+	}
+	var unsigned []string
+	for name := range req.HTTP.Header {
+		lk := strings.ToLower(name)
+		if !strings.HasPrefix(lk, "x-amz-") || slices.Contains(signed, lk) {
+			continue
+		}
+		if presigned && lk == "x-amz-content-sha256" {
+			continue
+		}
+		unsigned = append(unsigned, lk)
+	}
+	if len(unsigned) == 0 {
+		return nil
+	}
+	slices.Sort(unsigned)
+	return &Error{Kind: KindUnsignedHeaders, Headers: unsigned,
+		Msg: "There were headers present in the request which were not signed"}
 }
 
 // verify looks the secret up, recomputes the signature and compares it.

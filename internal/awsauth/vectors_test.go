@@ -59,7 +59,7 @@ func TestSigV4Suite(t *testing.T) {
 			}
 			lines = append(lines, "Authorization: "+suiteAuthz+"SignedHeaders="+tc.signed+", Signature="+tc.sig)
 			r := wire(t, tc.body, lines...)
-			res, err := Verify(context.Background(), Request{HTTP: r, Body: []byte(tc.body)}, keys(map[string]string{suiteKey: suiteSecret}), now)
+			res, err := Verify(context.Background(), Request{HTTP: r, Body: []byte(tc.body), Service: "service"}, keys(map[string]string{suiteKey: suiteSecret}), now)
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
@@ -83,7 +83,7 @@ func TestSigV4Suite2011(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := wire(t, "", "GET "+tc.target+" HTTP/1.1", "Date:Mon, 09 Sep 2011 23:36:00 GMT", "Host:host.foo.com",
 				"Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20110909/us-east-1/host/aws4_request, SignedHeaders=date;host, Signature="+tc.sig)
-			if _, err := Verify(context.Background(), Request{HTTP: r}, keys(map[string]string{suiteKey: suiteSecret}), now); err != nil {
+			if _, err := Verify(context.Background(), Request{HTTP: r, Service: "host"}, keys(map[string]string{suiteKey: suiteSecret}), now); err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
 		})
@@ -99,7 +99,7 @@ func TestSigV4IAMListUsers(t *testing.T) {
 		"X-Amz-Date: 20150830T123600Z",
 		"Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7")
 	now := mustTime(t, iso8601Basic, "20150830T123600Z")
-	res, err := Verify(context.Background(), Request{HTTP: r}, keys(map[string]string{suiteKey: suiteSecret}), now)
+	res, err := Verify(context.Background(), Request{HTTP: r, Service: "iam"}, keys(map[string]string{suiteKey: suiteSecret}), now)
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}

@@ -52,6 +52,23 @@ type Request struct {
 	// S3 request ("" for path style). SigV2 signs it as part of the
 	// resource.
 	Bucket string
+	// Service is the SigV4 credential-scope service of the API that
+	// answers ("ec2", "sts", "iam"; "" means "s3" for StyleS3 and is an
+	// error for StyleQuery). A request scoped to another service is
+	// refused, as AWS does: a signature made for one API is not good for
+	// another that happens to share the endpoint or the key.
+	Service string
+}
+
+// scopeService is the credential-scope service req must be signed for.
+func (req Request) scopeService() (string, error) {
+	switch {
+	case req.Service != "":
+		return req.Service, nil
+	case req.Style == StyleS3:
+		return "s3", nil
+	}
+	return "", errors.New("awsauth: Request.Service is required for a Query API")
 }
 
 // Result describes a verified request.

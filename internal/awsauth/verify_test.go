@@ -42,7 +42,7 @@ func v4Get(t testing.TB, date string) Request {
 	sig := signV4(tSecret, date, scope, creq)
 	r := wire(t, "", "GET /?Version=2016-11-15&Action=DescribeRegions HTTP/1.1", "Host: ec2.euca.test", "X-Amz-Date: "+date,
 		"Authorization: AWS4-HMAC-SHA256 Credential="+tKey+"/"+scope+", SignedHeaders=host;x-amz-date, Signature="+sig)
-	return Request{HTTP: r}
+	return Request{HTTP: r, Service: "ec2"}
 }
 
 func TestVerifyV4Basic(t *testing.T) {
@@ -133,7 +133,7 @@ func TestAnonymousAndUnsupported(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Verify(ctx, Request{HTTP: wire(t, "", tc.lines...), Style: tc.style}, lookup, tNow(t))
+			_, err := Verify(ctx, Request{HTTP: wire(t, "", tc.lines...), Style: tc.style, Service: "ec2"}, lookup, tNow(t))
 			wantKind(t, err, tc.kind)
 		})
 	}
@@ -163,13 +163,13 @@ func TestMalformedV4Header(t *testing.T) {
 	for name, h := range cases {
 		t.Run(name, func(t *testing.T) {
 			r := wire(t, "", "GET / HTTP/1.1", "Host: ec2.euca.test", "X-Amz-Date: "+tDate, "Authorization: "+h)
-			_, err := Verify(context.Background(), Request{HTTP: r}, keys(map[string]string{tKey: tSecret}), tNow(t))
+			_, err := Verify(context.Background(), Request{HTTP: r, Service: "ec2"}, keys(map[string]string{tKey: tSecret}), tNow(t))
 			wantKind(t, err, KindMalformed)
 		})
 	}
 	r := wire(t, "", "GET / HTTP/1.1", "Host: ec2.euca.test", "X-Amz-Date: 2026-11-25T01:32:24Z",
 		"Authorization: AWS4-HMAC-SHA256 "+cred+", SignedHeaders=host;x-amz-date, "+sig)
-	_, err := Verify(context.Background(), Request{HTTP: r}, keys(map[string]string{tKey: tSecret}), tNow(t))
+	_, err := Verify(context.Background(), Request{HTTP: r, Service: "ec2"}, keys(map[string]string{tKey: tSecret}), tNow(t))
 	wantKind(t, err, KindMalformed)
 }
 
@@ -183,7 +183,7 @@ func TestQueryRefusesUnsignedPayload(t *testing.T) {
 		r := wire(t, body, "POST / HTTP/1.1", "Host: ec2.euca.test", "X-Amz-Date: "+tDate, "X-Amz-Content-Sha256: "+payload,
 			"Content-Type: application/x-www-form-urlencoded", "Content-Length: "+strconv.Itoa(len(body)),
 			"Authorization: AWS4-HMAC-SHA256 Credential="+tKey+"/"+tScope+", SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature="+sig)
-		_, err := Verify(context.Background(), Request{HTTP: r, Body: []byte(body)}, keys(map[string]string{tKey: tSecret}), tNow(t))
+		_, err := Verify(context.Background(), Request{HTTP: r, Body: []byte(body), Service: "ec2"}, keys(map[string]string{tKey: tSecret}), tNow(t))
 		wantKind(t, err, KindUnsupported)
 	}
 }
@@ -195,7 +195,7 @@ func TestUnsignedContentSHA256(t *testing.T) {
 	r := wire(t, "", "PUT /b/k HTTP/1.1", "Host: s3.euca.test", "X-Amz-Date: "+tDate, "X-Amz-Content-Sha256: "+UnsignedPayload,
 		"Authorization: AWS4-HMAC-SHA256 Credential="+tKey+"/20261125/euca-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature="+sig)
 	_, err := Verify(context.Background(), Request{HTTP: r, Style: StyleS3}, keys(map[string]string{tKey: tSecret}), tNow(t))
-	wantKind(t, err, KindMalformed)
+	wantKind(t, err, KindUnsignedHeaders)
 }
 
 func TestLookupFailureIsInternal(t *testing.T) {
@@ -291,7 +291,7 @@ func TestVerifyV2Query(t *testing.T) {
 			p := cloneValues(tc.params)
 			p.Set("Signature", signV2Query(tc.method+"\n"+strings.ToLower(tc.host)+"\n"+tc.path+"\n"+tc.canon, tc.sha256))
 			r := wire(t, "", tc.method+" "+tc.path+" HTTP/1.1", "Host: "+tc.host)
-			res, err := Verify(context.Background(), Request{HTTP: r, Params: p}, lookup, tc.now)
+			res, err := Verify(context.Background(), Request{HTTP: r, Params: p, Service: "ec2"}, lookup, tc.now)
 			if tc.kind != 0 {
 				wantKind(t, err, tc.kind)
 				return
@@ -301,7 +301,7 @@ func TestVerifyV2Query(t *testing.T) {
 			}
 			// Any other parameter value fails.
 			p.Set("Action", "TerminateInstances")
-			_, err = Verify(context.Background(), Request{HTTP: r, Params: p}, lookup, tc.now)
+			_, err = Verify(context.Background(), Request{HTTP: r, Params: p, Service: "ec2"}, lookup, tc.now)
 			wantKind(t, err, KindBadSignature)
 		})
 	}

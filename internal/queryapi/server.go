@@ -70,7 +70,9 @@ var ErrUnknownKey = awsauth.ErrUnknownKey
 
 // Service is one Query API: its name, XML dialect and action table.
 type Service struct {
-	Name      string // "ec2", "sts", "iam"
+	// Name is the SigV4 credential-scope service ("ec2", "sts", "iam"):
+	// a request signed for another is refused.
+	Name      string
 	Namespace string // the xmlns of responses
 	Dialect   Dialect
 	Actions   map[string]Handler
@@ -180,7 +182,7 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte,
 		caller = p
 		return secret, nil
 	}
-	_, err := awsauth.Verify(ctx, awsauth.Request{HTTP: r, Body: body, Params: values, Style: awsauth.StyleQuery}, lookup, s.now())
+	_, err := awsauth.Verify(ctx, awsauth.Request{HTTP: r, Body: body, Params: values, Style: awsauth.StyleQuery, Service: s.svc.Name}, lookup, s.now())
 	if err == nil {
 		return caller, nil
 	}
