@@ -35,7 +35,7 @@ func VerifyPost(ctx context.Context, f PostForm, lookup SecretLookup) (Result, e
 		if f.SignatureV2 == "" || f.AccessKeyID == "" {
 			return Result{}, malformed("Bucket POST must contain a field named 'AWSAccessKeyId' and a field named 'signature'.")
 		}
-		if err := checkS3V2(ctx, lookup, f.AccessKeyID, f.SignatureV2, f.Policy); err != nil {
+		if err := checkS3V2(ctx, lookup, f.AccessKeyID, f.SignatureV2, []string{f.Policy}); err != nil {
 			return Result{}, err
 		}
 		return Result{AccessKeyID: f.AccessKeyID, Version: 2, Signature: f.SignatureV2}, nil
@@ -49,6 +49,9 @@ func verifyPostV4(ctx context.Context, f PostForm, lookup SecretLookup) (Result,
 	}
 	cred, err := parseCredential(f.Credential)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := checkScopeService(Request{Style: StyleS3}, cred.service, true); err != nil {
 		return Result{}, err
 	}
 	t, err := time.Parse(iso8601Basic, f.Date)

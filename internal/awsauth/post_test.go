@@ -2,6 +2,7 @@ package awsauth
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"testing"
 )
@@ -38,12 +39,19 @@ func TestVerifyPost(t *testing.T) {
 		f    PostForm
 		kind Kind
 	}{
-		"v4 policy changed":    {func() PostForm { f := v4; f.Policy = postV2; return f }(), KindBadSignature},
-		"v4 other region":      {func() PostForm { f := v4; f.Credential = postKey + "/20261207/us-west-2/s3/aws4_request"; return f }(), KindBadSignature},
-		"v4 date mismatch":     {func() PostForm { f := v4; f.Date = "20261208T110240Z"; return f }(), KindMalformed},
-		"v4 bad algorithm":     {func() PostForm { f := v4; f.Algorithm = "AWS4-HMAC-SHA1"; return f }(), KindUnsupported},
-		"v4 short signature":   {func() PostForm { f := v4; f.Signature = "abcd"; return f }(), KindMalformed},
-		"v4 unknown key":       {func() PostForm { f := v4; f.Credential = "AKIAOTHER/20261207/us-east-1/s3/aws4_request"; return f }(), KindUnknownKey},
+		"v4 policy changed":  {func() PostForm { f := v4; f.Policy = postV2; return f }(), KindBadSignature},
+		"v4 other region":    {func() PostForm { f := v4; f.Credential = postKey + "/20261207/us-west-2/s3/aws4_request"; return f }(), KindBadSignature},
+		"v4 date mismatch":   {func() PostForm { f := v4; f.Date = "20261208T110240Z"; return f }(), KindMalformed},
+		"v4 bad algorithm":   {func() PostForm { f := v4; f.Algorithm = "AWS4-HMAC-SHA1"; return f }(), KindUnsupported},
+		"v4 short signature": {func() PostForm { f := v4; f.Signature = "abcd"; return f }(), KindMalformed},
+		"v4 unknown key":     {func() PostForm { f := v4; f.Credential = "AKIAOTHER/20261207/us-east-1/s3/aws4_request"; return f }(), KindUnknownKey},
+		// Signed as meant, but for EC2.
+		"v4 other service": {func() PostForm {
+			f := v4
+			f.Credential = postKey + "/20261207/us-east-1/ec2/aws4_request"
+			f.Signature = hex.EncodeToString(hmacSHA256(signingKey(postSecret, "20261207", "us-east-1", "ec2"), postV4))
+			return f
+		}(), KindMalformed},
 		"v2 policy changed":    {func() PostForm { f := v2; f.Policy = postV4; return f }(), KindBadSignature},
 		"v2 without signature": {func() PostForm { f := v2; f.SignatureV2 = ""; return f }(), KindMalformed},
 		"unsigned policy":      {PostForm{Policy: postV2}, KindMalformed},
