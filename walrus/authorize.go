@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/euca-cloud/euca/internal/awserr"
@@ -156,6 +157,10 @@ func (w *Walrus) authorize(ctx context.Context, r *request, b store.WalrusBucket
 		return err
 	}
 	if !w.decide(ctx, r, b, cfg, a) {
+		if policyActions[a.action] && cfg.policy != nil && cfg.policy.Evaluate(w.policyRequest(r, b, a)) == policy.Allowed {
+			// Permitted, but not of the owner's account: S3 answers 405.
+			return s3Errorf("MethodNotAllowed", "Only the bucket owner's account may %s.", strings.TrimPrefix(a.action, "s3:"))
+		}
 		return s3Error("AccessDenied")
 	}
 	return nil
@@ -338,7 +343,7 @@ func (w *Walrus) accessConfig(ctx context.Context, bucket string) (accessConfig,
 		return cfg, internal("access configuration of bucket %s: %w", bucket, err)
 	}
 	if d, ok := docs[subPolicy]; ok {
-		cfg.policy, cfg.policyErr = policy.Parse([]byte(d), bucket)
+		cfg.policy, cfg.policyErr = parsedPolicies.parse(bucket, d)
 	}
 	if d, ok := docs[subOwnership]; ok {
 		if v, ok := childXML([]byte(d), "ObjectOwnership"); ok {
@@ -349,6 +354,40 @@ func (w *Walrus) accessConfig(ctx context.Context, bucket string) (accessConfig,
 		cfg.block, _ = parsePublicAccessBlock([]byte(d))
 	}
 	return cfg, nil
+}
+
+// parsedPolicies remembers the parse of recent policies, so that a request
+// does not parse its bucket's policy again: Parse is a pure function of the
+// bucket's name and the document, and a parsed policy is never changed.
+var parsedPolicies = &policyCache{max: 256}
+
+type policyCache struct {
+	mu  sync.Mutex
+	max int // entries kept: at most max policies of policy.MaxSize
+	m   map[[2]string]policyParse
+}
+
+type policyParse struct {
+	p   *policy.Policy
+	err error
+}
+
+func (c *policyCache) parse(bucket, doc string) (*policy.Policy, error) {
+	k := [2]string{bucket, doc}
+	c.mu.Lock()
+	e, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return e.p, e.err
+	}
+	e.p, e.err = policy.Parse([]byte(doc), bucket)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= c.max {
+		c.m = make(map[[2]string]policyParse)
+	}
+	c.m[k] = e
+	return e.p, e.err
 }
 
 // isPublicGrant reports a grant to everyone, or to everyone signed in.

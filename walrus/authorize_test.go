@@ -114,9 +114,12 @@ func TestBucketPolicyEnforced(t *testing.T) {
 	e.must(e.do(a, "GET", "/pol?policy", nil), 200)
 	e.must(e.do(a, "DELETE", "/pol?policy", nil), 204)
 	e.must(e.do(a, "GET", "/pol/secret", nil), 200)
-	put(`{"Effect":"Allow","Principal":"*","Action":"s3:*Policy","Resource":"arn:aws:s3:::pol"}`)
 	e.wantErr(e.do(b, "GET", "/pol?policy", nil), 403, "AccessDenied")
-	e.wantErr(e.do(b, "DELETE", "/pol?policy", nil), 403, "AccessDenied")
+	put(`{"Effect":"Allow","Principal":"*","Action":"s3:*Policy","Resource":"arn:aws:s3:::pol"}`)
+	e.wantErr(e.do(b, "GET", "/pol?policy", nil), 405, "MethodNotAllowed")
+	e.wantErr(e.do(b, "DELETE", "/pol?policy", nil), 405, "MethodNotAllowed")
+	e.wantErr(e.do(anon, "PUT", "/pol?policy", policyOf(`{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::pol"}`)), 405, "MethodNotAllowed")
+	e.must(e.do(a, "GET", "/pol?policy", nil), 200)
 }
 
 func TestBucketPolicyValidatedAndStatus(t *testing.T) {
@@ -285,4 +288,22 @@ func TestPublicAccessBlock(t *testing.T) {
 	e.wantErr(e.do(a, "GET", "/pab?publicAccessBlock", nil), 404, "NoSuchPublicAccessBlockConfiguration")
 	e.must(e.do(a, "PUT", "/pab?policy", publicPolicy), 204)
 	e.must(e.do(anon, "GET", "/pab/open/k", nil), 200)
+}
+
+func TestPolicyCache(t *testing.T) {
+	c := &policyCache{max: 2}
+	d := string(policyOf(`{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::one/*"}`))
+	p1, err1 := c.parse("one", d)
+	p2, err2 := c.parse("one", d)
+	if err1 != nil || err2 != nil || p1 != p2 {
+		t.Fatalf("same document parsed twice: %p %v, %p %v", p1, err1, p2, err2)
+	}
+	// The parse depends on the bucket: the same document is wrong for another.
+	if _, err := c.parse("two", d); err == nil {
+		t.Error("a policy of bucket one accepted for bucket two")
+	}
+	c.parse("three", d)
+	if len(c.m) > c.max {
+		t.Errorf("cache holds %d entries, max %d", len(c.m), c.max)
+	}
 }
