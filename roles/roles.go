@@ -36,6 +36,7 @@ import (
 	"github.com/euca-cloud/euca/hypervisor/libvirt"
 	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/edge"
+	"github.com/euca-cloud/euca/internal/httplimit"
 	"github.com/euca-cloud/euca/internal/iamapi"
 	"github.com/euca-cloud/euca/internal/rpc"
 	"github.com/euca-cloud/euca/netmode"
@@ -145,6 +146,9 @@ type Options struct {
 	KVMProbe string
 	// Ready, when not nil, receives the listener's address once serving.
 	Ready chan<- net.Addr
+	// Limits bound the listeners' clients; the zero value means
+	// httplimit.Defaults (tests give shorter timeouts).
+	Limits httplimit.Config
 }
 
 // Run starts the roles and blocks until ctx is cancelled, then stops them.
@@ -160,6 +164,12 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	cfg, log := o.Conf, o.Log
+	if o.Limits == (httplimit.Config{}) {
+		o.Limits = httplimit.Defaults()
+	}
+	// One count of connections for all the listeners: a client's
+	// connections count together, and they share the open-files budget.
+	conns := httplimit.NewConns(o.Limits, log)
 	st, err := store.Open(ctx, cfg.DataDir())
 	if err != nil {
 		return err
@@ -216,7 +226,7 @@ func Run(ctx context.Context, o Options) error {
 		// The node fetches images from Walrus over an authenticated
 		// internal request (mutual TLS from the cloud's CA), even in one
 		// process: the same path a node on another host takes.
-		src, err := internalImages(cloud, imgs, o, background)
+		src, err := internalImages(cloud, imgs, o, conns, background)
 		if err != nil {
 			return err
 		}
@@ -243,12 +253,12 @@ func Run(ctx context.Context, o Options) error {
 		if err != nil {
 			return fmt.Errorf("listen on %s (%s): %w", addr, what, err)
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		srv := o.Limits.Server(h, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 		servers = append(servers, srv)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(conns.Listener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("listener stopped", "listener", what, "err", err)
 			}
 		}()
@@ -327,7 +337,7 @@ func startNode(ctx context.Context, o Options, st *store.Store, src nc.ImageSour
 // listener (mutual TLS with role certificates from the cloud's CA; plain
 // HTTP, loudly, with ENABLE_WS_SECURITY="N") and returns the node's image
 // source over it.
-func internalImages(cloud *clc.Cloud, imgs *images.Service, o Options, background func(string, func(context.Context) error)) (nc.ImageSource, error) {
+func internalImages(cloud *clc.Cloud, imgs *images.Service, o Options, conns *httplimit.Conns, background func(string, func(context.Context) error)) (nc.ImageSource, error) {
 	cfg, log := o.Conf, o.Log
 	ca := cloud.CA()
 	srvCert, err := ca.IssueServer([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
@@ -342,10 +352,10 @@ func internalImages(cloud *clc.Cloud, imgs *images.Service, o Options, backgroun
 	if err != nil {
 		return nil, fmt.Errorf("walrus internal listener: %w", err)
 	}
-	srv := rpc.NewServer(ca, srvCert, cfg.WSSecurity, imgs.Handler(), log.With("role", Walrus))
+	srv := rpc.NewServer(ca, srvCert, cfg.WSSecurity, imgs.Handler(), o.Limits, log.With("role", Walrus))
 	background("walrus-internal", func(ctx context.Context) error {
 		go func() { <-ctx.Done(); srv.Close() }()
-		if err := rpc.Serve(srv, ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := rpc.Serve(srv, conns.Listener(ln)); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil

@@ -21,6 +21,7 @@ import (
 
 	"github.com/euca-cloud/euca/internal/awsauth"
 	"github.com/euca-cloud/euca/internal/awserr"
+	"github.com/euca-cloud/euca/internal/httplimit"
 	"github.com/euca-cloud/euca/walrus/backend"
 )
 
@@ -296,6 +297,8 @@ func uploadError(err error) error {
 	}
 	var re *readError
 	switch {
+	case errors.Is(err, httplimit.ErrBodyTimeout):
+		return s3Error("RequestTimeout").WithCause(err)
 	case errors.As(err, &re):
 		return s3Error("IncompleteBody").WithCause(err)
 	case errors.Is(err, context.Canceled):

@@ -82,6 +82,9 @@ var s3Codes = map[string]s3Code{
 	"UnexpectedContent":                              {http.StatusBadRequest, "This request does not support content"},
 	"UnresolvableGrantByEmailAddress":                {http.StatusBadRequest, "The email address you provided does not match any account on record."},
 	"XAmzContentSHA256Mismatch":                      {http.StatusBadRequest, "The provided 'x-amz-content-sha256' header does not match what was computed."},
+
+	// A request body that stopped coming (internal/httplimit).
+	"RequestTimeout": {http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period."},
 }
 
 // s3Error is the error of code with AWS's message.

@@ -23,6 +23,7 @@ import (
 	"github.com/euca-cloud/euca/internal/awserr"
 	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/edge"
+	"github.com/euca-cloud/euca/internal/httplimit"
 	"github.com/euca-cloud/euca/internal/principal"
 	"github.com/euca-cloud/euca/internal/reqid"
 	"github.com/euca-cloud/euca/store"
@@ -287,11 +288,21 @@ func (w *Walrus) isServiceHost(h string) bool {
 // 1000 keys of 1024 bytes is the largest).
 const maxXMLBody = 2 << 20
 
+// readBody reads the document of a route that takes one. It is read before
+// the signature is checked, so it is bounded in size (a larger declared
+// length is refused unread) and in time (a body that stops coming ends with
+// RequestTimeout, see internal/httplimit).
 func (r *request) readBody() error {
 	if r.http.Body == nil {
 		return nil
 	}
+	if r.http.ContentLength > maxXMLBody {
+		return s3Error("MaxMessageLengthExceeded")
+	}
 	b, err := io.ReadAll(io.LimitReader(r.http.Body, maxXMLBody+1))
+	if errors.Is(err, httplimit.ErrBodyTimeout) {
+		return s3Error("RequestTimeout").WithCause(err)
+	}
 	if err != nil {
 		return s3Errorf("IncompleteBody", "The request body could not be read.").WithCause(err)
 	}

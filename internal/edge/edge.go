@@ -67,7 +67,13 @@ func (rt *Router) handler(r *http.Request) http.Handler {
 	case "s3":
 		return rt.or(rt.S3, "s3")
 	}
-	if action := rt.peekAction(r); action != "" {
+	action, unread := rt.peekAction(r)
+	if unread && p == "/" {
+		// A form posted to / whose body did not come in time is a Query
+		// request: its API answers the timeout in its own format.
+		return rt.or(rt.EC2, "ec2")
+	}
+	if action != "" {
 		switch {
 		case stsActions[action]:
 			return rt.or(rt.STS, "sts")
@@ -85,17 +91,20 @@ func hasPrefix(path, prefix string) bool {
 }
 
 // peekAction finds the Action of a Query request in its URL or its form
-// body, restoring the body for the handler.
-func (rt *Router) peekAction(r *http.Request) string {
+// body, restoring the body for the handler; unread reports a form body that
+// could not be read (it stalled: the handler gets the same error). The
+// signature is not checked yet, so at most MaxPeek bytes are read, and no
+// longer than the listener's body limits allow (internal/httplimit).
+func (rt *Router) peekAction(r *http.Request) (action string, unread bool) {
 	if a := r.URL.Query().Get("Action"); a != "" {
-		return a
+		return a, false
 	}
 	if r.Method != http.MethodPost || r.Body == nil {
-		return ""
+		return "", false
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/x-www-form-urlencoded" {
-		return ""
+		return "", false
 	}
 	limit := rt.MaxPeek
 	if limit == 0 {
@@ -104,13 +113,13 @@ func (rt *Router) peekAction(r *http.Request) string {
 	head, err := io.ReadAll(io.LimitReader(r.Body, limit))
 	r.Body = readCloser{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
 	if err != nil {
-		return ""
+		return "", true
 	}
 	form, err := url.ParseQuery(string(head))
 	if err != nil {
-		return ""
+		return "", false
 	}
-	return form.Get("Action")
+	return form.Get("Action"), false
 }
 
 type readCloser struct {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/euca-cloud/euca/internal/awsauth"
 	"github.com/euca-cloud/euca/internal/awserr"
+	"github.com/euca-cloud/euca/internal/httplimit"
 	"github.com/euca-cloud/euca/internal/principal"
 	"github.com/euca-cloud/euca/internal/reqid"
 )
@@ -120,7 +121,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serve(ctx context.Context, req *Request) (any, error) {
 	r := req.HTTP
+	if r.ContentLength > MaxBody {
+		return nil, awserr.NewStatus(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request is larger than %d bytes.", MaxBody)
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if errors.Is(err, httplimit.ErrBodyTimeout) {
+		// The code botocore and the AWS SDKs retry as a transient error.
+		return nil, awserr.New("RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.").WithCause(err)
+	}
 	if err != nil {
 		return nil, awserr.New("MalformedQueryString", "The request body could not be read.").WithCause(err)
 	}

@@ -39,6 +39,8 @@ const (
 	CodeBadRequest = "BadRequest"
 	CodeForbidden  = "Forbidden"
 	CodeNotFound   = "NotFound"
+	// CodeTimeout: the caller did not send its request in time.
+	CodeTimeout = "RequestTimeout"
 )
 
 // encode finds the code and status of err.

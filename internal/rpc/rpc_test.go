@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/euca-cloud/euca/internal/httplimit"
 	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/internal/reqid"
 )
@@ -54,7 +55,7 @@ func serve(t *testing.T, ca *pki.CA, secure bool, h http.Handler) string {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(h)
-	s := NewServer(ca, cert, secure, h, slog.New(slog.DiscardHandler))
+	s := NewServer(ca, cert, secure, h, httplimit.Defaults(), slog.New(slog.DiscardHandler))
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point of some tests
 	if secure {
 		srv.TLS = s.TLSConfig

@@ -1,16 +1,18 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
+	"github.com/euca-cloud/euca/internal/httplimit"
 	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/internal/reqid"
 )
@@ -22,9 +24,11 @@ const MaxRequest = 1 << 20
 // NewServer is the http.Server of a role's internal listener serving h. With
 // secure, it requires a client certificate of one of the cloud's roles
 // (pki.CA.ServerTLSConfig); without (ENABLE_WS_SECURITY="N") it is plain HTTP
-// and says so loudly. Serve it with Serve.
-func NewServer(ca *pki.CA, cert tls.Certificate, secure bool, h http.Handler, log *slog.Logger) *http.Server {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+// and says so loudly. lim bounds its clients as the public listeners' are
+// (httplimit.Defaults in production): a peer that stalls holds nothing for
+// long. Serve it with Serve, on a listener from httplimit.Conns.
+func NewServer(ca *pki.CA, cert tls.Certificate, secure bool, h http.Handler, lim httplimit.Config, log *slog.Logger) *http.Server {
+	srv := lim.Server(h, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	if secure {
 		srv.TLSConfig = ca.ServerTLSConfig(cert)
 	} else {
@@ -99,7 +103,18 @@ func (m *Mux) Error(w http.ResponseWriter, r *http.Request, err error) {
 func Func[In, Out any](m *Mux, pattern string, f func(ctx context.Context, in In) (Out, error)) {
 	m.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		var in In
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxRequest))
+		// The whole body is read, so that the connection can carry the
+		// next call.
+		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequest))
+		if errors.Is(err, httplimit.ErrBodyTimeout) {
+			writeError(w, &Error{Status: http.StatusRequestTimeout, Code: CodeTimeout, Message: fmt.Sprintf("read %s: %v", r.URL.Path, err)})
+			return
+		}
+		if err != nil {
+			writeError(w, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf("read %s: %v", r.URL.Path, err)})
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&in); err != nil {
 			writeError(w, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf("decode %s: %v", r.URL.Path, err)})
