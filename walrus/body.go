@@ -269,13 +269,15 @@ func (r *request) payload() ([]byte, error) {
 
 // declaredSize is the length of the object data a request says it sends:
 // X-Amz-Decoded-Content-Length for aws-chunked bodies, Content-Length
-// otherwise (S3 refuses a PUT without one).
+// otherwise. S3 refuses either missing with 411 MissingContentLength, and
+// so does Walrus: every limit is checked against the declared length
+// before a byte is stored, and the body may not run past it.
 func declaredSize(r *request) (int64, error) {
 	hr := r.http
 	if isStreaming(r.auth.PayloadHash) {
 		v := hr.Header.Get("X-Amz-Decoded-Content-Length")
 		if v == "" {
-			return -1, nil
+			return 0, s3Errorf("MissingContentLength", "You must provide the x-amz-decoded-content-length header with an aws-chunked body.")
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
