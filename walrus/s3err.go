@@ -83,8 +83,10 @@ var s3Codes = map[string]s3Code{
 	"UnresolvableGrantByEmailAddress":                {http.StatusBadRequest, "The email address you provided does not match any account on record."},
 	"XAmzContentSHA256Mismatch":                      {http.StatusBadRequest, "The provided 'x-amz-content-sha256' header does not match what was computed."},
 
-	// A request body that stopped coming (internal/httplimit).
+	// A client's request that stopped coming, or documents too many to hold
+	// (internal/httplimit).
 	"RequestTimeout": {http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period."},
+	"SlowDown":       {http.StatusServiceUnavailable, "Please reduce your request rate."},
 }
 
 // s3Error is the error of code with AWS's message.

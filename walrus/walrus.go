@@ -290,24 +290,20 @@ const maxXMLBody = 2 << 20
 
 // readBody reads the document of a route that takes one. It is read before
 // the signature is checked, so it is bounded in size (a larger declared
-// length is refused unread) and in time (a body that stops coming ends with
-// RequestTimeout, see internal/httplimit).
+// length is refused unread), in time (a body that stops coming ends with
+// RequestTimeout) and, with the other documents in flight, in memory
+// (SlowDown): see internal/httplimit.
 func (r *request) readBody() error {
-	if r.http.Body == nil {
-		return nil
-	}
-	if r.http.ContentLength > maxXMLBody {
+	b, err := httplimit.ReadDocument(r.http, maxXMLBody)
+	switch {
+	case errors.Is(err, httplimit.ErrTooLarge):
 		return s3Error("MaxMessageLengthExceeded")
-	}
-	b, err := io.ReadAll(io.LimitReader(r.http.Body, maxXMLBody+1))
-	if errors.Is(err, httplimit.ErrBodyTimeout) {
+	case errors.Is(err, httplimit.ErrBusy):
+		return s3Error("SlowDown").WithCause(err)
+	case errors.Is(err, httplimit.ErrBodyTimeout):
 		return s3Error("RequestTimeout").WithCause(err)
-	}
-	if err != nil {
+	case err != nil:
 		return s3Errorf("IncompleteBody", "The request body could not be read.").WithCause(err)
-	}
-	if len(b) > maxXMLBody {
-		return s3Error("MaxMessageLengthExceeded")
 	}
 	r.body = b
 	return nil

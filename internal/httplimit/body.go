@@ -20,14 +20,22 @@ var ErrBodyTimeout = errors.New("the client did not send the request body in tim
 const deadlineSlack = 250 * time.Millisecond
 
 // Body wraps h so that its request bodies are held to c's body limits
-// through read deadlines on the connection, and a response to a request
-// whose body was not read to its end closes the connection.
+// through read deadlines on the connection, the documents its handlers read
+// with ReadDocument share one budget of c.Documents bytes, and a response
+// to a request whose body was not read to its end closes the connection.
 func (c Config) Body(h http.Handler) http.Handler {
+	docs := &budget{max: c.Documents}
+	if c.Documents <= 0 {
+		docs.max = 1<<63 - 1
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Body == http.NoBody {
 			h.ServeHTTP(w, r)
 			return
 		}
+		st := &docState{b: docs}
+		defer st.release()
+		r = r.WithContext(withDocs(r.Context(), st))
 		b := &body{src: r.Body, rc: http.NewResponseController(w), cfg: c, canDeadline: true}
 		// A body no handler reads is still read by net/http after the
 		// answer (up to 256 KiB, to reuse the connection): bound that

@@ -14,7 +14,9 @@
 //     answer as RequestTimeout in their own format;
 //   - a request whose body was not read to its end is answered with
 //     "Connection: close" instead of the server reading (and waiting for)
-//     the rest to reuse the connection.
+//     the rest to reuse the connection;
+//   - documents read before their signature can be checked are bounded
+//     each and together (ReadDocument).
 //
 // The limits are applied at the edge of the process, below the API
 // handlers, so every listener gets them the same way.
@@ -48,6 +50,9 @@ type Config struct {
 	// of waiting on average, so a body trickled a byte at a time ends too.
 	BodyGrace   time.Duration
 	BodyMinRate int64
+	// Documents is how many bytes of request documents read before their
+	// signature is checked (ReadDocument) a server holds at once.
+	Documents int64
 }
 
 // Defaults are the limits of a production server: 30 s to send a header or
@@ -55,7 +60,9 @@ type Config struct {
 // nginx after 60 s), keep-alive connections closed after 60 s idle, bodies
 // at 1 KiB/s at least after 30 s, 128 connections per client address and
 // 10,000 in all, both within half the process's open-files limit (the
-// other half is for the store, object files and guests' consoles).
+// other half is for the store, object files and guests' consoles), and
+// 64 MiB of documents read before their signature is checked (a
+// DeleteObjects of 1000 keys is about 100 KiB, the largest allowed 2 MiB).
 func Defaults() Config {
 	total := 10000
 	var rl syscall.Rlimit
@@ -70,6 +77,7 @@ func Defaults() Config {
 		BodyStall:     30 * time.Second,
 		BodyGrace:     30 * time.Second,
 		BodyMinRate:   1 << 10,
+		Documents:     64 << 20,
 	}
 }
 

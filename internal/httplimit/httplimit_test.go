@@ -288,3 +288,64 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("a stalled body waits too long: %+v", d)
 	}
 }
+
+func TestDocumentsBudget(t *testing.T) {
+	c := fast
+	c.Documents, c.PerAddr = 100, 0
+	hold := make(chan struct{})
+	port := start(t, c, func(w http.ResponseWriter, r *http.Request) {
+		b, err := ReadDocument(r, 80)
+		switch {
+		case errors.Is(err, ErrBusy):
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		case errors.Is(err, ErrTooLarge):
+			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+			return
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if r.URL.Path == "/hold" {
+			<-hold // a request still working on its document holds it
+		}
+		fmt.Fprintf(w, "read %d", len(b))
+	})
+	post := func(path string, n int) (net.Conn, *bufio.Reader) {
+		conn := dial(t, "127.0.0.1", port)
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", path, n, strings.Repeat("d", n))
+		return conn, bufio.NewReader(conn)
+	}
+	status := func(conn net.Conn, br *bufio.Reader) int {
+		resp, _, err := answer(conn, br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode
+	}
+	held, heldR := post("/hold", 70)
+	// Wait until the held request has its document (it has no answer yet).
+	deadline := time.Now().Add(upperBound)
+	for {
+		conn, br := post("/", 40)
+		s := status(conn, br)
+		if s == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("documents over the budget were read (status %d)", s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if conn, br := post("/", 81); status(conn, br) != http.StatusRequestEntityTooLarge {
+		t.Fatal("a document over its own limit was read")
+	}
+	close(hold)
+	if s := status(held, heldR); s != http.StatusOK {
+		t.Fatalf("held request: %d", s)
+	}
+	// Its share is given back when it ends.
+	if conn, br := post("/", 80); status(conn, br) != http.StatusOK {
+		t.Fatal("the budget was not given back")
+	}
+}

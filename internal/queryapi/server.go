@@ -19,7 +19,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -121,19 +120,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serve(ctx context.Context, req *Request) (any, error) {
 	r := req.HTTP
-	if r.ContentLength > MaxBody {
+	// The form is read before its signature can be checked: bounded in
+	// size, time and, with the other forms in flight, memory.
+	body, err := httplimit.ReadDocument(r, MaxBody)
+	switch {
+	case errors.Is(err, httplimit.ErrTooLarge):
 		return nil, awserr.NewStatus(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request is larger than %d bytes.", MaxBody)
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
-	if errors.Is(err, httplimit.ErrBodyTimeout) {
+	case errors.Is(err, httplimit.ErrBusy):
+		return nil, awserr.NewStatus(http.StatusServiceUnavailable, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.").WithCause(err)
+	case errors.Is(err, httplimit.ErrBodyTimeout):
 		// The code botocore and the AWS SDKs retry as a transient error.
 		return nil, awserr.New("RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.").WithCause(err)
-	}
-	if err != nil {
+	case err != nil:
 		return nil, awserr.New("MalformedQueryString", "The request body could not be read.").WithCause(err)
-	}
-	if len(body) > MaxBody {
-		return nil, awserr.NewStatus(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request is larger than %d bytes.", MaxBody)
 	}
 	values, err := parseValues(r, body)
 	if err != nil {
