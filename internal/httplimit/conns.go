@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 )
 
 // Conns counts the open connections of the listeners it wraps, per client
@@ -17,8 +18,9 @@ type Conns struct {
 	slots   chan struct{} // one token per open connection; nil when no total cap
 	log     *slog.Logger
 
-	mu    sync.Mutex
-	addrs map[netip.Addr]*addrCount
+	mu         sync.Mutex
+	addrs      map[netip.Addr]*addrCount
+	warnedFull time.Time
 }
 
 type addrCount struct {
@@ -99,6 +101,16 @@ func (cs *Conns) acquire(key netip.Addr) bool {
 	return true
 }
 
+// warnFull says, at most once a minute, that new connections wait.
+func (cs *Conns) warnFull() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if now := time.Now(); now.Sub(cs.warnedFull) > time.Minute {
+		cs.warnedFull = now
+		cs.log.Warn("all connections in use: new ones wait until one closes", "cap", cap(cs.slots))
+	}
+}
+
 func (cs *Conns) release(key netip.Addr) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
@@ -122,8 +134,13 @@ func (l *listener) Accept() (net.Conn, error) {
 		if l.cs.slots != nil {
 			select {
 			case l.cs.slots <- struct{}{}:
-			case <-l.done:
-				return nil, net.ErrClosed
+			default:
+				l.cs.warnFull()
+				select {
+				case l.cs.slots <- struct{}{}:
+				case <-l.done:
+					return nil, net.ErrClosed
+				}
 			}
 		}
 		c, err := l.Listener.Accept()
