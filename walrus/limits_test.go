@@ -186,3 +186,24 @@ func TestOversizedXMLBodyRefusedUnread(t *testing.T) {
 	b, _ := io.ReadAll(res.Body)
 	e.wantErr(resp{status: res.StatusCode, body: b}, http.StatusBadRequest, "MaxMessageLengthExceeded")
 }
+
+// TestStalledPostFormTimedOut: a browser POST upload whose form stops
+// coming before the file ends with RequestTimeout, as any stalled body.
+func TestStalledPostFormTimedOut(t *testing.T) {
+	e := newEnv(t)
+	e.must(e.do(v4(e.alice, ""), "PUT", "/hb-up", nil), 200)
+	addr := limitedServer(t, e)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST /hb-up HTTP/1.1\r\nHost: "+addr+"\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: 100000\r\n\r\n--XX\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk")
+	c.SetReadDeadline(time.Now().Add(upperBound))
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled form: %v", err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	e.wantErr(resp{status: res.StatusCode, body: b}, http.StatusBadRequest, "RequestTimeout")
+}

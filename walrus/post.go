@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/euca-cloud/euca/internal/awsauth"
+	"github.com/euca-cloud/euca/internal/httplimit"
 	"github.com/euca-cloud/euca/internal/principal"
 	"github.com/euca-cloud/euca/store"
 )
@@ -48,7 +49,7 @@ func readPostForm(r *http.Request) (*postForm, error) {
 			return nil, s3Errorf("InvalidArgument", "POST requires exactly one file upload per request.")
 		}
 		if err != nil {
-			return nil, s3Error("MalformedPOSTRequest").WithCause(err)
+			return nil, postReadError(err)
 		}
 		name := strings.ToLower(p.FormName())
 		if name == "file" {
@@ -62,7 +63,7 @@ func readPostForm(r *http.Request) (*postForm, error) {
 		}
 		v, err := io.ReadAll(io.LimitReader(p, int64(maxPostPreData-size+1)))
 		if err != nil {
-			return nil, s3Error("MalformedPOSTRequest").WithCause(err)
+			return nil, postReadError(err)
 		}
 		size += len(name) + len(v) + 1
 		if size > maxPostPreData {
@@ -78,6 +79,15 @@ func readPostForm(r *http.Request) (*postForm, error) {
 		f.fields[name] = vs
 	}
 	return f, nil
+}
+
+// postReadError maps a form that could not be read: one that stopped
+// coming is RequestTimeout (internal/httplimit), any other is malformed.
+func postReadError(err error) error {
+	if errors.Is(err, httplimit.ErrBodyTimeout) {
+		return s3Error("RequestTimeout").WithCause(err)
+	}
+	return s3Error("MalformedPOSTRequest").WithCause(err)
 }
 
 // postAuth verifies the form's signature of its policy and the policy's
