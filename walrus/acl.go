@@ -78,13 +78,17 @@ func cannedACL(name, owner, bucketOwner string) ([]store.WalrusGrant, error) {
 	return acl, nil
 }
 
-// grantHeaders are the x-amz-grant-* headers and the permission each gives.
+// grantHeaders are the x-amz-grant-* headers and the permission each
+// gives, in the order the ACL lists their grants: READ, WRITE, READ_ACP,
+// WRITE_ACP, FULL_CONTROL, each header's grantees as they came (the order
+// Ceph's s3-tests, run against S3 too, expect back from GetObjectAcl). A
+// canned ACL lists its owner's FULL_CONTROL first (cannedACL).
 var grantHeaders = []struct{ header, perm string }{
-	{"X-Amz-Grant-Full-Control", permFull},
 	{"X-Amz-Grant-Read", permRead},
 	{"X-Amz-Grant-Write", permWrite},
 	{"X-Amz-Grant-Read-Acp", permReadACP},
 	{"X-Amz-Grant-Write-Acp", permWriteACP},
+	{"X-Amz-Grant-Full-Control", permFull},
 }
 
 // aclFromHeaders reads the ACL a request asks for: x-amz-acl, or

@@ -307,3 +307,48 @@ func TestPolicyCache(t *testing.T) {
 		t.Errorf("cache holds %d entries, max %d", len(c.m), c.max)
 	}
 }
+
+// TestACLGrantOrder: GetObjectAcl lists a canned ACL's grants with the
+// owner's FULL_CONTROL first, and header grants in S3's order (READ, WRITE,
+// READ_ACP, WRITE_ACP, FULL_CONTROL), each header's grantees as sent.
+func TestACLGrantOrder(t *testing.T) {
+	e := newEnv(t)
+	a := v4(e.alice, "")
+	e.must(e.do(a, "PUT", "/order", nil), 200)
+	grants := func(key string) []string {
+		t.Helper()
+		r := e.must(e.do(a, "GET", "/order/"+key+"?acl", nil), 200)
+		var doc struct {
+			Grants []struct {
+				ID         string `xml:"Grantee>ID"`
+				URI        string `xml:"Grantee>URI"`
+				Permission string
+			} `xml:"AccessControlList>Grant"`
+		}
+		if err := xml.Unmarshal(r.body, &doc); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, g := range doc.Grants {
+			who := g.ID
+			if who == "" {
+				who = g.URI[strings.LastIndex(g.URI, "/")+1:]
+			}
+			out = append(out, who+":"+g.Permission)
+		}
+		return out
+	}
+	e.must(e.do(a, "PUT", "/order/canned", []byte("x"), "x-amz-acl", "log-delivery-write"), 200)
+	if got, want := strings.Join(grants("canned"), " "), e.alice.account+":FULL_CONTROL LogDelivery:WRITE LogDelivery:READ_ACP"; got != want {
+		t.Errorf("canned ACL grants %s, want %s", got, want)
+	}
+	e.must(e.do(a, "PUT", "/order/headers", []byte("x"),
+		"x-amz-grant-full-control", `id="`+e.alice.account+`"`,
+		"x-amz-grant-write-acp", `id="`+e.bob.account+`"`,
+		"x-amz-grant-read", `uri="http://acs.amazonaws.com/groups/global/AllUsers", id="`+e.bob.account+`"`,
+		"x-amz-grant-read-acp", `uri="http://acs.amazonaws.com/groups/global/AuthenticatedUsers"`), 200)
+	want := "AllUsers:READ " + e.bob.account + ":READ AuthenticatedUsers:READ_ACP " + e.bob.account + ":WRITE_ACP " + e.alice.account + ":FULL_CONTROL"
+	if got := strings.Join(grants("headers"), " "); got != want {
+		t.Errorf("header grants %s, want %s", got, want)
+	}
+}
