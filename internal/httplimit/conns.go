@@ -15,6 +15,7 @@ import (
 // one budget of open files.
 type Conns struct {
 	perAddr int
+	stall   time.Duration // SendStall
 	slots   chan struct{} // one token per open connection; nil when no total cap
 	log     *slog.Logger
 
@@ -35,7 +36,7 @@ func NewConns(c Config, log *slog.Logger) *Conns {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cs := &Conns{perAddr: c.PerAddr, log: log, addrs: map[netip.Addr]*addrCount{}}
+	cs := &Conns{perAddr: c.PerAddr, stall: c.SendStall, log: log, addrs: map[netip.Addr]*addrCount{}}
 	if c.Total > 0 {
 		cs.slots = make(chan struct{}, c.Total)
 	}
@@ -156,7 +157,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			c.Close()
 			continue
 		}
-		return &conn{Conn: c, release: func() { l.cs.release(key); l.freeSlot() }}, nil
+		return &conn{Conn: c, stall: l.cs.stall, release: func() { l.cs.release(key); l.freeSlot() }}, nil
 	}
 }
 
@@ -171,11 +172,15 @@ func (l *listener) Close() error {
 	return l.Listener.Close()
 }
 
-// conn gives its counts back when closed.
+// conn gives its counts back when closed, and gives up a write the client
+// does not take any of for stall.
 type conn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+
+	stall    time.Duration
+	deadline time.Time // the write deadline as last set
 }
 
 func (c *conn) Close() error {
@@ -184,13 +189,78 @@ func (c *conn) Close() error {
 	return err
 }
 
+// armWrite moves the write deadline to stall from now; net/http writes
+// from one goroutine at a time, so no lock.
+func (c *conn) armWrite() {
+	if c.stall <= 0 {
+		return
+	}
+	if t := time.Now().Add(c.stall); t.Sub(c.deadline) > deadlineSlack {
+		if c.Conn.SetWriteDeadline(t) == nil {
+			c.deadline = t
+		}
+	}
+}
+
+// SetWriteDeadline is the caller's (the TLS handshake's): the next write
+// arms its own again.
+func (c *conn) SetWriteDeadline(t time.Time) error {
+	c.deadline = time.Time{}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *conn) SetDeadline(t time.Time) error {
+	c.deadline = time.Time{}
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *conn) Write(p []byte) (int, error) {
+	c.armWrite()
+	return c.Conn.Write(p)
+}
+
+// sendChunk is what a client must take within the stall limit when a file
+// is sent (256 KiB a minute is 4 KiB/s): sendfile goes on in chunks this
+// size, each with a fresh deadline.
+const sendChunk = 256 << 10
+
 // ReadFrom keeps the kernel's sendfile/splice path of the connection
-// (net/http uses it to send files).
+// (net/http uses it to send files), in chunks so the deadline can move.
 func (c *conn) ReadFrom(r io.Reader) (int64, error) {
-	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+	rf, ok := c.Conn.(io.ReaderFrom)
+	if !ok {
+		c.armWrite()
+		return io.Copy(writerOnly{c}, r)
+	}
+	if c.stall <= 0 {
 		return rf.ReadFrom(r)
 	}
-	return io.Copy(writerOnly{c.Conn}, r)
+	var total int64
+	for {
+		// One level of LimitedReader over the file, so that sendfile
+		// still sees the file.
+		var part *io.LimitedReader
+		lr, limited := r.(*io.LimitedReader)
+		if limited {
+			if lr.N <= 0 {
+				return total, nil
+			}
+			part = &io.LimitedReader{R: lr.R, N: min(lr.N, sendChunk)}
+		} else {
+			part = &io.LimitedReader{R: r, N: sendChunk}
+		}
+		want := part.N
+		c.deadline = time.Time{} // each chunk gets the whole stall
+		c.armWrite()
+		n, err := rf.ReadFrom(part)
+		total += n
+		if limited {
+			lr.N -= n
+		}
+		if err != nil || n < want {
+			return total, err
+		}
+	}
 }
 
 type writerOnly struct{ io.Writer }

@@ -4,7 +4,9 @@
 //
 //   - a connection cap per client address (IPv6: per /64) and over all
 //     addresses (Conns, a net.Listener wrapper shared by every listener of
-//     the process, so they draw on one budget of open files);
+//     the process, so they draw on one budget of open files), and a
+//     deadline on every write, so a client that takes none of an answer
+//     does not hold its connection forever;
 //   - deadlines on the header and on idle keep-alive connections
 //     (Config.Server);
 //   - a request body must keep arriving: no more than BodyStall without a
@@ -50,6 +52,9 @@ type Config struct {
 	// of waiting on average, so a body trickled a byte at a time ends too.
 	BodyGrace   time.Duration
 	BodyMinRate int64
+	// SendStall is the longest a client may leave an answer untaken (the
+	// connection's write blocked) before the connection is given up.
+	SendStall time.Duration
 	// Documents is how many bytes of request documents read before their
 	// signature is checked (ReadDocument) a server holds at once.
 	Documents int64
@@ -57,7 +62,8 @@ type Config struct {
 
 // Defaults are the limits of a production server: 30 s to send a header or
 // to send the next byte of a body (S3 cuts idle uploads after about 20 s,
-// nginx after 60 s), keep-alive connections closed after 60 s idle, bodies
+// nginx after 60 s), 60 s to take any of an answer (nginx's send_timeout),
+// keep-alive connections closed after 60 s idle, bodies
 // at 1 KiB/s at least after 30 s, 128 connections per client address and
 // 10,000 in all, both within half the process's open-files limit (the
 // other half is for the store, object files and guests' consoles), and
@@ -77,6 +83,7 @@ func Defaults() Config {
 		BodyStall:     30 * time.Second,
 		BodyGrace:     30 * time.Second,
 		BodyMinRate:   1 << 10,
+		SendStall:     60 * time.Second,
 		Documents:     64 << 20,
 	}
 }

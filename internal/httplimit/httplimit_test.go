@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -347,5 +348,99 @@ func TestDocumentsBudget(t *testing.T) {
 	// Its share is given back when it ends.
 	if conn, br := post("/", 80); status(conn, br) != http.StatusOK {
 		t.Fatal("the budget was not given back")
+	}
+}
+
+// bigFile is a sparse file of n bytes (sent with sendfile, never written).
+func bigFile(t *testing.T, n int64) string {
+	p := filepath.Join(t.TempDir(), "big")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(n); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestUntakenAnswerGivenUp: a client that asks for a large answer and
+// takes none of it does not hold the connection (and the handler) forever,
+// whether the answer is written or sent from a file.
+func TestUntakenAnswerGivenUp(t *testing.T) {
+	c := fast
+	c.SendStall = 300 * time.Millisecond
+	file := bigFile(t, 256<<20)
+	ended := make(chan error, 2)
+	port := start(t, c, func(w http.ResponseWriter, r *http.Request) {
+		var err error
+		if r.URL.Path == "/file" {
+			f, ferr := os.Open(file)
+			if ferr != nil {
+				ended <- ferr
+				return
+			}
+			defer f.Close()
+			w.Header().Set("Content-Length", fmt.Sprint(256<<20))
+			_, err = io.Copy(w, &io.LimitedReader{R: f, N: 256 << 20})
+		} else {
+			chunk := make([]byte, 1<<20)
+			for i := 0; i < 256 && err == nil; i++ {
+				_, err = w.Write(chunk)
+			}
+		}
+		ended <- err
+	})
+	for _, path := range []string{"/file", "/write"} {
+		conn := dial(t, "127.0.0.1", port)
+		io.WriteString(conn, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		// ...and never reads.
+		select {
+		case err := <-ended:
+			if err == nil {
+				t.Fatalf("%s: 256 MiB were taken by a client that read none", path)
+			}
+		case <-time.After(upperBound):
+			t.Fatalf("%s: a client taking none of its answer holds the handler", path)
+		}
+	}
+}
+
+func TestSlowReaderTakesWholeAnswer(t *testing.T) {
+	c := fast
+	c.SendStall = 300 * time.Millisecond
+	const size = 8 << 20
+	file := bigFile(t, size)
+	port := start(t, c, func(w http.ResponseWriter, r *http.Request) {
+		f, err := os.Open(file)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		io.Copy(w, &io.LimitedReader{R: f, N: size})
+	})
+	conn := dial(t, "127.0.0.1", port)
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(conn)
+	conn.SetReadDeadline(time.Now().Add(upperBound))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 128 KiB every 10 ms: slower than the server could send, live.
+	var got int64
+	buf := make([]byte, 128<<10)
+	for {
+		n, err := io.ReadFull(resp.Body, buf)
+		got += int64(n)
+		if err != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got != size {
+		t.Fatalf("a slow reader got %d of %d bytes", got, size)
 	}
 }
