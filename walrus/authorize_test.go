@@ -212,6 +212,11 @@ func TestOwnershipControls(t *testing.T) {
 	if got := ownerOf("kept"); got != e.alice.account {
 		t.Errorf("with ACLs disabled, GetObjectAcl shows owner %s", got)
 	}
+	for _, list := range []string{"/own?prefix=kept", "/own?versions&prefix=kept", "/own?list-type=2&fetch-owner=true&prefix=kept"} {
+		if r := e.must(e.do(a, "GET", list, nil), 200); strings.Contains(string(r.body), e.bob.account) || !strings.Contains(string(r.body), "<ID>"+e.alice.account+"</ID>") {
+			t.Errorf("with ACLs disabled, %s shows another owner: %s", list, r.body)
+		}
+	}
 	// Setting an ACL is refused, unless it gives the bucket owner full control.
 	e.wantErr(e.do(a, "PUT", "/own/pub?acl", nil, "x-amz-acl", "public-read"), 400, "AccessControlListNotSupported")
 	e.wantErr(e.do(a, "PUT", "/own?acl", nil, "x-amz-acl", "public-read"), 400, "AccessControlListNotSupported")

@@ -227,6 +227,9 @@ func (w *Walrus) listObjects(ctx context.Context, r *request) (*response, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := w.listedOwners(ctx, b, entries); err != nil {
+		return nil, err
+	}
 	doc.IsTruncated = truncated
 	owners := map[string]owner{}
 	for _, e := range entries {
@@ -311,6 +314,9 @@ func (w *Walrus) listObjectVersions(ctx context.Context, r *request) (*response,
 	}
 	entries, truncated, _, err := w.list(ctx, b.Name, p.prefix, p.delim, after, p.max)
 	if err != nil {
+		return nil, err
+	}
+	if err := w.listedOwners(ctx, b, entries); err != nil {
 		return nil, err
 	}
 	doc.IsTruncated = truncated

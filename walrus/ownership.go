@@ -229,6 +229,21 @@ func (w *Walrus) objectACL(ctx context.Context, b store.WalrusBucket, o store.Wa
 	return o.OwnerID, o.ACL, nil
 }
 
+// listedOwners makes a listing show the bucket's owner as every object's
+// when its ACLs are disabled, as GetObjectAcl does.
+func (w *Walrus) listedOwners(ctx context.Context, b store.WalrusBucket, entries []listEntry) error {
+	cfg, err := w.accessConfig(ctx, b.Name)
+	if err != nil || cfg.ownership != ownershipEnforced {
+		return err
+	}
+	for _, e := range entries {
+		if e.obj != nil {
+			e.obj.OwnerID = b.AccountID
+		}
+	}
+	return nil
+}
+
 // createOwnership reads CreateBucket's x-amz-object-ownership: "" when
 // absent. BucketOwnerEnforced refuses an ACL that grants anyone else.
 func createOwnership(r *request, acl []store.WalrusGrant, owner string) (string, error) {
