@@ -347,7 +347,11 @@ func (s *Service) openObject(ctx context.Context, accountID, bucket, key string)
 		if err != nil {
 			return nil, err
 		}
-		if !readable(o, accountID) {
+		ok, err := s.mayRead(ctx, accountID, o)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			return nil, fmt.Errorf("%s/%s: %w", bucket, key, ErrAccess)
 		}
 		r, _, err := s.be.Open(ctx, bucket, o.Blob)

@@ -437,3 +437,49 @@ func TestGiveUp(t *testing.T) {
 		t.Fatalf("after an abandoned flight: %v", err)
 	}
 }
+
+// TestManifestAccessPolicy: the bucket policy and the ownership controls
+// govern the cloud's reads of a bundle as they govern S3 requests.
+func TestManifestAccessPolicy(t *testing.T) {
+	f := newFixture(t, 64)
+	b := f.upload("", "exec", 1000, 1, f.keys.cloud.Cert)
+	f.put("private.manifest.xml", f.manifest(b), "private")
+	setPolicy := func(stmt string) {
+		t.Helper()
+		d := `{"Version":"2012-10-17","Statement":[` + stmt + `]}`
+		if err := f.st.PutWalrusBucketConfig(f.ctx, "imgs", "policy", d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(account, key string) error {
+		_, err := f.s.Manifest(f.ctx, account, "imgs", key)
+		return err
+	}
+
+	// An explicit Deny wins over aws-exec-read and over ownership.
+	setPolicy(`{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::imgs/*"}`)
+	for _, who := range []string{owner, stranger} {
+		if err := read(who, b.key); !errors.Is(err, ErrAccess) {
+			t.Errorf("%s reading a denied bundle: %v, want ErrAccess", who, err)
+		}
+	}
+	// An Allow grants what the ACL does not.
+	setPolicy(`{"Effect":"Allow","Principal":{"AWS":"` + stranger + `"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::imgs/*"}`)
+	if err := read(stranger, "private.manifest.xml"); err != nil {
+		t.Errorf("stranger allowed by the policy: %v", err)
+	}
+	if err := f.st.DeleteWalrusBucketConfig(f.ctx, "imgs", "policy"); err != nil {
+		t.Fatal(err)
+	}
+	// BucketOwnerEnforced: the ACL's grant to the cloud no longer counts.
+	if err := f.st.PutWalrusBucketConfig(f.ctx, "imgs", "ownershipControls",
+		`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<OwnershipControls xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule></OwnershipControls>`); err != nil {
+		t.Fatal(err)
+	}
+	if err := read(stranger, b.key); !errors.Is(err, ErrAccess) {
+		t.Errorf("stranger reading with ACLs disabled: %v, want ErrAccess", err)
+	}
+	if err := read(owner, b.key); err != nil {
+		t.Errorf("owner reading with ACLs disabled: %v", err)
+	}
+}
