@@ -42,11 +42,19 @@
 // data is checked as it streams: the SHA-256 the signature covers, each
 // aws-chunked chunk signature, Content-MD5 and any x-amz-checksum-* (in a
 // header or the chunked trailer); the object is stored only once all held. A request without any signature is anonymous: it
-// is served only where an ACL grants AllUsers the permission needed.
-// Permissions follow S3's ACL model: READ and WRITE on a bucket to list it
-// and to write into it, READ on an object to get it, READ_ACP and
-// WRITE_ACP for the ACLs themselves (always held by the owner); the
-// bucket's configuration (policy, CORS, ...) is its owner's alone. The
+// is served only where an ACL or the bucket policy grants everyone.
+// Every handler's permission check is authorize (authorize.go), reached
+// through bucket and object. It decides as S3 does: the bucket policy
+// (walrus/policy) is evaluated first and its explicit Deny wins, even over
+// the owner; its Allow grants; otherwise S3's ACL model decides: READ and
+// WRITE on a bucket to list it and to write into it, READ on an object to
+// get it, READ_ACP and WRITE_ACP for the ACLs themselves (always held by
+// the owner); the bucket's configuration (CORS, ...) is its owner's
+// account's unless the policy grants it, and its policy is that account's
+// alone, whatever the policy says. Ownership controls (ownership.go) of
+// BucketOwnerEnforced disable ACLs; a public access block refuses public
+// ACLs and policies, ignores public grants, or restricts a public policy to
+// the owner's account. The
 // canned ACL aws-exec-read, with which euca2ools uploads bundle parts,
 // grants READ to the cloud itself (CloudReaderID), which reads bundles to
 // register images, and to the bucket's owner when another account wrote
@@ -58,7 +66,7 @@
 // the caller, checked for WRITE on the bucket as a PUT's. A CORS preflight
 // (OPTIONS, cors.go) carries no credentials and is answered from the
 // bucket's CORS configuration alone; actual requests that name an Origin
-// get the Access-Control-* headers of the rule that allows them. Bucket policies are stored and returned, not enforced.
+// get the Access-Control-* headers of the rule that allows them.
 //
 // # Storage
 //
