@@ -207,3 +207,38 @@ func TestStalledPostFormTimedOut(t *testing.T) {
 	b, _ := io.ReadAll(res.Body)
 	e.wantErr(resp{status: res.StatusCode, body: b}, http.StatusBadRequest, "RequestTimeout")
 }
+
+// TestStalledPutTimedOut: an object upload that stops coming ends with
+// RequestTimeout and leaves nothing on disk (its temporary file goes).
+func TestStalledPutTimedOut(t *testing.T) {
+	e := newEnv(t)
+	e.must(e.do(v4(e.alice, ""), "PUT", "/hb-up", nil), 200)
+	addr := limitedServer(t, e)
+	r, err := http.NewRequest("PUT", "http://"+addr+"/hb-up/stalled", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ContentLength = 1 << 20
+	v4(e.alice, awsauth.UnsignedPayload)(r, nil)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "PUT /hb-up/stalled HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", addr, r.ContentLength)
+	for k, vs := range r.Header {
+		fmt.Fprintf(c, "%s: %s\r\n", k, vs[0])
+	}
+	io.WriteString(c, "\r\n"+strings.Repeat("x", 10000))
+	c.SetReadDeadline(time.Now().Add(upperBound))
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled upload: %v", err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	e.wantErr(resp{status: res.StatusCode, body: b}, http.StatusBadRequest, "RequestTimeout")
+	if n := diskBytes(t, e.cfg.WalrusBucketsPath); n != 0 {
+		t.Errorf("%d bytes of a stalled upload left on disk", n)
+	}
+	e.wantErr(e.do(v4(e.alice, ""), "GET", "/hb-up/stalled", nil), 404, "NoSuchKey")
+}
