@@ -85,5 +85,10 @@
 // Limits from the configuration: WALRUS_MAX_BUCKETS per account
 // (TooManyBuckets) and WALRUS_MAX_BUCKET_SIZE_MB per bucket (EntityTooLarge
 // with a message naming the limit); 0 means no limit. A refused write
-// leaves what was stored as it was.
+// leaves what was stored as it was. Every limit is checked against the
+// declared length (Content-Length, or x-amz-decoded-content-length of an
+// aws-chunked body, without which the upload is MissingContentLength)
+// before a byte is stored, and a body may not run past it. Bodies that
+// stop coming end with RequestTimeout (internal/httplimit, under the
+// listener).
 package walrus
