@@ -129,9 +129,11 @@ func TestBucketPolicyValidatedAndStatus(t *testing.T) {
 	e.wantErr(e.do(a, "GET", "/stat?policyStatus", nil), 404, "NoSuchBucketPolicy")
 	for doc, want := range map[string]string{
 		`not json`: "valid JSON",
-		string(policyOf(`{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::other/*"}`)): "Policy has invalid resource",
-		string(policyOf(`{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::stat/*"}`)):                  "Missing required field Principal",
-		string(policyOf(`{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::stat"}`)):    "Action does not apply",
+		string(policyOf(`{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::other/*"}`)):                                     "Policy has invalid resource",
+		string(policyOf(`{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::stat/*"}`)):                                                      "Missing required field Principal",
+		string(policyOf(`{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::stat"}`)):                                        "Action does not apply",
+		string(policyOf(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::stat/*"}`)): "Invalid principal",
+		string(policyOf(`{"Effect":"Allow","Principal":{"CanonicalUser":"nobody"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::stat/*"}`)):               "Invalid principal",
 	} {
 		r := e.do(a, "PUT", "/stat?policy", []byte(doc))
 		if r.status != 400 || r.code() != "MalformedPolicy" || !strings.Contains(string(r.body), want) {

@@ -27,6 +27,9 @@ func checkPolicy(w *Walrus, ctx context.Context, b store.WalrusBucket, body []by
 		}
 		return nil, internal("parse policy: %w", err)
 	}
+	if err := w.checkPrincipals(ctx, p); err != nil {
+		return nil, err
+	}
 	cfg, err := w.accessConfig(ctx, b.Name)
 	if err != nil {
 		return nil, err
@@ -35,6 +38,30 @@ func checkPolicy(w *Walrus, ctx context.Context, b store.WalrusBucket, body []by
 		return nil, s3Errorf("AccessDenied", "The bucket's public access block (BlockPublicPolicy) refuses a public policy.")
 	}
 	return body, nil
+}
+
+// checkPrincipals refuses, as S3 does, a policy naming an account that
+// does not exist (S3 resolves principals when the policy is put).
+func (w *Walrus) checkPrincipals(ctx context.Context, p *policy.Policy) error {
+	for _, s := range p.Statements {
+		ids := append([]string{}, s.Principals.Canonical...)
+		for _, a := range s.Principals.AWS {
+			if id, ok := policy.AccountOf(a); ok {
+				ids = append(ids, id)
+			}
+		}
+		for _, id := range ids {
+			if id == CloudReaderID {
+				continue
+			}
+			if _, err := w.st.AccountByID(ctx, id); errors.Is(err, store.ErrNotFound) {
+				return s3Errorf("MalformedPolicy", "Invalid principal in policy: no account %s", id)
+			} else if err != nil {
+				return internal("principal %s: %w", id, err)
+			}
+		}
+	}
+	return nil
 }
 
 type policyStatus struct {

@@ -176,6 +176,20 @@ func (ps Principals) match(r Request) bool {
 	return false
 }
 
+// AccountOf is the account an AWS principal names: an account id, or the
+// account of an ARN. ok is false for "*".
+func AccountOf(p string) (string, bool) {
+	if accountID.MatchString(p) {
+		return p, true
+	}
+	if rest, ok := strings.CutPrefix(p, "arn:aws:"); ok {
+		_, rest, _ = strings.Cut(rest, "::") // the service: iam or sts
+		id, _, _ := strings.Cut(rest, ":")
+		return id, accountID.MatchString(id)
+	}
+	return "", false
+}
+
 // matchAny reports whether one of the patterns matches s.
 func matchAny(patterns []string, s string, fold bool) bool {
 	for _, p := range patterns {

@@ -369,3 +369,14 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 	}
 }
+
+func TestAccountOf(t *testing.T) {
+	for p, want := range map[string]string{
+		"111122223333": "111122223333", "arn:aws:iam::111122223333:root": "111122223333",
+		"arn:aws:iam::444455556666:user/bob": "444455556666", "arn:aws:sts::444455556666:assumed-role/r/s": "444455556666", "*": "",
+	} {
+		if got, ok := AccountOf(p); got != want || ok != (want != "") {
+			t.Errorf("AccountOf(%q) = %q %v, want %q", p, got, ok, want)
+		}
+	}
+}
