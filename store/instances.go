@@ -383,6 +383,36 @@ func (s *Store) InstancesByID(ctx context.Context, accountID string, ids []strin
 	return out, nil
 }
 
+// ReservationInstances returns the instances of one of the account's
+// reservations, with their groups and tags, in launch order; it reads those
+// rows only.
+func (s *Store) ReservationInstances(ctx context.Context, accountID, reservationID string) ([]Instance, error) {
+	out, err := instances(ctx, s.r, `i.account_id = ? AND i.reservation_id = ?`, accountID, reservationID)
+	if err != nil || len(out) == 0 {
+		return out, err
+	}
+	ids := make([]string, len(out))
+	for i, in := range out {
+		ids[i] = in.ID
+	}
+	tags := map[string][]Tag{}
+	for len(ids) > 0 {
+		n := min(500, len(ids))
+		got, err := tagsOf(ctx, s.r, accountID, TypeInstance, ids[:n])
+		if err != nil {
+			return nil, err
+		}
+		for id, t := range got {
+			tags[id] = t
+		}
+		ids = ids[n:]
+	}
+	for i := range out {
+		out[i].Tags = tags[out[i].ID]
+	}
+	return out, nil
+}
+
 // Instance returns one of an account's instances (ErrNotFound otherwise).
 func (s *Store) Instance(ctx context.Context, accountID, id string) (Instance, error) {
 	out, err := instances(ctx, s.r, `i.account_id = ? AND i.id = ?`, accountID, id)

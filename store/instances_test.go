@@ -309,3 +309,23 @@ func TestInstancesByID(t *testing.T) {
 		t.Errorf("unknown: %v, %v", got, err)
 	}
 }
+
+func TestReservationInstances(t *testing.T) {
+	ctx := context.Background()
+	s := instanceStore(t)
+	mine, err := launchN(t, s, "111122223333", "z1", "a", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := launchN(t, s, "111122223333", "z1", "b", 1); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ReservationInstances(ctx, "111122223333", mine[0].ReservationID)
+	if err != nil || len(got) != 2 || got[0].ID != mine[0].ID || got[1].ID != mine[1].ID ||
+		len(got[0].Groups) != 1 || len(got[1].Tags) != 1 || got[1].Tags[0] != (Tag{"Name", "web"}) {
+		t.Fatalf("ReservationInstances = %+v, %v", got, err)
+	}
+	if got, err := s.ReservationInstances(ctx, "444455556666", mine[0].ReservationID); err != nil || len(got) != 0 {
+		t.Errorf("another account's reservation: %v, %v", got, err)
+	}
+}

@@ -345,15 +345,9 @@ func (c *Cloud) sameReservation(ctx context.Context, accountID, reservationID, s
 }
 
 func (c *Cloud) reservationInstances(ctx context.Context, accountID, reservationID string) ([]store.Instance, error) {
-	all, err := c.store.Instances(ctx, accountID)
+	out, err := c.store.ReservationInstances(ctx, accountID, reservationID)
 	if err != nil {
-		return nil, fmt.Errorf("instances: %w", err)
-	}
-	var out []store.Instance
-	for _, in := range all {
-		if in.ReservationID == reservationID {
-			out = append(out, in)
-		}
+		return nil, fmt.Errorf("instances of %s: %w", reservationID, err)
 	}
 	return out, nil
 }

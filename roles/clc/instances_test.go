@@ -677,3 +677,34 @@ func TestDescribeInstancesByIDReadsOnlyThose(t *testing.T) {
 	_, err = f.c.DescribeInstances(ctx, f.alice, []string{one[0].ID, "i-0000000000000dead"})
 	wantCode(t, "an unknown id", err, "InvalidInstanceID.NotFound")
 }
+
+// TestRunInstancesReadsItsReservationOnly: RunInstances answers with its
+// own reservation's instances, read alone rather than picked out of all the
+// account's, so that part of a launch costs the same in an account of
+// 10,000 (allocations, which grow with every row read, not time).
+func TestRunInstancesReadsItsReservationOnly(t *testing.T) {
+	ctx := context.Background()
+	f := newInstFixture(t, 1000)
+	mine, err := f.c.RunInstances(ctx, f.alice, f.spec(2, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() {
+		got, err := f.c.reservationInstances(ctx, f.alice, mine[0].ReservationID)
+		if err != nil || len(got) != 2 || got[0].ID != mine[0].ID || got[1].ID != mine[1].ID {
+			t.Fatalf("reservationInstances = %v, %v", got, err)
+		}
+	}
+	alone := testing.AllocsPerRun(3, read)
+	if _, err := f.c.RunInstances(ctx, f.alice, f.spec(400, 400)); err != nil {
+		t.Fatal(err)
+	}
+	among := testing.AllocsPerRun(3, read)
+	if among > 2*alone {
+		t.Errorf("the instances of a reservation of 2: %.0f allocations alone, %.0f among 400 others", alone, among)
+	}
+	// Another account's reservation is empty to this one.
+	if got, err := f.c.reservationInstances(ctx, f.bob, mine[0].ReservationID); err != nil || len(got) != 0 {
+		t.Errorf("bob reads alice's reservation: %v, %v", got, err)
+	}
+}
