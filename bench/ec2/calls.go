@@ -128,6 +128,7 @@ func describeOne(ep *endpoint, id string) op {
 func settle(ctx context.Context, ep *endpoint) (int, error) {
 	deadline := time.Now().Add(30 * time.Minute)
 	for {
+		t0 := time.Now()
 		s, err := states(ctx, ep)
 		if err != nil {
 			return 0, err
@@ -148,10 +149,12 @@ func settle(ctx context.Context, ep *endpoint) (int, error) {
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("%s: %d of %d instances still pending after 30 minutes", ep.name, pending, len(s))
 		}
+		// A listing of 10,000 takes the server seconds: poll no harder
+		// than half its time, so that the polls do not slow the launch.
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(max(500*time.Millisecond, 2*time.Since(t0))):
 		}
 	}
 }
@@ -166,6 +169,7 @@ func launchMany(ctx context.Context, ep *endpoint, image string, n, batch int) (
 			return nil, fmt.Errorf("after %d instances: %w", len(ids), err)
 		}
 		ids = append(ids, got...)
+		progress("%s: %d of %d instances asked for", ep.name, len(ids), n)
 	}
 	if _, err := settle(ctx, ep); err != nil {
 		return nil, err

@@ -48,6 +48,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -65,12 +66,13 @@ type config struct {
 	instances int // instances in the large store; 0 skips that phase
 	batch     int
 	ceiling   bool
+	calls     *regexp.Regexp // the calls to measure; nil: all
 	out       *os.File
 }
 
 func main() {
 	var c config
-	var conc string
+	var conc, calls string
 	flag.StringVar(&c.eucaBin, "euca", "bin/euca", "the euca binary (make build)")
 	flag.StringVar(&c.work, "work", "", "work directory (default: a new one under $TMPDIR, removed after)")
 	flag.DurationVar(&c.d, "d", 10*time.Second, "measured time per cell (one call, one concurrency, one server)")
@@ -80,7 +82,15 @@ func main() {
 	flag.IntVar(&c.instances, "instances", 10000, "instances in the large store (0: skip that phase)")
 	flag.IntVar(&c.batch, "batch", 500, "instances per RunInstances when filling the large store")
 	flag.BoolVar(&c.ceiling, "ceiling", true, "measure the client's own ceiling against a trivial server")
+	flag.StringVar(&calls, "calls", "", "measure only the calls whose row matches this regular expression")
 	flag.Parse()
+	if calls != "" {
+		re, err := regexp.Compile(calls)
+		if err != nil {
+			log.Fatalf("-calls: %v", err)
+		}
+		c.calls = re
+	}
 	for _, f := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
@@ -274,6 +284,9 @@ func largePhase(ctx context.Context, c config, conns int, rep *report) error {
 // would cost a whole round of operations), and moto at one client only,
 // once (one listing of 10,000 instances takes moto minutes).
 func measure(ctx context.Context, c config, rep *report, call string, eucaOp, motoOp op, isSlow bool) error {
+	if c.calls != nil && !c.calls.MatchString(call) {
+		return nil
+	}
 	warm := c.warm
 	if isSlow {
 		warm = 0
