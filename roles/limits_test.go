@@ -58,7 +58,7 @@ var testLimits = httplimit.Config{
 	PerAddr:       4,
 	Total:         100,
 	HeaderTimeout: 5 * time.Second,
-	IdleTimeout:   500 * time.Millisecond,
+	IdleTimeout:   5 * time.Second, // longer than making the other connections
 	BodyStall:     300 * time.Millisecond,
 	BodyGrace:     300 * time.Millisecond,
 	BodyMinRate:   100,

@@ -127,11 +127,14 @@ func TestTrickledBodyCutOff(t *testing.T) {
 }
 
 func TestSlowLiveBodyCompletes(t *testing.T) {
-	port := start(t, fast, echoBody)
+	lim := fast
+	// Limits a loaded test machine cannot trip between two writes.
+	lim.BodyStall, lim.BodyGrace = 1500*time.Millisecond, 1500*time.Millisecond
+	port := start(t, lim, echoBody)
 	c := dial(t, "127.0.0.1", port)
-	// 100 bytes every 100 ms: 1000 bytes/s, over the floor, for 3 s,
-	// several times the stall and grace limits.
-	const n = 30
+	// 100 bytes every 100 ms: 1000 bytes/s, over the floor, for 4 s,
+	// longer than the stall and grace limits.
+	const n = 40
 	io.WriteString(c, fmt.Sprintf("PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", n*100))
 	go func() {
 		for i := 0; i < n; i++ {
@@ -409,8 +412,8 @@ func TestUntakenAnswerGivenUp(t *testing.T) {
 
 func TestSlowReaderTakesWholeAnswer(t *testing.T) {
 	c := fast
-	c.SendStall = 300 * time.Millisecond
-	const size = 8 << 20
+	c.SendStall = 1500 * time.Millisecond
+	const size = 16 << 20
 	file := bigFile(t, size)
 	port := start(t, c, func(w http.ResponseWriter, r *http.Request) {
 		f, err := os.Open(file)
@@ -422,6 +425,9 @@ func TestSlowReaderTakesWholeAnswer(t *testing.T) {
 		io.Copy(w, &io.LimitedReader{R: f, N: size})
 	})
 	conn := dial(t, "127.0.0.1", port)
+	// A small window, so that the kernel's buffers do not take the
+	// answer in the client's place.
+	conn.(*net.TCPConn).SetReadBuffer(128 << 10)
 	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	br := bufio.NewReader(conn)
 	conn.SetReadDeadline(time.Now().Add(upperBound))
@@ -429,7 +435,8 @@ func TestSlowReaderTakesWholeAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 128 KiB every 10 ms: slower than the server could send, live.
+	// 128 KiB every 30 ms (about 4 s in all, longer than the stall limit):
+	// slower than the server could send, but live.
 	var got int64
 	buf := make([]byte, 128<<10)
 	for {
@@ -438,7 +445,7 @@ func TestSlowReaderTakesWholeAnswer(t *testing.T) {
 		if err != nil {
 			break
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(30 * time.Millisecond)
 	}
 	if got != size {
 		t.Fatalf("a slow reader got %d of %d bytes", got, size)

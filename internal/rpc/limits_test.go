@@ -47,8 +47,8 @@ func serveLimited(t *testing.T, lim httplimit.Config) (addr string, client *tls.
 var fastLimits = httplimit.Config{
 	PerAddr:       2,
 	Total:         100,
-	HeaderTimeout: 300 * time.Millisecond,
-	IdleTimeout:   300 * time.Millisecond,
+	HeaderTimeout: 2 * time.Second, // a TLS handshake on a loaded machine
+	IdleTimeout:   3 * time.Second, // longer than making the other connections
 	BodyStall:     300 * time.Millisecond,
 	BodyGrace:     300 * time.Millisecond,
 	BodyMinRate:   100,
