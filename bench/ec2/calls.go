@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -99,15 +100,34 @@ func states(ctx context.Context, ep *endpoint) ([]string, error) {
 	}
 }
 
-// listAll is one listing of every instance; it checks it saw want of them,
-// so that a short page can never pass for a fast one.
+// listAll is one listing of every instance (MaxResults 1000, following
+// NextToken); it checks it saw want of them, so that a short page can never
+// pass for a fast one. It counts rather than parses: a listing of 10,000 is
+// tens of megabytes, and the client shares the CPUs with the server.
 func listAll(ep *endpoint, want int) op {
+	marker := []byte("<instanceState>")
 	return func(ctx context.Context, _, _ int) error {
-		s, err := states(ctx, ep)
-		if err == nil && len(s) != want {
-			err = fmt.Errorf("%s DescribeInstances listed %d instances, want %d", ep.name, len(s), want)
+		n, token := 0, ""
+		for {
+			p := url.Values{"MaxResults": {"1000"}}
+			if token != "" {
+				p.Set("NextToken", token)
+			}
+			out, err := ep.call(ctx, "DescribeInstances", p)
+			if err != nil {
+				return err
+			}
+			n += bytes.Count(out, marker)
+			m := nextTokenRe.FindSubmatch(out)
+			if m == nil {
+				break
+			}
+			token = string(m[1])
 		}
-		return err
+		if n != want {
+			return fmt.Errorf("%s DescribeInstances listed %d instances, want %d", ep.name, n, want)
+		}
+		return nil
 	}
 }
 

@@ -27,7 +27,7 @@ func TestSignerVerifies(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		params, _ := url.ParseQuery(string(body))
-		res, err := awsauth.Verify(r.Context(), awsauth.Request{HTTP: r, Body: body, Params: params, Style: awsauth.StyleQuery},
+		res, err := awsauth.Verify(r.Context(), awsauth.Request{HTTP: r, Body: body, Params: params, Style: awsauth.StyleQuery, Service: "ec2"},
 			func(_ context.Context, id string) (string, error) {
 				if id != access {
 					return "", errors.New("unknown key")

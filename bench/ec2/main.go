@@ -15,8 +15,9 @@
 //   - with 10,000 instances in the store (-instances), launched by
 //     RunInstances in batches (-batch): DescribeInstances of them all, as
 //     the AWS CLI and Terraform ask (MaxResults 1000, following NextToken:
-//     one operation is the whole listing), and DescribeInstances of one by
-//     its id.
+//     one operation is the whole listing; both servers cut pages from
+//     reservations, so 20 reservations of 500 come in one response), and
+//     DescribeInstances of one by its id.
 //
 // euca is `euca --roles=all --driver sim`: the node controller runs over
 // the simulated hypervisor (no guests), whose host MAX_CORES, MAX_MEM and
@@ -274,7 +275,7 @@ func largePhase(ctx context.Context, c config, conns int, rep *report) error {
 	if err := measure(ctx, c, rep, label, describeOne(p.eucaEP, one[0]), describeOne(p.motoEP, one[1]), false); err != nil {
 		return err
 	}
-	label = fmt.Sprintf("DescribeInstances, all %d (MaxResults 1000, every page)", c.instances)
+	label = fmt.Sprintf("DescribeInstances, all %d (MaxResults 1000, following NextToken)", c.instances)
 	return measure(ctx, c, rep, label, listAll(p.eucaEP, c.instances), listAll(p.motoEP, c.instances), true)
 }
 
