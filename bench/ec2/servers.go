@@ -255,7 +255,7 @@ func (e *euca) getenv(key string) string {
 	return ""
 }
 
-// registerImage bundles a small file as a machine image, uploads the
+// bundleImage bundles a small file as a machine image, uploads the
 // bundle to Walrus (euca bundle-image and upload-bundle, the Eucalyptus
 // way) and returns the manifest's location for RegisterImage. The sim
 // driver never reads the image, but the node fetches and verifies it
