@@ -71,7 +71,7 @@ bench-launch: guest-image libvirt
 # euca's EC2 API against moto's server, driven by the same Go client in the
 # same run (a benchmark, not a test): requests per second, p50 and p99 at 1,
 # 8 and 32 clients; euca over the sim driver, also with 10,000 instances.
-# ~40 min; BENCH_EC2_FLAGS="-d 5s -instances 2000" for a shorter run.
+# 20-40 min; BENCH_EC2_FLAGS="-d 5s -instances 2000" for a shorter run.
 .PHONY: bench-ec2
 bench-ec2:
 	bench/ec2/run.sh $(BENCH_EC2_FLAGS)

@@ -10,7 +10,7 @@
 # however the run ends; euca itself runs as nobody (bench/ec2/main.go says
 # why). Needs moto_server on the PATH and qemu-img, mkfs.ext4 and mkswap
 # (the node makes each instance's disk files, even over the sim driver).
-# A full run takes about 40 minutes on 2 CPUs, most of it filling the store
+# A full run takes 20 to 40 minutes on 2 shared CPUs, half of it filling the store
 # with 10,000 instances.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
