@@ -118,9 +118,12 @@ func TestPostObject(t *testing.T) {
 		"too small":        {postFormV4(e.alice, hour, conds, postField{"key", "up/k"}), "", 400, "EntityTooSmall"},
 		"bad signature":    {postFormV4(e.bob, hour, conds, postField{"key", "up/k"}, postField{"x-amz-signature", "0"}), "x", 400, "InvalidArgument"},
 		"other bucket":     {postFormV4(e.alice, hour, []any{map[string]string{"bucket": "elsewhere"}, []any{"starts-with", "$key", ""}}, postField{"key", "up/k"}), "x", 403, "AccessDenied"},
-		"no key":           {postFormV4(e.alice, hour, conds), "x", 400, "InvalidArgument"},
-		"not the owner":    {postFormV4(e.bob, hour, conds, postField{"key", "up/k"}), "x", 403, "AccessDenied"},
-		"anonymous":        {[]postField{{"key", "up/k"}}, "x", 403, "AccessDenied"},
+		// A policy for another bucket is not made good for this one by a
+		// form field naming that bucket.
+		"other bucket field": {postFormV4(e.alice, hour, []any{map[string]string{"bucket": "elsewhere"}, []any{"starts-with", "$key", ""}}, postField{"key", "up/k"}, postField{"bucket", "elsewhere"}), "x", 403, "AccessDenied"},
+		"no key":             {postFormV4(e.alice, hour, conds), "x", 400, "InvalidArgument"},
+		"not the owner":      {postFormV4(e.bob, hour, conds, postField{"key", "up/k"}), "x", 403, "AccessDenied"},
+		"anonymous":          {[]postField{{"key", "up/k"}}, "x", 403, "AccessDenied"},
 	} {
 		if r := e.post("/posts", c.fields, "f", []byte(c.data)); r.status != c.status || r.code() != c.code {
 			t.Errorf("%s: %d %s, want %d %s", name, r.status, r.body, c.status, c.code)

@@ -125,8 +125,11 @@ func (p postPolicy) check(fields map[string]string, bucket string, now time.Time
 	}
 	named := map[string]bool{}
 	for _, c := range p.conds {
-		v, ok := fields[c.field]
-		if c.field == "bucket" && !ok {
+		v := fields[c.field]
+		if c.field == "bucket" {
+			// The bucket is the one the form is posted to, never a
+			// field the sender chose: a policy signed for one bucket
+			// must not upload into another.
 			v = bucket
 		}
 		named[c.field] = true
