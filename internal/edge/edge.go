@@ -9,15 +9,14 @@
 package edge
 
 import (
-	"bytes"
 	"encoding/xml"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/euca-cloud/euca/internal/awsauth"
+	"github.com/euca-cloud/euca/internal/httplimit"
 	"github.com/euca-cloud/euca/internal/reqid"
 )
 
@@ -92,9 +91,11 @@ func hasPrefix(path, prefix string) bool {
 
 // peekAction finds the Action of a Query request in its URL or its form
 // body, restoring the body for the handler; unread reports a form body that
-// could not be read (it stalled: the handler gets the same error). The
-// signature is not checked yet, so at most MaxPeek bytes are read, and no
-// longer than the listener's body limits allow (internal/httplimit).
+// could not be read (it stalled, or the budget below is spent: the
+// handler gets the same error). The
+// signature is not checked yet, so at most MaxPeek bytes are read, no
+// longer than the listener's body limits allow and within its budget of
+// such documents (internal/httplimit).
 func (rt *Router) peekAction(r *http.Request) (action string, unread bool) {
 	if a := r.URL.Query().Get("Action"); a != "" {
 		return a, false
@@ -110,8 +111,7 @@ func (rt *Router) peekAction(r *http.Request) (action string, unread bool) {
 	if limit == 0 {
 		limit = 1 << 20
 	}
-	head, err := io.ReadAll(io.LimitReader(r.Body, limit))
-	r.Body = readCloser{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+	head, err := httplimit.PeekDocument(r, limit)
 	if err != nil {
 		return "", true
 	}
@@ -120,11 +120,6 @@ func (rt *Router) peekAction(r *http.Request) (action string, unread bool) {
 		return "", false
 	}
 	return form.Get("Action"), false
-}
-
-type readCloser struct {
-	io.Reader
-	io.Closer
 }
 
 func (rt *Router) or(h http.Handler, service string) http.Handler {

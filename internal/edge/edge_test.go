@@ -1,11 +1,14 @@
 package edge
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/euca-cloud/euca/internal/httplimit"
 )
 
 func named(name string) http.Handler {
@@ -67,5 +70,55 @@ func TestUnavailableRole(t *testing.T) {
 	rt.ServeHTTP(w, httptest.NewRequest("GET", "/bucket", nil))
 	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "<Code>ServiceUnavailable</Code>") {
 		t.Errorf("s3 without walrus: %d %s", w.Code, w.Body.String())
+	}
+}
+
+// TestPeekCharged: the form body the router reads before any signature is
+// checked counts against the listener's budget of such documents
+// (httplimit.Config.Documents), so that many connections each sending a
+// form to peek at cannot hold more memory than the budget.
+func TestPeekCharged(t *testing.T) {
+	hold, held := make(chan struct{}), make(chan struct{})
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			close(held)
+			<-hold // still working, its peeked form not yet read
+		}
+		if _, err := httplimit.ReadDocument(r, 80); errors.Is(err, httplimit.ErrBusy) {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	rt := &Router{EC2: api, STS: api, IAM: api, S3: api}
+	srv := httptest.NewServer(httplimit.Config{Documents: 100}.Body(rt))
+	defer srv.Close()
+	post := func(path string, n int) (*http.Response, error) {
+		return http.Post(srv.URL+path, "application/x-www-form-urlencoded", strings.NewReader("Action="+strings.Repeat("a", n-7)))
+	}
+	done := make(chan error, 1)
+	go func() {
+		resp, err := post("/hold", 70)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	<-held
+	resp, err := post("/", 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	close(hold)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a form read past the documents' budget: %d, want 503", resp.StatusCode)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The peek's share is given back when its request ends.
+	if resp, err := post("/", 80); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("budget not given back: %v %v", resp, err)
 	}
 }

@@ -1,6 +1,7 @@
 package httplimit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -58,6 +59,14 @@ func (s *docState) take(n int64) bool {
 	return true
 }
 
+// give hands back n bytes taken, before the request ends.
+func (s *docState) give(n int64) {
+	s.mu.Lock()
+	s.taken -= n
+	s.mu.Unlock()
+	s.b.give(n)
+}
+
 func (s *docState) release() {
 	s.mu.Lock()
 	n := s.taken
@@ -112,4 +121,47 @@ func (c *charged) Read(p []byte) (int, error) {
 		return 0, ErrBusy
 	}
 	return n, err
+}
+
+// PeekDocument reads at most n bytes of r's body before its signature can
+// be checked (a router looking for a Query request's Action) and puts them
+// back in front of the rest, for the handler to read again. They are
+// charged to the documents' budget (ErrBusy past it) while they are held:
+// until the handler has read them back, or the request ends.
+func PeekDocument(r *http.Request, n int64) ([]byte, error) {
+	src := io.LimitReader(r.Body, n)
+	s, _ := r.Context().Value(docKey{}).(*docState)
+	if s != nil {
+		src = &charged{r: src, s: s}
+	}
+	head, err := io.ReadAll(src)
+	// A read that failed may have lost bytes (ErrBusy): the handler gets
+	// the same error after the head, never a body with a hole in it.
+	r.Body = &peeked{head: bytes.NewReader(head), held: int64(len(head)), s: s, err: err, ReadCloser: r.Body}
+	return head, err
+}
+
+// peeked is a body whose first bytes were read already: they are read
+// again first, and their charge given back once they have been.
+type peeked struct {
+	head *bytes.Reader
+	held int64
+	s    *docState
+	err  error
+	io.ReadCloser
+}
+
+func (p *peeked) Read(b []byte) (int, error) {
+	if p.head.Len() == 0 {
+		if p.err != nil {
+			return 0, p.err
+		}
+		return p.ReadCloser.Read(b)
+	}
+	n, _ := p.head.Read(b)
+	if p.head.Len() == 0 && p.s != nil {
+		p.s.give(p.held)
+		p.held = 0
+	}
+	return n, nil
 }
