@@ -3,6 +3,7 @@ package images
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/euca-cloud/euca/store"
@@ -12,13 +13,20 @@ import (
 // mayRead is Walrus's read permission on a bundle's object, as the cloud
 // reads it for accountID, in S3's order (walrus/authorize.go applies the
 // same to requests): the bucket policy's explicit Deny of s3:GetObject
-// refuses, its Allow grants; otherwise the ACLs decide (readable), unless
-// the bucket's ownership controls (BucketOwnerEnforced) disable them and
-// leave reading to the bucket owner's account.
+// refuses, its Allow grants (a public policy's only to the bucket owner's
+// account under the public access block's RestrictPublicBuckets);
+// otherwise the ACLs decide (readable), without their public grants under
+// IgnorePublicAcls, unless the bucket's ownership controls
+// (BucketOwnerEnforced) disable them and leave reading to the bucket
+// owner's account.
 func (s *Service) mayRead(ctx context.Context, accountID string, o store.WalrusObject) (bool, error) {
-	docs, err := s.st.WalrusBucketConfigs(ctx, o.Bucket, "policy", "ownershipControls")
+	docs, err := s.st.WalrusBucketConfigs(ctx, o.Bucket, "policy", "ownershipControls", "publicAccessBlock")
 	if err != nil {
 		return false, fmt.Errorf("access configuration of bucket %s: %w", o.Bucket, err)
+	}
+	// Walrus stores the public access block in a normal form too.
+	blocked := func(setting string) bool {
+		return strings.Contains(docs["publicAccessBlock"], "<"+setting+">true</"+setting+">")
 	}
 	if d, ok := docs["policy"]; ok {
 		p, err := policy.Parse([]byte(d), o.Bucket)
@@ -37,12 +45,22 @@ func (s *Service) mayRead(ctx context.Context, accountID string, o store.WalrusO
 		case policy.Denied:
 			return false, nil
 		case policy.Allowed:
-			return true, nil
+			if !blocked("RestrictPublicBuckets") || !p.IsPublic() {
+				return true, nil
+			}
+			if ok, err := s.bucketOwner(ctx, o.Bucket, accountID); ok || err != nil {
+				return ok, err
+			}
 		}
 	}
 	// Walrus stores the ownership controls in a normal form.
 	if strings.Contains(docs["ownershipControls"], "<ObjectOwnership>BucketOwnerEnforced</ObjectOwnership>") {
 		return s.bucketOwner(ctx, o.Bucket, accountID)
+	}
+	if blocked("IgnorePublicAcls") {
+		o.ACL = slices.DeleteFunc(slices.Clone(o.ACL), func(g store.WalrusGrant) bool {
+			return g.Type == "Group" && (g.URI == groupAllUsers || g.URI == groupAuthUsers)
+		})
 	}
 	return readable(o, accountID), nil
 }

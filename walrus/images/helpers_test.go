@@ -181,8 +181,11 @@ func (f *fixture) put(key string, data []byte, acl string) {
 		f.t.Fatal(err)
 	}
 	grants := []store.WalrusGrant{{Type: "CanonicalUser", ID: owner, Permission: "FULL_CONTROL"}}
-	if acl == "aws-exec-read" {
+	switch acl {
+	case "aws-exec-read":
 		grants = append(grants, store.WalrusGrant{Type: "CanonicalUser", ID: cloudReaderID, Permission: "READ"})
+	case "public-read":
+		grants = append(grants, store.WalrusGrant{Type: "Group", URI: groupAllUsers, Permission: "READ"})
 	}
 	old, err := f.st.PutWalrusObject(f.ctx, store.WalrusObject{Bucket: "imgs", Key: key, Blob: blob.ID, Size: blob.Size,
 		ETag: "e", OwnerID: owner, ACL: grants, Headers: map[string]string{}}, store.WalrusPutOptions{})

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -481,5 +482,55 @@ func TestManifestAccessPolicy(t *testing.T) {
 	}
 	if err := read(owner, b.key); err != nil {
 		t.Errorf("owner reading with ACLs disabled: %v", err)
+	}
+}
+
+// TestManifestAccessPublicBlock: the bucket's public access block governs
+// the cloud's reads of a bundle as it governs S3 requests: under
+// IgnorePublicAcls a public-read grant lets no other account in, and under
+// RestrictPublicBuckets neither does a public policy's Allow.
+func TestManifestAccessPublicBlock(t *testing.T) {
+	f := newFixture(t, 64)
+	b := f.upload("", "exec", 1000, 1, f.keys.cloud.Cert)
+	f.put("public.manifest.xml", f.manifest(b), "public-read")
+	read := func(account string) error {
+		_, err := f.s.Manifest(f.ctx, account, "imgs", "public.manifest.xml")
+		return err
+	}
+	if err := read(stranger); err != nil {
+		t.Fatalf("stranger reading a public-read bundle: %v", err)
+	}
+	block := func(setting string) {
+		t.Helper()
+		if err := f.st.PutWalrusBucketConfig(f.ctx, "imgs", "publicAccessBlock",
+			`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<PublicAccessBlockConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><BlockPublicAcls>false</BlockPublicAcls><IgnorePublicAcls>`+
+				strconv.FormatBool(setting == "IgnorePublicAcls")+`</IgnorePublicAcls><BlockPublicPolicy>false</BlockPublicPolicy><RestrictPublicBuckets>`+
+				strconv.FormatBool(setting == "RestrictPublicBuckets")+`</RestrictPublicBuckets></PublicAccessBlockConfiguration>`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	block("IgnorePublicAcls")
+	if err := read(stranger); !errors.Is(err, ErrAccess) {
+		t.Errorf("stranger reading a public-read bundle under IgnorePublicAcls: %v, want ErrAccess", err)
+	}
+	if err := read(owner); err != nil {
+		t.Errorf("owner reading under IgnorePublicAcls: %v", err)
+	}
+
+	f.put("public.manifest.xml", f.manifest(b), "private")
+	if err := f.st.PutWalrusBucketConfig(f.ctx, "imgs", "policy",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::imgs/*"}]}`); err != nil {
+		t.Fatal(err)
+	}
+	block("")
+	if err := read(stranger); err != nil {
+		t.Fatalf("stranger reading under a public policy: %v", err)
+	}
+	block("RestrictPublicBuckets")
+	if err := read(stranger); !errors.Is(err, ErrAccess) {
+		t.Errorf("stranger reading under a public policy and RestrictPublicBuckets: %v, want ErrAccess", err)
+	}
+	if err := read(owner); err != nil {
+		t.Errorf("owner reading under RestrictPublicBuckets: %v", err)
 	}
 }
