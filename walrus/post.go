@@ -212,6 +212,22 @@ func (w *Walrus) postObject(ctx context.Context, r *request) (*response, error) 
 	case !utf8.ValidString(r.key):
 		return nil, s3Errorf("InvalidArgument", "Object keys must be valid UTF-8.")
 	}
+	// The form's fields stand for a PUT's headers: the bucket policy's
+	// condition keys (s3:x-amz-acl, ...) are theirs, not the POST's own
+	// headers', which the upload does not apply.
+	for _, name := range conditionHeaders {
+		if name == "x-amz-content-sha256" {
+			continue
+		}
+		field := name
+		if name == "x-amz-acl" {
+			field = "acl"
+		}
+		r.http.Header.Del(name)
+		if vs, ok := f.fields[field]; ok {
+			r.http.Header[http.CanonicalHeaderKey(name)] = vs
+		}
+	}
 	b, err := w.bucket(ctx, r, permWrite)
 	if err != nil {
 		return nil, err

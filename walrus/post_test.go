@@ -184,3 +184,20 @@ func FuzzPostPolicy(f *testing.F) {
 		_ = p.check(map[string]string{"key": key, "acl": "private"}, "b", time.Now())
 	})
 }
+
+// TestPostObjectPolicyConditions: a POST form's fields that stand for a
+// PUT's headers are the bucket policy's condition keys as those headers
+// are, so a policy that denies public uploads denies them by POST too.
+func TestPostObjectPolicyConditions(t *testing.T) {
+	e := newEnv(t)
+	a := v4(e.alice, "")
+	e.must(e.do(a, "PUT", "/posts", nil), 200)
+	e.must(e.do(a, "PUT", "/posts?policy", policyOf(`{"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::posts/*",`+
+		`"Condition":{"StringEquals":{"s3:x-amz-acl":["public-read","public-read-write"]}}}`)), 204)
+	e.wantErr(e.do(a, "PUT", "/posts/by-put", []byte("x"), "x-amz-acl", "public-read"), 403, "AccessDenied")
+	hour := time.Now().Add(time.Hour)
+	conds := []any{map[string]string{"bucket": "posts"}, []any{"starts-with", "$key", ""}, []any{"starts-with", "$acl", ""}}
+	e.wantErr(e.post("/posts", postFormV4(e.alice, hour, conds, postField{"key", "by-post"}, postField{"acl", "public-read"}), "f", []byte("x")), 403, "AccessDenied")
+	e.wantErr(e.do(anon, "GET", "/posts/by-post", nil), 403, "AccessDenied")
+	e.must(e.post("/posts", postFormV4(e.alice, hour, conds, postField{"key", "by-post"}, postField{"acl", "private"}), "f", []byte("x")), 204)
+}
