@@ -288,6 +288,8 @@ func TestIsPublic(t *testing.T) {
 		want       bool
 	}{
 		{"anyone reads", `{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*"}`, true},
+		{"wildcard inside a prefix", `{"Effect":"Allow","Principal":"*","Action":"s3:G*t*","Resource":"arn:aws:s3:::photos/*"}`, true},
+		{"one-character wildcard in a prefix", `{"Effect":"Allow","Principal":"*","Action":"s3:?et*","Resource":"arn:aws:s3:::photos/*"}`, true},
 		{"AWS * writes", `{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::photos/*"}`, true},
 		{"deny is never public", `{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*"}`, false},
 		{"fixed account", `{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"s3:*","Resource":"arn:aws:s3:::photos/*"}`, false},

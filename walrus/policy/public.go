@@ -57,7 +57,8 @@ func (s *Statement) isPublic() bool {
 }
 
 // grantsBadAction reports whether one of the statement's actions may be a
-// bad action; a wildcard other than a bad action's own counts as one.
+// bad action; a wildcard other than a bad action's own counts as one, and
+// so does any wildcard before a pattern's last character.
 func (s *Statement) grantsBadAction() bool {
 	for _, a := range s.Actions {
 		if a == "*" || (hasWildcard(a) && !strings.HasSuffix(a, "*")) {
@@ -67,6 +68,10 @@ func (s *Statement) grantsBadAction() bool {
 			// A prefix: bad when a bad action starts with it, or it
 			// starts with a bad prefix.
 			prefix := strings.ToLower(strings.TrimSuffix(a, "*"))
+			if hasWildcard(prefix) {
+				// s3:G*t* or s3:?et*: no plain prefix to compare.
+				return true
+			}
 			for _, b := range badActions {
 				lb := strings.ToLower(strings.TrimSuffix(b, "*"))
 				if strings.HasPrefix(lb, prefix) || strings.HasPrefix(prefix, lb) {
