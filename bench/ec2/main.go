@@ -55,6 +55,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/euca-cloud/euca/bench/internal/cloud"
 )
 
 // config is what a run measures; flags set it, the smoke test makes a tiny one.
@@ -163,7 +165,7 @@ func run(ctx context.Context, c config) (*report, error) {
 // pair is euca and moto, started afresh for a phase.
 type pair struct {
 	e          *euca
-	m          *server
+	m          *cloud.Process
 	eucaEP     *endpoint
 	motoEP     *endpoint
 	eucaImage  string
@@ -203,10 +205,10 @@ func startPair(ctx context.Context, c config, phase string, instances, conns int
 
 func (p *pair) stop() {
 	if p.e != nil {
-		p.e.stop()
+		p.e.Stop()
 	}
 	if p.m != nil {
-		p.m.stop()
+		p.m.Stop()
 	}
 }
 

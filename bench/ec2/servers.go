@@ -1,28 +1,16 @@
 package main
 
 import (
-	"archive/zip"
 	"bytes"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
-	"time"
-)
 
-// server is one process under test (euca or moto_server) on a port of its
-// own, stopped by its PID only.
-type server struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	exited  chan struct{}
-}
+	"github.com/euca-cloud/euca/bench/internal/cloud"
+)
 
 // nobody is the unprivileged user euca runs as when the benchmark runs as
 // root: without root the cluster controller sets up no network (no bridge,
@@ -31,88 +19,21 @@ type server struct {
 // shared host cannot touch another cloud's bridge.
 const nobody = 65534
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// startServer runs cmd with its output in logPath and waits until port
-// accepts connections.
-func startServer(name string, cmd *exec.Cmd, logPath string, port int) (*server, error) {
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	s := &server{name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
-	go func() { cmd.Wait(); close(s.exited) }()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return s, nil
-		}
-		select {
-		case <-s.exited:
-			return nil, fmt.Errorf("%s exited at start: %s", name, tail(logPath))
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("%s did not listen on %d within 90s: %s", name, port, tail(logPath))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stop sends SIGINT to the process it started and waits; after 30 s it
-// kills it.
-func (s *server) stop() {
-	if s == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-s.exited:
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-}
-
-// tail is the end of a log, for an error message.
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return string(bytes.TrimSpace(b))
-}
-
 // startMoto runs moto's server (moto_server -p PORT) and returns it with an
 // endpoint for it. moto accepts any key; its region is us-east-1.
-func startMoto(dir string, conns int) (*server, *endpoint, error) {
-	port, err := freePort()
+func startMoto(dir string, conns int) (*cloud.Process, *endpoint, error) {
+	port, err := cloud.FreePort()
 	if err != nil {
 		return nil, nil, err
 	}
 	cmd := exec.Command("moto_server", "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	s, err := startServer("moto", cmd, filepath.Join(dir, "moto.log"), port)
+	s, err := cloud.Start("moto", cmd, filepath.Join(dir, "moto.log"), port)
 	if err != nil {
 		return nil, nil, err
 	}
 	ep, err := newEndpoint("moto", fmt.Sprintf("http://127.0.0.1:%d/", port), "AKIABENCHMOTO0000000", "bench-moto-secret", "us-east-1", conns)
 	if err != nil {
-		s.stop()
+		s.Stop()
 		return nil, nil, err
 	}
 	return s, ep, nil
@@ -120,20 +41,20 @@ func startMoto(dir string, conns int) (*server, *endpoint, error) {
 
 // euca is one `euca --roles=all --driver sim` on a throwaway EUCALYPTUS.
 type euca struct {
-	*server
+	*cloud.Process
 	bin, dir, conf string
-	env            []string // the admin's eucarc, sourced
+	env            cloud.Env // the admin's eucarc, sourced
 }
 
 // startEuca writes a configuration sized for instances m1.small (MAX_CORES,
 // MAX_MEM and MAX_DISK size the simulated host), starts euca with every
 // role over the sim driver and takes the admin's credentials as a user does.
 func startEuca(bin, dir string, instances, conns int) (*euca, *endpoint, error) {
-	port, err := freePort()
+	port, err := cloud.FreePort()
 	if err != nil {
 		return nil, nil, err
 	}
-	mdPort, err := freePort()
+	mdPort, err := cloud.FreePort()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -162,16 +83,16 @@ MAX_DISK="%d"
 		}
 	}
 	cmd := e.command("--roles=all", "--driver", "sim", "--conf", e.conf)
-	if e.server, err = startServer("euca", cmd, filepath.Join(dir, "euca.log"), port); err != nil {
+	if e.Process, err = cloud.Start("euca", cmd, filepath.Join(dir, "euca.log"), port); err != nil {
 		return nil, nil, err
 	}
 	if err := e.credentials(); err != nil {
-		e.stop()
+		e.Stop()
 		return nil, nil, err
 	}
-	ep, err := newEndpoint("euca", e.getenv("EC2_URL"), e.getenv("AWS_ACCESS_KEY_ID"), e.getenv("AWS_SECRET_ACCESS_KEY"), e.getenv("AWS_DEFAULT_REGION"), conns)
+	ep, err := newEndpoint("euca", e.env.Get("EC2_URL"), e.env.Get("AWS_ACCESS_KEY_ID"), e.env.Get("AWS_SECRET_ACCESS_KEY"), e.env.Get("AWS_DEFAULT_REGION"), conns)
 	if err != nil {
-		e.stop()
+		e.Stop()
 		return nil, nil, err
 	}
 	return e, ep, nil
@@ -197,62 +118,20 @@ func chownTree(dir string, uid, gid int) error {
 	})
 }
 
-// credentials takes the admin's zip (euca credentials), unzips it and
-// keeps the environment its eucarc exports.
+// credentials takes the admin's zip (euca credentials, as nobody when
+// this process is root), unzips it and keeps the environment its eucarc
+// exports.
 func (e *euca) credentials() error {
 	zipPath := filepath.Join(e.dir, "admin.zip")
-	if out, err := e.command("--conf", e.conf, "credentials", "--account", "admin", "--zip", zipPath).CombinedOutput(); err != nil {
-		return fmt.Errorf("euca credentials: %v: %s", err, out)
-	}
-	d := filepath.Join(e.dir, "creds")
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		return err
-	}
-	zr, err := zip.OpenReader(zipPath)
+	env, err := cloud.Credentials(e.command("--conf", e.conf, "credentials", "--account", "admin", "--zip", zipPath), zipPath, filepath.Join(e.dir, "creds"))
 	if err != nil {
 		return err
 	}
-	defer zr.Close()
-	for _, f := range zr.File {
-		rc, err := f.Open()
-		if err != nil {
-			return err
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(d, filepath.Base(f.Name)), b, 0o600); err != nil {
-			return err
-		}
-	}
-	cmd := exec.Command("bash", "-c", "set -a; . ./eucarc; set +a; env -0")
-	cmd.Dir = d
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	out, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("source eucarc: %w", err)
-	}
-	for _, kv := range strings.Split(string(out), "\x00") {
-		k, _, ok := strings.Cut(kv, "=")
-		if ok && (strings.HasPrefix(k, "EC2_") || strings.HasPrefix(k, "AWS_") || strings.HasPrefix(k, "S3_") || strings.HasPrefix(k, "EUCA")) {
-			e.env = append(e.env, kv)
-		}
-	}
-	if e.getenv("EC2_URL") == "" || e.getenv("AWS_ACCESS_KEY_ID") == "" {
+	if env.Get("EC2_URL") == "" || env.Get("AWS_ACCESS_KEY_ID") == "" {
 		return fmt.Errorf("the admin's eucarc exports no EC2_URL or AWS_ACCESS_KEY_ID")
 	}
+	e.env = env
 	return nil
-}
-
-func (e *euca) getenv(key string) string {
-	for _, kv := range e.env {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
 }
 
 // bundleImage bundles a small file as a machine image, uploads the

@@ -1,46 +1,44 @@
 package main
 
 import (
-	"archive/zip"
 	"bufio"
 	_ "embed"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/euca-cloud/euca/bench/internal/cloud"
 )
 
-// cloud is one `euca --roles=all` process on a throwaway EUCALYPTUS, and the
+// eucaCloud is one `euca --roles=all` process on a throwaway EUCALYPTUS, and the
 // admin's credentials for it. Stop and start again keep the directory (the
 // cold rounds restart it).
-type cloud struct {
+type eucaCloud struct {
 	bin, dir, conf string
 	instPath       string
 	logPath        string
 	port           int
-	cmd            *exec.Cmd
-	env            []string // the admin's eucarc, sourced
+	proc           *cloud.Process
+	env            cloud.Env // the admin's eucarc, sourced
 }
 
 // newCloud writes the configuration: HYPERVISOR="qemu" (TCG: this kind of
 // machine's KVM hangs stock guests), every port random, INSTANCE_PATH
 // inside the directory so that the cold rounds can empty the NC's cache.
-func newCloud(bin, dir string) (*cloud, error) {
-	c := &cloud{bin: bin, dir: dir, conf: filepath.Join(dir, "eucalyptus.conf"),
+func newCloud(bin, dir string) (*eucaCloud, error) {
+	c := &eucaCloud{bin: bin, dir: dir, conf: filepath.Join(dir, "eucalyptus.conf"),
 		instPath: filepath.Join(dir, "instances"), logPath: filepath.Join(dir, "euca.log")}
 	var err error
-	if c.port, err = freePort(); err != nil {
+	if c.port, err = cloud.FreePort(); err != nil {
 		return nil, err
 	}
-	mdPort, err := freePort()
+	mdPort, err := cloud.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -54,36 +52,11 @@ func newCloud(bin, dir string) (*cloud, error) {
 
 // start runs euca and waits until it listens; the log is appended to
 // euca.log, which the report reads for the launch's timeline.
-func (c *cloud) start() error {
-	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+func (c *eucaCloud) start() error {
+	var err error
+	c.proc, err = cloud.Start("euca", exec.Command(c.bin, "--roles=all", "--conf", c.conf), c.logPath, c.port)
 	if err != nil {
 		return err
-	}
-	defer logf.Close()
-	c.cmd = exec.Command(c.bin, "--roles=all", "--conf", c.conf)
-	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	if err := c.cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan struct{})
-	go func() { c.cmd.Wait(); close(exited) }()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)), 200*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("euca exited at start; see %s", c.logPath)
-		default:
-		}
-		if time.Now().After(deadline) {
-			c.stop()
-			return fmt.Errorf("euca did not listen on %d within 90s; see %s", c.port, c.logPath)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	if c.env == nil {
 		return c.credentials()
@@ -93,77 +66,24 @@ func (c *cloud) start() error {
 
 // stop sends SIGINT to the process it started (by its PID) and waits; after
 // 30 s it kills it.
-func (c *cloud) stop() {
-	if c.cmd == nil || c.cmd.Process == nil {
-		return
-	}
-	p := c.cmd.Process
-	c.cmd = nil
-	_ = p.Signal(syscall.SIGINT)
-	done := make(chan struct{})
-	go func() {
-		for p.Signal(syscall.Signal(0)) == nil {
-			time.Sleep(50 * time.Millisecond)
-		}
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = p.Kill()
-		<-done
-	}
+func (c *eucaCloud) stop() {
+	c.proc.Stop()
+	c.proc = nil
 }
 
 // credentials takes the admin's zip as a user does (euca credentials,
 // unzip, source eucarc) and keeps the environment it exports.
-func (c *cloud) credentials() error {
+func (c *eucaCloud) credentials() error {
 	d := filepath.Join(c.dir, "creds")
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		return err
-	}
 	zipPath := filepath.Join(d, "admin.zip")
-	if out, err := exec.Command(c.bin, "--conf", c.conf, "credentials", "--account", "admin", "--zip", zipPath).CombinedOutput(); err != nil {
-		return fmt.Errorf("euca credentials: %v: %s", err, out)
-	}
-	zr, err := zip.OpenReader(zipPath)
-	if err != nil {
-		return err
-	}
-	defer zr.Close()
-	for _, f := range zr.File {
-		rc, err := f.Open()
-		if err != nil {
-			return err
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(d, filepath.Base(f.Name)), b, 0o600); err != nil {
-			return err
-		}
-	}
-	cmd := exec.Command("bash", "-c", "set -a; . ./eucarc; set +a; env -0")
-	cmd.Dir = d
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	out, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("source eucarc: %w", err)
-	}
-	for _, kv := range strings.Split(string(out), "\x00") {
-		k, _, ok := strings.Cut(kv, "=")
-		if ok && (strings.HasPrefix(k, "EC2_") || strings.HasPrefix(k, "AWS_") || strings.HasPrefix(k, "S3_") || strings.HasPrefix(k, "EUCA")) {
-			c.env = append(c.env, kv)
-		}
-	}
-	return nil
+	env, err := cloud.Credentials(exec.Command(c.bin, "--conf", c.conf, "credentials", "--account", "admin", "--zip", zipPath), zipPath, d)
+	c.env = env
+	return err
 }
 
 // clientEnv is this process's environment without a developer's own AWS
 // settings, plus the eucarc's.
-func (c *cloud) clientEnv() []string {
+func (c *eucaCloud) clientEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "EC2_") {
@@ -174,20 +94,11 @@ func (c *cloud) clientEnv() []string {
 	return append(out, c.env...)
 }
 
-func (c *cloud) getenv(key string) string {
-	for _, kv := range c.env {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
-}
-
 // register bundles, uploads and registers the test guest's kernel, ramdisk
 // and root disk as scripts/run.sh does (euca bundle-image and upload-bundle,
 // then aws ec2 register-image), under names ending in suffix, and returns
 // the machine image's id. Not timed.
-func (c *cloud) register(guest, suffix string) (string, error) {
+func (c *eucaCloud) register(guest, suffix string) (string, error) {
 	b := filepath.Join(c.dir, "bundles-"+suffix)
 	if err := os.MkdirAll(b, 0o755); err != nil {
 		return "", err
@@ -214,7 +125,7 @@ func (c *cloud) register(guest, suffix string) (string, error) {
 		if _, err := run(c.bin, "upload-bundle", "-b", "bench-launch", "-m", filepath.Join(b, prefix+".manifest.xml")); err != nil {
 			return "", err
 		}
-		return run("aws", "--endpoint-url", c.getenv("EC2_URL"), "ec2", "register-image",
+		return run("aws", "--endpoint-url", c.env.Get("EC2_URL"), "ec2", "register-image",
 			"--image-location", "bench-launch/"+prefix+".manifest.xml", "--name", prefix, "--query", "ImageId", "--output", "text")
 	}
 	eki, err := one("vmlinuz", "bench-kernel-"+suffix, "--kernel", "true")
@@ -239,7 +150,7 @@ type ec2Client struct {
 	out *bufio.Reader
 }
 
-func (c *cloud) newClient() (*ec2Client, error) {
+func (c *eucaCloud) newClient() (*ec2Client, error) {
 	cmd := exec.Command("python3", "-c", clientPy)
 	cmd.Env = c.clientEnv()
 	cmd.Stderr = os.Stderr
@@ -342,13 +253,4 @@ func (cl *ec2Client) free() (free, max int, err error) {
 	var resp struct{ Free, Max int }
 	err = cl.call(map[string]any{"op": "free", "type": "m1.small"}, &resp)
 	return resp.Free, resp.Max, err
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

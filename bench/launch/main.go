@@ -66,7 +66,7 @@ const (
 type bench struct {
 	guest, work string
 	eucaBin     string
-	cl          *cloud
+	cl          *eucaCloud
 	ec2         *ec2Client
 	ev          *domEvents
 	emi         string
