@@ -33,7 +33,7 @@ def client():
     return boto3.client(
         "ec2",
         endpoint_url=os.environ["EC2_URL"],
-        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-euca-1"),
+        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         config=Config(retries={"max_attempts": 1, "mode": "standard"}),
     )
 
