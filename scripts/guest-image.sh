@@ -60,7 +60,7 @@ mkdir -p "$WORK"
 download() {
   (cd "$DEBS" && apt-get download -q -o APT::Sandbox::User=root "$@" >/dev/null 2>"$WORK/apt.err") && return 0
   echo "guest-image: apt-get download $* failed; updating the package lists" >&2
-  apt-get update -q >/dev/null
+  apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null
   (cd "$DEBS" && apt-get download -q -o APT::Sandbox::User=root "$@" >/dev/null) || {
     cat "$WORK/apt.err" >&2
     return 1

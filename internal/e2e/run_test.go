@@ -161,17 +161,17 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestInstallStepsWaitForAptLock: the install steps of CI and `make
-// libvirt` give apt DPkg::Lock::Timeout, so that an install waits for
-// another apt or dpkg (an unattended upgrade, a parallel install) instead
-// of failing at once.
+// TestInstallStepsWaitForAptLock: the install steps of CI, `make libvirt`
+// and `make guest-image` give apt DPkg::Lock::Timeout, so that an install
+// waits for another apt or dpkg (an unattended upgrade, a parallel install)
+// instead of failing at once.
 func TestInstallStepsWaitForAptLock(t *testing.T) {
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	apt := regexp.MustCompile(`\bapt-get\s+(-\S+\s+)*(update|install)\b`)
-	for _, f := range []string{".ci/run", "scripts/libvirt-up.sh"} {
+	for _, f := range []string{".ci/run", "scripts/libvirt-up.sh", "scripts/guest-image.sh"} {
 		b, err := os.ReadFile(filepath.Join(root, f))
 		if err != nil {
 			t.Fatal(err)
