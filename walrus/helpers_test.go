@@ -20,12 +20,12 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/euca-cloud/euca/internal/awsauth"
 	"github.com/euca-cloud/euca/internal/conf"
+	"github.com/euca-cloud/euca/internal/logbuf"
 	"github.com/euca-cloud/euca/internal/principal"
 	"github.com/euca-cloud/euca/store"
 )
@@ -63,25 +63,7 @@ type testEnv struct {
 	w          *Walrus
 	srv        *httptest.Server
 	alice, bob cred
-	logs       *lockedBuffer
-}
-
-// lockedBuffer is a log the server writes while a test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs       *logbuf.Buffer
 }
 
 func newEnv(t *testing.T, mutate ...func(*conf.Config)) *testEnv {
@@ -101,7 +83,7 @@ func newEnv(t *testing.T, mutate ...func(*conf.Config)) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &testEnv{t: t, cfg: cfg, st: st, logs: &lockedBuffer{}}
+	e := &testEnv{t: t, cfg: cfg, st: st, logs: &logbuf.Buffer{}}
 	for i, c := range []*cred{&e.alice, &e.bob} {
 		*c = cred{account: fmt.Sprintf("11112222333%d", i), name: []string{"alice", "bob"}[i],
 			akid: fmt.Sprintf("AKIATEST%012d", i), secret: fmt.Sprintf("secret-%d", i)}

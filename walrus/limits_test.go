@@ -138,6 +138,25 @@ func limitedServer(t *testing.T, e *testEnv) string {
 	return srv.Listener.Addr().String()
 }
 
+// exchange sends raw on a new connection to addr, as a client that then
+// stops sending, and reads the one answer and its body.
+func exchange(t *testing.T, addr, raw string) (*http.Response, []byte) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	io.WriteString(c, raw)
+	c.SetReadDeadline(time.Now().Add(upperBound))
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to %.60q: %v", raw, err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	return res, b
+}
+
 // TestStalledXMLBodyTimedOut: a DeleteObjects body declared and never
 // sent (read before the signature is checked) ends with S3's
 // RequestTimeout, in S3's XML, instead of holding the connection and the
@@ -146,18 +165,7 @@ func TestStalledXMLBodyTimedOut(t *testing.T) {
 	e := newEnv(t)
 	e.must(e.do(v4(e.alice, ""), "PUT", "/hb-up", nil), 200)
 	addr := limitedServer(t, e)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "POST /hb-up?delete HTTP/1.1\r\nHost: "+addr+"\r\nContent-Type: application/xml\r\nContent-Length: 2000000\r\n\r\n<Delete>")
-	c.SetReadDeadline(time.Now().Add(upperBound))
-	res, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("no answer to a stalled body: %v", err)
-	}
-	b, _ := io.ReadAll(res.Body)
+	res, b := exchange(t, addr, "POST /hb-up?delete HTTP/1.1\r\nHost: "+addr+"\r\nContent-Type: application/xml\r\nContent-Length: 2000000\r\n\r\n<Delete>")
 	got := resp{status: res.StatusCode, header: res.Header, body: b}
 	e.wantErr(got, http.StatusBadRequest, "RequestTimeout")
 	if !strings.Contains(string(b), "not read from or written to within the timeout period") || !res.Close {
@@ -172,18 +180,7 @@ func TestOversizedXMLBodyRefusedUnread(t *testing.T) {
 	e := newEnv(t)
 	e.must(e.do(v4(e.alice, ""), "PUT", "/hb-up", nil), 200)
 	addr := limitedServer(t, e)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, fmt.Sprintf("POST /hb-up?delete HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n<Delete>", addr, maxXMLBody+1))
-	c.SetReadDeadline(time.Now().Add(upperBound))
-	res, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("no answer: %v", err)
-	}
-	b, _ := io.ReadAll(res.Body)
+	res, b := exchange(t, addr, fmt.Sprintf("POST /hb-up?delete HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n<Delete>", addr, maxXMLBody+1))
 	e.wantErr(resp{status: res.StatusCode, body: b}, http.StatusBadRequest, "MaxMessageLengthExceeded")
 }
 
@@ -193,18 +190,7 @@ func TestStalledPostFormTimedOut(t *testing.T) {
 	e := newEnv(t)
 	e.must(e.do(v4(e.alice, ""), "PUT", "/hb-up", nil), 200)
 	addr := limitedServer(t, e)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "POST /hb-up HTTP/1.1\r\nHost: "+addr+"\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: 100000\r\n\r\n--XX\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk")
-	c.SetReadDeadline(time.Now().Add(upperBound))
-	res, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("no answer to a stalled form: %v", err)
-	}
-	b, _ := io.ReadAll(res.Body)
+	res, b := exchange(t, addr, "POST /hb-up HTTP/1.1\r\nHost: "+addr+"\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: 100000\r\n\r\n--XX\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk")
 	e.wantErr(resp{status: res.StatusCode, body: b}, http.StatusBadRequest, "RequestTimeout")
 }
 
@@ -220,22 +206,11 @@ func TestStalledPutTimedOut(t *testing.T) {
 	}
 	r.ContentLength = 1 << 20
 	v4(e.alice, awsauth.UnsignedPayload)(r, nil)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	fmt.Fprintf(c, "PUT /hb-up/stalled HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", addr, r.ContentLength)
+	raw := fmt.Sprintf("PUT /hb-up/stalled HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", addr, r.ContentLength)
 	for k, vs := range r.Header {
-		fmt.Fprintf(c, "%s: %s\r\n", k, vs[0])
+		raw += fmt.Sprintf("%s: %s\r\n", k, vs[0])
 	}
-	io.WriteString(c, "\r\n"+strings.Repeat("x", 10000))
-	c.SetReadDeadline(time.Now().Add(upperBound))
-	res, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("no answer to a stalled upload: %v", err)
-	}
-	b, _ := io.ReadAll(res.Body)
+	res, b := exchange(t, addr, raw+"\r\n"+strings.Repeat("x", 10000))
 	e.wantErr(resp{status: res.StatusCode, body: b}, http.StatusBadRequest, "RequestTimeout")
 	if n := diskBytes(t, e.cfg.WalrusBucketsPath); n != 0 {
 		t.Errorf("%d bytes of a stalled upload left on disk", n)

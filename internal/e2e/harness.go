@@ -81,6 +81,20 @@ func Need(t testing.TB, programs ...string) {
 	}
 }
 
+// Missing skips the test because of why, what the machine lacks for it, or
+// fails it under CI, where nothing may be missing (as Need does for
+// programs); an empty why lets it run.
+func Missing(t testing.TB, why string) {
+	t.Helper()
+	if why == "" {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("required under CI: %s", why)
+	}
+	t.Skip(why)
+}
+
 // Cloud is one running euca process.
 type Cloud struct {
 	Bin, Dir, Conf string

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -11,10 +10,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/euca-cloud/euca/internal/logbuf"
 )
 
 // TestMakeRun: `make run` as a new user meets it, on a terminal (script(1)
@@ -53,7 +53,7 @@ func TestMakeRun(t *testing.T) {
 	})
 
 	// On a terminal, through make.
-	var out syncBuffer
+	var out logbuf.Buffer
 	cmd := exec.Command("script", "-qefc", "make run "+vars, "/dev/null")
 	cmd.Dir = root
 	cmd.Env = cleanEnv()
@@ -94,7 +94,7 @@ func TestMakeRun(t *testing.T) {
 	}
 
 	// Without a terminal (a service manager, a CI job), SIGTERM.
-	var out2 syncBuffer
+	var out2 logbuf.Buffer
 	run := exec.Command("scripts/run.sh")
 	run.Dir = root
 	run.Env = append(cleanEnv(), "BIN=bin/euca", "RUNDIR="+rundir, "PORT="+strconv.Itoa(port), "ROLES=clc,walrus", "GUEST="+guest)
@@ -118,7 +118,7 @@ func TestMakeRun(t *testing.T) {
 }
 
 // waitFor waits until out holds want, failing if the process ends first.
-func waitFor(t *testing.T, out *syncBuffer, done chan error, want string, limit time.Duration) string {
+func waitFor(t *testing.T, out *logbuf.Buffer, done chan error, want string, limit time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !strings.Contains(out.String(), want) {
@@ -142,23 +142,6 @@ func lineWith(s, sub string) string {
 		}
 	}
 	return ""
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestInstallStepsWaitForAptLock: the install steps of CI, `make libvirt`

@@ -32,24 +32,7 @@ func TestWalrusBucketPolicyCLI(t *testing.T) {
 	c := walrusCloud(t)
 	env := c.Env
 	root := s3Root(env)
-	s3 := func(args ...string) (string, error) {
-		return Run(t, env, "aws", append([]string{"--endpoint-url", root, "--output", "json"}, args...)...)
-	}
-	must := func(args ...string) string {
-		t.Helper()
-		out, err := s3(args...)
-		if err != nil {
-			t.Fatalf("%v\n--- euca log:\n%s", err, tail(c.Log(), 20))
-		}
-		return out
-	}
-	fails := func(code string, args ...string) {
-		t.Helper()
-		_, err := s3(args...)
-		if err == nil || !strings.Contains(err.Error(), code) {
-			t.Errorf("aws %s: %v, want %s", strings.Join(args, " "), err, code)
-		}
-	}
+	s3, must, fails := awsS3(t, c, env, root)
 	status := func(method, path string, want string) {
 		t.Helper()
 		if got := anonStatus(t, c, method, root+path); got != want {

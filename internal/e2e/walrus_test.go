@@ -51,30 +51,38 @@ func sameFile(t *testing.T, a, b string) {
 	}
 }
 
+// awsS3 is the AWS CLI (JSON output) as env against root: run answers its
+// output or error; must fails the test on an error, with euca's log; fails
+// checks that the call is refused with code.
+func awsS3(t *testing.T, c *Cloud, env []string, root string) (run func(args ...string) (string, error), must func(args ...string) string, fails func(code string, args ...string)) {
+	run = func(args ...string) (string, error) {
+		return Run(t, env, "aws", append([]string{"--endpoint-url", root, "--output", "json"}, args...)...)
+	}
+	must = func(args ...string) string {
+		t.Helper()
+		out, err := run(args...)
+		if err != nil {
+			t.Fatalf("%v\n--- euca log:\n%s", err, tail(c.Log(), 20))
+		}
+		return out
+	}
+	fails = func(code string, args ...string) {
+		t.Helper()
+		_, err := run(args...)
+		if err == nil || !strings.Contains(err.Error(), code) {
+			t.Errorf("aws %s: %v, want %s", strings.Join(args, " "), err, code)
+		}
+	}
+	return run, must, fails
+}
+
 func TestWalrusAWSCLI(t *testing.T) {
 	Need(t, "aws")
 	c := walrusCloud(t)
 	env := c.Env
 	root := s3Root(env)
 	dir := t.TempDir()
-	s3 := func(args ...string) (string, error) {
-		return Run(t, env, "aws", append([]string{"--endpoint-url", root, "--output", "json"}, args...)...)
-	}
-	must := func(args ...string) string {
-		t.Helper()
-		out, err := s3(args...)
-		if err != nil {
-			t.Fatalf("%v\n--- euca log:\n%s", err, tail(c.Log(), 20))
-		}
-		return out
-	}
-	fails := func(code string, args ...string) {
-		t.Helper()
-		_, err := s3(args...)
-		if err == nil || !strings.Contains(err.Error(), code) {
-			t.Errorf("aws %s: %v, want %s", strings.Join(args, " "), err, code)
-		}
-	}
+	_, must, fails := awsS3(t, c, env, root)
 
 	// aws s3: the high-level commands.
 	small := randomFile(t, dir, "small", 5000)
