@@ -47,9 +47,10 @@ func enableForwarding(log *slog.Logger) error {
 // allowLoopbackTarget lets the metadata DNAT reach a CLC listening only on
 // 127.0.0.1: the kernel drops packets routed to a loopback address from
 // another interface unless that interface has route_localnet. That would
-// open every loopback listener of the host to the bridge, so the rules
-// then carry a guard dropping what arrives there addressed to loopback
-// (nft's guard chain) before the DNAT.
+// open every loopback listener of the host to the bridge, and let the
+// bridge send from loopback addresses, so the rules then carry a guard
+// dropping what arrives there addressed to loopback or from it (nft's
+// guard chain) before the DNAT.
 func allowLoopbackTarget(md netip.AddrPort, bridges []string) error {
 	if !md.IsValid() || !md.Addr().IsLoopback() {
 		return nil

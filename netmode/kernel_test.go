@@ -121,6 +121,44 @@ func mustNotConnect(t *testing.T, ns netns.NsHandle, addr string) {
 	}
 }
 
+// spoofedFromLoopback sends from guest to the host's bridge address
+// (10.200.0.1) a UDP datagram from 127.0.0.2 and then one from the guest's
+// own address, and checks the host's listener gets the second only: had
+// the first passed, it would have arrived before it.
+func spoofedFromLoopback(t *testing.T, host, guest netns.NsHandle) {
+	t.Helper()
+	var ln net.PacketConn
+	nstest.MustDo(t, host, func() (err error) {
+		ln, err = net.ListenPacket("udp4", "0.0.0.0:18092")
+		return err
+	})
+	defer ln.Close()
+	nstest.Addr(t, guest, "eth0", "127.0.0.2/32")
+	nstest.MustDo(t, guest, func() error {
+		for _, src := range []string{"127.0.0.2", "10.200.0.9"} {
+			c, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.ParseIP(src)}, &net.UDPAddr{IP: net.IPv4(10, 200, 0, 1), Port: 18092})
+			if err != nil {
+				return err
+			}
+			_, err = c.Write([]byte(src))
+			c.Close()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	ln.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	n, from, err := ln.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("no datagram from the guest's own address: %v", err)
+	}
+	if got := string(buf[:n]); got != "10.200.0.9" {
+		t.Errorf("the host took a datagram from %v (%q): a guest passed for loopback", from, got)
+	}
+}
+
 // metadata GETs the instance id from 169.254.169.254 in ns and checks the
 // metadata server saw the instance's own address.
 func metadata(t *testing.T, ns netns.NsHandle, want string) {
@@ -409,6 +447,11 @@ func TestKernelManagedNoVLAN(t *testing.T) {
 		serveWho(t, host, "127.0.0.1:18091")
 		mustNotConnect(t, rogue, "127.0.0.1:18090")
 		mustNotConnect(t, rogue, "127.0.0.1:18091")
+		// Nor does route_localnet let a guest pass for the host itself:
+		// a datagram it sends from a loopback address (127.0.0.2, which
+		// the host's kernel would take as the host's own) is dropped,
+		// while one from its own address, sent after it, arrives.
+		spoofedFromLoopback(t, host, rogue)
 		metadata(t, inst1, "10.200.0.2")
 		set(st)
 	})
@@ -614,9 +657,10 @@ func TestKernelStaticSystem(t *testing.T) {
 		t.Errorf("STATIC lease %s", l.ACK.Summary())
 	}
 	// The metadata redirect only, to the listener on loopback, and the
-	// guard that keeps the LAN (this bridge) from the host's loopback.
-	if got := ruleHandles(t, host); len(got) != 3 || got["prerouting/metadata from br-lan to 127.0.0.1:18081"] == 0 ||
-		got["guard/nothing to loopback from br-lan"] == 0 {
+	// guard that keeps the LAN (this bridge) from the host's loopback, and
+	// from passing for it.
+	if got := ruleHandles(t, host); len(got) != 4 || got["prerouting/metadata from br-lan to 127.0.0.1:18081"] == 0 ||
+		got["guard/nothing to loopback from br-lan"] == 0 || got["guard/nothing from loopback on br-lan"] == 0 {
 		t.Errorf("STATIC rules %v: the metadata redirect only", got)
 	}
 	nstest.MustDo(t, host, func() error { return st.Close(ctx) })

@@ -5,8 +5,8 @@
 // The table holds four base chains, and a fifth when the metadata listener
 // is on loopback:
 //
-//	guard       (filter, mangle) nothing addressed to loopback arriving on a
-//	                           cloud bridge passes: reaching a loopback
+//	guard       (filter, mangle) nothing addressed to loopback, or sent from
+//	                           it, arriving on a cloud bridge passes: reaching a loopback
 //	                           listener through the DNAT needs route_localnet
 //	                           on the bridges, which would otherwise open every
 //	                           loopback service of the host to them. It runs
@@ -166,6 +166,11 @@ func Build(s Spec) (*Ruleset, error) {
 				rs.add(guard, "nothing to loopback from "+br,
 					concat(ipv4(), ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, br),
 						addr(offDaddr, expr.CmpOpEq, loopback), verdict(expr.VerdictDrop)))
+				// route_localnet also lets in what claims to come from
+				// loopback, which a host service would take for itself.
+				rs.add(guard, "nothing from loopback on "+br,
+					concat(ipv4(), ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, br),
+						addr(offSaddr, expr.CmpOpEq, loopback), verdict(expr.VerdictDrop)))
 			}
 			rs.add(pre, fmt.Sprintf("metadata from %s to %s", br, s.Metadata),
 				concat(ipv4(), ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, br),

@@ -132,14 +132,14 @@ func TestSameBytesAsNft(t *testing.T) {
 		}
 		n++
 	}
-	if n < 10 {
+	if n < 11 {
 		t.Fatalf("only %d golden rules", n)
 	}
 }
 
 // TestGuard: a metadata listener on loopback brings the guard chain,
-// before the DNAT, dropping what the bridges address to loopback; one
-// elsewhere does not need it.
+// before the DNAT, dropping what the bridges address to loopback or send
+// from it; one elsewhere does not need it.
 func TestGuard(t *testing.T) {
 	s := spec()
 	s.Bridges = []string{"euca-br1", "euca-br0"}
@@ -155,7 +155,8 @@ func TestGuard(t *testing.T) {
 		*guard.Priority >= *nftables.ChainPriorityNATDest {
 		t.Fatalf("guard chain %+v: want a filter chain on prerouting before the DNAT", guard)
 	}
-	if got := rs.Comments(ChainGuard); !slices.Equal(got, []string{"nothing to loopback from euca-br0", "nothing to loopback from euca-br1"}) {
+	if got := rs.Comments(ChainGuard); !slices.Equal(got, []string{"nothing to loopback from euca-br0", "nothing from loopback on euca-br0",
+		"nothing to loopback from euca-br1", "nothing from loopback on euca-br1"}) {
 		t.Errorf("guard rules %q", got)
 	}
 	for _, c := range mustBuild(t, spec()).Chains {
