@@ -77,10 +77,10 @@ func unique(s []string) []string {
 
 var nextTokenRe = regexp.MustCompile(`<nextToken>([^<]+)</nextToken>`)
 
-// states lists every instance's state, page by page (MaxResults 1000,
-// following NextToken, as the AWS CLI and Terraform do).
-func states(ctx context.Context, ep *endpoint) ([]string, error) {
-	var all []string
+// eachPage lists every instance page by page (MaxResults 1000, following
+// NextToken, as the AWS CLI and Terraform do), handing each page's XML to
+// page.
+func eachPage(ctx context.Context, ep *endpoint, page func(out []byte)) error {
 	token := ""
 	for {
 		p := url.Values{"MaxResults": {"1000"}}
@@ -89,40 +89,37 @@ func states(ctx context.Context, ep *endpoint) ([]string, error) {
 		}
 		out, err := ep.call(ctx, "DescribeInstances", p)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		all = append(all, firstMatches(stateNameRe, out)...)
+		page(out)
 		m := nextTokenRe.FindSubmatch(out)
 		if m == nil {
-			return all, nil
+			return nil
 		}
 		token = string(m[1])
 	}
 }
 
-// listAll is one listing of every instance (MaxResults 1000, following
-// NextToken); it checks it saw want of them, so that a short page can never
-// pass for a fast one. It counts rather than parses: a listing of 10,000 is
-// tens of megabytes, and the client shares the CPUs with the server.
+// states lists every instance's state.
+func states(ctx context.Context, ep *endpoint) ([]string, error) {
+	var all []string
+	err := eachPage(ctx, ep, func(out []byte) { all = append(all, firstMatches(stateNameRe, out)...) })
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// listAll is one listing of every instance; it checks it saw want of them,
+// so that a short page can never pass for a fast one. It counts rather than
+// parses: a listing of 10,000 is tens of megabytes, and the client shares
+// the CPUs with the server.
 func listAll(ep *endpoint, want int) op {
 	marker := []byte("<instanceState>")
 	return func(ctx context.Context, _, _ int) error {
-		n, token := 0, ""
-		for {
-			p := url.Values{"MaxResults": {"1000"}}
-			if token != "" {
-				p.Set("NextToken", token)
-			}
-			out, err := ep.call(ctx, "DescribeInstances", p)
-			if err != nil {
-				return err
-			}
-			n += bytes.Count(out, marker)
-			m := nextTokenRe.FindSubmatch(out)
-			if m == nil {
-				break
-			}
-			token = string(m[1])
+		n := 0
+		if err := eachPage(ctx, ep, func(out []byte) { n += bytes.Count(out, marker) }); err != nil {
+			return err
 		}
 		if n != want {
 			return fmt.Errorf("%s DescribeInstances listed %d instances, want %d", ep.name, n, want)
