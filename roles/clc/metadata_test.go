@@ -1,7 +1,6 @@
 package clc
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,10 +9,10 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/euca-cloud/euca/internal/logbuf"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
 	"github.com/euca-cloud/euca/store"
 )
@@ -416,7 +415,7 @@ func TestMetadataPendingWaits(t *testing.T) {
 // instance and the path, never the user data or a token.
 func TestMetadataDebugLog(t *testing.T) {
 	f, in := metadataFixture(t)
-	var buf syncBuffer
+	var buf logbuf.Buffer
 	f.c.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := &imdsClient{t: t, h: f.c.MetadataHandler(), addr: in.PrivateIP}
 	code, tok := c.do(http.MethodPut, "/latest/api/token", map[string]string{tokenTTLHeader: "60"})
@@ -444,24 +443,6 @@ func TestMetadataDebugLog(t *testing.T) {
 			t.Errorf("log holds %q:\n%s", secret, out)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestMetadataUserDataNone(t *testing.T) {
