@@ -2,14 +2,16 @@ package e2e
 
 import (
 	"context"
-
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/euca-cloud/euca/netmode"
 )
 
 // guestDir is where make guest-image leaves the test guest.
@@ -75,6 +77,18 @@ func registerGuest(t *testing.T, c *Cloud) string {
 func TestInstances(t *testing.T) {
 	needInstances(t)
 	c := Start(t, "all", `HYPERVISOR="qemu"`)
+	// A stop leaves the cluster's bridge and nftables table on the host
+	// for the guests that outlive it; once the guest is gone the test
+	// removes them as an operator would, so it leaves nothing behind.
+	t.Cleanup(func() {
+		c.Stop(t)
+		if out, err := c.Euca(t, "network", "flush"); err != nil {
+			t.Errorf("euca network flush: %v\n%s", err, out)
+		}
+		if _, err := net.InterfaceByName(netmode.DefaultBridge); err == nil {
+			t.Errorf("%s is still on the host after euca network flush", netmode.DefaultBridge)
+		}
+	})
 	env := c.Env
 	text := func(t *testing.T, args ...string) string {
 		t.Helper()
