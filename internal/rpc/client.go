@@ -73,9 +73,17 @@ func (c *Client) Open(ctx context.Context, path string) (io.ReadCloser, error) {
 // do sends the request with the context's request id and turns a non-2xx
 // answer into an *Error.
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	return c.doHeader(ctx, method, path, body, nil)
+}
+
+// doHeader is do with extra request headers.
+func (c *Client) doHeader(ctx context.Context, method, path string, body io.Reader, hdr http.Header) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("rpc %s: %w", path, err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	id := reqid.From(ctx)
 	if id == "" {

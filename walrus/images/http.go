@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/euca-cloud/euca/internal/rpc"
 )
@@ -22,9 +23,32 @@ var Errors = rpc.Errors{
 	{Code: "ImageTooLarge", Status: http.StatusInsufficientStorage, Err: ErrTooLarge},
 	{Code: "NoSpace", Status: http.StatusInsufficientStorage, Err: ErrNoSpace},
 	{Code: rpc.CodeBadRequest, Status: http.StatusBadRequest, Err: errBadRef},
+	{Code: "InvalidRange", Status: http.StatusRequestedRangeNotSatisfiable, Err: errBadRange},
 }
 
-var errBadRef = errors.New("bad image reference")
+var (
+	errBadRef   = errors.New("bad image reference")
+	errBadRange = errors.New("range not satisfiable")
+)
+
+// resumeFrom reads the one form of Range a node sends, "bytes=N-" with N
+// inside the image; no header is the whole image. Other forms (several
+// ranges, suffixes) are refused rather than half-honoured.
+func resumeFrom(h string, size int64) (from int64, ranged bool, err error) {
+	if h == "" {
+		return 0, false, nil
+	}
+	v, ok := strings.CutPrefix(h, "bytes=")
+	first, last, ok2 := strings.Cut(v, "-")
+	if !ok || !ok2 || last != "" {
+		return 0, false, fmt.Errorf("%w: only \"bytes=N-\" is served, got %q", errBadRange, h)
+	}
+	n, perr := strconv.ParseInt(first, 10, 64)
+	if perr != nil || n < 0 || n >= size {
+		return 0, false, fmt.Errorf("%w: %q of a %d-byte image", errBadRange, h, size)
+	}
+	return n, true, nil
+}
 
 // Handler serves plain images to node controllers, as Open does in
 // process. Mount it on an internal listener (rpc.NewServer): only the
@@ -63,9 +87,27 @@ func (s *Service) Handler() http.Handler {
 			m.Error(w, r, fmt.Errorf("%w: image %s is %d bytes, asked for %d", ErrDigest, ref.ID, img.Size, want))
 			return
 		}
+		// A node resuming a download cut short asks for the rest only
+		// ("bytes=N-"); the digest it checks covers the whole image.
+		from, ranged, err := resumeFrom(r.Header.Get("Range"), img.Size)
+		if err != nil {
+			w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(img.Size, 10))
+			m.Error(w, r, err)
+			return
+		}
+		if ranged {
+			if _, err := img.Seek(from, io.SeekStart); err != nil {
+				m.Error(w, r, fmt.Errorf("image %s: seek to %d: %w", ref.ID, from, err))
+				return
+			}
+		}
 		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Length", strconv.FormatInt(img.Size, 10))
+		w.Header().Set("Content-Length", strconv.FormatInt(img.Size-from, 10))
 		w.Header().Set("X-Euca-Image-Sha256", img.SHA256)
+		if ranged {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, img.Size-1, img.Size))
+			w.WriteHeader(http.StatusPartialContent)
+		}
 		if _, err := io.Copy(w, img); err != nil {
 			// The status is sent; the short body fails the reader's
 			// length and digest checks.
