@@ -105,6 +105,14 @@ const DomainPrefix = "euca-"
 func DomainName(id string) string { return DomainPrefix + id }
 
 // Resources is an amount of host capacity.
+// Sleeper is a driver whose host can be powered down and woken again
+// (SCHEDPOLICY="POWERSAVE"); the sim driver models it. While Asleep, the
+// host answers nothing: its driver's calls fail with ErrAsleep, and the node
+// controller over it answers no poll, as a host that is off.
+type Sleeper interface {
+	Asleep() bool
+}
+
 type Resources struct {
 	Cores     int
 	MemoryMiB int
@@ -142,6 +150,7 @@ var (
 	ErrNotRunning  = errors.New("domain not running")
 	ErrForeign     = errors.New("domain not made by euca") // a domain of that name exists but is not ours: left alone
 	ErrInvalidSpec = errors.New("invalid instance spec")
+	ErrAsleep      = errors.New("the host is asleep") // a Sleeper's host, powered down: it answers nothing
 )
 
 // Accel is how guest code is executed.

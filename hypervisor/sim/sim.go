@@ -5,6 +5,10 @@
 // (hypervisor/drivers), never as a fallback for a hypervisor that is
 // missing.
 //
+// The host can be powered down and woken (PowerOff, Wake; it is a
+// hypervisor.Sleeper), as POWERSAVE does to idle hosts: while asleep every
+// call fails with hypervisor.ErrAsleep, and its domains are kept.
+//
 // Domains are kept as one JSON file each under Options.Dir, so a restarted
 // process (an NC killed and started again) recovers them as it would real
 // guests. It checks that the files a spec names exist, as a real start
@@ -22,6 +26,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/euca-cloud/euca/hypervisor"
@@ -43,6 +48,35 @@ type Driver struct {
 	mu sync.Mutex
 	// doms mirrors the files in o.Dir, by domain name.
 	doms map[string]*record
+	// asleep: powered down (PowerOff) until Wake.
+	asleep atomic.Bool
+}
+
+var _ hypervisor.Sleeper = (*Driver)(nil)
+
+// PowerOff puts the simulated host to sleep: until Wake, every call fails
+// with hypervisor.ErrAsleep. Its domains stay as they are (a suspended
+// host keeps its guests' memory; POWERSAVE only sleeps idle hosts anyway).
+func (d *Driver) PowerOff() error {
+	d.asleep.Store(true)
+	return nil
+}
+
+// Wake brings the simulated host back at once.
+func (d *Driver) Wake() error {
+	d.asleep.Store(false)
+	return nil
+}
+
+// Asleep reports whether the host is powered down.
+func (d *Driver) Asleep() bool { return d.asleep.Load() }
+
+// awake is hypervisor.ErrAsleep while the host sleeps.
+func (d *Driver) awake() error {
+	if d.asleep.Load() {
+		return hypervisor.ErrAsleep
+	}
+	return nil
 }
 
 // record is one domain as kept on disk.
@@ -84,12 +118,18 @@ func (d *Driver) Name() string { return "sim" }
 func (d *Driver) Close() error { return nil }
 
 func (d *Driver) Capacity(ctx context.Context) (hypervisor.Resources, error) {
+	if err := d.awake(); err != nil {
+		return hypervisor.Resources{}, err
+	}
 	return d.o.Capacity, ctx.Err()
 }
 
 func (d *Driver) Start(ctx context.Context, spec hypervisor.InstanceSpec) (hypervisor.Domain, error) {
 	if err := spec.Validate(); err != nil {
 		return hypervisor.Domain{}, err
+	}
+	if err := d.awake(); err != nil {
+		return hypervisor.Domain{}, fmt.Errorf("start %s: %w", spec.ID, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return hypervisor.Domain{}, err
@@ -137,6 +177,9 @@ func bootLines(spec hypervisor.InstanceSpec) []byte {
 }
 
 func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error {
+	if err := d.awake(); err != nil {
+		return fmt.Errorf("stop %s: %w", id, err)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	r, err := d.get(id)
@@ -152,6 +195,9 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 }
 
 func (d *Driver) Destroy(ctx context.Context, id string) error {
+	if err := d.awake(); err != nil {
+		return fmt.Errorf("destroy %s: %w", id, err)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	r, err := d.get(id)
@@ -169,6 +215,9 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 }
 
 func (d *Driver) Reboot(ctx context.Context, id string) error {
+	if err := d.awake(); err != nil {
+		return fmt.Errorf("reboot %s: %w", id, err)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	r, err := d.get(id)
@@ -190,6 +239,9 @@ func (d *Driver) Reboot(ctx context.Context, id string) error {
 }
 
 func (d *Driver) State(ctx context.Context, id string) (hypervisor.State, error) {
+	if err := d.awake(); err != nil {
+		return "", fmt.Errorf("state of %s: %w", id, err)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	r, err := d.get(id)
@@ -200,6 +252,9 @@ func (d *Driver) State(ctx context.Context, id string) (hypervisor.State, error)
 }
 
 func (d *Driver) List(ctx context.Context) ([]hypervisor.Domain, error) {
+	if err := d.awake(); err != nil {
+		return nil, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []hypervisor.Domain
@@ -213,6 +268,9 @@ func (d *Driver) List(ctx context.Context) ([]hypervisor.Domain, error) {
 }
 
 func (d *Driver) Console(ctx context.Context, id string) ([]byte, error) {
+	if err := d.awake(); err != nil {
+		return nil, fmt.Errorf("console of %s: %w", id, err)
+	}
 	d.mu.Lock()
 	r, err := d.get(id)
 	d.mu.Unlock()

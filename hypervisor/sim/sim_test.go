@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,5 +65,44 @@ func TestRecoverDropsPartialWrites(t *testing.T) {
 		if strings.HasSuffix(e.Name(), ".tmp") {
 			t.Errorf("%s left", e.Name())
 		}
+	}
+}
+
+// A host powered down answers nothing, keeps its domains, and answers
+// again once woken.
+func TestPowerOffAndWake(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := New(ctx, Options{Dir: filepath.Join(dir, "host")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(dir, "root.qcow2")
+	os.WriteFile(root, nil, 0o644)
+	spec := hypervisor.InstanceSpec{ID: "i-1", Cores: 1, MemoryMiB: 128,
+		RootDisk: hypervisor.Disk{Path: root, Format: hypervisor.QCOW2}, ConsoleLog: filepath.Join(dir, "console.log")}
+	if _, err := d.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.PowerOff(); err != nil || !d.Asleep() {
+		t.Fatalf("PowerOff: %v, asleep %v", err, d.Asleep())
+	}
+	if _, err := d.Capacity(ctx); !errors.Is(err, hypervisor.ErrAsleep) {
+		t.Errorf("Capacity asleep: %v", err)
+	}
+	if _, err := d.List(ctx); !errors.Is(err, hypervisor.ErrAsleep) {
+		t.Errorf("List asleep: %v", err)
+	}
+	spec2 := spec
+	spec2.ID = "i-2"
+	if _, err := d.Start(ctx, spec2); !errors.Is(err, hypervisor.ErrAsleep) {
+		t.Errorf("Start asleep: %v", err)
+	}
+	if err := d.Wake(); err != nil || d.Asleep() {
+		t.Fatalf("Wake: %v, asleep %v", err, d.Asleep())
+	}
+	doms, err := d.List(ctx)
+	if err != nil || len(doms) != 1 || doms[0].ID != "i-1" || doms[0].State != hypervisor.Running {
+		t.Fatalf("after waking: %+v, %v", doms, err)
 	}
 }

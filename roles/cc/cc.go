@@ -24,6 +24,15 @@
 //  5. Later polls see the instances; a placement lasts until its node's
 //     poll, begun after the placement was made, no longer lists it.
 //
+// Under SCHEDPOLICY="POWERSAVE", with a power switch (SetPower), nodes sleep
+// as in Eucalyptus 1.5: a node whose polls have shown it idle (no instance,
+// none being placed) for POWER_IDLETHRESH is powered down, and is no longer
+// polled; its room still counts in free/max, since it can be woken. When a
+// plan puts an instance on a sleeping node (no awake node has room), the
+// node is woken before anything starts, and the launch waits for it to
+// answer a poll; one that has not answered within POWER_WAKETHRESH is down,
+// counted out of the totals, and the launch is planned again without it.
+//
 // Terminate, reboot and console requests go to the node that holds the
 // instance (from the placements, then the last polls); an instance nobody
 // knows is asked of every node.
@@ -48,6 +57,7 @@ import (
 
 	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
+	"github.com/euca-cloud/euca/roles/cc/power"
 	"github.com/euca-cloud/euca/roles/cc/sched"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
 	"github.com/euca-cloud/euca/store"
@@ -71,7 +81,13 @@ type Cluster struct {
 	net    Network
 	policy sched.Policy
 	order  []string // node names: NODES order, then the others by name
-	nodes  map[string]ncapi.Node
+
+	// POWERSAVE: nodes are powered down through power after idleThresh
+	// idle, and counted out when a wake is not answered within wakeThresh.
+	powersave              bool
+	power                  power.Switch // nil: nothing is powered down
+	idleThresh, wakeThresh time.Duration
+	nodes                  map[string]ncapi.Node
 
 	interval, fast, fastFor time.Duration // tests shorten them
 	now                     func() time.Time
@@ -95,6 +111,12 @@ type nodeState struct {
 	info      ccapi.NodeInfo // Free here is as the node reported it
 	instances []ncapi.InstanceStatus
 	polled    bool // a poll round has finished for it
+
+	// POWERSAVE (times from c.now).
+	idleSince   time.Time // its polls have shown it idle since; zero: busy
+	poweringOff bool      // PowerOff under way: it takes no instance
+	asleep      bool      // powered down: not polled, woken for a launch
+	waking      time.Time // woken then, not yet answering; zero: not waking
 }
 
 // placement is an instance this CC started.
@@ -151,10 +173,8 @@ func New(ctx context.Context, cfg *conf.Config, st *store.Store, nodes map[strin
 	if len(c.order) == 0 {
 		log.Warn("cc: no nodes: every launch will be refused for capacity (set NODES, or run the nc role here)")
 	}
-	if strings.EqualFold(strings.TrimSpace(cfg.SchedPolicy), "POWERSAVE") {
-		log.Info("cc: POWERSAVE places instances on busy nodes first; nodes are never powered down or up (POWER_IDLETHRESH, POWER_WAKETHRESH have no effect)",
-			"idle_thresh", cfg.PowerIdleThresh, "wake_thresh", cfg.PowerWakeThresh)
-	}
+	c.powersave = strings.EqualFold(strings.TrimSpace(cfg.SchedPolicy), "POWERSAVE")
+	c.idleThresh, c.wakeThresh = cfg.PowerIdleThresh, cfg.PowerWakeThresh
 
 	// What the store remembers: placements not yet resolved by a poll, and
 	// the desired network.
@@ -185,6 +205,15 @@ func New(ctx context.Context, cfg *conf.Config, st *store.Store, nodes map[strin
 // Zone is the availability zone the cluster serves.
 func (c *Cluster) Zone() string { return c.zone }
 
+// SetPower gives the cluster the switch its nodes' power goes through
+// (POWERSAVE powers idle nodes down and wakes them when needed). Call it
+// before Run; without one, POWERSAVE only places, and powers nothing.
+func (c *Cluster) SetPower(sw power.Switch) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.power = sw
+}
+
 var _ ccapi.Cluster = (*Cluster)(nil)
 
 // Run applies the recorded network, then polls the nodes until ctx ends.
@@ -193,6 +222,16 @@ var _ ccapi.Cluster = (*Cluster)(nil)
 // Teardown removes it on purpose.
 func (c *Cluster) Run(ctx context.Context) error {
 	c.log.Info("cc: running", "zone", c.zone, "nodes", c.order)
+	if c.powersave {
+		c.mu.Lock()
+		sw := c.power
+		c.mu.Unlock()
+		if sw == nil {
+			c.log.Warn("cc: POWERSAVE without power control for these nodes: none is powered down or woken (POWER_IDLETHRESH, POWER_WAKETHRESH have no effect)")
+		} else {
+			c.log.Info("cc: POWERSAVE powers idle nodes down", "idle_thresh", c.idleThresh, "wake_thresh", c.wakeThresh)
+		}
+	}
 	if err := c.apply(ctx); err != nil && ctx.Err() == nil {
 		c.log.Error("cc: network not applied; retrying at each poll", "err", err)
 	}
@@ -268,7 +307,15 @@ func (c *Cluster) poll(ctx context.Context) {
 	var wg sync.WaitGroup
 	var gone []string
 	var goneMu sync.Mutex
+	c.mu.Lock()
+	awake := make([]string, 0, len(c.order))
 	for _, name := range c.order {
+		if !c.state[name].asleep { // a sleeping host answers nothing
+			awake = append(awake, name)
+		}
+	}
+	c.mu.Unlock()
+	for _, name := range awake {
 		wg.Go(func() {
 			g := c.pollNode(ctx, name)
 			goneMu.Lock()
@@ -277,6 +324,12 @@ func (c *Cluster) poll(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+	c.forgetGone(ctx, gone)
+	c.powerDownIdle(ctx)
+}
+
+// forgetGone drops from the store the placements polls resolved as gone.
+func (c *Cluster) forgetGone(ctx context.Context, gone []string) {
 	if len(gone) > 0 {
 		if err := c.st.DeleteCCPlacements(ctx, gone); err != nil && ctx.Err() == nil {
 			c.log.Warn("cc: forget placements", "ids", gone, "err", err)
@@ -300,6 +353,14 @@ func (c *Cluster) pollNode(ctx context.Context, name string) (gone []string) {
 	wasUp, first := s.info.Up, !s.polled
 	s.polled = true
 	if err != nil {
+		if !s.waking.IsZero() && c.now().Sub(s.waking) < c.wakeThresh {
+			return nil // still waking up: not down until POWER_WAKETHRESH
+		}
+		if !s.waking.IsZero() {
+			c.log.Warn("cc: woken node did not answer within POWER_WAKETHRESH: down", "node", name, "wake_thresh", c.wakeThresh, "err", err)
+			wasUp, first = false, false // logged here
+		}
+		s.waking, s.idleSince = time.Time{}, time.Time{}
 		s.info.Up = false
 		s.info.Error = err.Error()
 		if wasUp || first {
@@ -309,9 +370,10 @@ func (c *Cluster) pollNode(ctx context.Context, name string) (gone []string) {
 	}
 	s.info = ccapi.NodeInfo{Host: name, Driver: st.Driver, Max: st.Max, Free: st.Free, Up: true, LastSeen: c.now()}
 	s.instances = st.Instances
-	if !wasUp {
-		c.log.Info("cc: node up", "node", name, "driver", st.Driver, "max", st.Max, "free", st.Free, "instances", len(st.Instances))
+	if !wasUp || !s.waking.IsZero() {
+		c.log.Info("cc: node up", "node", name, "driver", st.Driver, "max", st.Max, "free", st.Free, "instances", len(st.Instances), "woken", !s.waking.IsZero())
 	}
+	s.waking = time.Time{}
 	listed := make(map[string]bool, len(st.Instances))
 	for _, in := range st.Instances {
 		listed[in.ID] = true
@@ -330,7 +392,87 @@ func (c *Cluster) pollNode(ctx context.Context, name string) (gone []string) {
 			gone = append(gone, id)
 		}
 	}
+	if _, busy := c.roomLocked(name); busy {
+		s.idleSince = time.Time{}
+	} else if s.idleSince.IsZero() {
+		s.idleSince = c.now()
+	}
 	return gone
+}
+
+// powerDownIdle powers down, under POWERSAVE, the nodes whose polls have
+// shown them idle for longer than POWER_IDLETHRESH (Eucalyptus's
+// refresh_instances and powerDown). A node being powered down takes no
+// instance; one whose PowerOff fails stays up and waits another threshold.
+func (c *Cluster) powerDownIdle(ctx context.Context) {
+	c.mu.Lock()
+	sw := c.power
+	var idle []string
+	if c.powersave && sw != nil {
+		now := c.now()
+		for _, name := range c.order {
+			s := c.state[name]
+			if !s.info.Up || s.asleep || s.poweringOff || !s.waking.IsZero() || s.idleSince.IsZero() || now.Sub(s.idleSince) <= c.idleThresh {
+				continue
+			}
+			if _, busy := c.roomLocked(name); busy {
+				continue
+			}
+			s.poweringOff = true
+			idle = append(idle, name)
+		}
+	}
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, name := range idle {
+		wg.Go(func() {
+			err := sw.PowerOff(ctx, name)
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			s := c.state[name]
+			s.poweringOff = false
+			if err != nil {
+				s.idleSince = c.now()
+				c.log.Warn("cc: idle node not powered down", "node", name, "err", err)
+				return
+			}
+			s.asleep, s.info.Up, s.idleSince = true, false, time.Time{}
+			c.log.Info("cc: idle node powered down", "node", name, "idle_thresh", c.idleThresh)
+		})
+	}
+	wg.Wait()
+}
+
+// awaitAwake waits until a node woken for a launch answers a poll (nil),
+// or is counted out: it has not answered within POWER_WAKETHRESH, or its
+// wake failed.
+func (c *Cluster) awaitAwake(ctx context.Context, name string) error {
+	backoff := c.fast / 4 // the node answers within a poll or two of its wake
+	for {
+		c.mu.Lock()
+		s := c.state[name]
+		waking, up, msg := s.waking, s.info.Up, s.info.Error
+		c.mu.Unlock()
+		if waking.IsZero() {
+			if up {
+				return nil
+			}
+			return fmt.Errorf("node %s was woken and did not come back: %s", name, msg)
+		}
+		c.forgetGone(ctx, c.pollNode(ctx, name))
+		c.mu.Lock()
+		still := !c.state[name].waking.IsZero()
+		c.mu.Unlock()
+		if !still {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 8*c.fast)
+	}
 }
 
 // ensurePolled polls once if some node has never been polled, so that a
@@ -380,6 +522,7 @@ func (c *Cluster) Describe(ctx context.Context, types []ccapi.VMType) (ccapi.Sta
 		s := c.state[name]
 		info := s.info
 		info.Free, _ = c.roomLocked(name)
+		info.Asleep = s.asleep
 		out.Nodes = append(out.Nodes, info)
 		for _, in := range s.instances {
 			if !seen[in.ID] {
@@ -403,16 +546,17 @@ func (c *Cluster) Describe(ctx context.Context, types []ccapi.VMType) (ccapi.Sta
 	return out, nil
 }
 
-// capacity is, per VM type, how many fit on the nodes that are up: now (in
-// each node's room) and on empty nodes (in each node's Max), summed over
-// nodes, as Eucalyptus's free/max.
+// capacity is, per VM type, how many fit on the nodes that are up or asleep
+// (they can be woken): now (in each node's room) and on empty nodes (in
+// each node's Max), summed over nodes, as Eucalyptus's free/max. An
+// instance never spans nodes, so each node's count is its own.
 func capacity(nodes []ccapi.NodeInfo, types []ccapi.VMType) map[string]ccapi.Capacity {
 	out := make(map[string]ccapi.Capacity, len(types))
 	for _, t := range types {
 		need := ncapi.Resources{Cores: t.Cores, MemoryMiB: t.MemoryMiB, DiskGiB: t.DiskGiB}
 		var c ccapi.Capacity
 		for _, n := range nodes {
-			if n.Up {
+			if n.Up || n.Asleep {
 				c.Free += sched.Count(n.Free, need)
 				c.Max += sched.Count(n.Max, need)
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -199,20 +200,259 @@ func TestRoundRobinAcrossRequests(t *testing.T) {
 	}
 }
 
-func TestPowerSavePacksBusyNode(t *testing.T) {
-	e := newEnv(t, "POWERSAVE", []string{"a", "b"}, room(4), room(4))
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+// placedOn is the node of each placement, in order.
+func placedOn(ps []ccapi.Placement) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Node)
+	}
+	return out
+}
+
+// TestPowerSavePlacesAsGreedy: POWERSAVE is GREEDY's order (Eucalyptus 1.5
+// ran one function for both): awake nodes in NODES order, an idle one
+// before a busy one further down the list.
+func TestPowerSavePlacesAsGreedy(t *testing.T) {
+	e := newEnv(t, "POWERSAVE", []string{"a", "b"}, room(2), room(4))
 	e.nodes["b"].instances["i-old"] = ncapi.InstanceStatus{ID: "i-old", State: ncapi.StateRunning, Holds: small}
 	c := e.cluster(t)
 	ps, err := c.RunInstances(context.Background(), reqs("i", 3))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, p := range ps {
-		got = append(got, p.Node)
+	if got, want := placedOn(ps), []string{"a", "a", "b"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("powersave placed on %v, want %v", got, want)
 	}
-	if want := []string{"b", "b", "b"}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("powersave placed on %v, want %v (a stays idle)", got, want)
+}
+
+// fakePower sleeps and wakes fake nodes: a sleeping one answers nothing.
+// A node in dead does not come back when woken.
+type fakePower struct {
+	mu        sync.Mutex
+	nodes     map[string]*fakeNode
+	dead      map[string]bool
+	off, woke []string
+}
+
+func (p *fakePower) PowerOff(_ context.Context, name string) error {
+	p.mu.Lock()
+	p.off = append(p.off, name)
+	p.mu.Unlock()
+	p.nodes[name].set(func(f *fakeNode) { f.down = true })
+	return nil
+}
+
+func (p *fakePower) Wake(_ context.Context, name string) error {
+	p.mu.Lock()
+	p.woke = append(p.woke, name)
+	dead := p.dead[name]
+	p.mu.Unlock()
+	if !dead {
+		p.nodes[name].set(func(f *fakeNode) { f.down = false })
+	}
+	return nil
+}
+
+func (p *fakePower) calls() (off, woke []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.off), slices.Clone(p.woke)
+}
+
+// clock is a settable time for the cluster (c.now); step is added at each
+// reading, so that waits on the cluster's time end without real sleeps.
+type clock struct {
+	mu   sync.Mutex
+	t    time.Time
+	step time.Duration
+}
+
+func (k *clock) now() time.Time {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.t = k.t.Add(k.step)
+	return k.t
+}
+
+func (k *clock) add(d time.Duration) {
+	k.mu.Lock()
+	k.t = k.t.Add(d)
+	k.mu.Unlock()
+}
+
+// powerEnv is a POWERSAVE cluster over nodes with room for n[i] m1.small
+// each, a fake power switch and a settable clock; idle and wake thresholds
+// of a minute.
+func powerEnv(t *testing.T, names []string, n ...int) (*env, *Cluster, *fakePower, *clock) {
+	t.Helper()
+	max := make([]ncapi.Resources, len(n))
+	for i := range n {
+		max[i] = room(n[i])
+	}
+	e := newEnv(t, "POWERSAVE", names, max...)
+	e.cfg.PowerIdleThresh, e.cfg.PowerWakeThresh = time.Minute, time.Minute
+	c := e.cluster(t)
+	k := &clock{t: time.Unix(1e9, 0)}
+	c.now = k.now
+	c.fast = time.Millisecond
+	sw := &fakePower{nodes: e.nodes, dead: map[string]bool{}}
+	c.SetPower(sw)
+	return e, c, sw, k
+}
+
+func nodeInfo(t *testing.T, c *Cluster, name string) ccapi.NodeInfo {
+	t.Helper()
+	st, err := c.Describe(context.Background(), testTypes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Nodes {
+		if n.Host == name {
+			return n
+		}
+	}
+	t.Fatalf("no node %s in %+v", name, st.Nodes)
+	return ccapi.NodeInfo{}
+}
+
+// TestPowerSaveSleepsIdleNodesAndWakesThem: a node idle for longer than
+// POWER_IDLETHRESH is powered down and no longer polled; its room still
+// counts; it is woken only when no awake node has room.
+func TestPowerSaveSleepsIdleNodesAndWakesThem(t *testing.T) {
+	e, c, sw, k := powerEnv(t, []string{"a", "b"}, 2, 2)
+	ctx := context.Background()
+	if ps, err := c.RunInstances(ctx, reqs("i", 1)); err != nil || ps[0].Node != "a" {
+		t.Fatalf("placed %v, %v", ps, err)
+	}
+	c.poll(ctx) // b idle from now; a busy
+	k.add(30 * time.Second)
+	c.poll(ctx)
+	if off, _ := sw.calls(); len(off) != 0 {
+		t.Fatalf("powered down %v before POWER_IDLETHRESH", off)
+	}
+	k.add(31 * time.Second)
+	c.poll(ctx)
+	if off, _ := sw.calls(); !reflect.DeepEqual(off, []string{"b"}) {
+		t.Fatalf("powered down %v, want [b] (a runs an instance)", off)
+	}
+	if b := nodeInfo(t, c, "b"); !b.Asleep || b.Up {
+		t.Fatalf("b after power-down: %+v", b)
+	}
+	st, _ := c.Describe(ctx, testTypes)
+	if got := st.Capacity["m1.small"]; got.Free != 3 || got.Max != 4 {
+		t.Errorf("capacity %+v with b asleep, want free 3, max 4 (a sleeping node can be woken)", got)
+	}
+	// Asleep, b is not polled (it would fail and be counted out).
+	c.poll(ctx)
+	if b := nodeInfo(t, c, "b"); !b.Asleep {
+		t.Fatalf("a poll woke or downed b: %+v", b)
+	}
+
+	// a has room for one more: nothing is woken for it.
+	if ps, err := c.RunInstances(ctx, reqs("j", 1)); err != nil || ps[0].Node != "a" {
+		t.Fatalf("placed %v, %v", ps, err)
+	}
+	if _, woke := sw.calls(); len(woke) != 0 {
+		t.Fatalf("woke %v while a had room", woke)
+	}
+	// a is full: b is woken, and takes both.
+	ps, err := c.RunInstances(ctx, reqs("k", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := placedOn(ps); !reflect.DeepEqual(got, []string{"b", "b"}) {
+		t.Fatalf("placed on %v, want b woken for both", got)
+	}
+	if _, woke := sw.calls(); !reflect.DeepEqual(woke, []string{"b"}) {
+		t.Fatalf("woke %v, want [b]", woke)
+	}
+	if b := nodeInfo(t, c, "b"); b.Asleep || !b.Up {
+		t.Fatalf("b after waking: %+v", b)
+	}
+	if ids := e.nodes["b"].ids(); len(ids) != 2 {
+		t.Fatalf("b runs %v", ids)
+	}
+}
+
+// TestPowerSaveCountsOutANodeThatDoesNotWake: a woken node that has not
+// answered within POWER_WAKETHRESH is down, out of the totals, and the
+// launch goes to the next sleeping node instead.
+func TestPowerSaveCountsOutANodeThatDoesNotWake(t *testing.T) {
+	e, c, sw, k := powerEnv(t, []string{"a", "b", "c"}, 1, 2, 2)
+	ctx := context.Background()
+	c.poll(ctx)
+	k.add(2 * time.Minute)
+	c.poll(ctx)
+	if off, _ := sw.calls(); len(off) != 3 {
+		t.Fatalf("powered down %v, want all three idle nodes", off)
+	}
+	sw.mu.Lock()
+	sw.dead["a"] = true // a's wake is lost
+	sw.mu.Unlock()
+	k.mu.Lock()
+	k.step = time.Second // every reading of the clock moves it on
+	k.mu.Unlock()
+	ps, err := c.RunInstances(ctx, reqs("i", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := placedOn(ps); !reflect.DeepEqual(got, []string{"b", "b"}) {
+		t.Fatalf("placed on %v, want b (a never came back)", got)
+	}
+	// The first plan woke a (room for one) and b; the second found b awake.
+	if _, woke := sw.calls(); !reflect.DeepEqual(sorted(woke), []string{"a", "b"}) {
+		t.Fatalf("woke %v, want a and b, and c left asleep", woke)
+	}
+	if a := nodeInfo(t, c, "a"); a.Up || a.Asleep {
+		t.Fatalf("a after a lost wake: %+v, want down", a)
+	}
+	if calls := e.nodes["a"].callList(); len(calls) != 0 {
+		t.Errorf("a was asked %v though it never answered", calls)
+	}
+	st, _ := c.Describe(ctx, testTypes)
+	if got := st.Capacity["m1.small"]; got.Free != 2 || got.Max != 4 {
+		t.Errorf("capacity %+v, want free 2, max 4: a counted out, c asleep", got)
+	}
+}
+
+// TestPowerSaveWithoutSwitchPowersNothing: POWERSAVE with no power control
+// only places.
+func TestPowerSaveWithoutSwitchPowersNothing(t *testing.T) {
+	e := newEnv(t, "POWERSAVE", []string{"a"}, room(2))
+	e.cfg.PowerIdleThresh = 0
+	c := e.cluster(t)
+	ctx := context.Background()
+	c.poll(ctx)
+	c.poll(ctx)
+	if a := nodeInfo(t, c, "a"); a.Asleep || !a.Up {
+		t.Fatalf("a: %+v", a)
+	}
+}
+
+// TestInstanceNeverSpansNodes: an instance larger than every node is
+// refused, though the nodes' room together would hold it.
+func TestInstanceNeverSpansNodes(t *testing.T) {
+	for _, policy := range []string{"GREEDY", "ROUNDROBIN", "POWERSAVE"} {
+		t.Run(policy, func(t *testing.T) {
+			e := newEnv(t, policy, []string{"a", "b", "c"}, room(2), room(2), room(2))
+			c := e.cluster(t)
+			big := reqs("i", 1)
+			big[0].Holds = ncapi.Resources{Cores: 3, MemoryMiB: 256, DiskGiB: 4}
+			if _, err := c.RunInstances(context.Background(), big); !errors.Is(err, ccapi.ErrInsufficientCapacity) {
+				t.Fatalf("3 cores over nodes of 2: %v", err)
+			}
+			for n, f := range e.nodes {
+				if calls := f.callList(); len(calls) != 0 {
+					t.Errorf("node %s was asked %v", n, calls)
+				}
+			}
+		})
 	}
 }
 
@@ -352,9 +592,16 @@ func TestRetriedLaunchGoesToTheSameNode(t *testing.T) {
 	}
 }
 
-// TestConcurrentLaunchesDoNotOverbook: room for 4, 10 launches at once.
+// TestConcurrentLaunchesDoNotOverbook: room for 4 over two nodes, 10
+// launches at once, under each policy.
 func TestConcurrentLaunchesDoNotOverbook(t *testing.T) {
-	e := newEnv(t, "GREEDY", []string{"a"}, room(4))
+	for _, policy := range []string{"GREEDY", "ROUNDROBIN", "POWERSAVE"} {
+		t.Run(policy, func(t *testing.T) { concurrentLaunches(t, policy) })
+	}
+}
+
+func concurrentLaunches(t *testing.T, policy string) {
+	e := newEnv(t, policy, []string{"a", "b"}, room(3), room(1))
 	c := e.cluster(t)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -377,6 +624,11 @@ func TestConcurrentLaunchesDoNotOverbook(t *testing.T) {
 	wg.Wait()
 	if ok != 4 || refused != 6 {
 		t.Fatalf("%d started, %d refused; want 4 and 6", ok, refused)
+	}
+	for n, f := range e.nodes {
+		if free := f.freeLocked(); free.Cores < 0 || free.MemoryMiB < 0 || free.DiskGiB < 0 {
+			t.Errorf("node %s over-committed: free %+v", n, free)
+		}
 	}
 }
 

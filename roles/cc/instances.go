@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
 	"github.com/euca-cloud/euca/roles/cc/sched"
@@ -32,7 +33,7 @@ func (c *Cluster) RunInstances(ctx context.Context, reqs []ccapi.InstanceRequest
 	}
 	c.ensurePolled(ctx)
 
-	assign, records, err := c.plan(reqs)
+	assign, records, err := c.placeAwake(ctx, reqs)
 	if err != nil {
 		return nil, err
 	}
@@ -80,13 +81,74 @@ func (c *Cluster) RunInstances(ctx context.Context, reqs []ccapi.InstanceRequest
 	return out, nil
 }
 
+// placeAwake plans reqs and, when the plan uses sleeping nodes (POWERSAVE),
+// wakes them and waits for them to answer before anything starts. A node
+// counted out meanwhile (no answer within POWER_WAKETHRESH) is down, so
+// the request is planned again without it; each round loses a node, so
+// this ends.
+func (c *Cluster) placeAwake(ctx context.Context, reqs []ccapi.InstanceRequest) ([]string, []store.CCPlacement, error) {
+	for {
+		assign, records, woken, waiting, err := c.plan(reqs)
+		if err != nil || len(waiting) == 0 {
+			return assign, records, err
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, len(waiting))
+		for i, name := range waiting {
+			wg.Go(func() {
+				if woken[name] {
+					if err := c.wake(ctx, name); err != nil {
+						errs[i] = err
+						return
+					}
+				}
+				errs[i] = c.awaitAwake(ctx, name)
+			})
+		}
+		wg.Wait()
+		err = errors.Join(errs...)
+		if err == nil {
+			return assign, records, nil
+		}
+		c.forget(reqs)
+		if ctx.Err() != nil {
+			return nil, nil, err
+		}
+		c.log.WarnContext(ctx, "cc: a woken node is not back; placing the launch again", "err", err)
+	}
+}
+
+// wake sends a node the plan woke its wake-up; a failure counts it out.
+func (c *Cluster) wake(ctx context.Context, name string) error {
+	c.mu.Lock()
+	sw := c.power
+	c.mu.Unlock()
+	err := errors.New("no power control")
+	if sw != nil {
+		err = sw.Wake(ctx, name)
+	}
+	if err == nil {
+		c.log.InfoContext(ctx, "cc: waking a sleeping node for a launch", "node", name, "wake_thresh", c.wakeThresh)
+		return nil
+	}
+	c.mu.Lock()
+	s := c.state[name]
+	s.waking, s.info.Up, s.info.Error = time.Time{}, false, "wake: "+err.Error()
+	c.mu.Unlock()
+	c.log.WarnContext(ctx, "cc: sleeping node not woken: down", "node", name, "err", err)
+	return fmt.Errorf("wake node %s: %w", name, err)
+}
+
 // plan chooses a node for each request and records the placements in
 // memory, so the next plan sees their room taken. It returns the node of
-// each request and the placements to store.
-func (c *Cluster) plan(reqs []ccapi.InstanceRequest) ([]string, []store.CCPlacement, error) {
+// each request and the placements to store, and the nodes the placements
+// need awake first: waiting, the plan's nodes that are waking, and woken,
+// those of them this plan woke (it marks them waking, so that a concurrent
+// plan waits for them rather than waking them again).
+func (c *Cluster) plan(reqs []ccapi.InstanceRequest) (assign []string, records []store.CCPlacement, woken map[string]bool, waiting []string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	assign := make([]string, len(reqs))
+	assign = make([]string, len(reqs))
 	var todo []sched.Request
 	var todoIdx []int
 	for i, r := range reqs {
@@ -100,19 +162,32 @@ func (c *Cluster) plan(reqs []ccapi.InstanceRequest) ([]string, []store.CCPlacem
 	if len(todo) > 0 {
 		snap := sched.Snapshot{Last: c.last}
 		for _, name := range c.order {
-			free, busy := c.roomLocked(name)
-			snap.Nodes = append(snap.Nodes, sched.Node{Name: name, Up: c.state[name].info.Up, Free: free, Busy: busy})
+			free, _ := c.roomLocked(name)
+			s := c.state[name]
+			snap.Nodes = append(snap.Nodes, sched.Node{Name: name, Up: s.info.Up && !s.poweringOff, Free: free, Asleep: s.asleep})
 		}
 		plan, err := c.policy(snap, todo)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		for k, a := range plan.Assign {
 			assign[todoIdx[k]] = a.Node
 		}
 		c.last = plan.Last
+		woken = map[string]bool{}
+		for _, name := range plan.Wake {
+			s := c.state[name]
+			s.asleep, s.info.Up, s.waking, s.idleSince = false, true, c.now(), time.Time{}
+			woken[name] = true
+		}
 	}
-	var records []store.CCPlacement
+	inPlan := map[string]bool{}
+	for _, name := range assign {
+		if !inPlan[name] && !c.state[name].waking.IsZero() {
+			waiting = append(waiting, name)
+		}
+		inPlan[name] = true
+	}
 	now := c.now()
 	for i, r := range reqs {
 		if _, ok := c.placed[r.ID]; ok {
@@ -127,7 +202,7 @@ func (c *Cluster) plan(reqs []ccapi.InstanceRequest) ([]string, []store.CCPlacem
 			CreatedMS: now.UnixMilli(),
 		})
 	}
-	return assign, records, nil
+	return assign, records, woken, waiting, nil
 }
 
 // forget drops the placements of reqs that have not started.

@@ -966,7 +966,7 @@ func (c *Cloud) reconcileZone(ctx context.Context, zone string, cl ccapi.Cluster
 	}
 	allUp := true
 	for _, n := range st.Nodes {
-		allUp = allUp && n.Up
+		allUp = allUp && (n.Up || n.Asleep) // a sleeping node is idle: it hides no instance
 	}
 	now := timeNow()
 	isLive := map[string]bool{}

@@ -27,6 +27,7 @@ type fakeCluster struct {
 	report    int   // capacity Describe reports (-1: the free count)
 	fail      error // RunInstances fails with it
 	nodesDown bool
+	asleep    bool // a second node, powered down by POWERSAVE
 	instances map[string]*ccapi.InstanceStatus
 	runs      [][]ccapi.InstanceRequest
 	networks  []ccapi.Network
@@ -45,6 +46,9 @@ func (f *fakeCluster) Describe(ctx context.Context, types []ccapi.VMType) (ccapi
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := ccapi.Status{Zone: f.zone, Capacity: map[string]ccapi.Capacity{}, Nodes: []ccapi.NodeInfo{{Host: "node1", Up: !f.nodesDown}}}
+	if f.asleep {
+		st.Nodes = append(st.Nodes, ccapi.NodeInfo{Host: "node2", Asleep: true})
+	}
 	report := f.report
 	if report < 0 {
 		report = f.free
@@ -602,6 +606,8 @@ func TestReconcileStates(t *testing.T) {
 		t.Fatalf("lost while a node is down: %s", in.State)
 	}
 	f.cl.nodesDown = false
+	// A node asleep (POWERSAVE sleeps only idle nodes) hides nothing.
+	f.cl.asleep = true
 	f.reconcile(t)
 	if in, _ := f.c.store.Instance(ctx, f.alice, lost); in.State != store.InstanceTerminated || in.StateReasonCode != "Server.InternalError" {
 		t.Fatalf("lost instance: %+v", in)

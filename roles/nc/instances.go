@@ -62,6 +62,9 @@ func check(req ncapi.InstanceRequest) error {
 
 // RunInstance accepts an instance and launches it in the background.
 func (n *Node) RunInstance(ctx context.Context, req ncapi.InstanceRequest) error {
+	if err := n.awake(); err != nil {
+		return err
+	}
 	if err := check(req); err != nil {
 		return fmt.Errorf("%w: %v", ncapi.ErrBadRequest, err)
 	}
@@ -339,6 +342,9 @@ func (n *Node) unpin(in *instance) {
 // when the instance is terminated; a failure to destroy leaves it
 // shutting-down, and the reconcile loop tries again.
 func (n *Node) TerminateInstance(ctx context.Context, id string) error {
+	if err := n.awake(); err != nil {
+		return err
+	}
 	n.mu.Lock()
 	in := n.insts[id]
 	if in == nil || in.rec.State == ncapi.StateTerminated {
@@ -383,6 +389,9 @@ func (n *Node) finishTerminateOp(ctx context.Context, in *instance, reason strin
 
 // RebootInstance resets a running instance's guest.
 func (n *Node) RebootInstance(ctx context.Context, id string) error {
+	if err := n.awake(); err != nil {
+		return err
+	}
 	in, err := n.get(id)
 	if err != nil {
 		return err
@@ -411,6 +420,9 @@ func (n *Node) RebootInstance(ctx context.Context, id string) error {
 // hypervisor while the domain exists, from the file before it does (a
 // pending instance), and as kept in memory once the files are gone.
 func (n *Node) ConsoleOutput(ctx context.Context, id string) ([]byte, error) {
+	if err := n.awake(); err != nil {
+		return nil, err
+	}
 	in, err := n.get(id)
 	if err != nil {
 		return nil, err

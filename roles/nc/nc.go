@@ -189,6 +189,9 @@ func (n *Node) Run(ctx context.Context) error {
 			n.stop()
 			return nil
 		case <-t.C:
+			if n.awake() != nil {
+				continue // asleep: nothing runs on a host that is off
+			}
 			if err := n.Reconcile(ctx); err != nil {
 				n.log.WarnContext(ctx, "reconcile", "error", err)
 			}
@@ -253,8 +256,21 @@ func (n *Node) usedLocked() ncapi.Resources {
 	return u
 }
 
+// awake fails with hypervisor.ErrAsleep while the host is powered down
+// (a hypervisor.Sleeper asleep): a host that is off answers no call, so
+// the node's API answers none either.
+func (n *Node) awake() error {
+	if s, ok := n.drv.(hypervisor.Sleeper); ok && s.Asleep() {
+		return fmt.Errorf("node %s: %w", n.host, hypervisor.ErrAsleep)
+	}
+	return nil
+}
+
 // Describe reports capacity and every instance the node knows, oldest first.
 func (n *Node) Describe(ctx context.Context) (ncapi.NodeStatus, error) {
+	if err := n.awake(); err != nil {
+		return ncapi.NodeStatus{}, err
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s := ncapi.NodeStatus{Host: n.host, Driver: n.drv.Name(), Max: n.max, Free: n.max.Sub(n.usedLocked()),

@@ -740,3 +740,39 @@ func TestEC2SysInfo(t *testing.T) {
 		t.Fatalf("%+v", s)
 	}
 }
+
+// TestAsleepAnswersNothing: while its host is powered down (POWERSAVE), the
+// node answers no call, as a host that is off; woken, it answers with its
+// instances as they were.
+func TestAsleepAnswersNothing(t *testing.T) {
+	h := newHost(t, nil)
+	n := h.start()
+	ctx := context.Background()
+	if err := n.RunInstance(ctx, h.req("i-1")); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, n, "i-1", ncapi.StateRunning)
+	h.drv.PowerOff()
+	if _, err := n.Describe(ctx); !errors.Is(err, hypervisor.ErrAsleep) {
+		t.Fatalf("Describe asleep: %v", err)
+	}
+	if err := n.RunInstance(ctx, h.req("i-2")); !errors.Is(err, hypervisor.ErrAsleep) {
+		t.Fatalf("RunInstance asleep: %v", err)
+	}
+	for what, err := range map[string]error{
+		"terminate": n.TerminateInstance(ctx, "i-1"),
+		"reboot":    n.RebootInstance(ctx, "i-1"),
+	} {
+		if !errors.Is(err, hypervisor.ErrAsleep) {
+			t.Errorf("%s asleep: %v", what, err)
+		}
+	}
+	if _, err := n.ConsoleOutput(ctx, "i-1"); !errors.Is(err, hypervisor.ErrAsleep) {
+		t.Errorf("console asleep: %v", err)
+	}
+	h.drv.Wake()
+	st := status(t, n)
+	if len(st.Instances) != 1 || st.Instances[0].State != ncapi.StateRunning {
+		t.Fatalf("woken: %+v", st.Instances)
+	}
+}

@@ -77,6 +77,7 @@ type NodeInfo struct {
 	Max      ncapi.Resources `json:"max"`
 	Free     ncapi.Resources `json:"free"`
 	Up       bool            `json:"up"`
+	Asleep   bool            `json:"asleep,omitempty"` // powered down by POWERSAVE: not polled, counted, woken when needed
 	LastSeen time.Time       `json:"last_seen,omitzero"`
 	Error    string          `json:"error,omitempty"`
 }

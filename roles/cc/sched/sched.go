@@ -6,22 +6,31 @@
 // cursor, travels in the snapshot and comes back in the plan). The cluster
 // controller carries the plan out, and rolls it back if a node refuses.
 //
-// The policies are Eucalyptus's:
+// The policies are Eucalyptus 1.5's (cluster/handlers.c, schedule_instance_*):
 //
-//   - GREEDY: each instance goes to the first node, in NODES order, with room
-//     for it (Eucalyptus's default when SCHEDPOLICY is absent).
+//   - GREEDY: each instance goes to the first awake node, in NODES order,
+//     with room for it; when no awake node has room, to the first sleeping
+//     one that has, which the plan then asks to wake (Eucalyptus's default
+//     when SCHEDPOLICY is absent).
 //   - ROUNDROBIN: each instance goes to the first node with room after the
 //     node that took the previous instance, wrapping around; the cursor is
-//     kept across requests, so launches spread over the cluster.
-//   - POWERSAVE: like GREEDY, but nodes that already run instances come
-//     before idle ones, so that the idle ones stay idle and could be powered
-//     down. Eucalyptus also suspended a node idle for POWER_IDLETHRESH and
-//     woke it (allowing POWER_WAKETHRESH for it to come back) when needed;
-//     euca accepts both keys but powers nothing down or up: power control
-//     of physical hosts is out of scope, so only the preference remains.
+//     kept across requests, so launches spread over the cluster. A sleeping
+//     node takes its turn (and is woken), as in Eucalyptus, where only a
+//     node that is down is skipped.
+//   - POWERSAVE: places as GREEDY does (Eucalyptus ran the same function):
+//     awake nodes first, filled in NODES order so that the later ones stay
+//     idle, and a sleeping node only when nothing awake has room. What makes
+//     it POWERSAVE is the cluster controller's: it powers a node down once it
+//     has been idle for POWER_IDLETHRESH seconds, and counts a woken node out
+//     if it does not answer within POWER_WAKETHRESH (package power). Nodes
+//     sleep only under POWERSAVE, so under the other policies the sleeping
+//     branch never comes into play.
 //
 // Instances are placed in request order, each seeing the room the earlier
-// ones of the same plan took; the plan is all or nothing.
+// ones of the same plan took; the plan is all or nothing. Room is never
+// over-committed: a node takes an instance only if every resource it needs
+// (cores, memory, disk) is free on that one node; an instance never spans
+// nodes.
 package sched
 
 import (
@@ -37,9 +46,12 @@ import (
 // Node is one node as a policy sees it.
 type Node struct {
 	Name string
-	Up   bool            // only nodes that answered their last poll take instances
+	Up   bool            // answered its last poll (or is being woken): takes instances
 	Free ncapi.Resources // room left, including instances started since the poll
-	Busy bool            // it runs (or is starting) at least one instance
+	// Asleep: powered down by POWERSAVE. It takes instances only when no
+	// awake node has room, and the plan names it in Wake. Free is its room
+	// when it went to sleep.
+	Asleep bool
 }
 
 // Request is one instance to place.
@@ -64,10 +76,12 @@ type Assignment struct {
 }
 
 // Plan is a policy's answer: one assignment per request, in request order,
-// and the cursor to pass in the next snapshot.
+// the cursor to pass in the next snapshot, and the sleeping nodes it put
+// instances on, which must be woken before they are started.
 type Plan struct {
 	Assign []Assignment
 	Last   string
+	Wake   []string
 }
 
 // Policy places a whole request on a snapshot.
@@ -93,38 +107,40 @@ func Lookup(name string) (Policy, error) {
 	return nil, fmt.Errorf("unknown SCHEDPOLICY %q (known: %s)", name, strings.Join(names, ", "))
 }
 
-// Greedy puts each instance on the first node, in NODES order, with room.
+// Greedy puts each instance on the first awake node, in NODES order, with
+// room, else on the first sleeping one with room.
 func Greedy(snap Snapshot, reqs []Request) (Plan, error) {
-	return place(snap, reqs, func(nodes []Node, _ int) []int {
-		return upIndexes(nodes, 0)
-	})
+	return place(snap, reqs, awakeFirst)
 }
 
 // RoundRobin puts each instance on the first node with room after the one
 // that took the previous instance.
 func RoundRobin(snap Snapshot, reqs []Request) (Plan, error) {
 	return place(snap, reqs, func(nodes []Node, last int) []int {
-		return upIndexes(nodes, last+1)
+		return usable(nodes, last+1)
 	})
 }
 
-// PowerSave puts each instance on the first busy node with room, and only
-// when none has room on the first idle one. A node an earlier instance of
-// the same plan went to counts as busy.
+// PowerSave places as Greedy does: awake nodes in NODES order, then the
+// sleeping ones. The powering down and waking are the cluster controller's.
 func PowerSave(snap Snapshot, reqs []Request) (Plan, error) {
-	return place(snap, reqs, func(nodes []Node, _ int) []int {
-		all := upIndexes(nodes, 0)
-		busy := make([]int, 0, len(all))
-		var idle []int
-		for _, i := range all {
-			if nodes[i].Busy {
-				busy = append(busy, i)
-			} else {
-				idle = append(idle, i)
-			}
+	return place(snap, reqs, awakeFirst)
+}
+
+// awakeFirst is GREEDY's and POWERSAVE's order: the awake nodes in NODES
+// order, then the sleeping ones in NODES order.
+func awakeFirst(nodes []Node, _ int) []int {
+	all := usable(nodes, 0)
+	out := make([]int, 0, len(all))
+	var asleep []int
+	for _, i := range all {
+		if nodes[i].Asleep {
+			asleep = append(asleep, i)
+		} else {
+			out = append(out, i)
 		}
-		return append(busy, idle...)
-	})
+	}
+	return append(out, asleep...)
 }
 
 // place runs the policy's node order for each request in turn. order gets
@@ -147,7 +163,11 @@ func place(snap Snapshot, reqs []Request, order func(nodes []Node, last int) []i
 				ccapi.ErrInsufficientCapacity, len(reqs), r.ID, r.Needs.Cores, r.Needs.MemoryMiB, r.Needs.DiskGiB, len(plan.Assign))
 		}
 		nodes[chosen].Free = nodes[chosen].Free.Sub(r.Needs)
-		nodes[chosen].Busy = true
+		if nodes[chosen].Asleep {
+			// Woken for this plan: awake for the instances after this one.
+			nodes[chosen].Asleep, nodes[chosen].Up = false, true
+			plan.Wake = append(plan.Wake, nodes[chosen].Name)
+		}
 		last = chosen
 		plan.Last = nodes[chosen].Name
 		plan.Assign = append(plan.Assign, Assignment{ID: r.ID, Node: nodes[chosen].Name})
@@ -155,12 +175,13 @@ func place(snap Snapshot, reqs []Request, order func(nodes []Node, last int) []i
 	return plan, nil
 }
 
-// upIndexes lists the nodes that are up, starting at from and wrapping.
-func upIndexes(nodes []Node, from int) []int {
+// usable lists the nodes that are up or asleep (not down), starting at from
+// and wrapping.
+func usable(nodes []Node, from int) []int {
 	out := make([]int, 0, len(nodes))
 	for k := range nodes {
 		i := (from + k) % len(nodes)
-		if nodes[i].Up {
+		if nodes[i].Up || nodes[i].Asleep {
 			out = append(out, i)
 		}
 	}

@@ -40,8 +40,8 @@ func nodesOf(p Plan) []string {
 }
 
 func TestPolicies(t *testing.T) {
-	busy := func(n Node) Node { n.Busy = true; return n }
 	down := func(n Node) Node { n.Up = false; return n }
+	asleep := func(n Node) Node { n.Up, n.Asleep = false, true; return n }
 	tests := []struct {
 		name     string
 		policy   Policy
@@ -50,63 +50,83 @@ func TestPolicies(t *testing.T) {
 		want     []string // nodes in request order; nil with wantErr
 		wantLast string
 		wantErr  bool
+		wantWake []string
 	}{
 		{"greedy fills the first node first", Greedy,
 			Snapshot{Nodes: []Node{up("a", room(2)), up("b", room(2))}}, reqs(small, 3),
-			[]string{"a", "a", "b"}, "b", false},
+			[]string{"a", "a", "b"}, "b", false, nil},
 		{"greedy skips a node without room", Greedy,
 			Snapshot{Nodes: []Node{up("a", room(1)), up("b", room(5))}}, reqs(large, 1),
-			[]string{"b"}, "b", false},
+			[]string{"b"}, "b", false, nil},
 		{"greedy follows NODES order, not room", Greedy,
 			Snapshot{Nodes: []Node{up("a", room(2)), up("b", room(8))}}, reqs(small, 1),
-			[]string{"a"}, "a", false},
+			[]string{"a"}, "a", false, nil},
 		{"greedy skips a node that is down", Greedy,
 			Snapshot{Nodes: []Node{down(up("a", room(8))), up("b", room(1))}}, reqs(small, 1),
-			[]string{"b"}, "b", false},
+			[]string{"b"}, "b", false, nil},
 		{"greedy: whole request or nothing", Greedy,
 			Snapshot{Nodes: []Node{up("a", room(2)), up("b", room(1))}}, reqs(small, 4),
-			nil, "", true},
+			nil, "", true, nil},
 		{"greedy: one resource short is no room", Greedy,
 			Snapshot{Nodes: []Node{up("a", ncapi.Resources{Cores: 8, MemoryMiB: 64, DiskGiB: 100})}}, reqs(small, 1),
-			nil, "", true},
-		{"greedy: no nodes", Greedy, Snapshot{}, reqs(small, 1), nil, "", true},
+			nil, "", true, nil},
+		{"greedy: no nodes", Greedy, Snapshot{}, reqs(small, 1), nil, "", true, nil},
 		{"greedy: all down", Greedy,
-			Snapshot{Nodes: []Node{down(up("a", room(8)))}}, reqs(small, 1), nil, "", true},
+			Snapshot{Nodes: []Node{down(up("a", room(8)))}}, reqs(small, 1), nil, "", true, nil},
 
 		{"roundrobin starts at the first node", RoundRobin,
 			Snapshot{Nodes: []Node{up("a", room(4)), up("b", room(4)), up("c", room(4))}}, reqs(small, 4),
-			[]string{"a", "b", "c", "a"}, "a", false},
+			[]string{"a", "b", "c", "a"}, "a", false, nil},
 		{"roundrobin starts after the last node used", RoundRobin,
 			Snapshot{Nodes: []Node{up("a", room(4)), up("b", room(4)), up("c", room(4))}, Last: "b"}, reqs(small, 2),
-			[]string{"c", "a"}, "a", false},
+			[]string{"c", "a"}, "a", false, nil},
 		{"roundrobin skips full nodes", RoundRobin,
 			Snapshot{Nodes: []Node{up("a", room(4)), up("b", room(0)), up("c", room(1))}, Last: "a"}, reqs(small, 3),
-			[]string{"c", "a", "a"}, "a", false},
+			[]string{"c", "a", "a"}, "a", false, nil},
 		{"roundrobin: cursor on a node that is down", RoundRobin,
 			Snapshot{Nodes: []Node{up("a", room(4)), down(up("b", room(4))), up("c", room(4))}, Last: "b"}, reqs(small, 2),
-			[]string{"c", "a"}, "a", false},
+			[]string{"c", "a"}, "a", false, nil},
 		{"roundrobin: cursor on a node no longer listed", RoundRobin,
 			Snapshot{Nodes: []Node{up("a", room(4)), up("b", room(4))}, Last: "gone"}, reqs(small, 1),
-			[]string{"a"}, "a", false},
+			[]string{"a"}, "a", false, nil},
 		{"roundrobin: whole request or nothing", RoundRobin,
 			Snapshot{Nodes: []Node{up("a", room(1)), up("b", room(1))}, Last: "a"}, reqs(small, 3),
-			nil, "", true},
+			nil, "", true, nil},
 
-		{"powersave prefers a busy node", PowerSave,
-			Snapshot{Nodes: []Node{up("a", room(4)), busy(up("b", room(4)))}}, reqs(small, 2),
-			[]string{"b", "b"}, "b", false},
-		{"powersave wakes an idle node only when the busy ones are full", PowerSave,
-			Snapshot{Nodes: []Node{up("a", room(4)), busy(up("b", room(1))), up("c", room(4))}}, reqs(small, 3),
-			[]string{"b", "a", "a"}, "a", false},
-		{"powersave: a node it just filled counts as busy", PowerSave,
-			Snapshot{Nodes: []Node{up("a", room(1)), up("b", room(4)), up("c", room(4))}}, reqs(small, 3),
-			[]string{"a", "b", "b"}, "b", false},
-		{"powersave skips a busy node that is down", PowerSave,
-			Snapshot{Nodes: []Node{up("a", room(4)), down(busy(up("b", room(4))))}}, reqs(small, 1),
-			[]string{"a"}, "a", false},
-		{"powersave: whole request or nothing", PowerSave,
-			Snapshot{Nodes: []Node{busy(up("a", room(1))), up("b", room(1))}}, reqs(small, 3),
-			nil, "", true},
+		{"greedy: an instance never spans nodes", Greedy,
+			Snapshot{Nodes: []Node{up("a", room(1)), up("b", room(1)), up("c", room(1))}}, reqs(large, 1),
+			nil, "", true, nil},
+		{"greedy: never over-commits a node's memory", Greedy,
+			Snapshot{Nodes: []Node{up("a", ncapi.Resources{Cores: 8, MemoryMiB: 300, DiskGiB: 100})}}, reqs(small, 3),
+			nil, "", true, nil},
+		{"greedy: never over-commits a node's disk", Greedy,
+			Snapshot{Nodes: []Node{up("a", ncapi.Resources{Cores: 8, MemoryMiB: 4096, DiskGiB: 5})}}, reqs(small, 3),
+			nil, "", true, nil},
+		{"greedy: a sleeping node only when nothing awake has room", Greedy,
+			Snapshot{Nodes: []Node{asleep(up("a", room(4))), up("b", room(1)), asleep(up("c", room(4)))}}, reqs(small, 3),
+			[]string{"b", "a", "a"}, "a", false, []string{"a"}},
+
+		{"powersave fills awake nodes in NODES order", PowerSave,
+			Snapshot{Nodes: []Node{up("a", room(2)), up("b", room(4))}}, reqs(small, 3),
+			[]string{"a", "a", "b"}, "b", false, nil},
+		{"powersave wakes nothing while an awake node has room", PowerSave,
+			Snapshot{Nodes: []Node{asleep(up("a", room(4))), up("b", room(2))}}, reqs(small, 2),
+			[]string{"b", "b"}, "b", false, nil},
+		{"powersave wakes the first sleeping node with room", PowerSave,
+			Snapshot{Nodes: []Node{up("a", room(1)), asleep(up("b", room(1))), asleep(up("c", room(8)))}}, reqs(large, 1),
+			[]string{"c"}, "c", false, []string{"c"}},
+		{"powersave wakes one node for the whole request", PowerSave,
+			Snapshot{Nodes: []Node{up("a", room(1)), asleep(up("b", room(4))), asleep(up("c", room(4)))}}, reqs(small, 4),
+			[]string{"a", "b", "b", "b"}, "b", false, []string{"b"}},
+		{"powersave skips a node that is down", PowerSave,
+			Snapshot{Nodes: []Node{down(up("a", room(4))), up("b", room(4))}}, reqs(small, 1),
+			[]string{"b"}, "b", false, nil},
+		{"powersave: whole request or nothing, and nothing woken", PowerSave,
+			Snapshot{Nodes: []Node{up("a", room(1)), asleep(up("b", room(1)))}}, reqs(small, 3),
+			nil, "", true, nil},
+		{"roundrobin: a sleeping node takes its turn and is woken", RoundRobin,
+			Snapshot{Nodes: []Node{up("a", room(4)), asleep(up("b", room(4)))}, Last: "a"}, reqs(small, 2),
+			[]string{"b", "a"}, "a", false, []string{"b"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,8 +139,8 @@ func TestPolicies(t *testing.T) {
 				if !errors.Is(err, ccapi.ErrInsufficientCapacity) {
 					t.Fatalf("err %v, want ErrInsufficientCapacity", err)
 				}
-				if len(p.Assign) != 0 {
-					t.Fatalf("a failed plan assigns %v", p.Assign)
+				if len(p.Assign) != 0 || len(p.Wake) != 0 {
+					t.Fatalf("a failed plan assigns %v, wakes %v", p.Assign, p.Wake)
 				}
 				return
 			}
@@ -129,6 +149,9 @@ func TestPolicies(t *testing.T) {
 			}
 			if got := nodesOf(p); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("placed on %v, want %v", got, tt.want)
+			}
+			if !reflect.DeepEqual(p.Wake, tt.wantWake) {
+				t.Errorf("wake %v, want %v", p.Wake, tt.wantWake)
 			}
 			if p.Last != tt.wantLast {
 				t.Errorf("last %q, want %q", p.Last, tt.wantLast)
