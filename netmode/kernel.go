@@ -122,13 +122,14 @@ func applyRules(spec nft.Spec, log *slog.Logger) error {
 	return nil
 }
 
-// removeRules deletes the project's nftables table.
+// removeRules deletes the project's nftables tables: the cluster
+// controller's, and a node's (package nodenet) should one be here.
 func removeRules() error {
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	return nft.Remove(c, nft.TableName)
+	return errors.Join(nft.Remove(c, nft.TableName), nft.Remove(c, nft.NodeTableName))
 }
 
 // dhcpServers runs one DHCP server per bridge.

@@ -21,104 +21,15 @@ import (
 	"github.com/euca-cloud/euca/netmode/link"
 	"github.com/euca-cloud/euca/netmode/nft"
 	"github.com/google/nftables"
-	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
-
-// A connection that must fail is given this long: the filter drops
-// silently, so failure is a timeout.
-const refused = 400 * time.Millisecond
 
 func testLog(t *testing.T) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-// lease runs a DHCP exchange from iface in ns, as a guest's udhcpc would.
-func lease(t *testing.T, ns netns.NsHandle, iface string, hw net.HardwareAddr, tries int) (*nclient4.Lease, error) {
-	t.Helper()
-	var l *nclient4.Lease
-	err := nstest.Do(ns, func() error {
-		opts := []nclient4.ClientOpt{nclient4.WithTimeout(500 * time.Millisecond), nclient4.WithRetry(tries)}
-		if hw != nil {
-			opts = append(opts, nclient4.WithHWAddr(hw))
-		}
-		c, err := nclient4.New(iface, opts...)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		l, err = c.Request(context.Background())
-		return err
-	})
-	return l, err
-}
-
-// configure gives ns the leased address and default route, as udhcpc's script does.
-func configure(t *testing.T, ns netns.NsHandle, iface string, ack *dhcpv4.DHCPv4) {
-	t.Helper()
-	ones, _ := ack.SubnetMask().Size()
-	nstest.Addr(t, ns, iface, fmt.Sprintf("%s/%d", ack.YourIPAddr, ones))
-	nstest.DefaultRoute(t, ns, ack.Router()[0])
-}
-
-// serveWho listens on addr in ns and tells each connection the address it
-// came from, as a server sees it.
-func serveWho(t *testing.T, ns netns.NsHandle, addr string) {
-	t.Helper()
-	var ln net.Listener
-	nstest.MustDo(t, ns, func() (err error) {
-		ln, err = net.Listen("tcp4", addr)
-		return err
-	})
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			fmt.Fprintln(c, c.RemoteAddr().(*net.TCPAddr).IP)
-			c.Close()
-		}
-	}()
-}
-
-// who connects from ns to addr and returns the source address the server
-// saw, or an error when the connection fails.
-func who(ns netns.NsHandle, addr string, timeout time.Duration) (string, error) {
-	var c net.Conn
-	if err := nstest.Do(ns, func() (err error) {
-		c, err = net.DialTimeout("tcp4", addr, timeout)
-		return err
-	}); err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return strings.TrimSpace(line), err
-}
-
-func mustWho(t *testing.T, ns netns.NsHandle, addr, want string) {
-	t.Helper()
-	got, err := who(ns, addr, 2*time.Second)
-	if err != nil {
-		t.Errorf("connect to %s: %v", addr, err)
-	} else if got != want {
-		t.Errorf("connect to %s: server saw %s, want %s", addr, got, want)
-	}
-}
-
-func mustNotConnect(t *testing.T, ns netns.NsHandle, addr string) {
-	t.Helper()
-	if got, err := who(ns, addr, refused); err == nil {
-		t.Errorf("connect to %s succeeded (seen as %s); the filter should drop it", addr, got)
-	}
 }
 
 // spoofedFromLoopback sends from guest to the host's bridge address
@@ -370,7 +281,7 @@ func TestKernelManagedNoVLAN(t *testing.T) {
 			ns   netns.NsHandle
 			want string
 		}{{inst1, "10.200.0.2"}, {inst2, "10.200.0.3"}} {
-			l, err := lease(t, tc.ns, "eth0", nil, 3)
+			l, err := nstest.Lease(tc.ns, "eth0", nil, 3)
 			if err != nil {
 				t.Fatalf("lease for %s: %v", tc.want, err)
 			}
@@ -381,10 +292,10 @@ func TestKernelManagedNoVLAN(t *testing.T) {
 				ack.IPAddressLeaseTime(0) != dhcp.DefaultLeaseTime {
 				t.Errorf("lease %s", ack.Summary())
 			}
-			configure(t, tc.ns, "eth0", ack)
+			nstest.Configure(t, tc.ns, "eth0", ack)
 		}
 		// An unknown MAC, from the same wire: no answer at all.
-		if l, err := lease(t, inst2, "eth0", mac("d0:0d:0a:c8:00:99"), 1); err == nil {
+		if l, err := nstest.Lease(inst2, "eth0", mac("d0:0d:0a:c8:00:99"), 1); err == nil {
 			t.Errorf("unknown MAC leased %s", l.ACK.YourIPAddr)
 		}
 	})
@@ -392,11 +303,11 @@ func TestKernelManagedNoVLAN(t *testing.T) {
 		t.FailNow() // the rest needs the leases
 	}
 
-	serveWho(t, out, "10.99.0.2:7000")
-	serveWho(t, inst1, "0.0.0.0:8080")
-	serveWho(t, inst1, "0.0.0.0:9090")
-	serveWho(t, inst1, "0.0.0.0:2222")
-	serveWho(t, inst2, "0.0.0.0:5000")
+	nstest.ServeWho(t, out, "10.99.0.2:7000")
+	nstest.ServeWho(t, inst1, "0.0.0.0:8080")
+	nstest.ServeWho(t, inst1, "0.0.0.0:9090")
+	nstest.ServeWho(t, inst1, "0.0.0.0:2222")
+	nstest.ServeWho(t, inst2, "0.0.0.0:5000")
 
 	t.Run("metadata DNAT keeps the instance's address", func(t *testing.T) {
 		metadata(t, inst1, "10.200.0.2")
@@ -444,9 +355,9 @@ func TestKernelManagedNoVLAN(t *testing.T) {
 			_, lonet, _ := net.ParseCIDR("127.0.0.0/8")
 			return netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: lonet, Gw: net.ParseIP("10.200.0.1")})
 		})
-		serveWho(t, host, "127.0.0.1:18091")
-		mustNotConnect(t, rogue, "127.0.0.1:18090")
-		mustNotConnect(t, rogue, "127.0.0.1:18091")
+		nstest.ServeWho(t, host, "127.0.0.1:18091")
+		nstest.MustNotConnect(t, rogue, "127.0.0.1:18090")
+		nstest.MustNotConnect(t, rogue, "127.0.0.1:18091")
 		// Nor does route_localnet let a guest pass for the host itself:
 		// a datagram it sends from a loopback address (127.0.0.2, which
 		// the host's kernel would take as the host's own) is dropped,
@@ -457,16 +368,16 @@ func TestKernelManagedNoVLAN(t *testing.T) {
 	})
 
 	t.Run("outbound NAT", func(t *testing.T) {
-		mustWho(t, inst2, "10.99.0.2:7000", "10.99.0.1")   // masqueraded
-		mustWho(t, inst1, "10.99.0.2:7000", "10.99.0.100") // its elastic IP
+		nstest.MustWho(t, inst2, "10.99.0.2:7000", "10.99.0.1")   // masqueraded
+		nstest.MustWho(t, inst1, "10.99.0.2:7000", "10.99.0.100") // its elastic IP
 	})
 
 	t.Run("security groups filter", func(t *testing.T) {
-		mustWho(t, out, "10.99.0.100:8080", "10.99.0.2")   // DNAT to i-web, CIDR rule, source kept
-		mustNotConnect(t, out, "10.99.0.100:2222")         // no rule
-		mustWho(t, inst2, "10.200.0.2:9090", "10.200.0.3") // peer-group rule, bridged
-		mustNotConnect(t, inst2, "10.200.0.2:8080")        // the CIDR rule is for 10.99.0.0/24
-		mustNotConnect(t, inst1, "10.200.0.3:5000")        // sg-cli admits nothing
+		nstest.MustWho(t, out, "10.99.0.100:8080", "10.99.0.2")   // DNAT to i-web, CIDR rule, source kept
+		nstest.MustNotConnect(t, out, "10.99.0.100:2222")         // no rule
+		nstest.MustWho(t, inst2, "10.200.0.2:9090", "10.200.0.3") // peer-group rule, bridged
+		nstest.MustNotConnect(t, inst2, "10.200.0.2:8080")        // the CIDR rule is for 10.99.0.0/24
+		nstest.MustNotConnect(t, inst1, "10.200.0.3:5000")        // sg-cli admits nothing
 	})
 
 	t.Run("set removes what is no longer wanted", func(t *testing.T) {
@@ -491,10 +402,10 @@ func TestKernelManagedNoVLAN(t *testing.T) {
 			}
 		}
 		// i-cli's MAC is no longer served.
-		if l, err := lease(t, inst2, "eth0", nil, 1); err == nil {
+		if l, err := nstest.Lease(inst2, "eth0", nil, 1); err == nil {
 			t.Errorf("gone instance leased %s", l.ACK.YourIPAddr)
 		}
-		mustNotConnect(t, out, "10.99.0.100:8080")
+		nstest.MustNotConnect(t, out, "10.99.0.100:8080")
 	})
 
 	t.Run("close removes everything", func(t *testing.T) {
@@ -574,7 +485,7 @@ func TestKernelManaged(t *testing.T) {
 	}
 	nstest.Veth(t, host, "vb", inst, "eth0", mac1)
 	attach(t, host, "vb", m.Bridge(1))
-	l, err := lease(t, inst, "eth0", nil, 3)
+	l, err := nstest.Lease(inst, "eth0", nil, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -649,7 +560,7 @@ func TestKernelStaticSystem(t *testing.T) {
 	state := State{Instances: []Instance{{ID: "i-s", MAC: a.MAC, PrivateIP: a.PrivateIP, Tap: "euca-ts"}},
 		Metadata: netip.MustParseAddrPort("127.0.0.1:18081")}
 	nstest.MustDo(t, host, func() error { return st.Set(ctx, state) })
-	l, err := lease(t, inst, "eth0", nil, 3)
+	l, err := nstest.Lease(inst, "eth0", nil, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,6 +80,17 @@ func (m *managed) Segments() int {
 // VLANTag is segment's 802.1Q id and bridge suffix: 0 and 1 are not usable.
 func VLANTag(segment int) int { return segment + 2 }
 
+// NoVLANVNI is the VXLAN id of MANAGED-NOVLAN's one network; MANAGED's
+// segments use their VLAN tags (2-4094), so the two never share one.
+const NoVLANVNI = 1
+
+func (m *managed) VNI(segment int) int {
+	if !m.vlan {
+		return NoVLANVNI
+	}
+	return VLANTag(segment)
+}
+
 func (m *managed) Bridge(segment int) string {
 	if !m.vlan {
 		return m.cfg.Bridge
@@ -112,6 +123,7 @@ type network struct {
 	prefix    netip.Prefix
 	gateway   netip.Addr
 	tag       int // MANAGED's VLAN id
+	vni       int // the VXLAN id carrying it to the peers
 	instances []Instance
 }
 
@@ -146,7 +158,7 @@ func (m *managed) networks(st State) ([]*network, map[string]*network, error) {
 			if err != nil {
 				return nil, nil, fmt.Errorf("instance %s: %w", in.ID, err)
 			}
-			n = &network{bridge: m.Bridge(seg), prefix: p, gateway: ipam.Gateway(p)}
+			n = &network{bridge: m.Bridge(seg), prefix: p, gateway: ipam.Gateway(p), vni: m.VNI(seg)}
 			if m.vlan {
 				n.tag = VLANTag(seg)
 			}
@@ -165,7 +177,7 @@ func (m *managed) networks(st State) ([]*network, map[string]*network, error) {
 	// MANAGED-NOVLAN keeps its bridge, gateway and DHCP with no instances,
 	// so the first instance finds them ready.
 	if !m.vlan && len(nets) == 0 {
-		nets = []*network{{bridge: m.cfg.Bridge, prefix: m.cfg.Subnet, gateway: ipam.Gateway(m.cfg.Subnet)}}
+		nets = []*network{{bridge: m.cfg.Bridge, prefix: m.cfg.Subnet, gateway: ipam.Gateway(m.cfg.Subnet), vni: NoVLANVNI}}
 	}
 	slices.SortFunc(nets, func(a, b *network) int { return a.tag - b.tag })
 	return nets, byInst, nil
@@ -188,9 +200,16 @@ func (m *managed) Set(ctx context.Context, st State) error {
 	if err := enableForwarding(m.log); err != nil {
 		return err
 	}
+	var under link.Underlay
+	if len(st.Peers) > 0 {
+		if under, err = link.FindUnderlay(m.cfg.PrivInterface, m.cfg.LocalIP, st.Peers[0]); err != nil {
+			return fmt.Errorf("%s: VXLAN: %w", m.cfg.Mode, err)
+		}
+	}
 
-	// Bridges, their gateway addresses, VLANs; then what is no longer wanted.
+	// Bridges, their gateway addresses, tunnels; then what is no longer wanted.
 	bridges := map[string]netlink.Link{}
+	tunnels := map[string]bool{}
 	var errs []error
 	for _, n := range nets {
 		br, created, err := link.EnsureBridge(n.bridge, link.BridgeMAC(n.gateway))
@@ -205,7 +224,18 @@ func (m *managed) Set(ctx context.Context, st State) error {
 		if err := link.SetAddrs(br, []netip.Prefix{gw}, m.oursOn(n.bridge)); err != nil {
 			return err
 		}
-		if n.tag != 0 && m.cfg.PrivInterface != "" {
+		if len(st.Peers) > 0 {
+			name := link.VXLANName(n.vni)
+			tunnels[name] = true
+			err := link.EnsureVXLAN(link.VXLAN{Name: name, VNI: n.vni, Local: under.Local, Dev: under.Dev,
+				MTU: under.MTU - link.VXLANOverhead}, br)
+			if err == nil {
+				err = link.SetFDB(name, st.Peers)
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+		} else if n.tag != 0 && m.cfg.PrivInterface != "" {
 			if err := link.EnsureVLAN(link.VLANName(n.tag), m.cfg.PrivInterface, n.tag, br); err != nil {
 				errs = append(errs, err)
 			}
@@ -218,7 +248,7 @@ func (m *managed) Set(ctx context.Context, st State) error {
 	errs = append(errs, syncTaps(st.Instances, func(in Instance) (netlink.Link, error) {
 		return bridges[byInst[in.ID].bridge], nil
 	}, m.log))
-	errs = append(errs, m.removeStale(bridges))
+	errs = append(errs, m.removeStale(bridges, tunnels))
 	errs = append(errs, m.setPublic(st.Instances))
 
 	if err := applyRules(spec, m.log); err != nil {
@@ -234,6 +264,9 @@ func (m *managed) Set(ctx context.Context, st State) error {
 		}
 		if len(w.cfg.DNS) == 0 {
 			w.cfg.DNS = []netip.Addr{n.gateway}
+		}
+		if len(st.Peers) > 0 {
+			w.cfg.MTU = under.MTU - link.VXLANOverhead
 		}
 		for _, in := range n.instances {
 			w.leases = append(w.leases, dhcp.Lease{MAC: in.MAC, IP: in.PrivateIP})
@@ -257,10 +290,11 @@ func (m *managed) oursOn(bridge string) func(netip.Prefix) bool {
 }
 
 // removeStale deletes the project's bridges and VLANs not in want (a
-// segment whose last instance went, a renamed VNET_BRIDGE).
-func (m *managed) removeStale(want map[string]netlink.Link) error {
+// segment whose last instance went, a renamed VNET_BRIDGE), and its VXLAN
+// devices not in tunnels (no peers left).
+func (m *managed) removeStale(want map[string]netlink.Link, tunnels map[string]bool) error {
 	var errs []error
-	for _, kind := range []string{link.KindVLAN, link.KindBridge} {
+	for _, kind := range []string{link.KindVXLAN, link.KindVLAN, link.KindBridge} {
 		ls, err := link.List(kind)
 		if err != nil {
 			errs = append(errs, err)
@@ -269,6 +303,9 @@ func (m *managed) removeStale(want map[string]netlink.Link) error {
 		for _, l := range ls {
 			name := l.Attrs().Name
 			keep := want[name] != nil
+			if kind == link.KindVXLAN {
+				keep = tunnels[name] && want[masterName(l)] != nil
+			}
 			if kind == link.KindVLAN {
 				keep = false
 				if br, ok := want[masterName(l)]; ok && br != nil {
@@ -351,22 +388,36 @@ func (m *managed) rules(st State, nets []*network) (nft.Spec, error) {
 	for _, n := range nets {
 		spec.Bridges = append(spec.Bridges, n.bridge)
 	}
-	members := map[string][]netip.Prefix{}
 	for _, in := range st.Instances {
-		for _, g := range slices.Compact(slices.Sorted(slices.Values(in.Groups))) {
-			members[g] = append(members[g], netip.PrefixFrom(in.PrivateIP, 32))
-		}
-		spec.Instances = append(spec.Instances, nft.Instance{ID: in.ID, Addr: in.PrivateIP, Groups: in.Groups})
 		if in.PublicIP.IsValid() {
 			spec.NAT = append(spec.NAT, nft.OneToOne{Public: in.PublicIP, Private: in.PrivateIP})
 		}
 	}
-	for _, g := range st.Groups {
+	var err error
+	spec.Instances, spec.Groups, err = Filter(st.Instances, st.Groups)
+	return spec, err
+}
+
+// Filter is the security-group part of a state as the nftables rules
+// take it: every instance a target, and each group's ingress rules with
+// peer groups resolved into their members' addresses. Rules the IPv4
+// filter cannot express (ICMPv6) are left out.
+func Filter(instances []Instance, groups []Group) ([]nft.Instance, []nft.Group, error) {
+	var targets []nft.Instance
+	members := map[string][]netip.Prefix{}
+	for _, in := range instances {
+		for _, g := range slices.Compact(slices.Sorted(slices.Values(in.Groups))) {
+			members[g] = append(members[g], netip.PrefixFrom(in.PrivateIP, 32))
+		}
+		targets = append(targets, nft.Instance{ID: in.ID, Addr: in.PrivateIP, Groups: in.Groups})
+	}
+	var out []nft.Group
+	for _, g := range groups {
 		ng := nft.Group{ID: g.ID}
 		for _, r := range g.Ingress {
 			proto, ok, err := protocol(r.Protocol)
 			if err != nil {
-				return nft.Spec{}, fmt.Errorf("group %s: %w", g.ID, err)
+				return nil, nil, fmt.Errorf("group %s: %w", g.ID, err)
 			}
 			if !ok {
 				continue
@@ -380,15 +431,15 @@ func (m *managed) rules(st State, nets []*network) (nft.Spec, error) {
 			}
 			ng.Rules = append(ng.Rules, nr)
 		}
-		spec.Groups = append(spec.Groups, ng)
+		out = append(out, ng)
 	}
-	return spec, nil
+	return targets, out, nil
 }
 
 func (m *managed) Close(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	errs := []error{m.dhcp.close(), removeRules(), removeTaps(), m.removeStale(nil)}
+	errs := []error{m.dhcp.close(), removeRules(), removeTaps(), m.removeStale(nil, nil)}
 	if !link.Owned(m.cfg.Bridge) && m.cfg.Bridge != "" {
 		// An operator's bridge stays; the gateway address goes.
 		if l, err := netlink.LinkByName(m.cfg.Bridge); err == nil {

@@ -52,6 +52,7 @@ func newStatic(cfg Config, log *slog.Logger) (Mode, error) {
 
 func (s *static) Name() string      { return Static }
 func (s *static) Segments() int     { return 0 }
+func (s *static) VNI(int) int       { return 0 }
 func (s *static) Bridge(int) string { return s.cfg.Bridge }
 
 // Allocate gives the first VNET_MACMAP pair not in use.

@@ -35,6 +35,7 @@ func newSystem(cfg Config, log *slog.Logger) (Mode, error) {
 
 func (s *system) Name() string      { return System }
 func (s *system) Segments() int     { return 0 }
+func (s *system) VNI(int) int       { return 0 }
 func (s *system) Bridge(int) string { return s.cfg.Bridge }
 
 // Allocate gives a random MAC with the cloud's prefix, and no address:

@@ -9,7 +9,16 @@
 //     isolation by filtering on the instances' security groups.
 //   - MANAGED: the same, but each security group is its own segment (an
 //     addrs-per-net slice of the subnet) on its own bridge, carried between
-//     hosts by a VLAN on VNET_PRIVINTERFACE.
+//     hosts by a VLAN on VNET_PRIVINTERFACE (or by VXLAN, below).
+//
+// Across hosts (State.Peers, the underlay addresses of the cluster's nodes
+// on other hosts), each managed network's bridge also carries a VXLAN
+// device (euca-vx<VNI>: VNI 1 for MANAGED-NOVLAN, a segment's VLAN tag in
+// MANAGED) with one flood entry per peer: unicast VXLAN, no multicast and
+// no VLAN-capable switch needed. The nodes join it with package nodenet;
+// DHCP, the metadata redirect and NAT stay on this host for them all, and
+// the DHCP server offers the tunnel's MTU (option 26: the underlay's less
+// 50 bytes) so that guests do not send frames the tunnel would drop.
 //   - STATIC: the operator's bridge (VNET_BRIDGE) and DHCP of the VNET_MACMAP
 //     pairs, the metadata redirect, no NAT and no filtering.
 //   - SYSTEM: taps on the operator's bridge, random MACs, and nothing else:
@@ -76,6 +85,10 @@ type Mode interface {
 	// Segments is how many security-group segments the subnet holds
 	// (MANAGED); 0 when groups share one network.
 	Segments() int
+	// VNI is the VXLAN network identifier carrying segment between hosts
+	// (see State.Peers); 0 when the mode has no network of its own to
+	// carry (SYSTEM, STATIC: the operator's bridge spans the hosts).
+	VNI(segment int) int
 }
 
 // State is the whole desired network: what the store says now.
@@ -87,6 +100,13 @@ type State struct {
 	Metadata  netip.AddrPort
 	Instances []Instance
 	Groups    []Group
+	// Peers are the underlay addresses of the cluster's nodes on other
+	// hosts. With peers, each network's bridge also carries a VXLAN device
+	// (VNI) towards them, one flood entry per peer, so instances on those
+	// hosts share the network (DHCP, metadata, NAT, the gateway) with
+	// this host's; and the DHCP server offers the tunnel's smaller MTU.
+	// None: the network stays on this host, as a cluster on one host has it.
+	Peers []netip.Addr
 }
 
 // Instance is one instance's network identity.
@@ -133,7 +153,8 @@ type Config struct {
 	Router        netip.Addr   // VNET_ROUTER: STATIC's router
 	DNS           []netip.Addr // VNET_DNS, else the host's resolvers
 	PubInterface  string       // VNET_PUBINTERFACE; "": the default route's, looked up at each Set
-	PrivInterface string       // VNET_PRIVINTERFACE: MANAGED's VLAN parent; "": no VLAN devices
+	PrivInterface string       // VNET_PRIVINTERFACE: the VXLAN underlay, MANAGED's VLAN parent; "": by route, no VLAN devices
+	LocalIP       netip.Addr   // VNET_LOCALIP: this host's underlay address; invalid: by route
 	AddrsPerNet   int          // VNET_ADDRSPERNET
 	MACMap        []conf.MACIP // VNET_MACMAP
 	PublicIPs     []netip.Addr // VNET_PUBLICIPS: the elastic-IP pool
@@ -155,6 +176,7 @@ func ConfigFrom(c *conf.Config) Config {
 		DNS:           c.VNetDNS,
 		PubInterface:  c.VNetPubInterface,
 		PrivInterface: c.VNetPrivInterface,
+		LocalIP:       c.VNetLocalIP,
 		AddrsPerNet:   c.VNetAddrsPerNet,
 		MACMap:        c.VNetMACMap,
 		PublicIPs:     c.VNetPublicIPs,

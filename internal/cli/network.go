@@ -26,8 +26,8 @@ func NetworkCommand() *cli.Command {
 		Usage: "manage this host's cluster network",
 		Subcommands: []*cli.Command{{
 			Name: "flush",
-			Usage: "remove what the cluster network made on this host: the euca- bridges, VLANs and taps, " +
-				"the nftables table inet euca, its addresses (root; refused while instances of this host run)",
+			Usage: "remove what the cluster network made on this host: the euca- bridges, VXLAN and VLAN devices and taps, " +
+				"the nftables tables inet euca and euca-node, its addresses (root; refused while instances of this host run)",
 			Flags:  []cli.Flag{ConfFlag()},
 			Action: NetworkFlush,
 		}},

@@ -213,3 +213,18 @@ func TestKernelListen(t *testing.T) {
 		t.Logf("second Close: %v", err)
 	}
 }
+
+// TestReplyMTU: a network carried over VXLAN offers its smaller MTU
+// (option 26); one that is not offers none, so the guest keeps its own.
+func TestReplyMTU(t *testing.T) {
+	if offer := Reply(cfg, fixed, discover(t, known)); offer.Options.Has(dhcpv4.OptionInterfaceMTU) {
+		t.Error("option 26 without an MTU")
+	}
+	c := cfg
+	c.MTU = 1450
+	offer := Reply(c, fixed, discover(t, known))
+	checkLease(t, offer, dhcpv4.MessageTypeOffer)
+	if got := offer.Options.Get(dhcpv4.OptionInterfaceMTU); len(got) != 2 || got[0] != 0x05 || got[1] != 0xaa {
+		t.Errorf("option 26 = %x, want 05aa (1450)", got)
+	}
+}

@@ -52,6 +52,11 @@ import (
 // TableName is the table the cloud owns.
 const TableName = "euca"
 
+// NodeTableName is the table of a node on another host than its cluster
+// controller: the security groups only (Spec.Filter), for what its bridge
+// carries between its instances and to and from the tunnel.
+const NodeTableName = "euca-node"
+
 // MetadataAddr is where instances reach the metadata service.
 var MetadataAddr = netip.MustParseAddr("169.254.169.254")
 
@@ -75,8 +80,14 @@ type Spec struct {
 	Masquerade bool           // NAT the subnet's outbound traffic
 	NAT        []OneToOne     // elastic IPs
 	Filter     bool           // isolate instances by their security groups
-	Instances  []Instance
-	Groups     []Group
+	// Host are the cloud's own addresses on the bridges (the gateway):
+	// a node's bridge carries their traffic with its instances (DHCP
+	// offers, metadata, the gateway's answers), which on the gateway's own
+	// host is input and output, never filtered here; so it is not on the
+	// node either.
+	Host      []netip.Addr
+	Instances []Instance
+	Groups    []Group
 }
 
 // OneToOne maps a public (elastic) address to an instance's private one.
@@ -217,6 +228,17 @@ func Build(s Spec) (*Ruleset, error) {
 // filter fills the forward chain and the per-group and per-instance chains.
 func (rs *Ruleset) filter(fwd *nftables.Chain, s Spec, bridges []string) error {
 	rs.add(fwd, "established", concat(ctBits(expr.CtKeySTATE, expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), verdict(expr.VerdictAccept)))
+	hosts := slices.Clone(s.Host)
+	slices.SortFunc(hosts, netip.Addr.Compare)
+	hosts = slices.Compact(hosts)
+	for _, h := range hosts {
+		if !h.Is4() {
+			return fmt.Errorf("nft: host address %v is not IPv4", h)
+		}
+		p := netip.PrefixFrom(h, 32)
+		rs.add(fwd, "from the host "+h.String(), concat(ipv4(), addr(offSaddr, expr.CmpOpEq, p), verdict(expr.VerdictAccept)))
+		rs.add(fwd, "to the host "+h.String(), concat(ipv4(), addr(offDaddr, expr.CmpOpEq, p), verdict(expr.VerdictAccept)))
+	}
 	// Instances have no IPv6 addresses the rules could name: refuse IPv6
 	// towards them, bridged or routed, rather than let it bypass the groups.
 	for _, br := range bridges {

@@ -428,3 +428,25 @@ func kernelForm(es []expr.Any) []expr.Any {
 	}
 	return out
 }
+
+// TestHost: a node's table lets the cloud's own address (the gateway)
+// through before any group decides, both ways; without Host there is no
+// such rule (the gateway's own host never forwards its traffic).
+func TestHost(t *testing.T) {
+	s := spec()
+	s.Table = NodeTableName
+	s.Host = []netip.Addr{netip.MustParseAddr("172.31.0.1"), netip.MustParseAddr("172.31.0.1")}
+	rs := mustBuild(t, s)
+	if rs.Table.Name != NodeTableName {
+		t.Errorf("table %s", rs.Table.Name)
+	}
+	want := []string{"established", "from the host 172.31.0.1", "to the host 172.31.0.1", "no IPv6 to euca-br0",
+		"to i-1 172.31.0.5", "nothing else new to 172.31.0.0/16"}
+	if got := rs.Comments(ChainForward); !slices.Equal(got, want) {
+		t.Errorf("forward:\n got  %q\n want %q", got, want)
+	}
+	s.Host = []netip.Addr{netip.MustParseAddr("::1")}
+	if _, err := Build(s); err == nil {
+		t.Error("an IPv6 host address accepted")
+	}
+}

@@ -1,0 +1,430 @@
+package nodenet
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/euca-cloud/euca/netmode"
+	"github.com/euca-cloud/euca/netmode/internal/nstest"
+	"github.com/euca-cloud/euca/netmode/link"
+	"github.com/euca-cloud/euca/netmode/nft"
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+var (
+	ma  = netip.MustParseAddr
+	mp  = netip.MustParsePrefix
+	mac = func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
+)
+
+func testLog() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// hosts is the test's machines: a LAN, a cluster controller on it with
+// the way out, two nodes, and guests on the nodes.
+//
+//	out 10.99.0.2 ── pub0 10.99.0.1 [cc 192.0.2.1, euca-br0 10.210.0.1/16, DHCP, NAT, metadata]
+//	                                    │ lan0 (bridge in ns lan), VXLAN VNI 1 over it
+//	              n1 192.0.2.2 [euca-br0] ─┴─ n2 192.0.2.3 [euca-br0]
+//	              ├ g1 i-web (sg-web)          └ g2 i-cli (sg-cli)
+//	              └ g3 i-db  (sg-cli)
+type hosts struct {
+	lan, cc, n1, n2, g1, g2, g3, out netns.NsHandle
+}
+
+func lanBridge(t *testing.T, ns netns.NsHandle, ports ...string) {
+	t.Helper()
+	nstest.MustDo(t, ns, func() error {
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "lan0"}}
+		if err := netlink.LinkAdd(br); err != nil {
+			return err
+		}
+		if err := netlink.LinkSetUp(br); err != nil {
+			return err
+		}
+		for _, p := range ports {
+			l, err := netlink.LinkByName(p)
+			if err != nil {
+				return err
+			}
+			if err := netlink.LinkSetMaster(l, br); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func attach(t *testing.T, ns netns.NsHandle, port, bridge string) {
+	t.Helper()
+	nstest.MustDo(t, ns, func() error {
+		p, err := netlink.LinkByName(port)
+		if err != nil {
+			return err
+		}
+		br, err := netlink.LinkByName(bridge)
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetMaster(p, br)
+	})
+}
+
+// metadata GETs a path of 169.254.169.254 from ns and checks the metadata
+// server (on the controller's loopback) saw the instance's own address.
+func metadata(t *testing.T, ns netns.NsHandle, want string) {
+	t.Helper()
+	var body string
+	err := nstest.Do(ns, func() error {
+		c, err := net.DialTimeout("tcp4", "169.254.169.254:80", 3*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		fmt.Fprint(c, "GET /latest/meta-data/instance-id HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		body = string(b)
+		return err
+	})
+	if err != nil {
+		t.Errorf("GET 169.254.169.254 from %s: %v", want, err)
+	} else if body != "/latest/meta-data/instance-id "+want {
+		t.Errorf("metadata server saw %q, want the request from %s", body, want)
+	}
+}
+
+func tableHandles(t *testing.T, ns netns.NsHandle, table string) map[string]uint64 {
+	t.Helper()
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]uint64{}
+	for _, ch := range chains {
+		if ch.Table.Name != table {
+			continue
+		}
+		rules, err := c.GetRules(ch.Table, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rules {
+			out[ch.Name+"/"+nft.Comment(r)] = r.Handle
+		}
+	}
+	return out
+}
+
+func links(t *testing.T, ns netns.NsHandle, kind string) []string {
+	t.Helper()
+	var out []string
+	nstest.MustDo(t, ns, func() error {
+		ls, err := link.List(kind)
+		for _, l := range ls {
+			out = append(out, l.Attrs().Name)
+		}
+		return err
+	})
+	return out
+}
+
+// TestKernelAcrossHosts: guests on two nodes lease from the cluster
+// controller across VXLAN, reach its metadata redirect and its NAT, send
+// full-size packets at the MTU the lease gives, and reach each other, on
+// one node and across nodes, only as their groups allow; then the
+// segments are reconciled away and nothing is left.
+func TestKernelAcrossHosts(t *testing.T) {
+	h := hosts{}
+	for _, p := range []*netns.NsHandle{&h.lan, &h.cc, &h.n1, &h.n2, &h.g1, &h.g2, &h.g3, &h.out} {
+		*p = nstest.New(t)
+	}
+	nstest.Veth(t, h.cc, "eth0", h.lan, "pcc", nil)
+	nstest.Veth(t, h.n1, "eth0", h.lan, "pn1", nil)
+	nstest.Veth(t, h.n2, "eth0", h.lan, "pn2", nil)
+	lanBridge(t, h.lan, "pcc", "pn1", "pn2")
+	ccIP, n1IP, n2IP := ma("192.0.2.1"), ma("192.0.2.2"), ma("192.0.2.3")
+	nstest.Addr(t, h.cc, "eth0", "192.0.2.1/24")
+	nstest.Addr(t, h.n1, "eth0", "192.0.2.2/24")
+	nstest.Addr(t, h.n2, "eth0", "192.0.2.3/24")
+	nstest.Veth(t, h.cc, "pub0", h.out, "eth0", nil)
+	nstest.Addr(t, h.cc, "pub0", "10.99.0.1/24")
+	nstest.Addr(t, h.out, "eth0", "10.99.0.2/24")
+	nstest.DefaultRoute(t, h.cc, net.ParseIP("10.99.0.2"))
+
+	mac1, mac2, mac3 := mac("d0:0d:0a:d2:00:02"), mac("d0:0d:0a:d2:00:03"), mac("d0:0d:0a:d2:00:04")
+	nstest.Veth(t, h.n1, "v1", h.g1, "eth0", mac1)
+	nstest.Veth(t, h.n2, "v2", h.g2, "eth0", mac2)
+	nstest.Veth(t, h.n1, "v3", h.g3, "eth0", mac3)
+
+	// The metadata service: on the controller's loopback, as the CLC's is.
+	var mdLn net.Listener
+	nstest.MustDo(t, h.cc, func() (err error) { mdLn, err = net.Listen("tcp4", "127.0.0.1:0"); return err })
+	t.Cleanup(func() { mdLn.Close() })
+	go http.Serve(mdLn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		fmt.Fprintf(w, "%s %s", r.URL.Path, host)
+	}))
+
+	ctx := context.Background()
+	mode, err := netmode.New(netmode.Config{Mode: netmode.ManagedNoVLAN, Subnet: mp("10.210.0.0/16"),
+		DNS: []netip.Addr{ma("10.255.255.53")}}, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nstest.Do(h.cc, func() error { return mode.Close(ctx) }) })
+	instances := []netmode.Instance{
+		{ID: "i-web", MAC: mac1, PrivateIP: ma("10.210.0.2"), Groups: []string{"sg-web"}},
+		{ID: "i-cli", MAC: mac2, PrivateIP: ma("10.210.0.3"), Groups: []string{"sg-cli"}},
+		{ID: "i-db", MAC: mac3, PrivateIP: ma("10.210.0.4"), Groups: []string{"sg-cli"}},
+	}
+	groups := []netmode.Group{
+		// sg-web: TCP 8080 from sg-cli. sg-cli: ICMP echo from sg-web.
+		{ID: "sg-web", Ingress: []netmode.Rule{{Protocol: "tcp", FromPort: 8080, ToPort: 8080, PeerGroup: "sg-cli"}}},
+		{ID: "sg-cli", Ingress: []netmode.Rule{{Protocol: "icmp", FromPort: 8, ToPort: -1, PeerGroup: "sg-web"}}},
+	}
+	st := netmode.State{Metadata: netip.AddrPortFrom(ma("127.0.0.1"), uint16(mdLn.Addr().(*net.TCPAddr).Port)),
+		Instances: instances, Groups: groups, Peers: []netip.Addr{n1IP, n2IP}}
+	nstest.MustDo(t, h.cc, func() error { return mode.Set(ctx, st) })
+
+	seg := func(remotes ...netip.Addr) Segment {
+		return Segment{Bridge: mode.Bridge(0), VNI: mode.VNI(0), Gateway: ma("10.210.0.1"), Remotes: remotes}
+	}
+	nodeNet := func(remotes ...netip.Addr) Network {
+		return Network{Segments: []Segment{seg(remotes...)}, Subnet: mp("10.210.0.0/16"), Instances: instances, Groups: groups}
+	}
+	a1, err := New(Config{}, testLog()) // the underlay by route
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := New(Config{PrivInterface: "eth0", LocalIP: n2IP}, testLog()) // named
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		nstest.Do(h.n1, func() error { return a1.Close(ctx) })
+		nstest.Do(h.n2, func() error { return a2.Close(ctx) })
+	})
+	// Each node is handed the controller first and every node of the
+	// cluster (itself included, as the controller sends one list to all).
+	nstest.MustDo(t, h.n1, func() error { return a1.Set(ctx, nodeNet(ccIP, n1IP, n2IP)) })
+	nstest.MustDo(t, h.n2, func() error { return a2.Set(ctx, nodeNet(ccIP, n1IP, n2IP)) })
+	attach(t, h.n1, "v1", "euca-br0")
+	attach(t, h.n2, "v2", "euca-br0")
+	attach(t, h.n1, "v3", "euca-br0")
+
+	t.Run("segments", func(t *testing.T) {
+		nstest.MustDo(t, h.n1, func() error {
+			if got, err := link.FDB(link.VXLANName(1)); err != nil || !slices.Equal(got, []netip.Addr{ccIP, n2IP}) {
+				t.Errorf("n1 floods to %v, %v: want the controller and n2, not itself", got, err)
+			}
+			l := mustLink(t, link.VXLANName(1))
+			if l.Attrs().MTU != 1450 || l.Attrs().Alias != Alias || masterOf(l) != "euca-br0" {
+				t.Errorf("n1 tunnel %+v", l.Attrs())
+			}
+			if ps, _ := link.Addrs(mustLink(t, "euca-br0")); len(ps) != 0 {
+				t.Errorf("a node's bridge has addresses %v", ps)
+			}
+			return nil
+		})
+		nstest.MustDo(t, h.cc, func() error {
+			if got, err := link.FDB(link.VXLANName(1)); err != nil || !slices.Equal(got, []netip.Addr{n1IP, n2IP}) {
+				t.Errorf("cc floods to %v, %v", got, err)
+			}
+			return nil
+		})
+	})
+
+	t.Run("leases from the controller across the tunnel", func(t *testing.T) {
+		for _, g := range []struct {
+			ns   netns.NsHandle
+			want string
+		}{{h.g1, "10.210.0.2"}, {h.g2, "10.210.0.3"}, {h.g3, "10.210.0.4"}} {
+			l, err := nstest.Lease(g.ns, "eth0", nil, 4)
+			if err != nil {
+				t.Fatalf("lease for %s: %v", g.want, err)
+			}
+			if l.ACK.YourIPAddr.String() != g.want || l.ACK.Router()[0].String() != "10.210.0.1" {
+				t.Errorf("lease %s", l.ACK.Summary())
+			}
+			// The tunnel's MTU is offered (option 26): 1500 less 50.
+			if got := nstest.LeaseMTU(l.ACK); got != 1450 {
+				t.Errorf("lease for %s offers MTU %d, want 1450", g.want, got)
+			}
+			nstest.Configure(t, g.ns, "eth0", l.ACK)
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	nstest.ServeWho(t, h.out, "10.99.0.2:7000")
+	nstest.ServeWho(t, h.g1, "0.0.0.0:8080")
+	nstest.ServeWho(t, h.g1, "0.0.0.0:2222")
+	nstest.ServeWho(t, h.g2, "0.0.0.0:5000")
+	nstest.ServeWho(t, h.g3, "0.0.0.0:5000")
+	nstest.ServeWho(t, h.cc, "10.210.0.1:7001")
+
+	t.Run("metadata and NAT at the controller", func(t *testing.T) {
+		metadata(t, h.g1, "10.210.0.2")
+		metadata(t, h.g2, "10.210.0.3")
+		nstest.MustWho(t, h.g2, "10.99.0.2:7000", "10.99.0.1")
+	})
+
+	t.Run("groups hold on one node and across nodes", func(t *testing.T) {
+		nstest.MustWho(t, h.g2, "10.210.0.2:8080", "10.210.0.3") // n2 -> n1, sg-cli -> sg-web 8080
+		nstest.MustWho(t, h.g3, "10.210.0.2:8080", "10.210.0.4") // on n1, bridged there only
+		nstest.MustNotConnect(t, h.g2, "10.210.0.2:2222")        // across nodes, no rule
+		nstest.MustNotConnect(t, h.g3, "10.210.0.2:2222")        // on one node, no rule
+		nstest.MustNotConnect(t, h.g1, "10.210.0.4:5000")        // on one node: sg-cli admits no TCP
+		nstest.MustNotConnect(t, h.g1, "10.210.0.3:5000")        // across nodes
+		nstest.MustNotConnect(t, h.g3, "10.210.0.3:5000")        // sg-cli to sg-cli across nodes
+	})
+
+	t.Run("the gateway's own traffic is the host's, as on its own host", func(t *testing.T) {
+		// A guest reaches the controller's address on the segment (its DNS,
+		// when VNET_DNS names none) and the controller's host reaches a
+		// guest: neither is forwarded there, so no group decides.
+		nstest.MustWho(t, h.g2, "10.210.0.1:7001", "10.210.0.3")
+		nstest.MustWho(t, h.cc, "10.210.0.3:5000", "10.210.0.1")
+	})
+
+	t.Run("full-size packets cross the tunnel at the leased MTU", func(t *testing.T) {
+		if err := nstest.Ping(h.g1, "10.210.0.3", 1450, 3*time.Second); err != nil {
+			t.Errorf("across nodes: %v", err)
+		}
+		if err := nstest.Ping(h.g1, "10.210.0.4", 1450, 3*time.Second); err != nil {
+			t.Errorf("on one node: %v", err)
+		}
+		if err := nstest.Ping(h.g3, "10.210.0.3", 100, nstest.Refused); err == nil {
+			t.Error("sg-cli answered a ping from sg-cli: it admits only sg-web's")
+		}
+		// Why the lease carries the MTU: a guest that kept Ethernet's 1500
+		// has its full-size packets dropped silently at the tunnel.
+		nstest.SetMTU(t, h.g1, "eth0", 1500)
+		if err := nstest.Ping(h.g1, "10.210.0.3", 1500, nstest.Refused); err == nil {
+			t.Error("a 1500-byte packet crossed a 1450-byte tunnel")
+		}
+		nstest.SetMTU(t, h.g1, "eth0", 1450)
+	})
+
+	t.Run("set twice changes nothing", func(t *testing.T) {
+		before := tableHandles(t, h.n1, nft.NodeTableName)
+		if len(before) == 0 {
+			t.Fatal("no node table")
+		}
+		idx := linkIndex(t, h.n1, link.VXLANName(1))
+		nstest.MustDo(t, h.n1, func() error { return a1.Set(ctx, nodeNet(ccIP, n1IP, n2IP)) })
+		after := tableHandles(t, h.n1, nft.NodeTableName)
+		for k, v := range before {
+			if after[k] != v {
+				t.Errorf("rule %s remade", k)
+			}
+		}
+		if linkIndex(t, h.n1, link.VXLANName(1)) != idx {
+			t.Error("tunnel remade")
+		}
+	})
+
+	t.Run("a node on the controller's host leaves it alone", func(t *testing.T) {
+		a, _ := New(Config{}, testLog())
+		nstest.MustDo(t, h.cc, func() error { return a.Set(ctx, nodeNet(ccIP, n1IP, n2IP)) })
+		if got := tableHandles(t, h.cc, nft.NodeTableName); len(got) != 0 {
+			t.Errorf("node table on the controller's host: %v", got)
+		}
+		nstest.MustDo(t, h.cc, func() error { return a.Close(ctx) })
+		if got := links(t, h.cc, link.KindBridge); !slices.Equal(got, []string{"euca-br0"}) {
+			t.Errorf("controller's bridges after a node agent's Close: %v", got)
+		}
+	})
+
+	t.Run("reconciled away", func(t *testing.T) {
+		// n2 leaves the cluster: n1 stops flooding to it.
+		nstest.MustDo(t, h.n1, func() error { return a1.Set(ctx, nodeNet(ccIP, n1IP)) })
+		nstest.MustDo(t, h.n1, func() error {
+			if got, _ := link.FDB(link.VXLANName(1)); !slices.Equal(got, []netip.Addr{ccIP}) {
+				t.Errorf("n1 floods to %v after n2 left", got)
+			}
+			return nil
+		})
+		// No segments: the node's bridge, tunnel and table go; a bridge
+		// not of the agent's making stays.
+		nstest.MustDo(t, h.n1, func() error { _, _, err := link.EnsureBridge("euca-other", nil); return err })
+		nstest.MustDo(t, h.n1, func() error { return a1.Set(ctx, Network{}) })
+		if got := links(t, h.n1, link.KindBridge); !slices.Equal(got, []string{"euca-other"}) {
+			t.Errorf("n1 bridges %v", got)
+		}
+		if got := links(t, h.n1, link.KindVXLAN); len(got) != 0 {
+			t.Errorf("n1 tunnels %v", got)
+		}
+		if got := tableHandles(t, h.n1, nft.NodeTableName); len(got) != 0 {
+			t.Errorf("n1 table left: %d rules", len(got))
+		}
+		// The controller without peers: no tunnel, no MTU offered.
+		st.Peers = nil
+		nstest.MustDo(t, h.cc, func() error { return mode.Set(ctx, st) })
+		if got := links(t, h.cc, link.KindVXLAN); len(got) != 0 {
+			t.Errorf("cc tunnels %v without peers", got)
+		}
+		nstest.MustDo(t, h.n2, func() error { return a2.Close(ctx) })
+		if got := links(t, h.n2, link.KindBridge); len(got) != 0 {
+			t.Errorf("n2 bridges after Close: %v", got)
+		}
+		nstest.MustDo(t, h.cc, func() error { return mode.Close(ctx) })
+		if got := links(t, h.cc, link.KindBridge); len(got) != 0 {
+			t.Errorf("cc bridges after Close: %v", got)
+		}
+	})
+}
+
+func mustLink(t *testing.T, name string) netlink.Link {
+	t.Helper()
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func masterOf(l netlink.Link) string {
+	m, err := netlink.LinkByIndex(l.Attrs().MasterIndex)
+	if err != nil {
+		return ""
+	}
+	return m.Attrs().Name
+}
+
+func linkIndex(t *testing.T, ns netns.NsHandle, name string) int {
+	t.Helper()
+	idx := 0
+	nstest.MustDo(t, ns, func() error {
+		idx = mustLink(t, name).Attrs().Index
+		return nil
+	})
+	return idx
+}

@@ -1,0 +1,340 @@
+// Package nodenet is a node's side of its cluster's network, on a host
+// other than its cluster controller's: the cluster controller (package
+// netmode, on its own host) runs each segment's bridge with the gateway,
+// DHCP, the metadata redirect and NAT; a node joins each segment with a
+// bridge of the same name and a VXLAN device (one VNI per segment) whose
+// flood entries point at the cluster controller and the cluster's other
+// nodes, so an instance here leases, reaches the metadata service and
+// leaves through NAT there exactly as one on the controller's host does,
+// and reaches instances on other nodes directly.
+//
+// Filtering. Two instances on one node talk across this node's bridge
+// only, and two on different nodes across the tunnel between their
+// nodes: neither passes the controller. So the node enforces the security
+// groups itself, with the controller's own rules (netmode.Filter, nft):
+// the table inet euca-node, whose forward chain sees bridged IPv4 through
+// br_netfilter (bridge-nf-call-iptables), with its connection tracking.
+// A bridge-family table cannot do this on its own: without
+// nf_conntrack_bridge (not in this kernel) it has no connection state, so
+// it could not let the answers of a guest's own connections back in.
+//
+// Everything carries the project's names (bridges as the controller names
+// them, "euca-vx<VNI>", the table euca-node); Set makes what is missing
+// and removes what it made and no longer wants, and netmode's Close
+// (`euca network flush`) removes it too. When the controller's address is
+// this host's own, the controller's network mode already runs the
+// segments here: Set then leaves the host alone.
+package nodenet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+
+	"github.com/euca-cloud/euca/netmode"
+	"github.com/euca-cloud/euca/netmode/link"
+	"github.com/euca-cloud/euca/netmode/nft"
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+)
+
+// Network is what a node needs of its cluster's network.
+type Network struct {
+	Segments []Segment
+	// Subnet is the cluster's private space; the filter drops new flows to
+	// an address of it that no instance holds.
+	Subnet netip.Prefix
+	// Instances and Groups are every instance of the cluster and the
+	// groups they are in: the targets, and the peers a group's rules
+	// name. Only ID, PrivateIP and Groups matter here.
+	Instances []netmode.Instance
+	Groups    []netmode.Group
+}
+
+// Segment is one of the cluster's networks: a bridge carried between
+// hosts by one VXLAN id.
+type Segment struct {
+	Bridge string
+	VNI    int
+	// Gateway is the controller's address on the segment (DHCP, metadata,
+	// the route out): its traffic with instances is not filtered here,
+	// as it is not on the controller's own host.
+	Gateway netip.Addr
+	// Remotes are the underlay addresses of the segment's other hosts: the
+	// cluster controller's first, then the cluster's other nodes.
+	Remotes []netip.Addr
+}
+
+// Config is the node's underlay, from its eucalyptus.conf.
+type Config struct {
+	PrivInterface string     // VNET_PRIVINTERFACE; "": the route towards the controller's
+	LocalIP       netip.Addr // VNET_LOCALIP; invalid: the source of that route
+}
+
+// Agent reconciles this host with the Network its cluster controller
+// hands it. It acts in the network namespace of the calling thread.
+type Agent struct {
+	cfg Config
+	log *slog.Logger
+
+	mu     sync.Mutex
+	shared bool // the controller runs on this host: nothing of ours here
+}
+
+// New makes an agent; it touches nothing until Set.
+func New(cfg Config, log *slog.Logger) (*Agent, error) {
+	if cfg.PrivInterface != "" {
+		if err := link.CheckName(cfg.PrivInterface); err != nil {
+			return nil, fmt.Errorf("VNET_PRIVINTERFACE: %w", err)
+		}
+	}
+	if cfg.LocalIP.IsValid() && !cfg.LocalIP.Is4() {
+		return nil, fmt.Errorf("VNET_LOCALIP %v is not IPv4", cfg.LocalIP)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Agent{cfg: cfg, log: log.With("netmode", "node")}, nil
+}
+
+// Kernel settings: the bridged IPv4 of the segments must pass the inet
+// forward hook, where the filter is; this node routes nothing itself, so
+// ip_forward is left as it is.
+const (
+	bridgeNF4 = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+	bridgeNF6 = "/proc/sys/net/bridge/bridge-nf-call-ip6tables"
+)
+
+// Set brings the host to n: each segment's bridge and tunnel, the
+// tunnel's flood entries, the filter; and removes the segments and rules
+// no longer in n. Harmless twice.
+func (a *Agent) Set(ctx context.Context, n Network) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := check(n); err != nil {
+		return fmt.Errorf("node network: %w", err)
+	}
+	if len(n.Segments) == 0 {
+		return a.closeLocked()
+	}
+	ctl := n.Segments[0].Remotes[0]
+	shared, err := isLocal(ctl)
+	if err != nil {
+		return err
+	}
+	if shared {
+		if !a.shared {
+			a.log.Info("nodenet: the cluster controller runs on this host; its network mode makes the segments", "controller", ctl)
+		}
+		a.shared = true
+		return nil
+	}
+	a.shared = false
+	under, err := link.FindUnderlay(a.cfg.PrivInterface, a.cfg.LocalIP, ctl)
+	if err != nil {
+		return fmt.Errorf("node network: %w", err)
+	}
+	for _, p := range []string{bridgeNF4, bridgeNF6} {
+		if _, err := link.WriteSysctl(p, "1"); err != nil {
+			return fmt.Errorf("node network: isolation between instances needs br_netfilter: sysctl %s: %w", p, err)
+		}
+	}
+
+	bridges, tunnels := map[string]bool{}, map[string]bool{}
+	var errs []error
+	for _, s := range n.Segments {
+		br, created, err := link.EnsureBridge(s.Bridge, nil)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		bridges[s.Bridge] = true
+		errs = append(errs, mark(br))
+		if created {
+			a.log.Info("nodenet: bridge created", "bridge", s.Bridge, "vni", s.VNI)
+		}
+		// The host has no business on the instances' network: no IPv6
+		// link-local address, router solicitations or DAD from the bridge.
+		if _, err := link.WriteSysctl("/proc/sys/net/ipv6/conf/"+s.Bridge+"/disable_ipv6", "1"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("bridge %s: disable IPv6: %w", s.Bridge, err))
+		}
+		name := link.VXLANName(s.VNI)
+		tunnels[name] = true
+		remotes := slices.DeleteFunc(slices.Clone(s.Remotes), func(r netip.Addr) bool { return r == under.Local })
+		err = link.EnsureVXLAN(link.VXLAN{Name: name, VNI: s.VNI, Local: under.Local, Dev: under.Dev,
+			MTU: under.MTU - link.VXLANOverhead}, br)
+		if err == nil {
+			err = link.SetFDB(name, remotes)
+		}
+		if err == nil {
+			err = markName(name)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, a.removeStale(bridges, tunnels))
+	errs = append(errs, a.filter(n))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("node network: %w", err)
+	}
+	return nil
+}
+
+func check(n Network) error {
+	vnis, bridges := map[int]bool{}, map[string]bool{}
+	for _, s := range n.Segments {
+		if err := link.CheckName(s.Bridge); err != nil {
+			return fmt.Errorf("segment bridge: %w", err)
+		}
+		if !link.Owned(s.Bridge) {
+			return fmt.Errorf("segment bridge %q lacks the %q prefix: a node makes only its own", s.Bridge, link.Prefix)
+		}
+		if err := link.CheckVNI(s.VNI); err != nil {
+			return fmt.Errorf("segment %s: %w", s.Bridge, err)
+		}
+		if vnis[s.VNI] || bridges[s.Bridge] {
+			return fmt.Errorf("segment %s (VNI %d) listed twice", s.Bridge, s.VNI)
+		}
+		vnis[s.VNI], bridges[s.Bridge] = true, true
+		if len(s.Remotes) == 0 || !s.Remotes[0].Is4() {
+			return fmt.Errorf("segment %s: no IPv4 address of the cluster controller", s.Bridge)
+		}
+		for _, r := range s.Remotes {
+			if !r.Is4() {
+				return fmt.Errorf("segment %s: remote %v is not IPv4", s.Bridge, r)
+			}
+		}
+		if !s.Gateway.Is4() {
+			return fmt.Errorf("segment %s: gateway %v is not IPv4", s.Bridge, s.Gateway)
+		}
+		if s.Remotes[0] != n.Segments[0].Remotes[0] {
+			return fmt.Errorf("segments %s and %s name different cluster controllers", n.Segments[0].Bridge, s.Bridge)
+		}
+	}
+	if len(n.Segments) > 0 && !n.Subnet.Addr().Is4() {
+		return fmt.Errorf("subnet %v is not IPv4", n.Subnet)
+	}
+	return nil
+}
+
+// isLocal reports whether a is one of this host's addresses.
+func isLocal(a netip.Addr) (bool, error) {
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return false, fmt.Errorf("node network: addresses: %w", err)
+	}
+	for _, x := range addrs {
+		if got, ok := netip.AddrFromSlice(x.IP); ok && got.Unmap() == a {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Alias marks the links an agent made (IFLA_IFALIAS): Set and Close
+// remove only those, never a bridge the controller's network mode made on
+// a host both share.
+const Alias = "euca node segment"
+
+func mark(l netlink.Link) error {
+	if l.Attrs().Alias == Alias {
+		return nil
+	}
+	if err := netlink.LinkSetAlias(l, Alias); err != nil {
+		return fmt.Errorf("mark %s: %w", l.Attrs().Name, err)
+	}
+	return nil
+}
+
+func markName(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	return mark(l)
+}
+
+// removeStale deletes the VXLAN devices and bridges the agent made and no
+// longer wants.
+func (a *Agent) removeStale(bridges, tunnels map[string]bool) error {
+	var errs []error
+	for _, kind := range []string{link.KindVXLAN, link.KindBridge} {
+		ls, err := link.List(kind)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, l := range ls {
+			name := l.Attrs().Name
+			if bridges[name] || tunnels[name] || l.Attrs().Alias != Alias {
+				continue
+			}
+			if err := link.Delete(name); err != nil {
+				errs = append(errs, err)
+			} else {
+				a.log.Info("nodenet: link removed", "link", name)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// filter reconciles the table euca-node with the security groups of n.
+func (a *Agent) filter(n Network) error {
+	spec := nft.Spec{Table: nft.NodeTableName, Subnet: n.Subnet, Filter: true}
+	for _, s := range n.Segments {
+		spec.Bridges = append(spec.Bridges, s.Bridge)
+		spec.Host = append(spec.Host, s.Gateway)
+	}
+	var err error
+	if spec.Instances, spec.Groups, err = netmode.Filter(n.Instances, n.Groups); err != nil {
+		return err
+	}
+	rs, err := nft.Build(spec)
+	if err != nil {
+		return err
+	}
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	changed, err := nft.Apply(c, rs)
+	if err != nil {
+		return err
+	}
+	if changed {
+		a.log.Info("nodenet: nftables table replaced", "table", rs.Table.Name, "rules", len(rs.Rules))
+	}
+	return nil
+}
+
+// Close removes what the agent made: the segments' tunnels and bridges,
+// and the table. Harmless twice.
+func (a *Agent) Close(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.closeLocked()
+}
+
+func (a *Agent) closeLocked() error {
+	errs := []error{a.removeStale(nil, nil)}
+	c, err := nftables.New()
+	if err != nil {
+		errs = append(errs, fmt.Errorf("nftables: %w", err))
+	} else {
+		errs = append(errs, nft.Remove(c, nft.NodeTableName))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("node network close: %w", err)
+	}
+	return nil
+}
