@@ -391,9 +391,18 @@ func TestKernelAcrossHosts(t *testing.T) {
 		if got := links(t, h.cc, link.KindVXLAN); len(got) != 0 {
 			t.Errorf("cc tunnels %v without peers", got)
 		}
-		nstest.MustDo(t, h.n2, func() error { return a2.Close(ctx) })
-		if got := links(t, h.n2, link.KindBridge); len(got) != 0 {
-			t.Errorf("n2 bridges after Close: %v", got)
+		// `euca network flush` on a node (the network mode's Close) takes
+		// the node's segments and table away too.
+		flush, err := netmode.New(netmode.Config{Mode: netmode.ManagedNoVLAN, Subnet: mp("10.210.0.0/16")}, testLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nstest.MustDo(t, h.n2, func() error { return flush.Close(ctx) })
+		if got := append(links(t, h.n2, link.KindBridge), links(t, h.n2, link.KindVXLAN)...); len(got) != 0 {
+			t.Errorf("n2 links after a flush: %v", got)
+		}
+		if got := tableHandles(t, h.n2, nft.NodeTableName); len(got) != 0 {
+			t.Errorf("n2 table left by a flush: %d rules", len(got))
 		}
 		nstest.MustDo(t, h.cc, func() error { return mode.Close(ctx) })
 		if got := links(t, h.cc, link.KindBridge); len(got) != 0 {
