@@ -80,6 +80,7 @@ func main() {
 			},
 			ecli.VMTypesCommand(),
 			ecli.NetworkCommand(),
+			ecli.NodeCommand(),
 		},
 	}
 	app.Commands = append(app.Commands, ecli.BundleCommands()...)

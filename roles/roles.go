@@ -38,12 +38,12 @@ import (
 	"github.com/euca-cloud/euca/internal/edge"
 	"github.com/euca-cloud/euca/internal/httplimit"
 	"github.com/euca-cloud/euca/internal/iamapi"
+	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/internal/rpc"
 	"github.com/euca-cloud/euca/netmode"
 	"github.com/euca-cloud/euca/roles/cc"
 	"github.com/euca-cloud/euca/roles/clc"
 	"github.com/euca-cloud/euca/roles/nc"
-	"github.com/euca-cloud/euca/roles/nc/ncapi"
 	"github.com/euca-cloud/euca/store"
 	"github.com/euca-cloud/euca/walrus"
 	"github.com/euca-cloud/euca/walrus/images"
@@ -146,6 +146,9 @@ type Options struct {
 	KVMProbe string
 	// Ready, when not nil, receives the listener's address once serving.
 	Ready chan<- net.Addr
+	// Version is the euca version this binary runs (main's, stamped by the
+	// Makefile); a node reports it to its cluster (euca node list).
+	Version string
 	// Limits bound the listeners' clients; the zero value means
 	// httplimit.Defaults (tests give shorter timeouts).
 	Limits httplimit.Config
@@ -236,7 +239,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	if o.Roles[CC] {
-		cluster, err := startCluster(ctx, o, st, node, background)
+		cluster, err := startCluster(ctx, o, st, cloud.CA(), node, background)
 		if err != nil {
 			return err
 		}
@@ -325,6 +328,7 @@ func startNode(ctx context.Context, o Options, st *store.Store, src nc.ImageSour
 		drv.Close()
 		return nil, err
 	}
+	node.SetVersion(o.Version)
 	background("nc", func(ctx context.Context) error {
 		defer drv.Close()
 		return node.Run(ctx)
@@ -363,18 +367,14 @@ func internalImages(cloud *clc.Cloud, imgs *images.Service, o Options, conns *ht
 	return nc.HTTPImageSource(rpc.NewClient(ln.Addr().String(), ca, ncCert, cfg.WSSecurity, log.With("role", NC))), nil
 }
 
-// startCluster makes the cluster controller over the node in this process
-// and the network mode VNET_MODE names.
-func startCluster(ctx context.Context, o Options, st *store.Store, node *nc.Node, background func(string, func(context.Context) error)) (*cc.Cluster, error) {
+// startCluster makes the cluster controller over its registered nodes (the
+// node in this process among them: nodes.go) and the network mode
+// VNET_MODE names.
+func startCluster(ctx context.Context, o Options, st *store.Store, ca *pki.CA, node *nc.Node, background func(string, func(context.Context) error)) (*cc.Cluster, error) {
 	cfg, log := o.Conf, o.Log.With("role", CC)
-	nodes := map[string]ncapi.Node{}
-	if node != nil {
-		nodes[localNode] = node
-	}
-	for _, n := range cfg.Nodes {
-		if host, _, _ := strings.Cut(n, ":"); host != localNode && host != "127.0.0.1" {
-			log.Warn("NODES lists a remote node, but nodes are reached in process only until internal RPC lands: ignored", "node", n)
-		}
+	dial, err := clusterNodes(ctx, cfg, st, ca, node, o)
+	if err != nil {
+		return nil, err
 	}
 	var network cc.Network
 	if os.Geteuid() == 0 {
@@ -386,7 +386,7 @@ func startCluster(ctx context.Context, o Options, st *store.Store, node *nc.Node
 	} else {
 		log.Warn("not root: the cluster's network (bridge, DHCP, NAT, filtering) is not set up; instances get no network")
 	}
-	cluster, err := cc.New(ctx, cfg, st, nodes, network, log)
+	cluster, err := cc.New(ctx, cfg, st, dial, network, log)
 	if err != nil {
 		return nil, err
 	}
@@ -395,7 +395,7 @@ func startCluster(ctx context.Context, o Options, st *store.Store, node *nc.Node
 }
 
 // localNode is the NODES name of a node controller in the same process.
-const localNode = "localhost"
+const localNode = cc.LocalNode
 
 func builtList() string {
 	var out []string

@@ -31,3 +31,40 @@ var schemaCC = []string{
 	)`,
 	`CREATE INDEX cc_placements_zone ON cc_placements(zone)`,
 }
+
+// schemaCCNodes is a cluster's node registry, as Eucalyptus's CC kept NODES
+// (euca_conf --register-nodes wrote it):
+//
+//   - cc_nodes: the nodes registered in each zone, seeded from NODES when
+//     the CC starts and changed at run time by `euca node register` and
+//     `euca node deregister`, which write it directly (beside a running
+//     CC, which re-reads it at each poll round).
+//   - cc_node_status: what the CC's last poll of each node said, for `euca
+//     node list` in another process. Written by the CC when it changes
+//     (last_seen_ms alone at most every few seconds); deleted with the
+//     node's registration.
+var schemaCCNodes = []string{
+	`CREATE TABLE cc_nodes (
+		zone          TEXT NOT NULL,
+		host          TEXT NOT NULL,             -- the node's name in its cluster (placements name it)
+		port          INTEGER NOT NULL,          -- its NC_PORT
+		registered_ms INTEGER NOT NULL,
+		PRIMARY KEY (zone, host)
+	)`,
+	`CREATE TABLE cc_node_status (
+		zone         TEXT NOT NULL,
+		host         TEXT NOT NULL,
+		up           INTEGER NOT NULL,
+		cores_free   INTEGER NOT NULL,
+		cores_max    INTEGER NOT NULL,
+		memory_free  INTEGER NOT NULL,           -- MiB
+		memory_max   INTEGER NOT NULL,
+		disk_free    INTEGER NOT NULL,           -- GiB
+		disk_max     INTEGER NOT NULL,
+		instances    INTEGER NOT NULL,
+		last_seen_ms INTEGER NOT NULL,           -- 0: never answered
+		version      TEXT NOT NULL,
+		error        TEXT NOT NULL,
+		PRIMARY KEY (zone, host)
+	)`,
+}

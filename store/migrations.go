@@ -21,6 +21,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaImagesManifest...),
 	execAll(schemaWalrusParts...),
 	execAll(schemaVPCParts...),
+	execAll(schemaCCNodes...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,

@@ -77,7 +77,7 @@ func Run(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return roles.Run(ctx, roles.Options{Roles: set, Conf: cfg, Log: log, Driver: c.String("driver"), KVMProbe: c.String("kvm-probe")})
+	return roles.Run(ctx, roles.Options{Roles: set, Conf: cfg, Log: log, Driver: c.String("driver"), KVMProbe: c.String("kvm-probe"), Version: c.App.Version})
 }
 
 // ConfCheck prints the effective configuration and its diagnostics.

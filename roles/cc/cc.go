@@ -1,12 +1,21 @@
 // Package cc is the cluster controller: one per availability zone
 // (CLUSTER_NAME), between the cloud controller and the node controllers of
-// NODES. It implements ccapi.Cluster.
+// its registered nodes (NODES, `euca node register`: registry.go). It
+// implements ccapi.Cluster.
 //
 // What it knows of its nodes comes from polls, never from its own
 // bookkeeping alone (DESIGN's reconcile rule): Run asks every node for its
 // Describe every few seconds (every second while something is changing),
 // and keeps each node's last answer, whether it answered (up/down, the
 // error, when it was last seen), its resources and its instances.
+//
+// A node that does not answer is down: its capacity leaves the totals at
+// once, and its last known instances are reported with Unreachable set
+// (the cloud controller shows them impaired), not as gone. When it answers
+// again, what it still lists is adopted as it is; an instance it held (by
+// its last answer, or by a placement made before the poll began) that it
+// no longer lists is reported terminated with Lost set, for lostKeep, so
+// the cloud controller ends it at once rather than after its own timeout.
 //
 // A launch walks this path:
 //
@@ -80,14 +89,17 @@ type Cluster struct {
 	st     *store.Store
 	net    Network
 	policy sched.Policy
-	order  []string // node names: NODES order, then the others by name
+	dial   Dialer
+
+	// confNodes are the hosts of NODES, in order: the order of c.order
+	// before the nodes registered at run time.
+	confNodes []string
 
 	// POWERSAVE: nodes are powered down through power after idleThresh
 	// idle, and counted out when a wake is not answered within wakeThresh.
 	powersave              bool
 	power                  power.Switch // nil: nothing is powered down
 	idleThresh, wakeThresh time.Duration
-	nodes                  map[string]ncapi.Node
 
 	interval, fast, fastFor time.Duration // tests shorten them
 	now                     func() time.Time
@@ -96,10 +108,17 @@ type Cluster struct {
 	pollMu sync.Mutex // one poll round at a time
 
 	mu      sync.Mutex
-	state   map[string]*nodeState
-	placed  map[string]*placement // by instance id
-	last    string                // ROUNDROBIN's cursor
-	changed time.Time             // last launch, terminate or reboot
+	order   []string                      // registered nodes: NODES order, then by registration
+	nodes   map[string]ncapi.Node         // by name; nil: not connected (retried each round)
+	ports   map[string]int                // the port each of nodes was dialled on
+	synced  bool                          // the registry was read once
+	polled  bool                          // a poll round has finished
+	state   map[string]*nodeState         // by name, for each of order
+	written map[string]store.CCNodeStatus // the status last stored, by name
+	lost    map[string]lostInstance       // instances a returned node no longer has
+	placed  map[string]*placement         // by instance id
+	last    string                        // ROUNDROBIN's cursor
+	changed time.Time                     // last launch, terminate or reboot
 
 	netMu   sync.Mutex // one apply at a time, in order
 	desired ccapi.Network
@@ -111,12 +130,21 @@ type nodeState struct {
 	info      ccapi.NodeInfo // Free here is as the node reported it
 	instances []ncapi.InstanceStatus
 	polled    bool // a poll round has finished for it
+	dials     int  // how many times it was dialled: a poll of an older dial is dropped
 
 	// POWERSAVE (times from c.now).
 	idleSince   time.Time // its polls have shown it idle since; zero: busy
 	poweringOff bool      // PowerOff under way: it takes no instance
 	asleep      bool      // powered down: not polled, woken for a launch
 	waking      time.Time // woken then, not yet answering; zero: not waking
+}
+
+// lostInstance is an instance its node was found not to have any more.
+type lostInstance struct {
+	node   string
+	holds  ncapi.Resources
+	at     time.Time
+	reason string
 }
 
 // placement is an instance this CC started.
@@ -129,12 +157,12 @@ type placement struct {
 	seen    bool // a poll of its node has listed it: the node's Free counts it
 }
 
-// New builds the cluster controller of cfg.ClusterName over nodes (by their
-// name in NODES; a node of the map that NODES does not list comes after the
-// listed ones, by name). net realises the zone's network; nil means no
-// network of the CC's own (instances' NICs go on VNET_BRIDGE, as SYSTEM
-// mode does). New starts nothing: Run polls.
-func New(ctx context.Context, cfg *conf.Config, st *store.Store, nodes map[string]ncapi.Node, net Network, log *slog.Logger) (*Cluster, error) {
+// New builds the cluster controller of cfg.ClusterName over the nodes of
+// its registry, which it first seeds from NODES (on NC_PORT unless a node
+// names its port); dial connects to each. net realises the zone's network;
+// nil means no network of the CC's own (instances' NICs go on VNET_BRIDGE,
+// as SYSTEM mode does). New starts nothing: Run polls.
+func New(ctx context.Context, cfg *conf.Config, st *store.Store, dial Dialer, net Network, log *slog.Logger) (*Cluster, error) {
 	policy, err := sched.Lookup(cfg.SchedPolicy)
 	if err != nil {
 		return nil, err
@@ -147,31 +175,20 @@ func New(ctx context.Context, cfg *conf.Config, st *store.Store, nodes map[strin
 	}
 	c := &Cluster{
 		zone: cfg.ClusterName, log: log, st: st, net: net, policy: policy,
-		nodes: nodes, interval: defaultInterval, fast: fastInterval, fastFor: fastFor,
+		dial: dial, interval: defaultInterval, fast: fastInterval, fastFor: fastFor,
 		now: time.Now, kick: make(chan struct{}, 1),
-		state: map[string]*nodeState{}, placed: map[string]*placement{},
+		nodes: map[string]ncapi.Node{}, ports: map[string]int{}, state: map[string]*nodeState{},
+		written: map[string]store.CCNodeStatus{}, lost: map[string]lostInstance{}, placed: map[string]*placement{},
 		desired: ccapi.Network{Subnet: cfg.VNetSubnet},
 	}
-	for _, n := range cfg.Nodes {
-		if _, ok := nodes[n]; ok && !slices.Contains(c.order, n) {
-			c.order = append(c.order, n)
-		} else if !ok {
-			log.Warn("cc: a node of NODES has no connection; it is left out", "node", n)
-		}
+	if err := c.seedNodes(ctx, cfg.Nodes, cfg.NCPort); err != nil {
+		return nil, err
 	}
-	var rest []string
-	for n := range nodes {
-		if !slices.Contains(c.order, n) {
-			rest = append(rest, n)
-		}
-	}
-	sort.Strings(rest)
-	c.order = append(c.order, rest...)
-	for _, n := range c.order {
-		c.state[n] = &nodeState{info: ccapi.NodeInfo{Host: n}}
+	if _, err := c.syncNodes(ctx); err != nil {
+		return nil, err
 	}
 	if len(c.order) == 0 {
-		log.Warn("cc: no nodes: every launch will be refused for capacity (set NODES, or run the nc role here)")
+		log.Warn("cc: no nodes: every launch will be refused for capacity (set NODES, euca node register, or run the nc role here)")
 	}
 	c.powersave = strings.EqualFold(strings.TrimSpace(cfg.SchedPolicy), "POWERSAVE")
 	c.idleThresh, c.wakeThresh = cfg.PowerIdleThresh, cfg.PowerWakeThresh
@@ -221,7 +238,9 @@ var _ ccapi.Cluster = (*Cluster)(nil)
 // returns: running instances keep their network across a restart, and
 // Teardown removes it on purpose.
 func (c *Cluster) Run(ctx context.Context) error {
+	c.mu.Lock()
 	c.log.Info("cc: running", "zone", c.zone, "nodes", c.order)
+	c.mu.Unlock()
 	if c.powersave {
 		c.mu.Lock()
 		sw := c.power
@@ -300,32 +319,47 @@ func (c *Cluster) nextPoll() time.Duration {
 	return c.interval
 }
 
-// poll asks every node at once and records the answers.
+// poll re-reads the registry, asks every node at once and records the
+// answers.
 func (c *Cluster) poll(ctx context.Context) {
 	c.pollMu.Lock()
 	defer c.pollMu.Unlock()
-	var wg sync.WaitGroup
-	var gone []string
-	var goneMu sync.Mutex
+	if _, err := c.syncNodes(ctx); err != nil && ctx.Err() == nil {
+		c.log.Warn("cc: read the node registry; polling the nodes known", "err", err)
+	}
 	c.mu.Lock()
-	awake := make([]string, 0, len(c.order))
+	var order []string
+	var clients []ncapi.Node
+	var gens []int
 	for _, name := range c.order {
-		if !c.state[name].asleep { // a sleeping host answers nothing
-			awake = append(awake, name)
+		if s := c.state[name]; !s.asleep { // a sleeping host answers nothing
+			order, clients, gens = append(order, name), append(clients, c.nodes[name]), append(gens, s.dials)
 		}
 	}
 	c.mu.Unlock()
-	for _, name := range awake {
+	var wg sync.WaitGroup
+	var gone []string
+	var goneMu sync.Mutex
+	for i, name := range order {
 		wg.Go(func() {
-			g := c.pollNode(ctx, name)
+			g := c.pollNode(ctx, name, clients[i], gens[i])
 			goneMu.Lock()
 			gone = append(gone, g...)
 			goneMu.Unlock()
 		})
 	}
 	wg.Wait()
+	c.mu.Lock()
+	c.polled = true
+	for id, l := range c.lost {
+		if c.now().Sub(l.at) > lostKeep {
+			delete(c.lost, id)
+		}
+	}
+	c.mu.Unlock()
 	c.forgetGone(ctx, gone)
 	c.powerDownIdle(ctx)
+	c.saveStatus(ctx)
 }
 
 // forgetGone drops from the store the placements polls resolved as gone.
@@ -337,19 +371,39 @@ func (c *Cluster) forgetGone(ctx context.Context, gone []string) {
 	}
 }
 
-// pollNode polls one node and returns the placements its answer resolved
-// as gone.
-func (c *Cluster) pollNode(ctx context.Context, name string) (gone []string) {
+// pollOne polls one node outside a round (a node being woken).
+func (c *Cluster) pollOne(ctx context.Context, name string) []string {
+	c.mu.Lock()
+	s := c.state[name]
+	if s == nil {
+		c.mu.Unlock()
+		return nil
+	}
+	n, gen := c.nodes[name], s.dials
+	c.mu.Unlock()
+	return c.pollNode(ctx, name, n, gen)
+}
+
+// pollNode polls one node (n, of its gen'th dial; nil when it could not be
+// dialled) and returns the placements its answer resolved as gone.
+func (c *Cluster) pollNode(ctx context.Context, name string, n ncapi.Node, gen int) (gone []string) {
 	began := c.now()
-	pctx, cancel := context.WithTimeout(ctx, pollTimeout)
-	st, err := c.nodes[name].Describe(pctx)
-	cancel()
+	var st ncapi.NodeStatus
+	err := errNotConnected
+	if n != nil {
+		pctx, cancel := context.WithTimeout(ctx, pollTimeout)
+		st, err = n.Describe(pctx)
+		cancel()
+	}
 	if err != nil && ctx.Err() != nil {
 		return nil // stopping: not the node's fault
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.state[name]
+	if s == nil || s.dials != gen {
+		return nil // deregistered (or moved) while the poll was under way
+	}
 	wasUp, first := s.info.Up, !s.polled
 	s.polled = true
 	if err != nil {
@@ -361,22 +415,34 @@ func (c *Cluster) pollNode(ctx context.Context, name string) (gone []string) {
 			wasUp, first = false, false // logged here
 		}
 		s.waking, s.idleSince = time.Time{}, time.Time{}
+		if n != nil || s.info.Error == "" {
+			s.info.Error = err.Error()
+		}
 		s.info.Up = false
-		s.info.Error = err.Error()
 		if wasUp || first {
-			c.log.Warn("cc: node down", "node", name, "err", err)
+			c.log.Warn("cc: node down: its capacity leaves the cluster; its instances are unreachable", "node", name, "err", s.info.Error)
 		}
 		return nil
 	}
-	s.info = ccapi.NodeInfo{Host: name, Driver: st.Driver, Max: st.Max, Free: st.Free, Up: true, LastSeen: c.now()}
+	before := s.instances
+	s.info = ccapi.NodeInfo{Host: name, Port: s.info.Port, Driver: st.Driver, Version: st.Version, Max: st.Max, Free: st.Free, Up: true, LastSeen: c.now()}
 	s.instances = st.Instances
 	if !wasUp || !s.waking.IsZero() {
-		c.log.Info("cc: node up", "node", name, "driver", st.Driver, "max", st.Max, "free", st.Free, "instances", len(st.Instances), "woken", !s.waking.IsZero())
+		c.log.Info("cc: node up", "node", name, "driver", st.Driver, "version", st.Version, "max", st.Max, "free", st.Free, "instances", len(st.Instances), "woken", !s.waking.IsZero())
 	}
 	s.waking = time.Time{}
 	listed := make(map[string]bool, len(st.Instances))
 	for _, in := range st.Instances {
 		listed[in.ID] = true
+		delete(c.lost, in.ID)
+	}
+	// What the node held by its last answer and no longer lists, it lost
+	// (a host that restarted, a node whose records went): a node lists an
+	// instance it ended, as terminated, for a while.
+	for _, in := range before {
+		if !listed[in.ID] && live(in.State) {
+			c.loseLocked(in.ID, name, in.Holds)
+		}
 	}
 	for id, p := range c.placed {
 		if p.node != name {
@@ -390,6 +456,9 @@ func (c *Cluster) pollNode(ctx context.Context, name string) (gone []string) {
 			// has it: it is gone (or never really started).
 			delete(c.placed, id)
 			gone = append(gone, id)
+			if !slices.ContainsFunc(before, func(in ncapi.InstanceStatus) bool { return in.ID == id && !live(in.State) }) {
+				c.loseLocked(id, name, p.holds)
+			}
 		}
 	}
 	if _, busy := c.roomLocked(name); busy {
@@ -399,6 +468,19 @@ func (c *Cluster) pollNode(ctx context.Context, name string) (gone []string) {
 	}
 	return gone
 }
+
+// loseLocked records that node no longer has instance id. c.mu is held.
+func (c *Cluster) loseLocked(id, node string, holds ncapi.Resources) {
+	if _, ok := c.lost[id]; ok {
+		return
+	}
+	c.log.Warn("cc: node no longer has the instance: it is lost", "node", node, "instance", id)
+	c.lost[id] = lostInstance{node: node, holds: holds, at: c.now(),
+		reason: fmt.Sprintf("node %s no longer has the instance (the host restarted or lost it)", node)}
+}
+
+// errNotConnected is a node's error while its dial fails.
+var errNotConnected = errors.New("not connected")
 
 // powerDownIdle powers down, under POWERSAVE, the nodes whose polls have
 // shown them idle for longer than POWER_IDLETHRESH (Eucalyptus's
@@ -430,6 +512,9 @@ func (c *Cluster) powerDownIdle(ctx context.Context) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			s := c.state[name]
+			if s == nil {
+				return // deregistered meanwhile
+			}
 			s.poweringOff = false
 			if err != nil {
 				s.idleSince = c.now()
@@ -451,6 +536,10 @@ func (c *Cluster) awaitAwake(ctx context.Context, name string) error {
 	for {
 		c.mu.Lock()
 		s := c.state[name]
+		if s == nil {
+			c.mu.Unlock()
+			return fmt.Errorf("node %s: %w", name, errNotRegistered)
+		}
 		waking, up, msg := s.waking, s.info.Up, s.info.Error
 		c.mu.Unlock()
 		if waking.IsZero() {
@@ -459,9 +548,9 @@ func (c *Cluster) awaitAwake(ctx context.Context, name string) error {
 			}
 			return fmt.Errorf("node %s was woken and did not come back: %s", name, msg)
 		}
-		c.forgetGone(ctx, c.pollNode(ctx, name))
+		c.forgetGone(ctx, c.pollOne(ctx, name))
 		c.mu.Lock()
-		still := !c.state[name].waking.IsZero()
+		still := c.state[name] != nil && !c.state[name].waking.IsZero()
 		c.mu.Unlock()
 		if !still {
 			continue
@@ -475,18 +564,39 @@ func (c *Cluster) awaitAwake(ctx context.Context, name string) error {
 	}
 }
 
-// ensurePolled polls once if some node has never been polled, so that a
-// request arriving before Run's first round sees the nodes.
+// ensurePolled polls once if no poll round has finished, so that a request
+// arriving before Run's first round sees the nodes. A node registered later
+// is polled by Run, which a registration kicks.
 func (c *Cluster) ensurePolled(ctx context.Context) {
 	c.mu.Lock()
-	need := false
-	for _, s := range c.state {
-		need = need || !s.polled
-	}
+	need := !c.polled
 	c.mu.Unlock()
 	if need {
 		c.poll(ctx)
 	}
+}
+
+// refresh re-reads the registry between polls, so that a deregistered node
+// leaves the totals at once and a registered one is polled at once.
+func (c *Cluster) refresh(ctx context.Context) {
+	added, err := c.syncNodes(ctx)
+	if err != nil {
+		c.log.Warn("cc: read the node registry", "err", err)
+	}
+	if added {
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// node is the client of a registered node; nil when it is not registered
+// or not connected.
+func (c *Cluster) node(name string) ncapi.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[name]
 }
 
 // roomLocked is a node's room: the poll's free resources less what the
@@ -510,9 +620,12 @@ func (c *Cluster) roomLocked(name string) (free ncapi.Resources, busy bool) {
 
 // Describe reports the nodes, the capacity per VM type of the nodes that
 // are up, and every instance: as the nodes last reported them (a node that
-// is down keeps its last known instances: it is unreachable, not empty),
-// plus the instances started since, as pending.
+// is down keeps its last known instances, marked unreachable: it is
+// unreachable, not empty), plus the instances started since, as pending,
+// the instances of deregistered nodes, unreachable, and the instances
+// found lost, terminated.
 func (c *Cluster) Describe(ctx context.Context, types []ccapi.VMType) (ccapi.Status, error) {
+	c.refresh(ctx)
 	c.ensurePolled(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -527,23 +640,52 @@ func (c *Cluster) Describe(ctx context.Context, types []ccapi.VMType) (ccapi.Sta
 		for _, in := range s.instances {
 			if !seen[in.ID] {
 				seen[in.ID] = true
-				out.Instances = append(out.Instances, ccapi.InstanceStatus{InstanceStatus: in, Node: name})
+				out.Instances = append(out.Instances, ccapi.InstanceStatus{InstanceStatus: in, Node: name, Unreachable: c.unreachableLocked(name)})
 			}
 		}
 	}
-	var pending []ccapi.InstanceStatus
+	var rest []ccapi.InstanceStatus
 	for id, p := range c.placed {
 		if !seen[id] {
-			pending = append(pending, ccapi.InstanceStatus{
+			seen[id] = true
+			rest = append(rest, ccapi.InstanceStatus{
 				InstanceStatus: ncapi.InstanceStatus{ID: id, State: ncapi.StatePending, Holds: p.holds},
-				Node:           p.node,
+				Node:           p.node, Unreachable: c.unreachableLocked(p.node),
 			})
 		}
 	}
-	sort.Slice(pending, func(i, j int) bool { return pending[i].ID < pending[j].ID })
-	out.Instances = append(out.Instances, pending...)
+	for id, l := range c.lost {
+		if !seen[id] {
+			rest = append(rest, ccapi.InstanceStatus{
+				InstanceStatus: ncapi.InstanceStatus{ID: id, State: ncapi.StateTerminated, Reason: l.reason, Holds: l.holds},
+				Node:           l.node, Lost: true,
+			})
+		}
+	}
+	sort.Slice(rest, func(i, j int) bool { return rest[i].ID < rest[j].ID })
+	out.Instances = append(out.Instances, rest...)
 	out.Capacity = capacity(out.Nodes, types)
 	return out, nil
+}
+
+// unreachableLocked says why the instances of node cannot be reached, ""
+// when they can (or the node was not polled yet). c.mu is held.
+func (c *Cluster) unreachableLocked(node string) string {
+	s := c.state[node]
+	switch {
+	case s == nil:
+		return fmt.Sprintf("node %s is not registered in %s", node, c.zone)
+	case s.polled && !s.info.Up:
+		msg := fmt.Sprintf("node %s does not answer", node)
+		if !s.info.LastSeen.IsZero() {
+			msg += " (last seen " + s.info.LastSeen.UTC().Format(time.RFC3339) + ")"
+		}
+		if s.info.Error != "" {
+			msg += ": " + s.info.Error
+		}
+		return msg
+	}
+	return ""
 }
 
 // capacity is, per VM type, how many fit on the nodes that are up or asleep

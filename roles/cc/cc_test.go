@@ -473,7 +473,11 @@ func TestPollResolvesPlacements(t *testing.T) {
 	})
 	c.poll(ctx)
 	st, _ := c.Describe(ctx, testTypes)
-	if len(st.Instances) != 1 || st.Instances[0].ID != "i-0" || st.Instances[0].State != ncapi.StateRunning {
+	// The lost one is reported terminated, and why, for the cloud
+	// controller to end at once.
+	if len(st.Instances) != 2 || st.Instances[0].ID != "i-0" || st.Instances[0].State != ncapi.StateRunning ||
+		st.Instances[1].ID != "i-1" || st.Instances[1].State != ncapi.StateTerminated || !st.Instances[1].Lost ||
+		!strings.Contains(st.Instances[1].Reason, "node a no longer has the instance") {
 		t.Fatalf("instances %+v", st.Instances)
 	}
 	if got := st.Capacity["m1.small"].Free; got != 3 {
@@ -762,13 +766,26 @@ func TestNewRefusesUnknownPolicy(t *testing.T) {
 	}
 }
 
-// TestNodeOrder: NODES order first, then nodes NODES does not list, by name.
+// TestNodeOrder: NODES order first, then the nodes registered at run time,
+// oldest first.
 func TestNodeOrder(t *testing.T) {
 	e := newEnv(t, "GREEDY", []string{"z", "a"}, room(1), room(1))
-	e.nodes["m"] = newFakeNode(room(1))
-	e.nodes["b"] = newFakeNode(room(1))
+	ctx := context.Background()
+	e.addNode("m", room(1))
+	e.addNode("b", room(1))
+	// Registered earlier than NODES is read: NODES still comes first.
+	if _, err := e.st.RegisterCCNode(ctx, e.cfg.ClusterName, "m", 8775); err != nil {
+		t.Fatal(err)
+	}
 	c := e.cluster(t)
-	if want := []string{"z", "a", "b", "m"}; !reflect.DeepEqual(c.order, want) {
+	time.Sleep(2 * time.Millisecond) // registration times are milliseconds
+	if _, err := e.st.RegisterCCNode(ctx, e.cfg.ClusterName, "b", 8775); err != nil {
+		t.Fatal(err)
+	}
+	c.poll(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if want := []string{"z", "a", "m", "b"}; !reflect.DeepEqual(c.order, want) {
 		t.Fatalf("order %v, want %v", c.order, want)
 	}
 }

@@ -57,7 +57,7 @@ func (f *fakeNode) Describe(context.Context) (ncapi.NodeStatus, error) {
 	if f.down {
 		return ncapi.NodeStatus{}, errUnreachable
 	}
-	st := ncapi.NodeStatus{Host: "fake", Driver: "fake", Max: f.max, Free: f.freeLocked(), Instances: []ncapi.InstanceStatus{}}
+	st := ncapi.NodeStatus{Host: "fake", Driver: "fake", Version: "fake-1", Max: f.max, Free: f.freeLocked(), Instances: []ncapi.InstanceStatus{}}
 	for _, in := range f.instances {
 		st.Instances = append(st.Instances, in)
 	}
@@ -188,8 +188,10 @@ var testTypes = []ccapi.VMType{
 type env struct {
 	cfg   *conf.Config
 	st    *store.Store
-	nodes map[string]*fakeNode
 	net   *fakeNetwork
+	mu    sync.Mutex
+	nodes map[string]*fakeNode
+	dials []string // host:port of each dial
 }
 
 // newEnv makes a store and fake nodes named in NODES order.
@@ -214,11 +216,7 @@ func newEnv(t *testing.T, policy string, names []string, max ...ncapi.Resources)
 // cluster builds a cluster controller over the env's nodes.
 func (e *env) cluster(t *testing.T) *Cluster {
 	t.Helper()
-	nodes := map[string]ncapi.Node{}
-	for n, f := range e.nodes {
-		nodes[n] = f
-	}
-	c, err := New(context.Background(), e.cfg, e.st, nodes, e.net, testLog(t))
+	c, err := New(context.Background(), e.cfg, e.st, e.dial, e.net, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,6 +228,27 @@ func testLog(t *testing.T) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// dial connects to the env's fake node of that name.
+func (e *env) dial(host string, port int) (ncapi.Node, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.dials = append(e.dials, fmt.Sprintf("%s:%d", host, port))
+	f, ok := e.nodes[host]
+	if !ok {
+		return nil, fmt.Errorf("fake: no node %s", host)
+	}
+	return f, nil
+}
+
+// addNode makes a fake node the env can dial (not yet registered).
+func (e *env) addNode(name string, max ncapi.Resources) *fakeNode {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	f := newFakeNode(max)
+	e.nodes[name] = f
+	return f
 }
 
 // reqs are n m1.small requests with ids prefix-0, prefix-1, ...

@@ -48,7 +48,12 @@ func (c *Cluster) RunInstances(ctx context.Context, reqs []ccapi.InstanceRequest
 		wg.Go(func() {
 			nr := r.InstanceRequest
 			nr.Bridge = c.net.Bridge(r.ID)
-			if err := c.nodes[assign[i]].RunInstance(ctx, nr); err != nil {
+			n := c.node(assign[i])
+			if n == nil {
+				errs[i] = fmt.Errorf("start %s on node %s: %w", r.ID, assign[i], errNotConnected)
+				return
+			}
+			if err := n.RunInstance(ctx, nr); err != nil {
 				errs[i] = fmt.Errorf("start %s on node %s: %w", r.ID, assign[i], err)
 				return
 			}
@@ -132,8 +137,9 @@ func (c *Cluster) wake(ctx context.Context, name string) error {
 		return nil
 	}
 	c.mu.Lock()
-	s := c.state[name]
-	s.waking, s.info.Up, s.info.Error = time.Time{}, false, "wake: "+err.Error()
+	if s := c.state[name]; s != nil {
+		s.waking, s.info.Up, s.info.Error = time.Time{}, false, "wake: "+err.Error()
+	}
 	c.mu.Unlock()
 	c.log.WarnContext(ctx, "cc: sleeping node not woken: down", "node", name, "err", err)
 	return fmt.Errorf("wake node %s: %w", name, err)
@@ -183,7 +189,7 @@ func (c *Cluster) plan(reqs []ccapi.InstanceRequest) (assign []string, records [
 	}
 	inPlan := map[string]bool{}
 	for _, name := range assign {
-		if !inPlan[name] && !c.state[name].waking.IsZero() {
+		if s := c.state[name]; !inPlan[name] && s != nil && !s.waking.IsZero() {
 			waiting = append(waiting, name)
 		}
 		inPlan[name] = true
@@ -228,7 +234,10 @@ func (c *Cluster) rollback(ctx context.Context, reqs []ccapi.InstanceRequest, as
 	var done []string
 	for i, r := range reqs {
 		wg.Go(func() {
-			err := c.nodes[assign[i]].TerminateInstance(ctx, r.ID)
+			err := errNotConnected
+			if n := c.node(assign[i]); n != nil {
+				err = n.TerminateInstance(ctx, r.ID)
+			}
 			if err != nil && !errors.Is(err, ncapi.ErrNoSuchInstance) {
 				c.log.ErrorContext(ctx, "cc: rollback: instance may be left on its node", "instance", r.ID, "node", assign[i], "err", err)
 				c.mu.Lock()
@@ -254,6 +263,9 @@ func (c *Cluster) rollback(ctx context.Context, reqs []ccapi.InstanceRequest, as
 	}
 }
 
+// errNotRegistered: the instance's node is no longer registered.
+var errNotRegistered = errors.New("node not registered in the cluster")
+
 // locateLocked is the node holding id: its placement, else the node whose
 // last poll lists it; polled says the latter. c.mu is held.
 func (c *Cluster) locateLocked(id string) (node string, polled bool) {
@@ -278,8 +290,19 @@ func (c *Cluster) TerminateInstances(ctx context.Context, ids []string) error {
 		// A node's TerminateInstance takes an unknown id quietly, so an
 		// instance nobody placed is terminated on every node.
 		err := c.route(ctx, id, true, func(n ncapi.Node) error { return n.TerminateInstance(ctx, id) })
-		if errors.Is(err, ccapi.ErrNoSuchInstance) {
+		switch {
+		case errors.Is(err, ccapi.ErrNoSuchInstance):
 			return nil
+		case errors.Is(err, errNotRegistered):
+			// Its node left the cluster: nothing here can stop it, and
+			// the cluster stops reporting it. Registering the node again
+			// shows it, and the cloud controller stops what it no longer
+			// wants.
+			c.log.WarnContext(ctx, "cc: terminate: the instance's node is not registered; the instance is forgotten", "instance", id, "err", err)
+			c.mu.Lock()
+			delete(c.placed, id)
+			c.mu.Unlock()
+			return c.st.DeleteCCPlacements(ctx, []string{id})
 		}
 		return err
 	})
@@ -330,21 +353,29 @@ func (c *Cluster) route(ctx context.Context, id string, everywhere bool, fn func
 	c.ensurePolled(ctx)
 	c.mu.Lock()
 	node, _ := c.locateLocked(id)
+	if node != "" && c.state[node] == nil {
+		c.mu.Unlock()
+		return fmt.Errorf("instance %s on node %s: %w", id, node, errNotRegistered)
+	}
 	var candidates []string
+	var clients []ncapi.Node
 	if node != "" {
-		candidates = []string{node}
+		candidates, clients = []string{node}, []ncapi.Node{c.nodes[node]}
 	} else {
 		for _, name := range c.order {
 			if c.state[name].info.Up {
-				candidates = append(candidates, name)
+				candidates, clients = append(candidates, name), append(clients, c.nodes[name])
 			}
 		}
 	}
 	c.mu.Unlock()
 
 	var errs []error
-	for _, name := range candidates {
-		err := fn(c.nodes[name])
+	for i, name := range candidates {
+		err := errNotConnected
+		if clients[i] != nil {
+			err = fn(clients[i])
+		}
 		if err == nil && !everywhere {
 			return nil
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/euca-cloud/euca/netmode"
 	"github.com/euca-cloud/euca/netmode/link"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
-	"github.com/euca-cloud/euca/roles/nc/ncapi"
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -101,7 +100,7 @@ func inNamespace(t *testing.T, e *env) {
 		return
 	}
 	e.cfg.VNetSubnet = subnet
-	c, err := New(ctx, e.cfg, e.st, map[string]ncapi.Node{"a": e.nodes["a"]}, NetworkOf(m), testLog(t))
+	c, err := New(ctx, e.cfg, e.st, e.dial, NetworkOf(m), testLog(t))
 	if err != nil {
 		t.Error(err)
 		return

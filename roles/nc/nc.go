@@ -45,6 +45,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/euca-cloud/euca/hypervisor"
@@ -97,6 +98,8 @@ type Node struct {
 	log   *slog.Logger
 	dir   string // INSTANCE_PATH
 	host  string
+
+	version atomic.Pointer[string] // the euca version, reported in Describe
 
 	// Launches run under bg, so a RunInstance call that returns does not
 	// cancel its launch; Run cancels it when it stops.
@@ -266,6 +269,10 @@ func (n *Node) awake() error {
 	return nil
 }
 
+// SetVersion sets the euca version the node reports in Describe (main's,
+// which the roles pass down), for `euca node list`.
+func (n *Node) SetVersion(v string) { n.version.Store(&v) }
+
 // Describe reports capacity and every instance the node knows, oldest first.
 func (n *Node) Describe(ctx context.Context) (ncapi.NodeStatus, error) {
 	if err := n.awake(); err != nil {
@@ -275,6 +282,9 @@ func (n *Node) Describe(ctx context.Context) (ncapi.NodeStatus, error) {
 	defer n.mu.Unlock()
 	s := ncapi.NodeStatus{Host: n.host, Driver: n.drv.Name(), Max: n.max, Free: n.max.Sub(n.usedLocked()),
 		Instances: []ncapi.InstanceStatus{}}
+	if v := n.version.Load(); v != nil {
+		s.Version = *v
+	}
 	for _, in := range n.sortedLocked() {
 		is := ncapi.InstanceStatus{ID: in.rec.ID, State: in.rec.State, Reason: in.rec.Reason, Holds: in.req.Holds}
 		if in.rec.LaunchedMS > 0 {

@@ -73,7 +73,9 @@ type Status struct {
 // NodeInfo is one node as the cluster last polled it.
 type NodeInfo struct {
 	Host     string          `json:"host"`
+	Port     int             `json:"port,omitempty"` // its NC_PORT as registered
 	Driver   string          `json:"driver"`
+	Version  string          `json:"version,omitempty"` // the node's euca version
 	Max      ncapi.Resources `json:"max"`
 	Free     ncapi.Resources `json:"free"`
 	Up       bool            `json:"up"`
@@ -86,6 +88,14 @@ type NodeInfo struct {
 type InstanceStatus struct {
 	ncapi.InstanceStatus
 	Node string `json:"node"`
+	// Unreachable, when not "", says why the instance's node cannot be
+	// reached (down, or no longer registered): the state is the last one
+	// known, and nothing can be done with the instance until the node
+	// answers again.
+	Unreachable string `json:"unreachable,omitempty"`
+	// Lost says the node answered again without the instance (its host
+	// restarted, say): State is terminated and Reason says why.
+	Lost bool `json:"lost,omitempty"`
 }
 
 // InstanceRequest is one instance to start. Its address and MAC were

@@ -64,9 +64,10 @@ func (r Resources) Sub(u Resources) Resources {
 // NodeStatus is a node's answer to a poll.
 type NodeStatus struct {
 	Host      string           `json:"host"`
-	Driver    string           `json:"driver"` // "libvirt/tcg", "sim", ...
-	Max       Resources        `json:"max"`    // what it offers: the host, capped by MAX_CORES, MAX_MEM, MAX_DISK
-	Free      Resources        `json:"free"`   // Max less what its instances hold
+	Driver    string           `json:"driver"`            // "libvirt/tcg", "sim", ...
+	Version   string           `json:"version,omitempty"` // the euca version the node runs
+	Max       Resources        `json:"max"`               // what it offers: the host, capped by MAX_CORES, MAX_MEM, MAX_DISK
+	Free      Resources        `json:"free"`              // Max less what its instances hold
 	Instances []InstanceStatus `json:"instances"`
 }
 
