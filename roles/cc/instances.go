@@ -27,7 +27,7 @@ func (c *Cluster) RunInstances(ctx context.Context, reqs []ccapi.InstanceRequest
 	dup := map[string]bool{}
 	for _, r := range reqs {
 		if r.ID == "" || dup[r.ID] {
-			return nil, fmt.Errorf("cc: run instances: empty or repeated instance id %q", r.ID)
+			return nil, fmt.Errorf("cc: run instances: %w: empty or repeated instance id %q", ccapi.ErrBadRequest, r.ID)
 		}
 		dup[r.ID] = true
 	}

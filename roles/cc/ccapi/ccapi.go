@@ -44,6 +44,12 @@ type Cluster interface {
 var (
 	ErrInsufficientCapacity = errors.New("ccapi: insufficient instance capacity")
 	ErrNoSuchInstance       = errors.New("ccapi: no such instance")
+	// ErrWrongZone: the cluster reached serves another zone than the one
+	// it was registered as (its CLUSTER_NAME differs).
+	ErrWrongZone = errors.New("ccapi: the cluster serves another zone")
+	// ErrBadRequest: the request cannot be carried out as made (an empty
+	// or repeated instance id).
+	ErrBadRequest = errors.New("ccapi: bad request")
 )
 
 // VMType is a VM type's size.
