@@ -75,3 +75,12 @@ bench-launch: guest-image libvirt
 .PHONY: bench-ec2
 bench-ec2:
 	bench/ec2/run.sh $(BENCH_EC2_FLAGS)
+
+# Placement and the cluster's answers at scale, over 1,000 simulated hosts
+# in one process (a benchmark, not a test): each SCHEDPOLICY's placements
+# per second, 10,000 launches end to end, DescribeInstances p50/p99 of
+# them, a node's death to capacity without it. BENCH_SCHED_FLAGS="-hosts 200
+# -instances 2000" for a shorter run.
+.PHONY: bench-sched
+bench-sched:
+	bench/sched/run.sh $(BENCH_SCHED_FLAGS)

@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -70,7 +71,11 @@ type Cloud struct {
 
 // Host is one simulated compute host.
 type Host struct {
-	Name   string // host:port of its node controller: its NODES entry
+	// Name is its NODES entry's host ("sim-0001"); its node controller
+	// listens on 127.0.0.1:Port, where the cluster controller's dialer
+	// takes the name (as /etc/hosts would, for hosts of their own).
+	Name   string
+	Port   int
 	Node   *nc.Node
 	Driver *sim.Driver
 	Store  *store.Store
@@ -166,7 +171,8 @@ func Start(ctx context.Context, o Options) (_ *Cloud, err error) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			c.Hosts[i], errs[i] = c.startHost(ctx, runCtx, filepath.Join(o.Dir, fmt.Sprintf("host%04d", i)), o.Host, images, lim, srvCert, log)
+			name := fmt.Sprintf("sim-%04d", i)
+			c.Hosts[i], errs[i] = c.startHost(ctx, runCtx, name, filepath.Join(o.Dir, name), o.Host, images, lim, srvCert, log)
 		})
 	}
 	wg.Wait()
@@ -178,15 +184,17 @@ func Start(ctx context.Context, o Options) (_ *Cloud, err error) {
 	if err != nil {
 		return nil, err
 	}
-	nodes := make(map[string]ncapi.Node, len(c.Hosts))
 	sw := power.Hosts{}
 	cfg.Nodes = nil
 	for _, h := range c.Hosts {
-		nodes[h.Name] = ncapi.NewClient(rpc.NewClient(h.Name, ca, ccCert, true, log.With("role", "cc")))
 		sw[h.Name] = h.Driver
-		cfg.Nodes = append(cfg.Nodes, h.Name)
+		cfg.Nodes = append(cfg.Nodes, net.JoinHostPort(h.Name, strconv.Itoa(h.Port)))
 	}
-	c.Cluster, err = cc.New(ctx, cfg, c.Store, nodes, nil, log.With("role", "cc"))
+	dial := func(host string, port int) (ncapi.Node, error) {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		return ncapi.NewClient(rpc.NewClient(addr, ca, ccCert, true, log.With("role", "cc"))), nil
+	}
+	c.Cluster, err = cc.New(ctx, cfg, c.Store, dial, nil, log.With("role", "cc"))
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +207,7 @@ func Start(ctx context.Context, o Options) (_ *Cloud, err error) {
 }
 
 // startHost starts one host's node controller and serves it.
-func (c *Cloud) startHost(ctx, runCtx context.Context, dir string, size hypervisor.Resources, images nc.ImageSource,
+func (c *Cloud) startHost(ctx, runCtx context.Context, name, dir string, size hypervisor.Resources, images nc.ImageSource,
 	lim httplimit.Config, cert tls.Certificate, log *slog.Logger) (*Host, error) {
 	cfg := conf.Defaults()
 	cfg.Home = dir
@@ -224,7 +232,7 @@ func (c *Cloud) startHost(ctx, runCtx context.Context, dir string, size hypervis
 		st.Close()
 		return nil, err
 	}
-	h := &Host{Name: ln.Addr().String(), Node: node, Driver: drv, Store: st, ln: ln}
+	h := &Host{Name: name, Port: ln.Addr().(*net.TCPAddr).Port, Node: node, Driver: drv, Store: st, ln: ln}
 	h.srv = rpc.NewServer(c.CLC.CA(), cert, true, ncapi.NewHandler(node, log.With("role", "nc")), lim, log.With("role", "nc"))
 	c.wg.Add(1)
 	go func() {

@@ -1,0 +1,261 @@
+// Command sched measures placement and the cluster's answers at scale, over
+// a cloud of simulated hosts in this process (internal/simcloud: a cloud
+// controller, its cluster controller, and -hosts node controllers over the
+// sim driver, each on its own mutual-TLS endpoint). A benchmark, not a
+// test: nothing here asserts on time. Each figure comes with a baseline
+// measured in the same run:
+//
+//   - placements per second of each SCHEDPOLICY, -instances m1.small one
+//     at a time over -hosts nodes: the policy alone (roles/cc/sched on the
+//     cluster's snapshot, the cursor carried as the cluster controller
+//     carries it), against GREEDY's rate;
+//   - launches through the cloud controller's RunInstances until
+//     -instances run, in requests of -batch from -clients at once: placed
+//     instances per second end to end (records, network, placement, the
+//     nodes' RunInstance over mutual TLS), against the policy alone;
+//   - DescribeInstances of all of them, p50 and p99 of -n calls, against
+//     the store's own read of the same rows;
+//   - from a node controller dying (its listener and connections closed)
+//     to the zone's capacity without it, for -kills nodes one after the
+//     other, against the cluster controller's poll interval at rest (the
+//     deaths come once the fast polling that follows a launch is over).
+//
+// bench/sched/run.sh (make bench-sched) runs it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/euca-cloud/euca/hypervisor"
+	"github.com/euca-cloud/euca/internal/simcloud"
+	"github.com/euca-cloud/euca/roles/cc/sched"
+	"github.com/euca-cloud/euca/roles/nc/ncapi"
+	"github.com/euca-cloud/euca/store"
+)
+
+func main() {
+	hosts := flag.Int("hosts", 1000, "simulated hosts")
+	instances := flag.Int("instances", 10000, "instances to place and launch")
+	perHost := flag.Int("per-host", 0, "m1.small a host holds (0: instances/hosts rounded up, plus one)")
+	batch := flag.Int("batch", 100, "instances per RunInstances")
+	clients := flag.Int("clients", 4, "concurrent RunInstances")
+	n := flag.Int("n", 50, "DescribeInstances calls")
+	kills := flag.Int("kills", 5, "node controllers killed, one after the other")
+	work := flag.String("work", "", "working directory (default: a temporary one, removed)")
+	flag.Parse()
+	if *perHost == 0 {
+		*perHost = (*instances+*hosts-1) / *hosts + 1
+	}
+	dir := *work
+	if dir == "" {
+		d, err := os.MkdirTemp("", "euca-bench-sched-")
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	if err := run(dir, *hosts, *instances, *perHost, *batch, *clients, *n, *kills); err != nil {
+		log.Fatal(err)
+	}
+}
+
+var small = ncapi.Resources{Cores: 1, MemoryMiB: 128, DiskGiB: 2} // m1.small
+
+func run(dir string, hosts, instances, perHost, batch, clients, n, kills int) error {
+	ctx := context.Background()
+	fmt.Printf("bench-sched: %d hosts of %d m1.small, %d instances\n\n", hosts, perHost, instances)
+
+	// 1. The policies alone.
+	fmt.Println("| policy | placements/s, the policy alone | vs GREEDY |")
+	fmt.Println("|---|---|---|")
+	var greedy float64
+	rates := map[string]float64{}
+	for _, name := range []string{"GREEDY", "ROUNDROBIN", "POWERSAVE"} {
+		r, err := policyRate(name, hosts, perHost, instances)
+		if err != nil {
+			return err
+		}
+		rates[name] = r
+		if name == "GREEDY" {
+			greedy = r
+		}
+		fmt.Printf("| %s | %.0f | %.2f |\n", name, r, r/greedy)
+	}
+	fmt.Println()
+
+	// 2. Launches end to end.
+	t0 := time.Now()
+	c, err := simcloud.Start(ctx, simcloud.Options{Dir: dir, Nodes: hosts, Policy: "GREEDY",
+		Host: hypervisor.Resources{Cores: perHost * small.Cores, MemoryMiB: perHost * small.MemoryMiB, DiskGiB: perHost * small.DiskGiB}})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	zone := c.CLC.Zones()[0]
+	capacity := func() store.VMTypeCapacity {
+		all, _, err := c.CLC.ZoneCapacity(ctx, c.Admin)
+		if err != nil {
+			log.Fatal(err)
+		}
+		return all[zone]["m1.small"]
+	}
+	for capacity().Max != hosts*perHost {
+		time.Sleep(50 * time.Millisecond)
+	}
+	fmt.Printf("cloud of %d hosts up and polled in %v\n\n", hosts, time.Since(t0).Round(time.Second))
+
+	t0 = time.Now()
+	var mu sync.Mutex
+	launched := 0
+	var errs []error
+	var wg sync.WaitGroup
+	next := make(chan int)
+	go func() {
+		for left := instances; left > 0; left -= batch {
+			next <- min(batch, left)
+		}
+		close(next)
+	}()
+	for range clients {
+		wg.Go(func() {
+			for k := range next {
+				insts, err := c.CLC.RunInstances(ctx, c.Admin, store.LaunchSpec{ImageID: c.Image, InstanceType: "m1.small", MinCount: k, MaxCount: k})
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				}
+				launched += len(insts)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(t0)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	e2e := float64(launched) / took.Seconds()
+	fmt.Println("| measurement | euca | baseline | ratio |")
+	fmt.Println("|---|---|---|---|")
+	fmt.Printf("| %d launches through RunInstances (batches of %d, %d clients), instances placed/s, vs GREEDY alone | %.0f | %.0f | %.4f |\n",
+		launched, batch, clients, e2e, greedy, e2e/greedy)
+
+	// Every instance running, so the listing below is of a settled cloud.
+	for {
+		insts, err := c.CLC.DescribeInstances(ctx, c.Admin, nil)
+		if err != nil {
+			return err
+		}
+		running := 0
+		for _, in := range insts {
+			if in.State == store.InstanceRunning {
+				running++
+			}
+		}
+		if running == launched {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+
+	// 3. DescribeInstances against the store's read.
+	var svc, raw []time.Duration
+	for range n {
+		t := time.Now()
+		insts, err := c.CLC.DescribeInstances(ctx, c.Admin, nil)
+		if err != nil {
+			return err
+		}
+		svc = append(svc, time.Since(t))
+		if len(insts) != launched {
+			return fmt.Errorf("DescribeInstances lists %d, want %d", len(insts), launched)
+		}
+		t = time.Now()
+		if _, err := c.Store.Instances(ctx, c.Admin); err != nil {
+			return err
+		}
+		raw = append(raw, time.Since(t))
+	}
+	fmt.Printf("| DescribeInstances of %d, p50 (%d calls), vs the store's read of them | %v | %v | %.2f |\n",
+		launched, n, pct(svc, 50), pct(raw, 50), ratio(pct(svc, 50), pct(raw, 50)))
+	fmt.Printf("| the same, p99 | %v | %v | %.2f |\n", pct(svc, 99), pct(raw, 99), ratio(pct(svc, 99), pct(raw, 99)))
+
+	// 4. A node dying, to capacity without it. The cluster polls fast for
+	// 30 s after a launch; the deaths come once it polls at rest.
+	time.Sleep(31 * time.Second)
+	var lost []time.Duration
+	left := capacity().Max
+	for k := range kills {
+		h := c.Hosts[(k*hosts)/max(kills, 1)]
+		t := time.Now()
+		h.Kill()
+		for capacity().Max > left-perHost {
+			time.Sleep(5 * time.Millisecond)
+		}
+		lost = append(lost, time.Since(t))
+		left -= perHost
+	}
+	poll := 5 * time.Second // cc's defaultInterval: a cluster at rest
+	fmt.Printf("| from a node controller dying to the zone's max without it, median of %d, vs the poll interval at rest | %v | %v | %.2f |\n",
+		kills, pct(lost, 50), poll, ratio(pct(lost, 50), poll))
+	fmt.Printf("\n(all %d deaths: %s)\n", kills, durations(lost))
+	return nil
+}
+
+// policyRate places instances one request at a time on a snapshot of hosts
+// nodes, as the cluster controller calls a policy, and returns placements
+// per second.
+func policyRate(name string, hosts, perHost, instances int) (float64, error) {
+	policy, err := sched.Lookup(name)
+	if err != nil {
+		return 0, err
+	}
+	room := ncapi.Resources{Cores: perHost * small.Cores, MemoryMiB: perHost * small.MemoryMiB, DiskGiB: perHost * small.DiskGiB}
+	snap := sched.Snapshot{Nodes: make([]sched.Node, hosts)}
+	for i := range snap.Nodes {
+		snap.Nodes[i] = sched.Node{Name: fmt.Sprintf("sim-%04d", i), Up: true, Free: room}
+	}
+	index := map[string]int{}
+	for i, nd := range snap.Nodes {
+		index[nd.Name] = i
+	}
+	t := time.Now()
+	for i := range instances {
+		p, err := policy(snap, []sched.Request{{ID: fmt.Sprintf("i-%d", i), Needs: small}})
+		if err != nil {
+			return 0, err
+		}
+		k := index[p.Assign[0].Node]
+		snap.Nodes[k].Free = snap.Nodes[k].Free.Sub(small)
+		snap.Last = p.Last
+	}
+	return float64(instances) / time.Since(t).Seconds(), nil
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := (len(s)*p + 99) / 100
+	return s[max(0, min(i, len(s))-1)].Round(time.Millisecond / 10)
+}
+
+func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
+
+func durations(d []time.Duration) string {
+	var s []string
+	for _, x := range d {
+		s = append(s, x.Round(time.Millisecond).String())
+	}
+	return strings.Join(s, ", ")
+}
