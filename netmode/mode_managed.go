@@ -98,6 +98,14 @@ func (m *managed) Bridge(segment int) string {
 	return fmt.Sprintf("%sbr%d", link.Prefix, VLANTag(segment))
 }
 
+func (m *managed) Gateway(segment int) netip.Addr {
+	p, err := m.prefix(segment)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ipam.Gateway(p)
+}
+
 func (m *managed) Allocate(used []netip.Addr, segment int) (Address, error) {
 	p, err := m.prefix(segment)
 	if err != nil {

@@ -50,10 +50,11 @@ func newStatic(cfg Config, log *slog.Logger) (Mode, error) {
 	return s, nil
 }
 
-func (s *static) Name() string      { return Static }
-func (s *static) Segments() int     { return 0 }
-func (s *static) VNI(int) int       { return 0 }
-func (s *static) Bridge(int) string { return s.cfg.Bridge }
+func (s *static) Name() string           { return Static }
+func (s *static) Segments() int          { return 0 }
+func (s *static) VNI(int) int            { return 0 }
+func (s *static) Gateway(int) netip.Addr { return netip.Addr{} }
+func (s *static) Bridge(int) string      { return s.cfg.Bridge }
 
 // Allocate gives the first VNET_MACMAP pair not in use.
 func (s *static) Allocate(used []netip.Addr, _ int) (Address, error) {

@@ -33,10 +33,11 @@ func newSystem(cfg Config, log *slog.Logger) (Mode, error) {
 	return &system{cfg: cfg, log: log}, nil
 }
 
-func (s *system) Name() string      { return System }
-func (s *system) Segments() int     { return 0 }
-func (s *system) VNI(int) int       { return 0 }
-func (s *system) Bridge(int) string { return s.cfg.Bridge }
+func (s *system) Name() string           { return System }
+func (s *system) Segments() int          { return 0 }
+func (s *system) VNI(int) int            { return 0 }
+func (s *system) Gateway(int) netip.Addr { return netip.Addr{} }
+func (s *system) Bridge(int) string      { return s.cfg.Bridge }
 
 // Allocate gives a random MAC with the cloud's prefix, and no address:
 // SYSTEM instances have none to derive a MAC from (two running instances

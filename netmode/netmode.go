@@ -89,6 +89,9 @@ type Mode interface {
 	// (see State.Peers); 0 when the mode has no network of its own to
 	// carry (SYSTEM, STATIC: the operator's bridge spans the hosts).
 	VNI(segment int) int
+	// Gateway is this host's address on segment's network (invalid when
+	// the mode has none: SYSTEM, STATIC).
+	Gateway(segment int) netip.Addr
 }
 
 // State is the whole desired network: what the store says now.

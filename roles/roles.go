@@ -41,6 +41,7 @@ import (
 	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/internal/rpc"
 	"github.com/euca-cloud/euca/netmode"
+	"github.com/euca-cloud/euca/netmode/nodenet"
 	"github.com/euca-cloud/euca/roles/cc"
 	"github.com/euca-cloud/euca/roles/clc"
 	"github.com/euca-cloud/euca/roles/nc"
@@ -329,6 +330,16 @@ func startNode(ctx context.Context, o Options, st *store.Store, src nc.ImageSour
 		return nil, err
 	}
 	node.SetVersion(o.Version)
+	if os.Geteuid() == 0 {
+		// On a host without the cluster controller, the node makes its
+		// cluster's segments itself (bridge, VXLAN, security groups).
+		agent, err := nodenet.New(nodenet.Config{PrivInterface: cfg.VNetPrivInterface, LocalIP: cfg.VNetLocalIP}, log)
+		if err != nil {
+			drv.Close()
+			return nil, fmt.Errorf("nc: network: %w", err)
+		}
+		node.UseNetwork(nc.NodeNetwork(agent))
+	}
 	background("nc", func(ctx context.Context) error {
 		defer drv.Close()
 		return node.Run(ctx)

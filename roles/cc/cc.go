@@ -120,6 +120,8 @@ type Cluster struct {
 	last    string                        // ROUNDROBIN's cursor
 	changed time.Time                     // last launch, terminate or reboot
 
+	ov overlay // the network across hosts (overlay.go)
+
 	netMu   sync.Mutex // one apply at a time, in order
 	desired ccapi.Network
 	applied bool // desired is what the Network last accepted
@@ -180,6 +182,7 @@ func New(ctx context.Context, cfg *conf.Config, st *store.Store, dial Dialer, ne
 		nodes: map[string]ncapi.Node{}, ports: map[string]int{}, state: map[string]*nodeState{},
 		written: map[string]store.CCNodeStatus{}, lost: map[string]lostInstance{}, placed: map[string]*placement{},
 		desired: ccapi.Network{Subnet: cfg.VNetSubnet},
+		ov:      overlay{priv: cfg.VNetPrivInterface, local: cfg.VNetLocalIP},
 	}
 	if err := c.seedNodes(ctx, cfg.Nodes, cfg.NCPort); err != nil {
 		return nil, err
@@ -397,6 +400,9 @@ func (c *Cluster) pollNode(ctx context.Context, name string, n ncapi.Node, gen i
 	}
 	if err != nil && ctx.Err() != nil {
 		return nil // stopping: not the node's fault
+	}
+	if err == nil {
+		c.joinNode(ctx, name, n, st.Network)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -27,6 +27,7 @@ type fakeNode struct {
 	down      bool              // every call fails as an unreachable node would
 	failRun   error             // RunInstance fails with it
 	calls     []string          // "run i-1", "terminate i-1", ...
+	net       *ncapi.Network    // the last SetNetwork
 }
 
 var errUnreachable = errors.New("fake: connection refused")
@@ -58,6 +59,9 @@ func (f *fakeNode) Describe(context.Context) (ncapi.NodeStatus, error) {
 		return ncapi.NodeStatus{}, errUnreachable
 	}
 	st := ncapi.NodeStatus{Host: "fake", Driver: "fake", Version: "fake-1", Max: f.max, Free: f.freeLocked(), Instances: []ncapi.InstanceStatus{}}
+	if f.net != nil {
+		st.Network = f.net.Version()
+	}
 	for _, in := range f.instances {
 		st.Instances = append(st.Instances, in)
 	}
@@ -120,6 +124,16 @@ func (f *fakeNode) ConsoleOutput(_ context.Context, id string) ([]byte, error) {
 }
 
 // set changes a node under the fake's lock.
+func (f *fakeNode) SetNetwork(_ context.Context, n ncapi.Network) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("network " + n.Version()); err != nil {
+		return err
+	}
+	f.net = &n
+	return nil
+}
+
 func (f *fakeNode) set(fn func(f *fakeNode)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/euca-cloud/euca/netmode"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
+	"github.com/euca-cloud/euca/roles/nc/ncapi"
 )
 
 // Network realises the zone's virtual network on this host: the seam
@@ -38,6 +42,7 @@ func (c *Cluster) SetNetwork(ctx context.Context, n ccapi.Network) error {
 		return err
 	}
 	c.desired = n
+	c.ov.changed()
 	return c.applyLocked(ctx)
 }
 
@@ -69,7 +74,7 @@ func (c *Cluster) retryApply(ctx context.Context) {
 		return
 	}
 	defer c.netMu.Unlock()
-	if c.applied {
+	if c.applied && !c.ov.takeRepeer() {
 		return
 	}
 	if err := c.applyLocked(ctx); err != nil && ctx.Err() == nil {
@@ -94,6 +99,39 @@ type modeNetwork struct {
 	m       netmode.Mode
 	mu      sync.Mutex
 	segment map[string]int // instance id -> segment, from the last Set
+	peers   []netip.Addr   // the nodes on other hosts, for the next Set
+}
+
+// SetPeers is the underlay addresses of the cluster's nodes on other
+// hosts: the next Set carries the network to them over VXLAN.
+func (a *modeNetwork) SetPeers(peers []netip.Addr) {
+	a.mu.Lock()
+	a.peers = slices.Clone(peers)
+	a.mu.Unlock()
+}
+
+// Segments are the networks of n a node on another host joins: the bridge
+// its instances' NICs go on, the VXLAN id and this host's gateway; none
+// when the mode has no network of its own to carry (SYSTEM, STATIC).
+func (a *modeNetwork) Segments(n ccapi.Network) []ncapi.Segment {
+	if a.m.VNI(0) == 0 {
+		return nil
+	}
+	segs := []int{0}
+	if a.m.Segments() > 0 { // MANAGED: the segments instances are in
+		_, segment, err := stateOf(n)
+		if err != nil {
+			return nil
+		}
+		segs = slices.Compact(slices.Sorted(maps.Values(segment)))
+	}
+	var out []ncapi.Segment
+	for _, sg := range segs {
+		if gw := a.m.Gateway(sg); gw.IsValid() {
+			out = append(out, ncapi.Segment{Bridge: a.m.Bridge(sg), VNI: a.m.VNI(sg), Gateway: gw})
+		}
+	}
+	return out
 }
 
 func (a *modeNetwork) Set(ctx context.Context, n ccapi.Network) error {
@@ -101,6 +139,9 @@ func (a *modeNetwork) Set(ctx context.Context, n ccapi.Network) error {
 	if err != nil {
 		return err
 	}
+	a.mu.Lock()
+	st.Peers = a.peers
+	a.mu.Unlock()
 	if err := a.m.Set(ctx, st); err != nil {
 		return err
 	}

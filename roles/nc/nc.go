@@ -112,6 +112,8 @@ type Node struct {
 	insts map[string]*instance
 	max   ncapi.Resources
 
+	network nodeNetwork // the cluster's network on this host (network.go)
+
 	// Tests replace these.
 	now       func() time.Time
 	retention time.Duration
@@ -198,6 +200,7 @@ func (n *Node) Run(ctx context.Context) error {
 			if err := n.Reconcile(ctx); err != nil {
 				n.log.WarnContext(ctx, "reconcile", "error", err)
 			}
+			n.reapplyNetwork(ctx)
 		}
 	}
 }
@@ -281,7 +284,7 @@ func (n *Node) Describe(ctx context.Context) (ncapi.NodeStatus, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s := ncapi.NodeStatus{Host: n.host, Driver: n.drv.Name(), Max: n.max, Free: n.max.Sub(n.usedLocked()),
-		Instances: []ncapi.InstanceStatus{}}
+		Instances: []ncapi.InstanceStatus{}, Network: n.networkVersion()}
 	if v := n.version.Load(); v != nil {
 		s.Version = *v
 	}

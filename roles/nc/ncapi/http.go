@@ -24,6 +24,7 @@ const (
 	pathTerminate = "/nc/v1/terminate-instance"
 	pathReboot    = "/nc/v1/reboot-instance"
 	pathConsole   = "/nc/v1/console-output"
+	pathNetwork   = "/nc/v1/set-network"
 )
 
 type none struct{}
@@ -55,6 +56,9 @@ func NewHandler(n Node, log *slog.Logger) http.Handler {
 	rpc.Func(m, "POST "+pathConsole, func(ctx context.Context, in instanceID) (consoleOutput, error) {
 		out, err := n.ConsoleOutput(ctx, in.ID)
 		return consoleOutput{out}, err
+	})
+	rpc.Func(m, "POST "+pathNetwork, func(ctx context.Context, in Network) (none, error) {
+		return none{}, n.SetNetwork(ctx, in)
 	})
 	return m
 }
@@ -93,4 +97,8 @@ func (c client) ConsoleOutput(ctx context.Context, id string) ([]byte, error) {
 		return nil, err
 	}
 	return out.Output, nil
+}
+
+func (c client) SetNetwork(ctx context.Context, n Network) error {
+	return c.call(ctx, pathNetwork, n, nil)
 }

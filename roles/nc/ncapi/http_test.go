@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +30,7 @@ type fakeNode struct {
 	max    ncapi.Resources
 	insts  map[string]ncapi.InstanceStatus
 	lastID string // the request id of the last call
+	net    ncapi.Network
 }
 
 func newFake() *fakeNode {
@@ -41,6 +44,9 @@ func (f *fakeNode) Describe(ctx context.Context) (ncapi.NodeStatus, error) {
 	defer f.mu.Unlock()
 	f.seen(ctx)
 	s := ncapi.NodeStatus{Host: "fake", Driver: "sim", Max: f.max, Free: f.max}
+	if f.net.Segments != nil {
+		s.Network = f.net.Version()
+	}
 	for _, i := range f.insts {
 		s.Free = s.Free.Sub(i.Holds)
 		s.Instances = append(s.Instances, i)
@@ -104,6 +110,19 @@ func (f *fakeNode) ConsoleOutput(ctx context.Context, id string) ([]byte, error)
 	return console, nil
 }
 
+func (f *fakeNode) SetNetwork(ctx context.Context, n ncapi.Network) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen(ctx)
+	for _, s := range n.Segments {
+		if s.Bridge == "" {
+			return fmt.Errorf("segment without a bridge: %w", ncapi.ErrBadRequest)
+		}
+	}
+	f.net = n
+	return nil
+}
+
 // testNode is the one suite: it runs against whatever Node makeNode gives
 // over the fake.
 func testNode(t *testing.T, makeNode func(t *testing.T, f *fakeNode) ncapi.Node) {
@@ -163,6 +182,47 @@ func testNode(t *testing.T, makeNode func(t *testing.T, f *fakeNode) ncapi.Node)
 	}
 	if s, err := n.Describe(ctx); err != nil || len(s.Instances) != 0 {
 		t.Errorf("after terminate: %+v, %v", s, err)
+	}
+
+	// The network arrives whole, and Describe names its version.
+	nw := ncapi.Network{
+		Segments: []ncapi.Segment{{Bridge: "euca-br0", VNI: 1, Gateway: netip.MustParseAddr("10.1.0.1"),
+			Remotes: []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.3")}}},
+		Subnet:    netip.MustParsePrefix("10.1.0.0/16"),
+		Instances: []ncapi.NetInstance{{ID: "i-1", PrivateIP: netip.MustParseAddr("10.1.0.2"), Groups: []string{"sg-1"}}},
+		Groups: []ncapi.SecurityGroup{{ID: "sg-1", Ingress: []ncapi.Rule{
+			{Protocol: "tcp", FromPort: 22, ToPort: 22, CIDR: netip.MustParsePrefix("0.0.0.0/0")},
+			{Protocol: "-1", FromPort: -1, ToPort: -1, PeerGroup: "sg-1"}}}},
+	}
+	if err := n.SetNetwork(ctx, nw); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.net; got.Version() != nw.Version() || !reflect.DeepEqual(got, nw) {
+		t.Errorf("network arrived as %+v", got)
+	}
+	if s, err := n.Describe(ctx); err != nil || s.Network != nw.Version() {
+		t.Errorf("describe network %q, %v; want %q", s.Network, err, nw.Version())
+	}
+	bad2 := nw
+	bad2.Segments = []ncapi.Segment{{}}
+	if err := n.SetNetwork(ctx, bad2); !errors.Is(err, ncapi.ErrBadRequest) {
+		t.Errorf("segment without a bridge: %v, want ErrBadRequest", err)
+	}
+}
+
+// TestNetworkVersion: equal networks share a version, any change makes
+// another.
+func TestNetworkVersion(t *testing.T) {
+	a := ncapi.Network{Subnet: netip.MustParsePrefix("10.1.0.0/16"),
+		Segments: []ncapi.Segment{{Bridge: "euca-br0", VNI: 1, Remotes: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}}}
+	b := a
+	b.Segments = []ncapi.Segment{a.Segments[0]}
+	if a.Version() != b.Version() || len(a.Version()) != 24 {
+		t.Errorf("versions %q %q", a.Version(), b.Version())
+	}
+	b.Segments[0].Remotes = append(b.Segments[0].Remotes, netip.MustParseAddr("192.0.2.2"))
+	if a.Version() == b.Version() {
+		t.Error("a new remote kept the version")
 	}
 }
 

@@ -10,7 +10,11 @@ package ncapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"net/netip"
 	"time"
 )
 
@@ -31,6 +35,12 @@ type Node interface {
 	RebootInstance(ctx context.Context, id string) error
 	// ConsoleOutput is the end of the instance's serial console.
 	ConsoleOutput(ctx context.Context, id string) ([]byte, error)
+	// SetNetwork hands the node its cluster's network as this host joins
+	// it: the segments' bridges and tunnels and the security groups. The
+	// cluster controller sends it whenever the node's Describe reports
+	// another version than n's (a change, or a restarted node); harmless
+	// twice.
+	SetNetwork(ctx context.Context, n Network) error
 }
 
 // Errors the transports carry across by name.
@@ -69,6 +79,9 @@ type NodeStatus struct {
 	Max       Resources        `json:"max"`               // what it offers: the host, capped by MAX_CORES, MAX_MEM, MAX_DISK
 	Free      Resources        `json:"free"`              // Max less what its instances hold
 	Instances []InstanceStatus `json:"instances"`
+	// Network is the Version of the network the node last applied; ""
+	// when it has none (just started) or the last SetNetwork failed.
+	Network string `json:"network,omitempty"`
 }
 
 // Instance states as a node reports them; the cloud controller maps them
@@ -113,4 +126,52 @@ type InstanceRequest struct {
 	// Platform, when "ec2", makes the guest's SMBIOS say it runs on EC2, so
 	// cloud-init uses its EC2 datasource.
 	Platform string `json:"platform,omitempty"`
+}
+
+// Network is a cluster's network as a node on another host than its
+// cluster controller joins it (package netmode/nodenet does the joining).
+type Network struct {
+	Segments  []Segment       `json:"segments"`
+	Subnet    netip.Prefix    `json:"subnet"`
+	Instances []NetInstance   `json:"instances"` // every instance of the cluster: targets and peers of the groups
+	Groups    []SecurityGroup `json:"groups"`
+}
+
+// Segment is one network of the cluster: a bridge carried between hosts
+// by one VXLAN id.
+type Segment struct {
+	Bridge  string       `json:"bridge"`  // as InstanceRequest.Bridge names it
+	VNI     int          `json:"vni"`     // VXLAN network identifier
+	Gateway netip.Addr   `json:"gateway"` // the cluster controller's address on it
+	Remotes []netip.Addr `json:"remotes"` // underlay addresses: the cluster controller's first, then the nodes'
+}
+
+// NetInstance is an instance as the security groups see it.
+type NetInstance struct {
+	ID        string     `json:"id"`
+	PrivateIP netip.Addr `json:"private_ip"`
+	Groups    []string   `json:"groups"`
+}
+
+// SecurityGroup is a group's ingress rules.
+type SecurityGroup struct {
+	ID      string `json:"id"`
+	Ingress []Rule `json:"ingress"`
+}
+
+// Rule is one ingress permission: from a CIDR or from a peer group's
+// instances.
+type Rule struct {
+	Protocol  string       `json:"protocol"` // "-1", "tcp", "udp", "icmp", or a number
+	FromPort  int          `json:"from_port"`
+	ToPort    int          `json:"to_port"`
+	CIDR      netip.Prefix `json:"cidr,omitzero"`
+	PeerGroup string       `json:"peer_group,omitempty"`
+}
+
+// Version names n's content: equal networks have equal versions.
+func (n Network) Version() string {
+	b, _ := json.Marshal(n) // plain data: cannot fail
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
 }

@@ -1,0 +1,248 @@
+package cc
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/euca-cloud/euca/netmode/link"
+	"github.com/euca-cloud/euca/roles/cc/ccapi"
+	"github.com/euca-cloud/euca/roles/nc/ncapi"
+)
+
+// The cluster's network across hosts. A node on another host than this
+// CC joins each of the network's segments over VXLAN (package
+// netmode/nodenet): after each answered poll, the CC hands such a node its
+// network (ncapi.Node.SetNetwork) when the version the node reports is
+// not the one wanted, and tells its own network (spanning) the underlay
+// addresses of all such nodes, so its bridges carry a tunnel to them.
+// A node on this host (in process, or at one of its addresses) joins
+// nothing: the CC's own bridges are already its.
+
+// spanning is a Network that nodes on other hosts can join (modeNetwork).
+type spanning interface {
+	SetPeers(peers []netip.Addr)
+	Segments(n ccapi.Network) []ncapi.Segment
+}
+
+// overlay is what the CC keeps of it.
+type overlay struct {
+	priv  string     // VNET_PRIVINTERFACE
+	local netip.Addr // VNET_LOCALIP
+
+	mu     sync.Mutex
+	addrs  map[string]netip.Addr // node name -> underlay address; invalid: on this host
+	peers  map[string]netip.Addr // the nodes on other hosts that answered
+	self   netip.Addr            // this host's underlay address, towards them
+	doc    *ncapi.Network        // what every such node is handed; nil: to build
+	repeer bool                  // peers changed: the CC's network must be set again
+}
+
+// changed drops the cached node network: the desired network changed.
+func (o *overlay) changed() {
+	o.mu.Lock()
+	o.doc = nil
+	o.mu.Unlock()
+}
+
+// takeRepeer reports (once) that the peers changed since the last call.
+func (o *overlay) takeRepeer() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r := o.repeer
+	o.repeer = false
+	return r
+}
+
+// joinNode runs after node name (reached through n) answered a poll
+// reporting the network version have: it makes sure a node on another
+// host has its network.
+func (c *Cluster) joinNode(ctx context.Context, name string, n ncapi.Node, have string) {
+	sp, ok := c.net.(spanning)
+	if !ok {
+		return
+	}
+	addr, err := c.ov.addrOf(ctx, name)
+	if err != nil {
+		c.log.WarnContext(ctx, "cc: node's underlay address unknown; its instances get no network", "node", name, "err", err)
+		return
+	}
+	if !addr.IsValid() {
+		return // on this host
+	}
+	c.prunePeers(sp)
+	doc, err := c.nodeNetwork(sp, name, addr)
+	if err != nil {
+		c.log.WarnContext(ctx, "cc: node network", "node", name, "err", err)
+		return
+	}
+	if doc.Version() == have {
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, pollTimeout)
+	defer cancel()
+	if err := n.SetNetwork(sctx, doc); err != nil {
+		if ctx.Err() == nil {
+			c.log.WarnContext(ctx, "cc: node did not take its network; sent again next poll", "node", name, "err", err)
+		}
+		return
+	}
+	c.log.InfoContext(ctx, "cc: node network sent", "node", name, "version", doc.Version(), "segments", len(doc.Segments))
+}
+
+// addrOf is node name's underlay address, invalid for a node on this
+// host. NODES names a node "host" or "host:port".
+func (o *overlay) addrOf(ctx context.Context, name string) (netip.Addr, error) {
+	o.mu.Lock()
+	a, ok := o.addrs[name]
+	o.mu.Unlock()
+	if ok {
+		return a, nil
+	}
+	host := name
+	if h, _, err := net.SplitHostPort(name); err == nil {
+		host = h
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		rctx, cancel := context.WithTimeout(ctx, pollTimeout)
+		defer cancel()
+		as, lerr := net.DefaultResolver.LookupNetIP(rctx, "ip4", host)
+		if lerr != nil || len(as) == 0 {
+			return netip.Addr{}, fmt.Errorf("resolve %s: %v", host, lerr)
+		}
+		a = as[0]
+	}
+	a = a.Unmap()
+	if local, err := isHostAddr(a); err != nil {
+		return netip.Addr{}, err
+	} else if local {
+		a = netip.Addr{}
+	}
+	o.mu.Lock()
+	if o.addrs == nil {
+		o.addrs = map[string]netip.Addr{}
+	}
+	o.addrs[name] = a
+	o.mu.Unlock()
+	return a, nil
+}
+
+// isHostAddr reports whether a is loopback or one of this host's addresses.
+func isHostAddr(a netip.Addr) (bool, error) {
+	if a.IsLoopback() || a.IsUnspecified() {
+		return true, nil
+	}
+	ifas, err := net.InterfaceAddrs()
+	if err != nil {
+		return false, fmt.Errorf("this host's addresses: %w", err)
+	}
+	for _, ifa := range ifas {
+		if p, err := netip.ParsePrefix(ifa.String()); err == nil && p.Addr().Unmap() == a {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// nodeNetwork records node name at addr as a peer and returns what a node
+// on another host is handed: the same for all of them (each leaves itself
+// out of the remotes).
+func (c *Cluster) nodeNetwork(sp spanning, name string, addr netip.Addr) (ncapi.Network, error) {
+	c.ov.mu.Lock()
+	if c.ov.peers == nil {
+		c.ov.peers = map[string]netip.Addr{}
+	}
+	if c.ov.peers[name] != addr {
+		c.ov.peers[name] = addr
+		c.ov.doc, c.ov.repeer = nil, true
+		sp.SetPeers(sortedAddrs(c.ov.peers))
+	}
+	if c.ov.doc != nil {
+		defer c.ov.mu.Unlock()
+		return *c.ov.doc, nil
+	}
+	if c.ov.local.IsValid() {
+		c.ov.self = c.ov.local
+	}
+	if !c.ov.self.IsValid() {
+		u, err := link.FindUnderlay(c.ov.priv, c.ov.local, addr)
+		if err != nil {
+			c.ov.mu.Unlock()
+			return ncapi.Network{}, err
+		}
+		c.ov.self = u.Local
+	}
+	remotes := append([]netip.Addr{c.ov.self}, sortedAddrs(c.ov.peers)...)
+	c.ov.mu.Unlock()
+
+	c.netMu.Lock()
+	n := c.desired
+	c.netMu.Unlock()
+	doc := nodeNetworkOf(n, sp.Segments(n), remotes)
+
+	c.ov.mu.Lock()
+	defer c.ov.mu.Unlock()
+	if c.ov.doc == nil && slices.Equal(remotes[1:], sortedAddrs(c.ov.peers)) {
+		c.ov.doc = &doc
+	}
+	return doc, nil
+}
+
+// prunePeers forgets the peers of nodes no longer registered.
+func (c *Cluster) prunePeers(sp spanning) {
+	c.mu.Lock()
+	known := make(map[string]bool, len(c.state))
+	for name := range c.state {
+		known[name] = true
+	}
+	c.mu.Unlock()
+	c.ov.mu.Lock()
+	defer c.ov.mu.Unlock()
+	gone := false
+	for name := range c.ov.peers {
+		if !known[name] {
+			delete(c.ov.peers, name)
+			gone = true
+		}
+	}
+	if gone {
+		c.ov.doc, c.ov.repeer = nil, true
+		sp.SetPeers(sortedAddrs(c.ov.peers))
+	}
+}
+
+func sortedAddrs(m map[string]netip.Addr) []netip.Addr {
+	out := slices.Collect(func(yield func(netip.Addr) bool) {
+		for _, a := range m {
+			if !yield(a) {
+				return
+			}
+		}
+	})
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
+}
+
+// nodeNetworkOf is the node API's form of the zone's network n.
+func nodeNetworkOf(n ccapi.Network, segs []ncapi.Segment, remotes []netip.Addr) ncapi.Network {
+	out := ncapi.Network{Subnet: n.Subnet, Segments: []ncapi.Segment{}, Instances: []ncapi.NetInstance{}, Groups: []ncapi.SecurityGroup{}}
+	for _, s := range segs {
+		s.Remotes = remotes
+		out.Segments = append(out.Segments, s)
+	}
+	for _, in := range n.Instances {
+		out.Instances = append(out.Instances, ncapi.NetInstance{ID: in.ID, PrivateIP: in.PrivateIP, Groups: in.Groups})
+	}
+	for _, g := range n.Groups {
+		sg := ncapi.SecurityGroup{ID: g.ID, Ingress: []ncapi.Rule{}}
+		for _, r := range g.Ingress {
+			sg.Ingress = append(sg.Ingress, ncapi.Rule{Protocol: r.Protocol, FromPort: r.FromPort, ToPort: r.ToPort, CIDR: r.CIDR, PeerGroup: r.PeerGroup})
+		}
+		out.Groups = append(out.Groups, sg)
+	}
+	return out
+}

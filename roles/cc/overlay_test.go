@@ -1,0 +1,159 @@
+package cc
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/euca-cloud/euca/netmode"
+	"github.com/euca-cloud/euca/netmode/link"
+	"github.com/euca-cloud/euca/roles/cc/ccapi"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// TestOverlayAcrossHosts: with the real MANAGED-NOVLAN mode (in a fresh
+// namespace), a node on another host is handed its network after a poll
+// (the segment's bridge, VNI 1, the gateway, the CC's address and every
+// remote node), again only when it changes or the node reports another
+// version; the CC's bridge gets a VXLAN device flooding to the remote
+// nodes; a node on this host (localhost) is handed nothing.
+func TestOverlayAcrossHosts(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI runs as root")
+		}
+		t.Skip("needs root to create a network namespace")
+	}
+	e := newEnv(t, "GREEDY", []string{"localhost", "192.0.2.9", "192.0.2.8"}, room(4), room(4), room(4))
+	e.cfg.VNetLocalIP = netip.MustParseAddr("192.0.2.1")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		ns, err := netns.New()
+		if err != nil {
+			t.Errorf("new netns: %v", err)
+			return
+		}
+		defer ns.Close()
+		if lo, err := netlink.LinkByName("lo"); err == nil {
+			_ = netlink.LinkSetUp(lo)
+		}
+		overlayInNamespace(t, e)
+	}()
+	<-done
+}
+
+func overlayInNamespace(t *testing.T, e *env) {
+	ctx := context.Background()
+	// The underlay: a veth with the CC's address, the LAN behind it.
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "lan0"}, PeerName: "lan1"}); err != nil {
+		t.Error(err)
+		return
+	}
+	l, _ := netlink.LinkByName("lan0")
+	a, _ := netlink.ParseAddr("192.0.2.1/24")
+	if err := netlink.AddrAdd(l, a); err != nil || netlink.LinkSetUp(l) != nil {
+		t.Errorf("underlay: %v", err)
+		return
+	}
+	subnet := netip.MustParsePrefix("10.124.0.0/24")
+	m, err := netmode.New(netmode.Config{Mode: netmode.ManagedNoVLAN, Subnet: subnet, LocalIP: e.cfg.VNetLocalIP}, testLog(t))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	e.cfg.VNetSubnet = subnet
+	c, err := New(ctx, e.cfg, e.st, e.dial, NetworkOf(m), testLog(t))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer c.Teardown(ctx)
+	n := ccapi.Network{
+		Subnet:    subnet,
+		Instances: []ccapi.NetInstance{{ID: "i-0", MAC: "d0:0d:0a:7c:00:02", PrivateIP: netip.MustParseAddr("10.124.0.2"), Groups: []string{"sg-1"}}},
+		Groups:    []ccapi.SecurityGroup{{ID: "sg-1", Ingress: []ccapi.Rule{{Protocol: "tcp", FromPort: 22, ToPort: 22, PeerGroup: "sg-1"}}}},
+	}
+	if err := c.SetNetwork(ctx, n); err != nil {
+		t.Error(err)
+		return
+	}
+	round := func() { c.poll(ctx); c.retryApply(ctx) }
+	sent := func(name string) int {
+		k := 0
+		for _, call := range e.nodes[name].callList() {
+			if strings.HasPrefix(call, "network ") {
+				k++
+			}
+		}
+		return k
+	}
+	round()
+	remotes := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.8"), netip.MustParseAddr("192.0.2.9")}
+	for _, name := range []string{"192.0.2.9", "192.0.2.8"} {
+		f := e.nodes[name]
+		f.mu.Lock()
+		got := f.net
+		f.mu.Unlock()
+		if got == nil {
+			// The first round may meet only some peers; the next has all.
+			round()
+			f.mu.Lock()
+			got = f.net
+			f.mu.Unlock()
+		}
+		if got == nil || len(got.Segments) != 1 {
+			t.Errorf("%s was handed %+v", name, got)
+			continue
+		}
+		s := got.Segments[0]
+		if s.Bridge != netmode.DefaultBridge || s.VNI != 1 || s.Gateway != netip.MustParseAddr("10.124.0.1") {
+			t.Errorf("%s segment %+v", name, s)
+		}
+		if got.Subnet != subnet || len(got.Instances) != 1 || got.Instances[0].PrivateIP != netip.MustParseAddr("10.124.0.2") ||
+			len(got.Groups) != 1 || got.Groups[0].Ingress[0].PeerGroup != "sg-1" {
+			t.Errorf("%s network %+v", name, got)
+		}
+	}
+	round() // every peer known: the last documents carry all of them
+	for _, name := range []string{"192.0.2.9", "192.0.2.8"} {
+		if got := e.nodes[name].net.Segments[0].Remotes; !slices.Equal(got, remotes) {
+			t.Errorf("%s remotes %v, want %v", name, got, remotes)
+		}
+	}
+	if k := sent("localhost"); k != 0 {
+		t.Errorf("the node on this host was handed its network %d times", k)
+	}
+	if got, err := link.FDB(link.VXLANName(1)); err != nil || !slices.Equal(got, remotes[1:]) {
+		t.Errorf("the CC's tunnel floods to %v, %v; want %v", got, err, remotes[1:])
+	}
+
+	// Nothing changed: nothing is sent again.
+	before := sent("192.0.2.8")
+	round()
+	if k := sent("192.0.2.8"); k != before {
+		t.Errorf("an unchanged network sent again (%d, then %d)", before, k)
+	}
+	// The network changes: it is sent again.
+	n.Instances = append(n.Instances, ccapi.NetInstance{ID: "i-1", MAC: "d0:0d:0a:7c:00:03", PrivateIP: netip.MustParseAddr("10.124.0.3"), Groups: []string{"sg-1"}})
+	if err := c.SetNetwork(ctx, n); err != nil {
+		t.Error(err)
+		return
+	}
+	round()
+	if k := sent("192.0.2.8"); k != before+1 || len(e.nodes["192.0.2.8"].net.Instances) != 2 {
+		t.Errorf("a changed network: %d sends (was %d)", k, before)
+	}
+	// A node that lost it (restarted) reports no version: sent again.
+	e.nodes["192.0.2.8"].set(func(f *fakeNode) { f.net = nil })
+	round()
+	if k := sent("192.0.2.8"); k != before+2 {
+		t.Errorf("a node without its network: %d sends (was %d)", k, before+1)
+	}
+}
