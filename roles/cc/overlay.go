@@ -3,6 +3,7 @@ package cc
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -39,6 +40,7 @@ type overlay struct {
 	self   netip.Addr            // this host's underlay address, towards them
 	doc    *ncapi.Network        // what every such node is handed; nil: to build
 	repeer bool                  // peers changed: the CC's network must be set again
+	warned map[string]bool       // nodes whose address could not be found, warned of once
 }
 
 // changed drops the cached node network: the desired network changed.
@@ -67,7 +69,18 @@ func (c *Cluster) joinNode(ctx context.Context, name string, n ncapi.Node, have 
 	}
 	addr, err := c.ov.addrOf(ctx, name)
 	if err != nil {
-		c.log.WarnContext(ctx, "cc: node's underlay address unknown; its instances get no network", "node", name, "err", err)
+		c.ov.mu.Lock()
+		first := !c.ov.warned[name]
+		if c.ov.warned == nil {
+			c.ov.warned = map[string]bool{}
+		}
+		c.ov.warned[name] = true
+		c.ov.mu.Unlock()
+		level := slog.LevelDebug
+		if first {
+			level = slog.LevelWarn
+		}
+		c.log.Log(ctx, level, "cc: node's underlay address unknown; its instances get no network until it resolves", "node", name, "err", err)
 		return
 	}
 	if !addr.IsValid() {

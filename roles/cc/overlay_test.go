@@ -2,6 +2,7 @@ package cc
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
 	"os"
 	"runtime"
@@ -9,9 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/euca-cloud/euca/internal/logbuf"
 	"github.com/euca-cloud/euca/netmode"
 	"github.com/euca-cloud/euca/netmode/link"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
+	"github.com/euca-cloud/euca/roles/nc/ncapi"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -155,5 +158,30 @@ func overlayInNamespace(t *testing.T, e *env) {
 	round()
 	if k := sent("192.0.2.8"); k != before+2 {
 		t.Errorf("a node without its network: %d sends (was %d)", k, before+1)
+	}
+}
+
+// spanningFake is a network nodes on other hosts could join.
+type spanningFake struct{ *fakeNetwork }
+
+func (spanningFake) SetPeers([]netip.Addr) {}
+func (spanningFake) Segments(ccapi.Network) []ncapi.Segment {
+	return []ncapi.Segment{{Bridge: "euca-br0", VNI: 1, Gateway: netip.MustParseAddr("10.1.0.1")}}
+}
+
+// TestOverlayUnresolvedNodeWarnsOnce: a node whose name does not resolve
+// is warned of at its first poll, not at every one.
+func TestOverlayUnresolvedNodeWarnsOnce(t *testing.T) {
+	e := newEnv(t, "GREEDY", []string{"no-such-node.invalid"}, room(2))
+	var buf logbuf.Buffer
+	c, err := New(context.Background(), e.cfg, e.st, e.dial, spanningFake{e.net}, slog.New(slog.NewTextHandler(&buf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c.poll(context.Background())
+	}
+	if n := strings.Count(buf.String(), "underlay address unknown"); n != 1 {
+		t.Errorf("warned %d times, want once:\n%s", n, buf.String())
 	}
 }
