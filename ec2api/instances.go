@@ -42,6 +42,9 @@ type InstanceService interface {
 	// ModifyInstanceAttribute applies one change; groupIDs, when not nil,
 	// replaces the instance's security groups.
 	ModifyInstanceAttribute(ctx context.Context, accountID, instanceID string, u store.InstanceUpdate, groupIDs []string) error
+	// Unreachable says which of the instances (all when nil) are on a node
+	// their cluster cannot reach now, and why.
+	Unreachable(instanceIDs []string) map[string]string
 }
 
 // Ids of the kinds the instance actions take.
@@ -1016,8 +1019,15 @@ func reachability(s statusSummaryXML) []string {
 
 // statusSummary is the status checks as far as the cloud can tell: a
 // running instance passes (its node runs it), a pending one is
-// initializing, any other has no checks.
-func statusSummary(state string) statusSummaryXML {
+// initializing, any other has no checks; a running or pending one whose
+// node cannot be reached is impaired, its reachability check failed (the
+// node's state is the instance's system status, and nothing is known of
+// the guest).
+func statusSummary(state string, unreachable bool) statusSummaryXML {
+	switch {
+	case unreachable && (state == store.InstanceRunning || state == store.InstancePending):
+		return statusSummaryXML{Status: "impaired", Details: setOf[statusDetailXML]{[]statusDetailXML{{Name: "reachability", Status: "failed"}}}}
+	}
 	switch state {
 	case store.InstanceRunning:
 		return statusSummaryXML{Status: "ok", Details: setOf[statusDetailXML]{[]statusDetailXML{{Name: "reachability", Status: "passed"}}}}
@@ -1043,12 +1053,17 @@ func (a *api) describeInstanceStatus(ctx context.Context, req *queryapi.Request)
 				return nil, err
 			}
 			var items []instanceStatusItem
+			var listed []string
+			for _, in := range insts {
+				listed = append(listed, in.ID)
+			}
+			unreachable := a.cloud.Unreachable(listed)
 			for _, in := range insts {
 				if !b["IncludeAllInstances"] && in.State != store.InstanceRunning {
 					continue
 				}
 				items = append(items, instanceStatusItem{AvailabilityZone: in.Zone, AvailabilityZoneID: a.cloud.ZoneID(in.Zone),
-					InstanceID: in.ID, InstanceState: stateOf(in.State), InstanceStatus: statusSummary(in.State), SystemStatus: statusSummary(in.State)})
+					InstanceID: in.ID, InstanceState: stateOf(in.State), InstanceStatus: statusSummary(in.State, unreachable[in.ID] != ""), SystemStatus: statusSummary(in.State, unreachable[in.ID] != "")})
 			}
 			return items, nil
 		},

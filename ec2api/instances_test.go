@@ -25,6 +25,9 @@ type apiCluster struct {
 	zone    string
 	states  map[string]string
 	console map[string][]byte
+	// unreachable: instances whose node the cluster cannot reach (why);
+	// lost: instances a returned node no longer has (why).
+	unreachable, lost map[string]string
 }
 
 func (c *apiCluster) Zone() string { return c.zone }
@@ -37,7 +40,11 @@ func (c *apiCluster) Describe(ctx context.Context, types []ccapi.VMType) (ccapi.
 		st.Capacity[t.Name] = ccapi.Capacity{Free: 100, Max: 100}
 	}
 	for id, s := range c.states {
-		st.Instances = append(st.Instances, ccapi.InstanceStatus{Node: "n1", InstanceStatus: ncapi.InstanceStatus{ID: id, State: s}})
+		is := ccapi.InstanceStatus{Node: "n1", InstanceStatus: ncapi.InstanceStatus{ID: id, State: s}, Unreachable: c.unreachable[id]}
+		if why, ok := c.lost[id]; ok {
+			is.State, is.Reason, is.Lost = ncapi.StateTerminated, why, true
+		}
+		st.Instances = append(st.Instances, is)
 	}
 	return st, nil
 }
@@ -95,7 +102,8 @@ func newInstAPI(t *testing.T) *instAPI {
 	f := catalogAPI(t)
 	ctx := context.Background()
 	cloud := f.a.cloud.(*clc.Cloud)
-	cl := &apiCluster{zone: cloud.Zones()[0], states: map[string]string{}, console: map[string][]byte{}}
+	cl := &apiCluster{zone: cloud.Zones()[0], states: map[string]string{}, console: map[string][]byte{},
+		unreachable: map[string]string{}, lost: map[string]string{}}
 	cloud.SetCluster(cl)
 	eki, eri, emi := ids.New("eki"), ids.New("eri"), ids.New("emi")
 	for _, im := range []store.Image{
@@ -581,4 +589,70 @@ func TestNetworkInterfacesOfInstances(t *testing.T) {
 		t.Errorf("a terminated instance's interface is still listed: %v", l)
 	}
 	f.fails(t, "DescribeNetworkInterfaces", queryapi.Params{"NetworkInterfaceId.1": eniID}, "InvalidNetworkInterfaceID.NotFound")
+}
+
+// TestInstanceStatusOfUnreachableNode: an instance whose node the cluster
+// cannot reach is impaired (instance and system status, reachability
+// failed), with and without IncludeAllInstances, instead of passing for
+// running; when the node answers again without it, it is terminated at once
+// with the reason.
+func TestInstanceStatusOfUnreachableNode(t *testing.T) {
+	f := newInstAPI(t)
+	r := f.must(t, "RunInstances", queryapi.Params{"ImageId": f.emi, "MinCount": "2", "MaxCount": "2", "InstanceType": "m1.small"})
+	a := obj(t, r, "Instances", 0, "InstanceId").(string)
+	b := obj(t, r, "Instances", 1, "InstanceId").(string)
+	f.cl.set(a, ncapi.StateRunning)
+	f.cl.set(b, ncapi.StateRunning)
+	f.waitState(t, a, "running")
+	f.waitState(t, b, "running")
+
+	f.cl.mu.Lock()
+	f.cl.unreachable[a] = "node n1 does not answer: connection refused"
+	f.cl.mu.Unlock()
+	statusOf := func(p queryapi.Params) map[string]any {
+		out := map[string]any{}
+		for _, s := range f.must(t, "DescribeInstanceStatus", p)["InstanceStatuses"].([]any) {
+			m := s.(map[string]any)
+			out[m["InstanceId"].(string)] = m
+		}
+		return out
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for obj(t, statusOf(queryapi.Params{}), a, "InstanceStatus", "Status") != "impaired" {
+		if time.Now().After(deadline) {
+			t.Fatalf("never impaired: %v", statusOf(queryapi.Params{}))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, p := range []queryapi.Params{{}, {"IncludeAllInstances": "true"}} {
+		st := statusOf(p)
+		for _, check := range []string{"InstanceStatus", "SystemStatus"} {
+			if obj(t, st, a, check, "Status") != "impaired" || obj(t, st, a, check, "Details", 0, "Name") != "reachability" ||
+				obj(t, st, a, check, "Details", 0, "Status") != "failed" {
+				t.Errorf("%v %s of the unreachable instance: %v", p, check, st[a])
+			}
+			if obj(t, st, b, check, "Status") != "ok" {
+				t.Errorf("%v %s of the reachable one: %v", p, check, st[b])
+			}
+		}
+		if obj(t, st, a, "InstanceState", "Name") != "running" {
+			t.Errorf("the unreachable instance's state: %v", st[a])
+		}
+	}
+	if st := statusOf(queryapi.Params{"Filter.1.Name": "instance-status.reachability", "Filter.1.Value.1": "failed"}); len(st) != 1 || st[a] == nil {
+		t.Errorf("filtered on reachability failed: %v", st)
+	}
+
+	// The node answers again without it.
+	f.cl.mu.Lock()
+	delete(f.cl.unreachable, a)
+	f.cl.lost[a] = "node n1 no longer has the instance (the host restarted or lost it)"
+	f.cl.mu.Unlock()
+	inst := f.waitState(t, a, "terminated")
+	if obj(t, inst, "StateReason", "Code") != "Server.InternalError" || !strings.Contains(obj(t, inst, "StateReason", "Message").(string), "no longer has the instance") {
+		t.Errorf("state reason of the lost instance: %v", inst["StateReason"])
+	}
+	if obj(t, statusOf(queryapi.Params{}), b, "InstanceStatus", "Status") != "ok" {
+		t.Errorf("the other instance: %v", statusOf(queryapi.Params{}))
+	}
 }

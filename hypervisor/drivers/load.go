@@ -44,8 +44,11 @@ var drivers = map[string]func(context.Context, Config) (hypervisor.Driver, error
 		}
 		return d, nil
 	},
-	// The simulated host keeps its domains beside the instances' files, so
-	// an NC restarted over the same INSTANCE_PATH recovers them.
+	// The simulated host keeps its domains beside the instances' files, and
+	// lives as long as the process that simulates it: an NC process that
+	// is killed and started again over the same INSTANCE_PATH finds the
+	// host rebooted, as after a power cut, and its guests gone (package
+	// sim).
 	"sim": func(ctx context.Context, c Config) (hypervisor.Driver, error) {
 		d, err := sim.New(ctx, sim.Options{Dir: filepath.Join(c.InstancePath, ".sim-host"), Capacity: c.SimHost})
 		if err != nil {

@@ -9,9 +9,16 @@
 // hypervisor.Sleeper), as POWERSAVE does to idle hosts: while asleep every
 // call fails with hypervisor.ErrAsleep, and its domains are kept.
 //
-// Domains are kept as one JSON file each under Options.Dir, so a restarted
-// process (an NC killed and started again) recovers them as it would real
-// guests. It checks that the files a spec names exist, as a real start
+// Domains are kept as one JSON file each under Options.Dir. The simulated
+// host lives as long as the process that simulates it: each domain records
+// the process that started it (its pid and start time), and one whose
+// process is gone is a guest of a host that lost power. So an NC process
+// killed and started again finds its host rebooted and its guests gone, as
+// a real host after a power cut, and reconciles that (its instances end,
+// and the cluster hears of it); a new Driver in the same process (an NC
+// restarted in process, as the nc tests do) keeps them, as does another
+// process looking at the host while its own process runs (euca network
+// flush). It checks that the files a spec names exist, as a real start
 // would, but never reads them.
 package sim
 
@@ -24,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,6 +94,37 @@ type record struct {
 	State     hypervisor.State        `json:"state"`
 	Spec      hypervisor.InstanceSpec `json:"spec"`
 	StartedAt time.Time               `json:"started_at"`
+	Boot      string                  `json:"boot"` // the simulating process, "pid:start time"
+}
+
+// boot names this process as the simulator of the guests it starts.
+var boot = processBoot(os.Getpid())
+
+// processBoot is "pid:start time" of a running process ("" when there is
+// none): its start time (field 22 of /proc/PID/stat, in clock ticks since
+// the machine booted) tells a process from a later one given the same pid.
+func processBoot(pid int) string {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // after the command name, which may hold spaces
+	if len(fields) < 20 {
+		return ""
+	}
+	return strconv.Itoa(pid) + ":" + fields[19]
+}
+
+// alive says whether the process that simulates a domain still runs (so
+// the domain's host has not lost power).
+func alive(b string) bool {
+	if b != "" && b == boot {
+		return true
+	}
+	pid, _, ok := strings.Cut(b, ":")
+	n, err := strconv.Atoi(pid)
+	return ok && err == nil && processBoot(n) == b
 }
 
 // New opens the simulated host kept in o.Dir, making the directory.
@@ -157,7 +196,7 @@ func (d *Driver) Start(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 		spec.Accel = hypervisor.AccelTCG
 	}
 	r := &record{Name: name, Ours: true, State: hypervisor.Running, Spec: spec,
-		StartedAt: time.Now().UTC().Truncate(time.Second)}
+		StartedAt: time.Now().UTC().Truncate(time.Second), Boot: boot}
 	if err := os.MkdirAll(filepath.Dir(spec.ConsoleLog), 0o755); err != nil {
 		return hypervisor.Domain{}, fmt.Errorf("start %s: %w", spec.ID, err)
 	}
@@ -297,7 +336,7 @@ func (d *Driver) Recover(ctx context.Context) ([]hypervisor.Domain, error) {
 func (d *Driver) DefineForeign(name string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.save(&record{Name: name, State: hypervisor.Running})
+	return d.save(&record{Name: name, State: hypervisor.Running, Boot: boot})
 }
 
 // get returns the domain of instance id; the caller holds d.mu.
@@ -361,6 +400,14 @@ func (d *Driver) load() error {
 		var r record
 		if err := json.Unmarshal(b, &r); err != nil {
 			return fmt.Errorf("sim: %s: %w", p, err)
+		}
+		if !alive(r.Boot) {
+			// Its simulating process is gone: the host lost power, and
+			// the guest with it.
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("sim: %w", err)
+			}
+			continue
 		}
 		doms[r.Name] = &r
 	}

@@ -3,8 +3,12 @@ package sim
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +108,61 @@ func TestPowerOffAndWake(t *testing.T) {
 	doms, err := d.List(ctx)
 	if err != nil || len(doms) != 1 || doms[0].ID != "i-1" || doms[0].State != hypervisor.Running {
 		t.Fatalf("after waking: %+v, %v", doms, err)
+	}
+}
+
+// TestHostLivesWithItsProcess: a domain whose simulating process has died
+// is gone when the host is opened again (the host lost power with it);
+// one whose process still runs, or this process's own, stays.
+func TestHostLivesWithItsProcess(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := New(ctx, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DefineForeign("euca-i-ours"); err != nil {
+		t.Fatal(err)
+	}
+	// Two other processes: one that keeps running, one that has ended.
+	running := exec.Command("sleep", "60")
+	ended := exec.Command("sleep", "0.01")
+	for _, c := range []*exec.Cmd{running, ended} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() { running.Process.Kill(); running.Wait() }()
+	runningBoot, endedBoot := processBoot(running.Process.Pid), processBoot(ended.Process.Pid)
+	if runningBoot == "" || endedBoot == "" {
+		t.Fatalf("process boots %q %q", runningBoot, endedBoot)
+	}
+	if err := ended.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string]string{"euca-i-live": runningBoot, "euca-i-dead": endedBoot, "euca-i-old": ""} {
+		d.mu.Lock()
+		err := d.save(&record{Name: name, State: hypervisor.Running, Boot: b})
+		d.mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	d2, err := New(ctx, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for name := range d2.doms {
+		got = append(got, name)
+	}
+	sort.Strings(got)
+	if want := []string{"euca-i-live", "euca-i-ours"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("domains after reopening: %v, want %v", got, want)
+	}
+	for _, gone := range []string{"euca-i-dead", "euca-i-old"} {
+		if _, err := os.Stat(d2.path(gone)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: the record of a guest of a host that lost power stays: %v", gone, err)
+		}
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -60,8 +61,11 @@ const (
 	// terminatedKeep is how long a terminated instance stays visible.
 	terminatedKeep = time.Hour
 	// lostAfter is how long a pending or running instance may be missing
-	// from every poll of a cluster whose nodes are all up before it is
-	// declared lost (terminated). A node that is down keeps its instances.
+	// from every poll of a cluster, its node up (every node, when its node
+	// is not known), before it is declared lost (terminated). A node that
+	// is down keeps its instances. It is the last resort: a cluster says
+	// itself, at once, when a node that answers again no longer has an
+	// instance (ccapi.InstanceStatus.Lost).
 	lostAfter = 5 * time.Minute
 	// resendEvery re-sends an unchanged network now and then: harmless,
 	// and it repairs a cluster controller that lost it.
@@ -83,6 +87,10 @@ type instanceRuntime struct {
 	clusters map[string]ccapi.Cluster // by zone
 	metadata netip.AddrPort           // where the clusters redirect 169.254.169.254:80
 	missing  map[string]time.Time     // instances no poll reported, since when
+	// unreachable is, by zone, the instances whose node the last poll of
+	// the zone's cluster could not reach, and why (DescribeInstanceStatus
+	// reports them impaired).
+	unreachable map[string]map[string]string
 
 	netMu sync.Mutex // one zone's network is computed and sent at a time
 	sent  map[string]sentNetwork
@@ -965,8 +973,17 @@ func (c *Cloud) reconcileZone(ctx context.Context, zone string, cl ccapi.Cluster
 		reported[is.ID] = is
 	}
 	allUp := true
+	nodeUp := make(map[string]bool, len(st.Nodes))
 	for _, n := range st.Nodes {
-		allUp = allUp && (n.Up || n.Asleep) // a sleeping node is idle: it hides no instance
+		up := n.Up || n.Asleep // a sleeping node is idle: it hides no instance
+		allUp = allUp && up
+		nodeUp[n.Host] = up
+	}
+	unreachable := map[string]string{}
+	for _, is := range st.Instances {
+		if is.Unreachable != "" {
+			unreachable[is.ID] = is.Unreachable
+		}
 	}
 	now := timeNow()
 	isLive := map[string]bool{}
@@ -993,7 +1010,17 @@ func (c *Cloud) reconcileZone(ctx context.Context, zone string, cl ccapi.Cluster
 		}
 		return now.Sub(since)
 	}
-	lost := func(in store.Instance) bool { return allUp && missingFor(in.ID) > lostAfter }
+	lost := func(in store.Instance) bool {
+		up := allUp
+		if in.Node != "" {
+			up = nodeUp[in.Node]
+		}
+		return up && missingFor(in.ID) > lostAfter
+	}
+	if c.inst.unreachable == nil {
+		c.inst.unreachable = map[string]map[string]string{}
+	}
+	c.inst.unreachable[zone] = unreachable
 	var changes []func()
 	for _, in := range live {
 		isLive[in.ID] = true
@@ -1028,7 +1055,18 @@ func (c *Cloud) reconcileZone(ctx context.Context, zone string, cl ccapi.Cluster
 			}
 		case store.InstanceRunning:
 			switch {
-			case seen && (is.State == ncapi.StateTerminated || is.State == ncapi.StateFailed):
+			case seen && (is.Lost || is.State == ncapi.StateFailed):
+				// Its node lost it (a host that restarted), or the
+				// guest failed: not the instance's doing.
+				msg := "Server.InternalError: Internal error: " + is.Reason
+				if is.Reason == "" {
+					msg += "the instance failed on its node"
+				}
+				changes = append(changes, func() {
+					set(in, store.InstanceRunning, store.StateChange{State: store.InstanceTerminated,
+						ReasonCode: "Server.InternalError", ReasonMessage: msg, TransitionReason: msg})
+				})
+			case seen && is.State == ncapi.StateTerminated:
 				changes = append(changes, func() {
 					set(in, store.InstanceRunning, store.StateChange{State: store.InstanceTerminated,
 						ReasonCode: "Client.InstanceInitiatedShutdown", ReasonMessage: "Client.InstanceInitiatedShutdown: Instance initiated shutdown"})
@@ -1081,4 +1119,26 @@ func (c *Cloud) reconcileZone(ctx context.Context, zone string, cl ccapi.Cluster
 func (c *Cloud) lose(in store.Instance, set func(store.Instance, string, store.StateChange)) {
 	msg := "Server.InternalError: Internal error: the instance is no longer on any node"
 	set(in, in.State, store.StateChange{State: store.InstanceTerminated, ReasonCode: "Server.InternalError", ReasonMessage: msg, TransitionReason: msg})
+}
+
+// Unreachable says which of the instances ids (all when nil) sit on a node
+// their cluster could not reach at the last reconcile, and why: their
+// state is the last known, and DescribeInstanceStatus reports them
+// impaired rather than passing.
+func (c *Cloud) Unreachable(ids []string) map[string]string {
+	c.inst.mu.Lock()
+	defer c.inst.mu.Unlock()
+	out := map[string]string{}
+	for _, zone := range c.inst.unreachable {
+		if ids == nil {
+			maps.Copy(out, zone)
+			continue
+		}
+		for _, id := range ids {
+			if why, ok := zone[id]; ok {
+				out[id] = why
+			}
+		}
+	}
+	return out
 }

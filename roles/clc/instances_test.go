@@ -28,6 +28,7 @@ type fakeCluster struct {
 	fail      error // RunInstances fails with it
 	nodesDown bool
 	asleep    bool // a second node, powered down by POWERSAVE
+	extraDown bool // a third node, down
 	instances map[string]*ccapi.InstanceStatus
 	runs      [][]ccapi.InstanceRequest
 	networks  []ccapi.Network
@@ -48,6 +49,9 @@ func (f *fakeCluster) Describe(ctx context.Context, types []ccapi.VMType) (ccapi
 	st := ccapi.Status{Zone: f.zone, Capacity: map[string]ccapi.Capacity{}, Nodes: []ccapi.NodeInfo{{Host: "node1", Up: !f.nodesDown}}}
 	if f.asleep {
 		st.Nodes = append(st.Nodes, ccapi.NodeInfo{Host: "node2", Asleep: true})
+	}
+	if f.extraDown {
+		st.Nodes = append(st.Nodes, ccapi.NodeInfo{Host: "node3"})
 	}
 	report := f.report
 	if report < 0 {
@@ -712,5 +716,83 @@ func TestRunInstancesReadsItsReservationOnly(t *testing.T) {
 	// Another account's reservation is empty to this one.
 	if got, err := f.c.reservationInstances(ctx, f.bob, mine[0].ReservationID); err != nil || len(got) != 0 {
 		t.Errorf("bob reads alice's reservation: %v, %v", got, err)
+	}
+}
+
+// TestReconcileUnreachableAndLost: an instance on a node its cluster cannot
+// reach keeps its state and is reported unreachable; one a returned node
+// lost, or whose guest failed, ends at the next pass with the node's
+// reason, not after lostAfter.
+func TestReconcileUnreachableAndLost(t *testing.T) {
+	ctx := context.Background()
+	f := newInstFixture(t, 10)
+	insts, err := f.c.RunInstances(ctx, f.alice, f.spec(3, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	away, lost, failed := insts[0].ID, insts[1].ID, insts[2].ID
+	for _, in := range insts {
+		f.cl.set(in.ID, ncapi.StateRunning, "")
+	}
+	f.reconcile(t)
+	f.cl.mu.Lock()
+	f.cl.instances[away].Unreachable = "node node1 does not answer"
+	f.cl.instances[lost].State, f.cl.instances[lost].Lost = ncapi.StateTerminated, true
+	f.cl.instances[lost].Reason = "node node1 no longer has the instance"
+	f.cl.instances[failed].State, f.cl.instances[failed].Reason = ncapi.StateFailed, "the hypervisor lost the guest"
+	f.cl.mu.Unlock()
+	f.reconcile(t)
+	if got := f.c.Unreachable(nil); len(got) != 1 || got[away] != "node node1 does not answer" {
+		t.Errorf("unreachable %v", got)
+	}
+	if got := f.c.Unreachable([]string{lost}); len(got) != 0 {
+		t.Errorf("unreachable of a reachable one: %v", got)
+	}
+	byID := map[string]store.Instance{}
+	for _, in := range f.instances(t, f.alice) {
+		byID[in.ID] = in
+	}
+	if in := byID[away]; in.State != store.InstanceRunning {
+		t.Errorf("unreachable instance: %s", in.State)
+	}
+	for id, why := range map[string]string{lost: "no longer has the instance", failed: "the hypervisor lost the guest"} {
+		if in := byID[id]; in.State != store.InstanceTerminated || in.StateReasonCode != "Server.InternalError" || !strings.Contains(in.StateReasonMessage, why) {
+			t.Errorf("%s: %+v, want terminated with %q", id, in, why)
+		}
+	}
+	// Reachable again: no longer reported.
+	f.cl.mu.Lock()
+	f.cl.instances[away].Unreachable = ""
+	f.cl.mu.Unlock()
+	f.reconcile(t)
+	if got := f.c.Unreachable(nil); len(got) != 0 {
+		t.Errorf("unreachable after the node came back: %v", got)
+	}
+}
+
+// TestLostAfterWaitsForItsNodeOnly: an instance missing from every poll is
+// lost after lostAfter once its own node is up, whatever the cluster's
+// other nodes do.
+func TestLostAfterWaitsForItsNodeOnly(t *testing.T) {
+	ctx := context.Background()
+	f := newInstFixture(t, 10)
+	insts, err := f.c.RunInstances(ctx, f.alice, f.spec(1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := insts[0].ID
+	f.cl.set(id, ncapi.StateRunning, "")
+	f.reconcile(t)
+	f.cl.set(id, "", "")
+	f.reconcile(t)
+	old := timeNow
+	defer func() { timeNow = old }()
+	timeNow = func() time.Time { return old().Add(lostAfter + time.Minute) }
+	f.cl.mu.Lock()
+	f.cl.extraDown = true // another node of the cluster is down
+	f.cl.mu.Unlock()
+	f.reconcile(t)
+	if in, _ := f.c.store.Instance(ctx, f.alice, id); in.State != store.InstanceTerminated {
+		t.Fatalf("missing instance of a node that is up, another node down: %s", in.State)
 	}
 }
