@@ -81,6 +81,7 @@ func main() {
 			ecli.VMTypesCommand(),
 			ecli.NetworkCommand(),
 			ecli.NodeCommand(),
+			ecli.TokenCommand(),
 		},
 	}
 	app.Commands = append(app.Commands, ecli.BundleCommands()...)

@@ -22,6 +22,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaWalrusParts...),
 	execAll(schemaVPCParts...),
 	execAll(schemaCCNodes...),
+	execAll(schemaJoin...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,

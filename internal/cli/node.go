@@ -42,6 +42,7 @@ func NodeCommand() *cli.Command {
 				Usage: "list the registered nodes with their state as the cluster controller last polled it",
 				Flags: []cli.Flag{ConfFlag(), zone}, Action: NodeList,
 			},
+			NodeRevokeCommand(),
 		},
 	}
 }

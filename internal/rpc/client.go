@@ -25,11 +25,23 @@ type Client struct {
 // trusting only the cloud's CA; without secure (ENABLE_WS_SECURITY="N") it
 // speaks plain HTTP and says so loudly.
 func NewClient(addr string, ca *pki.CA, cert tls.Certificate, secure bool, log *slog.Logger) *Client {
+	var tc *tls.Config
+	if secure {
+		tc = ca.ClientTLSConfig(cert)
+	}
+	return NewClientConfig(addr, tc, log)
+}
+
+// NewClientConfig is a client of the role at addr over tc, for a caller
+// whose certificate changes while it runs (a joined host renews its own:
+// tc.GetClientCertificate answers the current one). A nil tc is plain HTTP
+// (ENABLE_WS_SECURITY="N"), said loudly.
+func NewClientConfig(addr string, tc *tls.Config, log *slog.Logger) *Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // internal traffic never goes through the operator's web proxy
 	scheme := "https"
-	if secure {
-		tr.TLSClientConfig = ca.ClientTLSConfig(cert)
+	if tc != nil {
+		tr.TLSClientConfig = tc
 	} else {
 		scheme = "http"
 		log.Warn("ENABLE_WS_SECURITY=N: calling another role over PLAIN HTTP without authentication", "addr", addr)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
 
 	"github.com/euca-cloud/euca/internal/httplimit"
 	"github.com/euca-cloud/euca/internal/pki"
@@ -52,6 +56,36 @@ type Mux struct {
 	mux  http.ServeMux
 	errs Errors
 	log  *slog.Logger
+	// roles, when set, are the only roles (pki.RoleOf) whose certificates
+	// may call; anonymous lets callers without a certificate in (the
+	// handlers authenticate them otherwise: a join token).
+	roles     []string
+	anonymous bool
+}
+
+// AllowRoles lets only peers whose certificates were issued to one of roles
+// call, so that one node's certificate cannot drive another node: the node
+// API answers the cluster and cloud controllers only.
+func (m *Mux) AllowRoles(roles ...string) { m.roles = roles }
+
+// AllowAnonymous serves peers without a certificate too; the handlers must
+// authenticate them by other means (the join call's token secret). A
+// certificate a peer does present is still checked (Peer has it).
+func (m *Mux) AllowAnonymous() { m.anonymous = true }
+
+// Peer is who made a call: its address and, over mutual TLS, its verified
+// certificate (nil over plain HTTP or from an anonymous peer).
+type Peer struct {
+	Addr netip.Addr
+	Cert *x509.Certificate
+}
+
+type peerKey struct{}
+
+// PeerOf is the caller of the call ctx belongs to (handlers under a Mux).
+func PeerOf(ctx context.Context) Peer {
+	p, _ := ctx.Value(peerKey{}).(Peer)
+	return p
 }
 
 // NewMux makes a Mux whose errors are encoded with errs.
@@ -69,12 +103,23 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if id == "" || len(id) > 128 {
 		id = reqid.New()
 	}
-	r = r.WithContext(reqid.With(r.Context(), id))
+	var peer Peer
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		peer.Addr = ap.Addr().Unmap()
+	}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		peer.Cert = r.TLS.PeerCertificates[0]
+	}
+	r = r.WithContext(context.WithValue(reqid.With(r.Context(), id), peerKey{}, peer))
 	w.Header().Set(reqid.Header, id)
-	// The TLS configuration already refuses other peers; this keeps a
-	// handler mounted on a listener configured otherwise from serving them.
-	if r.TLS != nil && (len(r.TLS.PeerCertificates) == 0 || !pki.IsInternal(r.TLS.PeerCertificates[0].Subject.Organization)) {
-		writeError(w, &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: "not one of the cloud's roles"})
+	if err := m.authorize(r, peer); err != nil {
+		// A refusal the API names (a join's "WrongHost") keeps its name;
+		// the rest are Forbidden.
+		code, status := m.errs.encode(err)
+		if status >= 500 {
+			code, status = CodeForbidden, http.StatusForbidden
+		}
+		writeError(w, &Error{Status: status, Code: code, Message: err.Error()})
 		return
 	}
 	if _, pattern := m.mux.Handler(r); pattern == "" {
@@ -82,6 +127,31 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.mux.ServeHTTP(w, r)
+}
+
+// authorize checks the peer of a call over TLS. The TLS configuration
+// already refuses peers that are not roles; this keeps a handler mounted on
+// a listener configured otherwise (the front-end's, where certificates are
+// optional) from serving them, and adds what TLS cannot know: which roles
+// may call this API, and whether a joined host's certificate comes from
+// that host.
+func (m *Mux) authorize(r *http.Request, p Peer) error {
+	if r.TLS == nil { // ENABLE_WS_SECURITY="N": nothing to check, said loudly at start
+		return nil
+	}
+	if p.Cert == nil {
+		if m.anonymous {
+			return nil
+		}
+		return errors.New("not one of the cloud's roles (no client certificate)")
+	}
+	if !pki.IsInternal(p.Cert.Subject.Organization) {
+		return errors.New("not one of the cloud's roles")
+	}
+	if len(m.roles) > 0 && !slices.Contains(m.roles, pki.RoleOf(p.Cert)) {
+		return fmt.Errorf("%s may not make this call (only roles %s may)", p.Cert.Subject.CommonName, strings.Join(m.roles, ", "))
+	}
+	return pki.CheckPeerAddress(p.Cert, p.Addr)
 }
 
 // Handle mounts a handler that writes its own answer (a stream); it reports

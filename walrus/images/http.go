@@ -55,6 +55,8 @@ func resumeFrom(h string, size int64) (from int64, ranged bool, err error) {
 // cloud's roles may read images, whoever owns them.
 func (s *Service) Handler() http.Handler {
 	m := rpc.NewMux(Errors, s.log)
+	// Nodes fetch images; the controllers may (to check or pre-fetch).
+	m.AllowRoles("nc", "cc", "clc")
 	m.Handle("GET "+ImagePath+"{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ref := Ref{ID: r.PathValue("id"), SHA256: r.URL.Query().Get("sha256")}
 		if !validSum(ref.SHA256) {

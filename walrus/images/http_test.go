@@ -81,4 +81,16 @@ func TestHandler(t *testing.T) {
 		rc.Close()
 		t.Error("an image was served to a user's certificate")
 	}
+	// A role that has no business with images: refused by role.
+	sc, err := ca.IssueClient("walrus:other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc := rpc.NewClient(srv.Listener.Addr().String(), ca, sc, true, slog.New(slog.DiscardHandler))
+	if rc, err := wc.Open(ctx, ImagePath+"emi-00000000000000001?sha256="+b.sum); err == nil || !strings.Contains(err.Error(), "may not make this call") {
+		if err == nil {
+			rc.Close()
+		}
+		t.Errorf("an image was served to role walrus: %v", err)
+	}
 }

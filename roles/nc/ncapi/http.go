@@ -41,6 +41,9 @@ type consoleOutput struct {
 // internal listener, rpc.NewServer).
 func NewHandler(n Node, log *slog.Logger) http.Handler {
 	m := rpc.NewMux(Errors, log)
+	// Only a cluster or cloud controller drives a node: another node's
+	// certificate, from the same CA, must not.
+	m.AllowRoles("cc", "clc")
 	rpc.Func(m, "POST "+pathDescribe, func(ctx context.Context, _ none) (NodeStatus, error) {
 		return n.Describe(ctx)
 	})

@@ -298,7 +298,12 @@ func TestNodeRefusesStrangers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, cert := range map[string]tls.Certificate{"other CA": foreign, "user": user, "none": {}} {
+	// Another node's certificate, from this CA: a node cannot drive a node.
+	node, err := ca.IssueClient("nc:node2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cert := range map[string]tls.Certificate{"other CA": foreign, "user": user, "none": {}, "node": node} {
 		if _, err := clientOf(t, addr, ca, cert).Describe(context.Background()); err == nil {
 			t.Errorf("%s: a call was answered", name)
 		}
