@@ -3,15 +3,18 @@ package ec2api
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/euca-cloud/euca/internal/awserr"
 	"github.com/euca-cloud/euca/internal/edge"
 	"github.com/euca-cloud/euca/internal/queryapi"
+	"github.com/euca-cloud/euca/roles/cc/ccapi"
 	"github.com/euca-cloud/euca/store"
 )
 
@@ -38,6 +41,9 @@ type CatalogService interface {
 	VMTypes(ctx context.Context) ([]store.VMType, error)
 	// InstanceHypervisor is "xen" or "nitro", the names EC2 knows.
 	InstanceHypervisor() string
+	// ZoneNodes are a zone's nodes as its cluster last reported them;
+	// known is false before it has reported.
+	ZoneNodes(zone string) (nodes []ccapi.NodeInfo, known bool)
 }
 
 // setOf is a list that is always present in a response, empty or not: EC2
@@ -193,17 +199,25 @@ func (a *api) describeAvailabilityZones(ctx context.Context, req *queryapi.Reque
 	for _, z := range zones {
 		out = append(out, z)
 		out = append(out, verboseZoneLines(types, capacity[z.ZoneName])...)
+		nodes, _ := a.cloud.ZoneNodes(z.ZoneName)
+		out = append(out, verboseNodeLines(nodes)...)
 	}
 	return &describeZonesResponse{Zones: setOf[zoneItem]{out}}, nil
 }
 
-// zoneItems are the cloud's zones, one per cluster.
+// zoneItems are the cloud's zones, one per cluster: available, or
+// unavailable while its cluster reports nodes and none of them answers.
 func (a *api) zoneItems() []zoneItem {
 	region := a.cloud.Region()
 	var zones []zoneItem
 	for _, z := range a.cloud.Zones() {
+		state := "available"
+		if nodes, known := a.cloud.ZoneNodes(z); known && len(nodes) > 0 &&
+			!slices.ContainsFunc(nodes, func(n ccapi.NodeInfo) bool { return n.Up || n.Asleep }) {
+			state = "unavailable"
+		}
 		zones = append(zones, zoneItem{
-			ZoneName: z, State: "available", RegionName: region, ZoneID: a.cloud.ZoneID(z),
+			ZoneName: z, State: state, RegionName: region, ZoneID: a.cloud.ZoneID(z),
 			ZoneType: "availability-zone", GroupName: region, NetworkBorderGroup: region,
 			OptInStatus: optInNotRequired, Messages: &setOf[zoneMessage]{},
 		})
@@ -218,6 +232,40 @@ func verboseZoneLines(types []store.VMType, capacity map[string]store.VMTypeCapa
 	for _, t := range types {
 		c := capacity[t.Name]
 		out = append(out, zoneItem{ZoneName: "|- " + t.Name, State: fmt.Sprintf(verboseLine, c.Free, c.Max, t.Cores, t.MemoryMB, t.DiskGB)})
+	}
+	return out
+}
+
+// verboseNodeLines are the items after a zone's VM types in the verbose
+// report: one per node, its state and its cores, memory (MB) and disk (GB)
+// free and total, as `euca node list` prints them; a node that is down says
+// since when and why.
+func verboseNodeLines(nodes []ccapi.NodeInfo) []zoneItem {
+	var out []zoneItem
+	for _, n := range nodes {
+		host := n.Host
+		if n.Port != 0 {
+			host = net.JoinHostPort(n.Host, strconv.Itoa(n.Port))
+		}
+		state := "down"
+		switch {
+		case n.Up:
+			state = "up"
+		case n.Asleep:
+			state = "asleep"
+		}
+		line := fmt.Sprintf("%-6s cores %d/%d  ram %d/%d  disk %d/%d", state,
+			n.Free.Cores, n.Max.Cores, n.Free.MemoryMiB, n.Max.MemoryMiB, n.Free.DiskGiB, n.Max.DiskGiB)
+		if !n.Up && !n.Asleep {
+			line = "down"
+			if !n.LastSeen.IsZero() {
+				line += ", last seen " + n.LastSeen.UTC().Format(time.RFC3339)
+			}
+			if n.Error != "" {
+				line += ": " + n.Error
+			}
+		}
+		out = append(out, zoneItem{ZoneName: "|- node " + host, State: line})
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,7 @@ type apiCluster struct {
 	// unreachable: instances whose node the cluster cannot reach (why);
 	// lost: instances a returned node no longer has (why).
 	unreachable, lost map[string]string
+	nodes             []ccapi.NodeInfo // nil: one node, n1, up
 }
 
 func (c *apiCluster) Zone() string { return c.zone }
@@ -36,6 +38,9 @@ func (c *apiCluster) Describe(ctx context.Context, types []ccapi.VMType) (ccapi.
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := ccapi.Status{Zone: c.zone, Capacity: map[string]ccapi.Capacity{}, Nodes: []ccapi.NodeInfo{{Host: "n1", Up: true}}}
+	if c.nodes != nil {
+		st.Nodes = c.nodes
+	}
 	for _, t := range types {
 		st.Capacity[t.Name] = ccapi.Capacity{Free: 100, Max: 100}
 	}
@@ -654,5 +659,55 @@ func TestInstanceStatusOfUnreachableNode(t *testing.T) {
 	}
 	if obj(t, statusOf(queryapi.Params{}), b, "InstanceStatus", "Status") != "ok" {
 		t.Errorf("the other instance: %v", statusOf(queryapi.Params{}))
+	}
+}
+
+// TestZonesShowNodes: DescribeAvailabilityZones shows its nodes' state: the
+// zone is unavailable while none of its nodes answers, and the verbose
+// report (the administrator's) has a line per node after the VM types.
+func TestZonesShowNodes(t *testing.T) {
+	f := newInstAPI(t)
+	seen := time.Date(2026, 12, 7, 13, 0, 0, 0, time.UTC)
+	f.cl.mu.Lock()
+	f.cl.nodes = []ccapi.NodeInfo{
+		{Host: "10.0.0.2", Port: 8775, Up: true, Max: ncapi.Resources{Cores: 4, MemoryMiB: 2048, DiskGiB: 40}, Free: ncapi.Resources{Cores: 3, MemoryMiB: 1920, DiskGiB: 38}},
+		{Host: "10.0.0.3", Port: 8775, LastSeen: seen, Error: "connection refused"},
+	}
+	f.cl.mu.Unlock()
+	zones := func(account string, p queryapi.Params) []string {
+		resp, err := f.call(account, "DescribeAvailabilityZones", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, z := range resp.(*describeZonesResponse).Zones.Items {
+			out = append(out, z.ZoneName+"\t"+z.State)
+		}
+		return out
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !slices.Contains(zones(f.admin, queryapi.Params{"ZoneName.1": "verbose"}), "|- node 10.0.0.3:8775\tdown, last seen 2026-12-07T13:00:00Z: connection refused") {
+		if time.Now().After(deadline) {
+			t.Fatalf("verbose: %q", zones(f.admin, queryapi.Params{"ZoneName.1": "verbose"}))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	got := zones(f.admin, queryapi.Params{"ZoneName.1": "verbose"})
+	if !slices.Contains(got, "|- node 10.0.0.2:8775\tup     cores 3/4  ram 1920/2048  disk 38/40") || got[0] != "us-east-1a\tavailable" {
+		t.Errorf("verbose:\n%s", strings.Join(got, "\n"))
+	}
+	// Another account sees the zone, not the nodes.
+	if got := zones(f.alice, queryapi.Params{"ZoneName.1": "verbose"}); len(got) != 1 {
+		t.Errorf("alice's verbose: %q", got)
+	}
+
+	f.cl.mu.Lock()
+	f.cl.nodes = []ccapi.NodeInfo{{Host: "10.0.0.3", Port: 8775, Error: "connection refused"}}
+	f.cl.mu.Unlock()
+	for zones(f.alice, queryapi.Params{})[0] != "us-east-1a\tunavailable" {
+		if time.Now().After(deadline) {
+			t.Fatalf("zone with no node up: %q", zones(f.alice, queryapi.Params{}))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -91,6 +91,9 @@ type instanceRuntime struct {
 	// the zone's cluster could not reach, and why (DescribeInstanceStatus
 	// reports them impaired).
 	unreachable map[string]map[string]string
+	// nodes is, by zone, the nodes as the last poll of its cluster
+	// reported them (DescribeAvailabilityZones).
+	nodes map[string][]ccapi.NodeInfo
 
 	netMu sync.Mutex // one zone's network is computed and sent at a time
 	sent  map[string]sentNetwork
@@ -1021,6 +1024,10 @@ func (c *Cloud) reconcileZone(ctx context.Context, zone string, cl ccapi.Cluster
 		c.inst.unreachable = map[string]map[string]string{}
 	}
 	c.inst.unreachable[zone] = unreachable
+	if c.inst.nodes == nil {
+		c.inst.nodes = map[string][]ccapi.NodeInfo{}
+	}
+	c.inst.nodes[zone] = st.Nodes
 	var changes []func()
 	for _, in := range live {
 		isLive[in.ID] = true
@@ -1141,4 +1148,13 @@ func (c *Cloud) Unreachable(ids []string) map[string]string {
 		}
 	}
 	return out
+}
+
+// ZoneNodes are a zone's nodes as the last reconcile's poll of its cluster
+// reported them; known is false before the first.
+func (c *Cloud) ZoneNodes(zone string) (nodes []ccapi.NodeInfo, known bool) {
+	c.inst.mu.Lock()
+	defer c.inst.mu.Unlock()
+	nodes, known = c.inst.nodes[zone]
+	return slices.Clone(nodes), known
 }
