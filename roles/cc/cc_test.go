@@ -629,10 +629,21 @@ func concurrentLaunches(t *testing.T, policy string) {
 	if ok != 4 || refused != 6 {
 		t.Fatalf("%d started, %d refused; want 4 and 6", ok, refused)
 	}
+	// The cluster refused the six itself: no node was asked for more than
+	// it had (a node's own refusal is a last guard, not the plan).
+	runs := 0
 	for n, f := range e.nodes {
 		if free := f.freeLocked(); free.Cores < 0 || free.MemoryMiB < 0 || free.DiskGiB < 0 {
 			t.Errorf("node %s over-committed: free %+v", n, free)
 		}
+		for _, call := range f.callList() {
+			if strings.HasPrefix(call, "run ") {
+				runs++
+			}
+		}
+	}
+	if runs != 4 {
+		t.Errorf("nodes were asked to run %d instances, want the 4 that fit", runs)
 	}
 }
 
