@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -794,5 +795,49 @@ func TestLostAfterWaitsForItsNodeOnly(t *testing.T) {
 	f.reconcile(t)
 	if in, _ := f.c.store.Instance(ctx, f.alice, id); in.State != store.InstanceTerminated {
 		t.Fatalf("missing instance of a node that is up, another node down: %s", in.State)
+	}
+}
+
+// TestRestartKeepsInstances: a cloud controller started again over the
+// same store, its cluster reporting the same instances, loses none: the
+// same states, addresses, MACs and nodes, and the network it hands the
+// cluster is the one it handed before.
+func TestRestartKeepsInstances(t *testing.T) {
+	ctx := context.Background()
+	f := newInstFixture(t, 10)
+	insts, err := f.c.RunInstances(ctx, f.alice, f.spec(3, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cl.set(insts[0].ID, ncapi.StateRunning, "")
+	f.cl.set(insts[1].ID, ncapi.StateRunning, "")
+	f.reconcile(t)
+	before := f.instances(t, f.alice)
+	netBefore := f.cl.lastNetwork(t)
+
+	c2, err := New(ctx, f.c.cfg, f.c.store, f.c.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.SetCluster(f.cl)
+	c2.SetMetadataTarget(netip.MustParseAddrPort("172.31.0.1:8775"))
+	if err := c2.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, err := c2.DescribeInstances(ctx, f.alice, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("%d instances after the restart, %d before", len(after), len(before))
+	}
+	for i, b := range before {
+		a := after[i]
+		if a.ID != b.ID || a.State != b.State || a.PrivateIP != b.PrivateIP || a.MAC != b.MAC || a.Node != b.Node {
+			t.Errorf("after the restart %+v, before %+v", a, b)
+		}
+	}
+	if got := f.cl.lastNetwork(t); !reflect.DeepEqual(got.Instances, netBefore.Instances) {
+		t.Errorf("network after the restart %+v, before %+v", got.Instances, netBefore.Instances)
 	}
 }
