@@ -3,11 +3,21 @@ package nc
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/netip"
+	"os"
+	"runtime"
+	"slices"
 	"sync"
 	"testing"
 
+	"github.com/euca-cloud/euca/netmode/link"
+	"github.com/euca-cloud/euca/netmode/nft"
+	"github.com/euca-cloud/euca/netmode/nodenet"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 )
 
 // fakeNetwork stands for the host's network agent (nodenet, tested in
@@ -72,5 +82,97 @@ func TestSetNetwork(t *testing.T) {
 	bad.Segments = []ncapi.Segment{{Bridge: "a-bridge-name-too-long"}}
 	if err := n.SetNetwork(ctx, bad); !errors.Is(err, ncapi.ErrBadRequest) {
 		t.Errorf("a bridge name too long: %v, want ErrBadRequest", err)
+	}
+}
+
+// TestNodeNetworkAgent: the node API's network reaches the kernel whole
+// through NodeNetwork (inside a fresh namespace): the segment's bridge and
+// tunnel, and every group rule in the node's table, peer groups resolved.
+func TestNodeNetworkAgent(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI runs as root")
+		}
+		t.Skip("needs root to create a network namespace")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		ns, err := netns.New()
+		if err != nil {
+			t.Errorf("new netns: %v", err)
+			return
+		}
+		defer ns.Close()
+		agentInNamespace(t)
+	}()
+	<-done
+}
+
+func agentInNamespace(t *testing.T) {
+	ctx := context.Background()
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "eth1"}); err != nil {
+		t.Error(err)
+		return
+	}
+	l, _ := netlink.LinkByName("eth0")
+	a, _ := netlink.ParseAddr("192.0.2.2/24")
+	if err := netlink.AddrAdd(l, a); err != nil || netlink.LinkSetUp(l) != nil {
+		t.Errorf("underlay: %v", err)
+		return
+	}
+	agent, err := nodenet.New(nodenet.Config{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	net := NodeNetwork(agent)
+	defer agent.Close(ctx)
+	nw := ncapi.Network{
+		Subnet: netip.MustParsePrefix("10.1.0.0/16"),
+		Segments: []ncapi.Segment{{Bridge: "euca-br0", VNI: 1, Gateway: netip.MustParseAddr("10.1.0.1"),
+			Remotes: []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")}}},
+		Instances: []ncapi.NetInstance{
+			{ID: "i-1", PrivateIP: netip.MustParseAddr("10.1.0.2"), Groups: []string{"sg-1"}},
+			{ID: "i-2", PrivateIP: netip.MustParseAddr("10.1.0.3"), Groups: []string{"sg-2"}},
+		},
+		Groups: []ncapi.SecurityGroup{
+			{ID: "sg-1", Ingress: []ncapi.Rule{
+				{Protocol: "tcp", FromPort: 22, ToPort: 22, CIDR: netip.MustParsePrefix("10.9.0.0/16")},
+				{Protocol: "udp", FromPort: 53, ToPort: 53, PeerGroup: "sg-2"}}},
+			{ID: "sg-2"},
+		},
+	}
+	if err := net.Set(ctx, nw); err != nil {
+		t.Error(err)
+		return
+	}
+	if got, err := link.FDB(link.VXLANName(1)); err != nil || len(got) != 2 {
+		t.Errorf("tunnel floods to %v, %v: want the CC and the other node", got, err)
+	}
+	c, err := nftables.New()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	tbl := &nftables.Table{Family: nftables.TableFamilyINet, Name: nft.NodeTableName}
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	var got []string
+	for _, ch := range chains {
+		if ch.Table.Name != nft.NodeTableName || ch.Name != nft.GroupChain("sg-1") {
+			continue
+		}
+		rules, _ := c.GetRules(tbl, ch)
+		for _, r := range rules {
+			got = append(got, nft.Comment(r))
+		}
+	}
+	if want := []string{"tcp 22-22 from 10.9.0.0/16", "udp 53-53 from 10.1.0.3/32"}; !slices.Equal(got, want) {
+		t.Errorf("sg-1's rules on the node %q, want %q", got, want)
 	}
 }
