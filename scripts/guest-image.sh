@@ -156,11 +156,13 @@ bound | renew)
   ip addr flush dev "$interface"
   ip addr add "$ip/${mask:-24}" dev "$interface"
   [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+  # A network carried between hosts offers its smaller MTU (option 26).
+  [ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
   : >/etc/resolv.conf
   for d in $dns; do echo "nameserver $d" >>/etc/resolv.conf; done
   [ -n "$hostname" ] && hostname "$hostname"
   # udhcpc's own output is kept out of the console; this line is for it.
-  echo "EUCA-LEASE ip=$ip mask=$mask router=$router dns=$dns hostname=$hostname lease=$lease" >/dev/console
+  echo "EUCA-LEASE ip=$ip mask=$mask router=$router dns=$dns hostname=$hostname lease=$lease mtu=$(cat /sys/class/net/$interface/mtu)" >/dev/console
   ;;
 esac
 exit 0
@@ -235,7 +237,7 @@ if [ -e /sys/class/net/eth0 ]; then
   ip link set eth0 up
   echo "EUCA-NIC mac=$(cat /sys/class/net/eth0/address)"
   # Without -q, udhcpc stays in the background after the lease to renew it.
-  if udhcpc -i eth0 -s /etc/udhcpc.script -t 10 -T 2 -n >/tmp/udhcpc.log 2>&1; then
+  if udhcpc -i eth0 -s /etc/udhcpc.script -O mtu -t 10 -T 2 -n >/tmp/udhcpc.log 2>&1; then
     TOKEN=
     i=0
     while [ $i -lt 5 ]; do

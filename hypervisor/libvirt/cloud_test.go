@@ -30,6 +30,9 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
+// guestMTU is the interface MTU the fake cloud's DHCP offers (option 26).
+const guestMTU = 1400
+
 type fakeCloud struct {
 	bridge string
 	gw     net.IP
@@ -132,7 +135,9 @@ func (c *fakeCloud) dhcp(conn net.PacketConn, _ net.Addr, m *dhcpv4.DHCPv4) {
 		dhcpv4.WithMessageType(typ), dhcpv4.WithYourIP(g.ip), dhcpv4.WithServerIP(c.gw),
 		dhcpv4.WithNetmask(c.mask), dhcpv4.WithRouter(c.gw), dhcpv4.WithLeaseTime(3600),
 		// server4 does not fill option 54; udhcpc wants it.
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(c.gw)))
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(c.gw)),
+		// A network carried over VXLAN offers its MTU; the guest applies it.
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionInterfaceMTU, []byte{guestMTU >> 8, guestMTU & 0xff})))
 	if err != nil {
 		return
 	}

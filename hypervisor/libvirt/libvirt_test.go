@@ -203,6 +203,7 @@ func TestGuestNetwork(t *testing.T) {
 			"EUCA-EPHEMERAL dev=/dev/vdb",
 			"EUCA-SWAP dev=/dev/vdc",
 			"EUCA-LEASE ip=" + gst.ip.String() + " ",
+			fmt.Sprintf(" mtu=%d\n", guestMTU),
 			tc.imds,
 			"EUCA-META instance-id=" + tc.id + "\n",
 			"EUCA-META public-key=" + gst.key + "\n",
