@@ -82,6 +82,7 @@ func main() {
 			ecli.NetworkCommand(),
 			ecli.NodeCommand(),
 			ecli.TokenCommand(),
+			ecli.ClusterCommand(),
 		},
 	}
 	app.Commands = append(app.Commands, ecli.BundleCommands()...)

@@ -30,6 +30,10 @@ type CatalogService interface {
 	Region() string
 	// Zones are its availability zones, one per cluster.
 	Zones() []string
+	// ZoneStates are the zones' states ("available", "impaired",
+	// "unavailable"; a zone missing is available) and, for a zone not
+	// available, a message saying why.
+	ZoneStates(ctx context.Context) (states, messages map[string]string)
 	// ZoneID is a zone's id ("use1-az1"), "" for an unknown zone.
 	ZoneID(zone string) string
 	// ZoneCapacity is, per zone and VM type, how many instances fit now and
@@ -182,7 +186,7 @@ func (a *api) describeAvailabilityZones(ctx context.Context, req *queryapi.Reque
 					return nil, err
 				}
 			}
-			return selectZones(a.zoneItems(), names, p.List("ZoneId"))
+			return selectZones(a.zoneItems(ctx), names, p.List("ZoneId"))
 		},
 	})
 	if err != nil {
@@ -205,21 +209,24 @@ func (a *api) describeAvailabilityZones(ctx context.Context, req *queryapi.Reque
 	return &describeZonesResponse{Zones: setOf[zoneItem]{out}}, nil
 }
 
-// zoneItems are the cloud's zones, one per cluster: available, or
-// unavailable while its cluster reports nodes and none of them answers.
-func (a *api) zoneItems() []zoneItem {
+// zoneItems are the cloud's zones, one per cluster, in the state their
+// clusters are.
+func (a *api) zoneItems(ctx context.Context) []zoneItem {
 	region := a.cloud.Region()
+	states, messages := a.cloud.ZoneStates(ctx)
 	var zones []zoneItem
 	for _, z := range a.cloud.Zones() {
-		state := "available"
-		if nodes, known := a.cloud.ZoneNodes(z); known && len(nodes) > 0 &&
-			!slices.ContainsFunc(nodes, func(n ccapi.NodeInfo) bool { return n.Up || n.Asleep }) {
-			state = "unavailable"
+		state, msgs := states[z], &setOf[zoneMessage]{}
+		if state == "" {
+			state = "available"
+		}
+		if m := messages[z]; m != "" {
+			msgs.Items = append(msgs.Items, zoneMessage{Message: m})
 		}
 		zones = append(zones, zoneItem{
 			ZoneName: z, State: state, RegionName: region, ZoneID: a.cloud.ZoneID(z),
 			ZoneType: "availability-zone", GroupName: region, NetworkBorderGroup: region,
-			OptInStatus: optInNotRequired, Messages: &setOf[zoneMessage]{},
+			OptInStatus: optInNotRequired, Messages: msgs,
 		})
 	}
 	return zones

@@ -3,6 +3,7 @@ package ec2api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -27,6 +28,12 @@ func catalogAPI(t *testing.T) *catFixture {
 	t.Helper()
 	c, st, ids := newTestCloud(t, nil, clc.AdminAccount, "alice")
 	return &catFixture{a: &api{cloud: c}, st: st, admin: ids[0], alice: ids[1]}
+}
+
+// withCluster gives the cloud's zone a cluster (with no nodes).
+func (f *catFixture) withCluster() {
+	cloud := f.a.cloud.(*clc.Cloud)
+	cloud.SetCluster(&apiCluster{zone: cloud.Zones()[0], states: map[string]string{}, console: map[string][]byte{}})
 }
 
 // call runs an action as account through the action table.
@@ -135,6 +142,7 @@ func mapsEqual(got, want map[string]any) bool {
 
 func TestDescribeAvailabilityZones(t *testing.T) {
 	f := catalogAPI(t)
+	f.withCluster()
 	zone := func(t *testing.T, r map[string]any) {
 		zones := catList(t, r, "AvailabilityZones")
 		want := map[string]any{"ZoneName": "us-east-1a", "State": "available", "RegionName": "us-east-1", "ZoneId": "use1-az1",
@@ -161,10 +169,29 @@ func TestDescribeAvailabilityZones(t *testing.T) {
 	})
 }
 
+// TestZoneWithoutClusterUnavailable: a zone no cluster controller serves
+// (a front-end without the cc role, before any cluster is registered) is
+// shown unavailable, saying why, not available with no room.
+func TestZoneWithoutClusterUnavailable(t *testing.T) {
+	f := catalogAPI(t)
+	resp, err := f.call(f.alice, "DescribeAvailabilityZones", queryapi.Params{"Filter.1.Name": "state", "Filter.1.Value.1": "unavailable"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zones := catList(t, botoParse(t, "DescribeAvailabilityZones", resp), "AvailabilityZones")
+	if len(zones) != 1 || zones[0]["State"] != "unavailable" {
+		t.Fatalf("zones %v", zones)
+	}
+	if msgs, ok := zones[0]["Messages"].([]any); !ok || len(msgs) != 1 || !strings.Contains(fmt.Sprint(msgs[0]), "no cluster controller") {
+		t.Fatalf("messages %v", zones[0]["Messages"])
+	}
+}
+
 // TestVerboseZonesLayout: `euca-describe-availability-zones verbose` prints
 // zoneName and zoneState of each item; the lines must be Eucalyptus's.
 func TestVerboseZonesLayout(t *testing.T) {
 	f := catalogAPI(t)
+	f.withCluster()
 	if _, err := f.a.cloud.(*clc.Cloud).SetVMType(context.Background(), "m1.small", 1, 192, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -180,11 +207,11 @@ func TestVerboseZonesLayout(t *testing.T) {
 		want := []string{
 			"AVAILABILITYZONE\tus-east-1a\tavailable",
 			"AVAILABILITYZONE\t|- vm types\tfree / max   cpu   ram  disk",
-			"AVAILABILITYZONE\t|- m1.small\t0000 / 0000   1    192     2",
-			"AVAILABILITYZONE\t|- c1.medium\t0000 / 0000   1    256     5",
-			"AVAILABILITYZONE\t|- m1.large\t0000 / 0000   2    512    10",
-			"AVAILABILITYZONE\t|- m1.xlarge\t0000 / 0000   2   1024    20",
-			"AVAILABILITYZONE\t|- c1.xlarge\t0000 / 0000   4   2048    20",
+			"AVAILABILITYZONE\t|- m1.small\t0100 / 0100   1    192     2",
+			"AVAILABILITYZONE\t|- c1.medium\t0100 / 0100   1    256     5",
+			"AVAILABILITYZONE\t|- m1.large\t0100 / 0100   2    512    10",
+			"AVAILABILITYZONE\t|- m1.xlarge\t0100 / 0100   2   1024    20",
+			"AVAILABILITYZONE\t|- c1.xlarge\t0100 / 0100   4   2048    20",
 		}
 		if !slices.Equal(lines, want) {
 			t.Errorf("%v:\n%s\nwant\n%s", params, strings.Join(lines, "\n"), strings.Join(want, "\n"))

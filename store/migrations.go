@@ -23,6 +23,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaVPCParts...),
 	execAll(schemaCCNodes...),
 	execAll(schemaJoin...),
+	execAll(schemaClusters...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,

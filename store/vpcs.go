@@ -223,3 +223,43 @@ func (s *Store) Subnets(ctx context.Context, accountID string) ([]Subnet, error)
 	}
 	return out, rows.Err()
 }
+
+// ResizeDefaultSubnet gives a zone's default subnet a new CIDR while no
+// live instance is in it (a zone added to the cloud splits the private
+// space the zones before it had); resized is false, and nothing changes,
+// when one is.
+func (s *Store) ResizeDefaultSubnet(ctx context.Context, id, cidr string) (resized bool, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, `UPDATE subnets SET cidr = ? WHERE id = ? AND default_for_az = 1
+			AND NOT EXISTS (SELECT 1 FROM instances WHERE subnet_id = ? AND state != ?)`, cidr, id, id, InstanceTerminated)
+		if err != nil {
+			return err
+		}
+		n, _ := r.RowsAffected()
+		resized = n > 0
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: resize subnet %s: %w", id, err)
+	}
+	return resized, nil
+}
+
+// DefaultSubnetCIDRs are the distinct CIDRs of a zone's default subnets
+// across accounts.
+func (s *Store) DefaultSubnetCIDRs(ctx context.Context, zone string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT cidr FROM subnets WHERE zone = ? AND default_for_az = 1 ORDER BY cidr`, zone)
+	if err != nil {
+		return nil, fmt.Errorf("store: default subnets of %s: %w", zone, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("store: default subnets of %s: %w", zone, err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

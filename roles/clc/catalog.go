@@ -22,21 +22,13 @@ type Capacity interface {
 	Capacity(ctx context.Context) (map[string]map[string]store.VMTypeCapacity, error)
 }
 
-// noNodes is the capacity of a cloud with no node controllers.
-type noNodes struct{}
-
-func (noNodes) Capacity(context.Context) (map[string]map[string]store.VMTypeCapacity, error) {
-	return nil, nil
-}
-
-// capacity is the source of ZoneCapacity. The cluster controller's
-// implementation will be wired here through the Cloud (a field set by New);
-// for now no cluster reports any.
+// capacity is the source of ZoneCapacity: what SetCapacity connected,
+// else the zones' clusters asked directly (zones.go).
 func (c *Cloud) capacity() Capacity {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cap == nil {
-		return noNodes{}
+		return clusterCapacity{c}
 	}
 	return c.cap
 }

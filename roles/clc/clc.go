@@ -38,6 +38,11 @@ type Cloud struct {
 	// controllers by zone, the network last handed to each, the metadata
 	// service's target and token key.
 	inst instanceRuntime
+
+	zones    []string // zones.go: CLUSTER_NAME, then the registered clusters
+	remoteMu sync.Mutex
+	remote   map[string]remoteCluster // registered clusters connected, by zone
+	warned   map[string]bool          // warnings given once
 }
 
 // KeysDir is where the cloud's CA lives, under the data directory (the
@@ -53,6 +58,9 @@ func New(ctx context.Context, cfg *conf.Config, st *store.Store, log *slog.Logge
 		return nil, fmt.Errorf("clc: certificate authority: %w", err)
 	}
 	c := &Cloud{store: st, ca: ca, cfg: cfg, log: log}
+	if _, _, err := c.loadZones(ctx); err != nil {
+		return nil, err
+	}
 	if err := c.bootstrap(ctx); err != nil {
 		return nil, err
 	}
@@ -62,14 +70,18 @@ func New(ctx context.Context, cfg *conf.Config, st *store.Store, log *slog.Logge
 // SetCluster connects the cluster controller of the zone cl.Zone() names;
 // a second call for that zone replaces the first. Instances are placed,
 // stopped and networked through it.
-func (c *Cloud) SetCluster(cl ccapi.Cluster) { c.inst.setCluster(cl) }
+func (c *Cloud) SetCluster(cl ccapi.Cluster) {
+	c.inst.setCluster(cl)
+	c.inst.mu.Lock()
+	defer c.inst.mu.Unlock()
+	if c.inst.local == nil {
+		c.inst.local = map[string]bool{}
+	}
+	c.inst.local[cl.Zone()] = true
+}
 
 // CA is the cloud's certificate authority.
 func (c *Cloud) CA() *pki.CA { return c.ca }
 
 // Region is the region this cloud answers as.
 func (c *Cloud) Region() string { return c.cfg.Region }
-
-// Zones are the availability zones: one per cluster. A single cluster
-// serves the zone named by CLUSTER_NAME.
-func (c *Cloud) Zones() []string { return []string{c.cfg.ClusterName} }

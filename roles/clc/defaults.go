@@ -47,19 +47,24 @@ func (c *Cloud) ensureDefaultVPC(ctx context.Context, accountID string) (store.V
 	if err != nil {
 		return vpc, err
 	}
-	have := map[string]bool{}
+	have := map[string]store.Subnet{}
 	for _, sn := range subnets {
 		if sn.VPCID == vpc.ID && sn.DefaultForAZ {
-			have[sn.Zone] = true
+			have[sn.Zone] = sn
 		}
 	}
+	vcidr, err := netip.ParsePrefix(vpc.CIDR)
+	if err != nil {
+		return vpc, fmt.Errorf("default vpc %s: %w", vpc.ID, err)
+	}
 	for i, z := range zones {
-		if have[z] {
+		if sn, ok := have[z]; ok {
+			// The zones changed since it was made: its slice with them,
+			// while nothing is in it (zones.go).
+			if err := c.resizeDefaultSubnet(ctx, sn, carve(vcidr, i, len(zones))); err != nil {
+				return vpc, err
+			}
 			continue
-		}
-		vcidr, err := netip.ParsePrefix(vpc.CIDR)
-		if err != nil {
-			return vpc, fmt.Errorf("default vpc %s: %w", vpc.ID, err)
 		}
 		if err := c.store.CreateSubnet(ctx, c.defaultSubnet(accountID, vpc.ID, z, vcidr, i, len(zones))); err != nil {
 			return vpc, err

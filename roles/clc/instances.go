@@ -85,6 +85,7 @@ var timeNow = time.Now
 type instanceRuntime struct {
 	mu       sync.Mutex
 	clusters map[string]ccapi.Cluster // by zone
+	local    map[string]bool          // zones served in this process (SetCluster)
 	metadata netip.AddrPort           // where the clusters redirect 169.254.169.254:80
 	missing  map[string]time.Time     // instances no poll reported, since when
 	// unreachable is, by zone, the instances whose node the last poll of
@@ -191,7 +192,11 @@ func (c *Cloud) RunInstances(ctx context.Context, accountID string, spec store.L
 			return nil, fmt.Errorf("key pair: %w", err)
 		}
 	}
-	subnet, err := c.launchSubnet(ctx, accountID, spec.Zone, spec.SubnetID)
+	zone := spec.Zone
+	if zone == "" && spec.SubnetID == "" {
+		zone = c.pickZone(ctx, vt.Name)
+	}
+	subnet, err := c.launchSubnet(ctx, accountID, zone, spec.SubnetID)
 	if err != nil {
 		return nil, err
 	}
@@ -808,23 +813,11 @@ func (c *Cloud) ModifyInstanceAttribute(ctx context.Context, accountID, instance
 
 // ---- the network of a zone
 
-// zonePrefix is the private space of a zone: the slice of VNET_SUBNET its
-// default subnets are carved from.
-func (c *Cloud) zonePrefix(zone string) netip.Prefix {
-	zones := c.Zones()
-	for i, z := range zones {
-		if z == zone {
-			return carve(c.cfg.VNetSubnet.Masked(), i, len(zones))
-		}
-	}
-	return c.cfg.VNetSubnet.Masked()
-}
-
 // zoneNetwork is the desired network of a zone, whole: every live
 // instance, every group they are in with its ingress rules, the metadata
 // service's address.
 func (c *Cloud) zoneNetwork(ctx context.Context, zone string) (ccapi.Network, error) {
-	n := ccapi.Network{Subnet: c.zonePrefix(zone), Instances: []ccapi.NetInstance{}, Groups: []ccapi.SecurityGroup{}}
+	n := ccapi.Network{Subnet: c.zonePrefix(ctx, zone), Instances: []ccapi.NetInstance{}, Groups: []ccapi.SecurityGroup{}}
 	c.inst.mu.Lock()
 	n.Metadata = c.inst.metadata
 	c.inst.mu.Unlock()
@@ -944,12 +937,23 @@ func (c *Cloud) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The zones at once: a cluster controller that does not answer (its
+	// calls retried until they time out) holds up only its own zone.
 	var errs []error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for zone, cl := range c.inst.allClusters() {
-		if err := c.reconcileZone(ctx, zone, cl, types); err != nil {
-			errs = append(errs, fmt.Errorf("zone %s: %w", zone, err))
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.reconcileZone(ctx, zone, cl, types); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("zone %s: %w", zone, err))
+				mu.Unlock()
+			}
+		}()
 	}
+	wg.Wait()
 	gone, err := c.store.DeleteTerminatedInstances(ctx, timeNow().Add(-terminatedKeep).UnixMilli())
 	if err != nil {
 		errs = append(errs, err)
