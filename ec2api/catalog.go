@@ -30,9 +30,8 @@ type CatalogService interface {
 	Region() string
 	// Zones are its availability zones, one per cluster.
 	Zones() []string
-	// ZoneStates are the zones' states ("available", "impaired",
-	// "unavailable"; a zone missing is available) and, for a zone not
-	// available, a message saying why.
+	// ZoneStates are the zones' states ("available", "unavailable"; a
+	// zone missing is available) and a message saying what is wrong.
 	ZoneStates(ctx context.Context) (states, messages map[string]string)
 	// ZoneID is a zone's id ("use1-az1"), "" for an unknown zone.
 	ZoneID(zone string) string

@@ -41,7 +41,6 @@ const (
 // Zone states as DescribeAvailabilityZones shows them.
 const (
 	ZoneAvailable   = "available"
-	ZoneImpaired    = "impaired"
 	ZoneUnavailable = "unavailable"
 )
 
@@ -255,10 +254,10 @@ func cmpErr(errs ...error) error {
 	return nil
 }
 
-// ZoneStates are the zones' states, with a message for those not
-// available: unavailable when no cluster serves the zone, its cluster
-// controller does not answer or none of its nodes does; impaired when some
-// of its nodes do not answer.
+// ZoneStates are the zones' states, with a message saying what is wrong:
+// unavailable when no cluster serves the zone, its cluster controller does
+// not answer or none of its nodes does; available, with a message, while
+// some of its nodes answer.
 func (c *Cloud) ZoneStates(ctx context.Context) (states, messages map[string]string) {
 	states, messages = map[string]string{}, map[string]string{}
 	for z, r := range c.askZones(ctx) {
@@ -276,7 +275,9 @@ func (c *Cloud) ZoneStates(ctx context.Context) (states, messages map[string]str
 			case down > 0 && down == len(r.status.Nodes):
 				states[z], messages[z] = ZoneUnavailable, fmt.Sprintf("None of its %d nodes answers", down)
 			case down > 0:
-				states[z], messages[z] = ZoneImpaired, fmt.Sprintf("%d of %d nodes do not answer", down, len(r.status.Nodes))
+				// Still placing on the nodes that answer: available, saying
+				// what is missing.
+				states[z], messages[z] = ZoneAvailable, fmt.Sprintf("%d of %d nodes do not answer", down, len(r.status.Nodes))
 			default:
 				states[z] = ZoneAvailable
 			}
