@@ -4,6 +4,8 @@
 //
 //	euca --roles=all                    everything on one host
 //	euca --roles=clc,cc --conf FILE     a front-end
+//	euca --roles=nc --join TOKEN --server HOST:PORT
+//	                                    a compute host, the first time
 //	euca --roles=nc                     a compute host
 //
 // This file only declares the command line; each command's work is in
@@ -33,6 +35,8 @@ func main() {
 				Usage: "roles to run: clc, walrus, sc, cc, nc; aliases storage (walrus,sc) and all"},
 			&cli.StringFlag{Name: "driver", Value: "libvirt", Usage: "the node controller's hypervisor driver: libvirt, or sim (no guests, for scale tests)"},
 			&cli.StringFlag{Name: "kvm-probe", Usage: "directory with vmlinuz and initrd.img of a guest that proves KVM works before HYPERVISOR=auto uses it (make guest-image: build/guest)"},
+			&cli.StringFlag{Name: "join", EnvVars: []string{"EUCA_JOIN_TOKEN"}, Usage: "join the cloud with this token (from `euca token create` on the front-end) the first time this host starts; afterwards it starts from the certificate it got (JOIN_TOKEN in eucalyptus.conf)"},
+			&cli.StringFlag{Name: "server", Usage: "the front-end's HOST:PORT (its CLOUD_PORT) to join and fetch images from (JOIN_SERVER in eucalyptus.conf)"},
 			&cli.BoolFlag{Name: "log-files", Usage: "log to $EUCALYPTUS/var/log/eucalyptus/ (cloud-output.log, cloud-debug.log, cloud-error.log, cc.log, nc.log) instead of stderr, as a service does"},
 		},
 		Action: ecli.Run,

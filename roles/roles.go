@@ -10,9 +10,13 @@
 // background loops end, the store closes last. Guests and the kernel's
 // network state outlive a stop: the next start adopts them.
 //
-// Until internal RPC lands, roles reach each other in process only, so a
-// mix that needs a role elsewhere is refused at start. A role that is not
-// built yet is refused by name rather than pretended.
+// A node controller may run alone on a compute host (join.go): it joins
+// the cloud with a token once, serves the node API on NC_PORT over mutual
+// TLS and fetches images from the front-end's CLOUD_PORT, whose TLS side
+// (told apart from the public APIs' plain HTTP by the first byte) serves
+// joining, renewal and Walrus's images. Other mixes that need a role
+// elsewhere are refused at start. A role that is not built yet is refused
+// by name rather than pretended.
 package roles
 
 import (
@@ -45,6 +49,7 @@ import (
 	"github.com/euca-cloud/euca/roles/cc"
 	"github.com/euca-cloud/euca/roles/clc"
 	"github.com/euca-cloud/euca/roles/nc"
+	"github.com/euca-cloud/euca/roles/nc/ncapi"
 	"github.com/euca-cloud/euca/store"
 	"github.com/euca-cloud/euca/walrus"
 	"github.com/euca-cloud/euca/walrus/images"
@@ -150,6 +155,11 @@ type Options struct {
 	// Version is the euca version this binary runs (main's, stamped by the
 	// Makefile); a node reports it to its cluster (euca node list).
 	Version string
+	// JoinToken and JoinServer (--join, --server) let a host on its own
+	// join the cloud; empty, JOIN_TOKEN and JOIN_SERVER of the
+	// configuration apply.
+	JoinToken  pki.Secret
+	JoinServer string
 	// Limits bound the listeners' clients; the zero value means
 	// httplimit.Defaults (tests give shorter timeouts).
 	Limits httplimit.Config
@@ -163,7 +173,7 @@ func Run(ctx context.Context, o Options) error {
 	// Until internal RPC lands, roles reach each other only in process:
 	// refuse a mix that could not work rather than start half a cloud.
 	for _, dep := range []struct{ role, needs string }{{Walrus, CLC}, {CC, CLC}, {NC, CC}, {NC, Walrus}} {
-		if o.Roles[dep.role] && !o.Roles[dep.needs] {
+		if o.Roles[dep.role] && !o.Roles[dep.needs] && !(dep.role == NC && nodeAlone(o.Roles)) {
 			return fmt.Errorf("role %s needs role %s in the same process until internal RPC lands (for example --roles=all)", dep.role, dep.needs)
 		}
 	}
@@ -226,11 +236,20 @@ func Run(ctx context.Context, o Options) error {
 		cloud.SetBundleSource(imgs)
 	}
 	var node *nc.Node
+	var alone *remoteNode // a node on a host of its own (join.go)
 	if o.Roles[NC] {
 		// The node fetches images from Walrus over an authenticated
 		// internal request (mutual TLS from the cloud's CA), even in one
 		// process: the same path a node on another host takes.
-		src, err := internalImages(cloud, imgs, o, conns, background)
+		var src nc.ImageSource
+		if nodeAlone(o.Roles) {
+			alone, err = joinNode(ctx, o, background)
+			if alone != nil {
+				src = alone.images
+			}
+		} else {
+			src, err = internalImages(cloud, imgs, o, conns, background)
+		}
 		if err != nil {
 			return err
 		}
@@ -252,24 +271,31 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	var servers []*http.Server
-	serve := func(what, addr string, h http.Handler) error {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("listen on %s (%s): %w", addr, what, err)
-		}
+	ready := "CLOUD_PORT"
+	if alone != nil {
+		ready = "NC_PORT"
+	}
+	start := func(what string, ln net.Listener, h http.Handler) {
 		srv := o.Limits.Server(h, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 		servers = append(servers, srv)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(conns.Listener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("listener stopped", "listener", what, "err", err)
 			}
 		}()
 		log.Info("listening", "listener", what, "addr", ln.Addr().String())
-		if what == "CLOUD_PORT" && o.Ready != nil {
+		if what == ready && o.Ready != nil {
 			o.Ready <- ln.Addr()
 		}
+	}
+	serve := func(what, addr string, h http.Handler) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s (%s): %w", addr, what, err)
+		}
+		start(what, conns.Listener(ln), h)
 		return nil
 	}
 	stop := func() {
@@ -288,9 +314,22 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	if err := serve("CLOUD_PORT", ":"+strconv.Itoa(cfg.CloudPort), router); err != nil {
-		stop()
-		return err
+	if alone != nil {
+		ln, err := listenNode(alone, cfg.NCPort, conns)
+		if err != nil {
+			stop()
+			return err
+		}
+		start("NC_PORT", ln, ncapi.NewHandler(node, log.With("role", NC)))
+	} else {
+		edgeH, side, err := frontEnd(cloud, imgs, st, router, o)
+		if err == nil {
+			err = serveEdge(":"+strconv.Itoa(cfg.CloudPort), edgeH, side, conns, o.Limits, log, start)
+		}
+		if err != nil {
+			stop()
+			return err
+		}
 	}
 	log.Info("euca running", "roles", o.Roles.String(), "region", cfg.Region)
 	<-ctx.Done()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/logging"
+	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/roles"
 )
 
@@ -77,7 +78,8 @@ func Run(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return roles.Run(ctx, roles.Options{Roles: set, Conf: cfg, Log: log, Driver: c.String("driver"), KVMProbe: c.String("kvm-probe"), Version: c.App.Version})
+	return roles.Run(ctx, roles.Options{Roles: set, Conf: cfg, Log: log, Driver: c.String("driver"), KVMProbe: c.String("kvm-probe"), Version: c.App.Version,
+		JoinToken: pki.Secret(c.String("join")), JoinServer: c.String("server")})
 }
 
 // ConfCheck prints the effective configuration and its diagnostics.

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/euca-cloud/euca/internal/pki"
 )
 
 // Severity says whether a diagnostic stops start-up.
@@ -119,6 +121,11 @@ type Config struct {
 	EucaUser   string // EUCA_USER: informational; the service manager decides the user
 	DisableEBS bool
 	WSSecurity bool // ENABLE_WS_SECURITY: mutual TLS between roles
+	// JoinToken and JoinServer (JOIN_TOKEN, JOIN_SERVER) are --join and
+	// --server for an unattended install: the token `euca token create`
+	// printed on the front-end, and the front-end's HOST:PORT.
+	JoinToken  pki.Secret
+	JoinServer string
 	LogLevel   slog.Level
 
 	CloudPort, CloudSSLPort, CCPort, NCPort int

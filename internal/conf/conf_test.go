@@ -457,7 +457,7 @@ func TestEntries(t *testing.T) {
 	}
 	// The documented order: that of eucalyptus.conf.example.
 	want := []string{
-		"EUCALYPTUS", "EUCA_USER", "DISABLE_EBS", "ENABLE_WS_SECURITY", "LOGLEVEL",
+		"EUCALYPTUS", "EUCA_USER", "DISABLE_EBS", "ENABLE_WS_SECURITY", "JOIN_TOKEN", "JOIN_SERVER", "LOGLEVEL",
 		"CLOUD_PORT", "CLOUD_SSL_PORT", "METADATA_PORT", "REGION",
 		"WALRUS_BUCKETS_PATH", "WALRUS_MAX_BUCKETS", "WALRUS_MAX_BUCKET_SIZE_MB", "WALRUS_IMAGE_CACHE_MB",
 		"CC_PORT", "CLUSTER_NAME", "SCHEDPOLICY", "POWER_IDLETHRESH", "POWER_WAKETHRESH", "NODES", "NC_SERVICE",
@@ -595,5 +595,25 @@ func TestWriteReport(t *testing.T) {
 	WriteReport(&b, Defaults(), nil)
 	if !strings.HasSuffix(b.String(), "\n\neucalyptus.conf: no problems\n") || strings.Contains(b.String(), "warning") {
 		t.Errorf("report of defaults:\n%s", b.String())
+	}
+}
+
+// TestJoinKeys: JOIN_TOKEN is kept but never shown (a report, a
+// diagnostic); JOIN_SERVER must be HOST:PORT.
+func TestJoinKeys(t *testing.T) {
+	const tok = "EUCA10" + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef::secretsecret"
+	c, diags := Parse(strings.NewReader("JOIN_TOKEN=\""+tok+"\"\nJOIN_SERVER=\"10.0.0.1:8773\"\n"), "t")
+	if len(diags) != 0 || c.JoinToken.Reveal() != tok || c.JoinServer != "10.0.0.1:8773" {
+		t.Fatalf("%v %q %q", diags, c.JoinToken.Reveal(), c.JoinServer)
+	}
+	var report strings.Builder
+	WriteReport(&report, c, diags)
+	if strings.Contains(report.String(), "secretsecret") || !strings.Contains(report.String(), "JOIN_TOKEN") {
+		t.Fatalf("the report shows the token:\n%s", report.String())
+	}
+	for _, bad := range []string{"10.0.0.1", "10.0.0.1:0", ":8773", "h:x"} {
+		if _, diags := Parse(strings.NewReader("JOIN_SERVER=\""+bad+"\"\n"), "t"); len(diags) != 1 || diags[0].Severity != Error {
+			t.Errorf("JOIN_SERVER=%s: %v", bad, diags)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/euca-cloud/euca/internal/pki"
 )
 
 // keySpec is one row of the key table: how a key's value is read into the
@@ -32,6 +35,13 @@ var keyTable = []keySpec{
 	stringKey("EUCA_USER", func(c *Config) *string { return &c.EucaUser }),
 	ynKey("DISABLE_EBS", func(c *Config) *bool { return &c.DisableEBS }),
 	{name: "ENABLE_WS_SECURITY", apply: applyWSSecurity, format: func(c *Config) string { return yn(c.WSSecurity) }},
+	{name: "JOIN_TOKEN", apply: applyJoinToken, format: func(c *Config) string {
+		if c.JoinToken == "" {
+			return ""
+		}
+		return c.JoinToken.String() // redacted: a report or a log must not carry it
+	}},
+	{name: "JOIN_SERVER", apply: applyJoinServer, format: func(c *Config) string { return c.JoinServer }},
 	{name: "LOGLEVEL", apply: applyLogLevel, format: func(c *Config) string { return c.LogLevel.String() }},
 
 	// cloud
@@ -743,4 +753,26 @@ func (a *applier) checkPorts() {
 			a.report(st, st.line, strconv.Itoa(p.port), sev, fmt.Sprintf("same port as %s: %s", other, why))
 		}
 	}
+}
+
+// applyJoinToken keeps the token without checking it here: a diagnostic
+// shows the value, and the token must not reach a terminal or a log. The
+// role that joins checks it and says what is wrong without repeating it.
+func applyJoinToken(a *applier, st *statement, v string) {
+	a.c.JoinToken = pki.Secret(v)
+	a.c.meta[st.key] = entryMeta{source: FromFile, line: st.line}
+}
+
+func applyJoinServer(a *applier, st *statement, v string) {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || host == "" {
+		a.fail(st, v, "not HOST:PORT (the front-end's address and CLOUD_PORT)")
+		return
+	}
+	if _, msg := parsePort(port); msg != "" {
+		a.fail(st, v, msg)
+		return
+	}
+	a.c.JoinServer = v
+	a.fromFile(st)
 }

@@ -233,9 +233,14 @@ func TestUnbuiltRoleRefused(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "not built") {
 		t.Errorf("--roles=sc: %v\n%s", err, out)
 	}
-	out, err = exec.Command(bin, "--roles=nc", "--conf", conf).CombinedOutput()
+	// A node on its own must join first, and says how.
+	out, err = exec.Command(bin, "--roles=nc", "--driver", "sim", "--conf", conf).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "has not joined the cloud") || !strings.Contains(string(out), "--join TOKEN") {
+		t.Errorf("--roles=nc alone, never joined: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "--roles=nc,cc", "--conf", conf).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "needs role") {
-		t.Errorf("--roles=nc alone: %v\n%s", err, out)
+		t.Errorf("--roles=nc,cc: %v\n%s", err, out)
 	}
 	out, err = exec.Command(bin, "--roles=bogus", "--conf", conf).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "unknown role") {

@@ -193,23 +193,34 @@ func certRequest(key crypto.Signer, cn string) (string, error) {
 }
 
 // HostAddresses are the addresses of this host's interfaces, but loopback
-// and link-local ones: the addresses other hosts may reach it at.
+// and link-local ones and those of the cloud's own bridges and tunnels
+// (named euca-*: instances' networks, not the host's): the addresses other
+// hosts may reach it at.
 func HostAddresses() []netip.Addr {
-	ifAddrs, err := net.InterfaceAddrs()
+	ifs, err := net.Interfaces()
 	if err != nil {
 		return nil
 	}
 	out := []netip.Addr{}
-	for _, ia := range ifAddrs {
-		p, err := netip.ParsePrefix(ia.String())
+	for _, ifc := range ifs {
+		if strings.HasPrefix(ifc.Name, "euca") {
+			continue
+		}
+		ifAddrs, err := ifc.Addrs()
 		if err != nil {
 			continue
 		}
-		a := p.Addr().Unmap()
-		if a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() {
-			continue
+		for _, ia := range ifAddrs {
+			p, err := netip.ParsePrefix(ia.String())
+			if err != nil {
+				continue
+			}
+			a := p.Addr().Unmap()
+			if a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() {
+				continue
+			}
+			out = append(out, a)
 		}
-		out = append(out, a)
 	}
 	return out
 }

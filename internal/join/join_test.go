@@ -122,7 +122,7 @@ func TestJoinAndLoad(t *testing.T) {
 		ips = append(ips, ip.String())
 	}
 	// The address it said, and the one it came from.
-	if strings.Join(ips, " ") != "127.0.0.1 192.0.2.7" || strings.Join(leaf.DNSNames, " ") != "node1" {
+	if strings.Join(ips, " ") != "127.0.0.1 192.0.2.7" || strings.Join(leaf.DNSNames, " ") != "node1 localhost" {
 		t.Fatalf("names %v, addresses %v", leaf.DNSNames, ips)
 	}
 	if time.Until(leaf.NotAfter) < HostValidity-time.Hour {

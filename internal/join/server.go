@@ -205,6 +205,12 @@ func sans(req joinRequest, from netip.Addr) ([]string, []net.IP, error) {
 	var addrs []netip.Addr
 	if from.IsValid() {
 		addrs = append(addrs, from.Unmap())
+		// A host that reaches the front-end over loopback is the
+		// front-end's own host, which the cluster controller there may
+		// know as localhost.
+		if from.IsLoopback() && !slices.Contains(names, "localhost") {
+			names = append(names, "localhost")
+		}
 	}
 	for _, s := range req.Addresses {
 		a, err := netip.ParseAddr(s)

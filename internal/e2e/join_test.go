@@ -1,0 +1,201 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// host is one euca process of a many-host test, in the test's network
+// namespace when the test runs as root (so the front-end's bridge and NAT
+// stay out of the machine's own network), else beside the test.
+type host struct {
+	t    *testing.T
+	ns   string
+	bin  string
+	conf string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
+	mu   sync.Mutex
+	log  bytes.Buffer
+}
+
+// joinNetns makes a network namespace with loopback up for the test, or
+// returns "" when not root (the processes then set up no network anyway).
+func joinNetns(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return ""
+	}
+	ns := fmt.Sprintf("euca-join-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	if out, err := exec.Command("ip", "-n", ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("lo up: %v %s", err, out)
+	}
+	return ns
+}
+
+func (h *host) command(args ...string) *exec.Cmd {
+	args = append([]string{h.bin, "--conf", h.conf}, args...)
+	if h.ns != "" {
+		return exec.Command("ip", append([]string{"netns", "exec", h.ns}, args...)...)
+	}
+	return exec.Command(args[0], args[1:]...)
+}
+
+// newHost writes a host's configuration under dir/name.
+func newHost(t *testing.T, ns, name string, lines ...string) *host {
+	dir := filepath.Join(t.TempDir(), name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	h := &host{t: t, ns: ns, bin: Binary(t), conf: filepath.Join(dir, "eucalyptus.conf")}
+	text := fmt.Sprintf("EUCALYPTUS=%q\nLOGLEVEL=\"DEBUG\"\n%s\n", filepath.Join(dir, "euca"), strings.Join(lines, "\n"))
+	if err := os.WriteFile(h.conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// start runs euca with args and waits until it says it runs.
+func (h *host) start(args ...string) {
+	h.t.Helper()
+	h.mu.Lock()
+	h.log.Reset()
+	h.mu.Unlock()
+	h.cmd = h.command(args...)
+	w := &lockedWriter{&h.mu, &h.log}
+	h.cmd.Stdout, h.cmd.Stderr = w, w
+	if err := h.cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	h.done = done
+	go func() { h.cmd.Wait(); close(done) }()
+	cmd := h.cmd
+	h.t.Cleanup(func() { stopHost(h.t, cmd, done) })
+	deadline := time.After(60 * time.Second)
+	for !strings.Contains(h.Log(), "euca running") {
+		select {
+		case <-done:
+			h.t.Fatalf("euca %v exited:\n%s", args, h.Log())
+		case <-deadline:
+			h.t.Fatalf("euca %v did not start:\n%s", args, h.Log())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// stop stops the running process with SIGINT.
+func (h *host) stop() { stopHost(h.t, h.cmd, h.done) }
+
+func stopHost(t *testing.T, cmd *exec.Cmd, done chan struct{}) {
+	select {
+	case <-done:
+		return
+	default:
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Errorf("euca did not stop within 20s of SIGINT")
+	}
+}
+
+func (h *host) Log() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.log.String()
+}
+
+// run runs a one-shot euca command on the host.
+func (h *host) run(args ...string) (string, error) {
+	out, err := h.command(args...).CombinedOutput()
+	return string(out), err
+}
+
+var tokenLine = regexp.MustCompile(`(?m)^EUCA10[^[:space:]]+$`)
+
+// TestJoinNode: a compute host joins the front-end with a token, as
+// separate processes (the front-end's roles, and the node controller
+// alone with the sim driver): the cluster controller then reaches its node
+// API over mutual TLS. The node later starts without the token; a used,
+// a forged and another cloud's token are refused, each saying which.
+func TestJoinNode(t *testing.T) {
+	ns := joinNetns(t)
+	cloudPort, ncPort := freePort(t), freePort(t)
+	fe := newHost(t, ns, "fe", "CLOUD_PORT=\""+strconv.Itoa(cloudPort)+"\"", "METADATA_PORT=\""+strconv.Itoa(freePort(t))+"\"")
+	fe.start("--roles=clc,walrus,cc")
+	server := "127.0.0.1:" + strconv.Itoa(cloudPort)
+
+	out, err := fe.run("token", "create", "--role", "nc")
+	tok := tokenLine.FindString(out)
+	if err != nil || tok == "" {
+		t.Fatalf("euca token create: %v\n%s", err, out)
+	}
+	nodeConf := []string{"NC_PORT=\"" + strconv.Itoa(ncPort) + "\"", "CLOUD_PORT=\"" + strconv.Itoa(freePort(t)) + "\""}
+	n1 := newHost(t, ns, "n1", nodeConf...)
+	n1.start("--roles=nc", "--driver", "sim", "--join", tok, "--server", server)
+	if strings.Contains(n1.Log(), tok[len(tok)-64:]) || strings.Contains(fe.Log(), tok[len(tok)-64:]) {
+		t.Error("the token's secret is in a log")
+	}
+	identity := filepath.Join(filepath.Dir(n1.conf), "euca/var/lib/eucalyptus/identity/nc")
+	if fi, err := os.Stat(filepath.Join(identity, "key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the node's key: %v %v", fi, err)
+	}
+
+	if out, err := fe.run("node", "register", "127.0.0.1:"+strconv.Itoa(ncPort)); err != nil {
+		t.Fatalf("euca node register: %v\n%s", err, out)
+	}
+	nodeUp := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			out, err := fe.run("node", "list")
+			if err == nil && regexp.MustCompile(`localhost:`+strconv.Itoa(ncPort)+` +up `).MatchString(out) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the node is not up over mutual TLS:\n%s\n--- front-end:\n%s\n--- node:\n%s", what, out, tail(fe.Log(), 20), tail(n1.Log(), 20))
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	nodeUp("joined")
+
+	// Refusals, each with its reason, from a host that has not joined.
+	refused := func(token, want string) {
+		t.Helper()
+		h := newHost(t, ns, "n-refused", "NC_PORT=\""+strconv.Itoa(freePort(t))+"\"")
+		out, err := h.run("--roles=nc", "--driver", "sim", "--join", token, "--server", server)
+		if err == nil || !strings.Contains(out, want) {
+			t.Errorf("join with %s: %v, want %q in:\n%s", token[:16], err, want, out)
+		}
+	}
+	refused(tok, "already used")
+	pin := regexp.MustCompile(`^EUCA10([0-9a-f]{64})::`).FindStringSubmatch(tok)[1]
+	refused("EUCA10"+pin+"::"+strings.Repeat("f", 64), "unknown to this cloud")
+	refused("EUCA10"+strings.Repeat("0", 64)+"::"+strings.Repeat("f", 64), "the server's CA does not match the token's pin")
+
+	// A later start needs no token, nor the server's address.
+	n1.stop()
+	n1.start("--roles=nc", "--driver", "sim")
+	if !strings.Contains(n1.Log(), "identity loaded") {
+		t.Errorf("restarted node:\n%s", n1.Log())
+	}
+	nodeUp("restarted without a token")
+}
