@@ -74,10 +74,8 @@ func ParseNode(s string, defPort int) (host string, port int, err error) {
 		}
 		host = a.Unmap().String()
 	}
-	if strings.EqualFold(host, LocalNode) {
-		host = LocalNode
-	}
-	return host, port, nil
+	// Host names are case-insensitive: one host, one registration.
+	return strings.ToLower(host), port, nil
 }
 
 // syncNodes makes the cluster's nodes those of the registry: it dials the

@@ -22,6 +22,7 @@ func TestParseNode(t *testing.T) {
 	}{
 		{in: "10.0.0.2", host: "10.0.0.2", port: 8775},
 		{in: " node7.example ", host: "node7.example", port: 8775},
+		{in: "Node7.Example:8776", host: "node7.example", port: 8776},
 		{in: "10.0.0.2:9000", host: "10.0.0.2", port: 9000},
 		{in: "[fd00::2]:9000", host: "fd00::2", port: 9000},
 		{in: "fd00::2", host: "fd00::2", port: 8775},
