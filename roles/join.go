@@ -16,6 +16,7 @@ import (
 
 	"github.com/euca-cloud/euca/internal/httplimit"
 	"github.com/euca-cloud/euca/internal/join"
+	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/internal/rpc"
 	"github.com/euca-cloud/euca/internal/tlssplit"
 	"github.com/euca-cloud/euca/roles/clc"
@@ -197,4 +198,37 @@ func listenNode(n *remoteNode, port int, conns *httplimit.Conns) (net.Listener, 
 		l = tls.NewListener(l, n.listenTLS)
 	}
 	return l, nil
+}
+
+// refuseRevoked makes tc refuse a peer whose joined-host certificate st
+// records as revoked (euca node revoke): the cluster controller stops
+// driving that node at its next connection. A certificate st does not
+// know passes: a cluster controller on a host of its own has no copy of
+// the CA's records (the front-end refuses such certificates itself).
+func refuseRevoked(tc *tls.Config, st *store.Store) *tls.Config {
+	verify := tc.VerifyConnection
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		if verify != nil {
+			if err := verify(cs); err != nil {
+				return err
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cert := cs.PeerCertificates[0]
+		if !pki.IsJoined(cert) {
+			return nil
+		}
+		rec, err := st.HostCert(ctx, pki.SerialHex(cert))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil
+		case err != nil:
+			return fmt.Errorf("check revocation: %w", err)
+		case rec.RevokedMS != 0:
+			return fmt.Errorf("%w (%s, serial %s)", join.ErrRevoked, cert.Subject.CommonName, rec.Serial)
+		}
+		return nil
+	}
+	return tc
 }

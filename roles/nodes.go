@@ -44,6 +44,11 @@ func clusterNodes(ctx context.Context, cfg *conf.Config, st *store.Store, ca *pk
 			cert = &c
 		}
 		addr := net.JoinHostPort(host, strconv.Itoa(port))
-		return ncapi.NewClient(rpc.NewClient(addr, ca, *cert, cfg.WSSecurity, log)), nil
+		if !cfg.WSSecurity {
+			return ncapi.NewClient(rpc.NewClient(addr, ca, *cert, false, log)), nil
+		}
+		// A node whose certificate was revoked (euca node revoke) is
+		// not driven, whatever it still presents.
+		return ncapi.NewClient(rpc.NewClientConfig(addr, refuseRevoked(ca.ClientTLSConfig(*cert), st), log)), nil
 	}, nil
 }

@@ -35,7 +35,7 @@ func joinNetns(t *testing.T) string {
 	if os.Geteuid() != 0 {
 		return ""
 	}
-	ns := fmt.Sprintf("euca-join-%d", os.Getpid())
+	ns := fmt.Sprintf("euca-join-%d-%s", os.Getpid(), strings.ToLower(t.Name()))
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add: %v %s", err, out)
 	}
@@ -198,4 +198,36 @@ func TestJoinNode(t *testing.T) {
 		t.Errorf("restarted node:\n%s", n1.Log())
 	}
 	nodeUp("restarted without a token")
+}
+
+// TestNodeWithoutWSSecurity: with ENABLE_WS_SECURITY="N" a compute host
+// needs no token; it and the front-end speak plain HTTP and say so at
+// every start, and a token given is ignored with a warning.
+func TestNodeWithoutWSSecurity(t *testing.T) {
+	ns := joinNetns(t)
+	cloudPort, ncPort := freePort(t), freePort(t)
+	fe := newHost(t, ns, "fe", "ENABLE_WS_SECURITY=\"N\"", "CLOUD_PORT=\""+strconv.Itoa(cloudPort)+"\"", "METADATA_PORT=\""+strconv.Itoa(freePort(t))+"\"")
+	fe.start("--roles=clc,walrus,cc")
+	if !strings.Contains(fe.Log(), "ENABLE_WS_SECURITY=N") {
+		t.Errorf("the front-end does not warn:\n%s", fe.Log())
+	}
+	n1 := newHost(t, ns, "n1", "ENABLE_WS_SECURITY=\"N\"", "NC_PORT=\""+strconv.Itoa(ncPort)+"\"")
+	n1.start("--roles=nc", "--driver", "sim", "--join", "EUCA10"+strings.Repeat("0", 64)+"::"+strings.Repeat("f", 64), "--server", "127.0.0.1:"+strconv.Itoa(cloudPort))
+	if !strings.Contains(n1.Log(), "PLAIN HTTP") || !strings.Contains(n1.Log(), "join token is ignored") {
+		t.Errorf("the node does not warn:\n%s", n1.Log())
+	}
+	if out, err := fe.run("node", "register", "127.0.0.1:"+strconv.Itoa(ncPort)); err != nil {
+		t.Fatalf("euca node register: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, err := fe.run("node", "list")
+		if err == nil && regexp.MustCompile(`localhost:`+strconv.Itoa(ncPort)+` +up `).MatchString(out) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node is not up over plain HTTP:\n%s\n--- front-end:\n%s", out, tail(fe.Log(), 20))
+		}
+		time.Sleep(time.Second)
+	}
 }
