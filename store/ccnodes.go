@@ -134,5 +134,9 @@ func (s *Store) CCNodeStatuses(ctx context.Context, zone string) (map[CCNodeKey]
 	return out, rows.Err()
 }
 
+// CCNodeAsleep is the Error of a node's status while POWERSAVE has it
+// powered down (Up is false: it answers nothing, but it is not failing).
+const CCNodeAsleep = "asleep (powered down by POWERSAVE)"
+
 // CCNodeKey names a node: its zone and host.
 type CCNodeKey struct{ Zone, Host string }

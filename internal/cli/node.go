@@ -202,7 +202,10 @@ func writeNodes(out io.Writer, nodes []store.CCNode, sts map[store.CCNodeKey]sto
 			continue
 		}
 		state := "up"
-		if !s.Up {
+		switch {
+		case !s.Up && s.Error == store.CCNodeAsleep:
+			state = "asleep"
+		case !s.Up:
 			state = "down"
 		}
 		seen := "never"

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,12 @@ func TestNodeCommand(t *testing.T) {
 	}
 	if f := strings.Fields(lines[2]); len(f) < 4 || f[1] != "10.0.0.3:9000" || f[2] != "unknown" {
 		t.Errorf("node never polled: %q", lines[2])
+	}
+	if err := st.PutCCNodeStatuses(ctx, []store.CCNodeStatus{{Zone: "us-east-1a", Host: "10.0.0.3", Error: store.CCNodeAsleep}}); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := nodeRun(t, confPath, "node", "list", "--conf", confPath); !regexp.MustCompile(`10\.0\.0\.3:9000\s+asleep\s`).MatchString(out) {
+		t.Errorf("node asleep:\n%s", out)
 	}
 	out, err = nodeRun(t, confPath, "node", "list", "--zone", "us-east-1b", "--conf", confPath)
 	if err != nil || strings.Count(out, "\n") != 2 || !strings.Contains(out, "10.0.0.9:8800") {

@@ -681,7 +681,7 @@ func (c *Cluster) unreachableLocked(node string) string {
 	switch {
 	case s == nil:
 		return fmt.Sprintf("node %s is not registered in %s", node, c.zone)
-	case s.polled && !s.info.Up:
+	case s.polled && !s.info.Up && !s.asleep: // POWERSAVE sleeps only idle nodes
 		msg := fmt.Sprintf("node %s does not answer", node)
 		if !s.info.LastSeen.IsZero() {
 			msg += " (last seen " + s.info.LastSeen.UTC().Format(time.RFC3339) + ")"

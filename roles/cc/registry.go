@@ -201,6 +201,9 @@ func (c *Cluster) saveStatus(ctx context.Context) {
 		if !i.LastSeen.IsZero() {
 			row.LastSeenMS = i.LastSeen.UnixMilli()
 		}
+		if s.asleep {
+			row.Error = store.CCNodeAsleep
+		}
 		old, ok := c.written[name]
 		same := old
 		same.LastSeenMS = row.LastSeenMS

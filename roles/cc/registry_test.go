@@ -325,6 +325,14 @@ func TestNodeStatusWrites(t *testing.T) {
 	if got := stored(); got.Up || got.Error == "" || got.LastSeenMS != clock.Add(-time.Second).UnixMilli() {
 		t.Errorf("down: %+v", got)
 	}
+	// Powered down by POWERSAVE: asleep, not failing.
+	c.mu.Lock()
+	c.state["a"].asleep = true
+	c.mu.Unlock()
+	c.poll(ctx)
+	if got := stored(); got.Up || got.Error != store.CCNodeAsleep {
+		t.Errorf("asleep: %+v", got)
+	}
 }
 
 // TestNodeDialFailure: a node that cannot be dialled is down with the
