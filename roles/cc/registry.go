@@ -133,8 +133,11 @@ func (c *Cluster) syncNodes(ctx context.Context) (added bool, err error) {
 		n, err := c.dial(name, r.Port)
 		if err != nil {
 			c.nodes[name] = nil
-			s.info.Up, s.info.Error = false, fmt.Sprintf("cannot connect: %v", err)
-			c.log.Warn("cc: cannot connect to node", "node", name, "port", r.Port, "err", err)
+			msg := fmt.Sprintf("cannot connect: %v", err)
+			if s.info.Error != msg { // tried again at every look: said once
+				c.log.Warn("cc: cannot connect to node", "node", name, "port", r.Port, "err", err)
+			}
+			s.info.Up, s.info.Error = false, msg
 			continue
 		}
 		c.nodes[name], c.ports[name] = n, r.Port

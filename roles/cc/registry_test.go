@@ -3,12 +3,14 @@ package cc
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/euca-cloud/euca/internal/logbuf"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
 	"github.com/euca-cloud/euca/store"
@@ -340,6 +342,8 @@ func TestNodeStatusWrites(t *testing.T) {
 func TestNodeDialFailure(t *testing.T) {
 	e := newEnv(t, "GREEDY", nil)
 	c := e.cluster(t)
+	var log logbuf.Buffer
+	c.log = slog.New(slog.NewTextHandler(&log, nil))
 	ctx := context.Background()
 	if _, err := e.st.RegisterCCNode(ctx, e.cfg.ClusterName, "late", 8775); err != nil {
 		t.Fatal(err)
@@ -348,6 +352,11 @@ func TestNodeDialFailure(t *testing.T) {
 	st := describe(t, c)
 	if len(st.Nodes) != 1 || st.Nodes[0].Up || !strings.Contains(st.Nodes[0].Error, "cannot connect") {
 		t.Fatalf("undialable node: %+v", st.Nodes)
+	}
+	c.poll(ctx)
+	describe(t, c)
+	if n := strings.Count(log.String(), "cannot connect to node"); n != 1 {
+		t.Errorf("the same dial failure logged %d times:\n%s", n, log.String())
 	}
 	if _, err := c.RunInstances(ctx, reqs("i", 1)); !errors.Is(err, ccapi.ErrInsufficientCapacity) {
 		t.Fatalf("launch with no node up: %v", err)
