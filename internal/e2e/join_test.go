@@ -128,12 +128,103 @@ func (h *host) run(args ...string) (string, error) {
 	return string(out), err
 }
 
+// client runs a client program on the host (in its namespace) with env
+// (a sourced eucarc), returning its standard output.
+func (h *host) client(env []string, name string, args ...string) (string, error) {
+	if h.ns != "" {
+		args = append([]string{"netns", "exec", h.ns, name}, args...)
+		name = "ip"
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(cleanEnv(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("%s %v: %v: %s", name, args, err, stderr.String())
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+// credentials takes the admin's credentials on the front-end as a user
+// would (euca credentials, unzip, source eucarc).
+func (h *host) credentials(t *testing.T) []string {
+	t.Helper()
+	d := filepath.Join(filepath.Dir(h.conf), "cred")
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := h.run("credentials", "--account", "admin", "--zip", filepath.Join(d, "c.zip"), "--host", "127.0.0.1"); err != nil {
+		t.Fatalf("euca credentials: %v\n%s", err, out)
+	}
+	unzip(t, filepath.Join(d, "c.zip"), d)
+	cmd := exec.Command("bash", "-c", "set -a; . ./eucarc; set +a; env -0")
+	cmd.Dir = d
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("source eucarc: %v", err)
+	}
+	var env []string
+	for _, kv := range strings.Split(string(out), "\x00") {
+		if k, _, ok := strings.Cut(kv, "="); ok && (strings.HasPrefix(k, "EC2_") || strings.HasPrefix(k, "AWS_") || strings.HasPrefix(k, "S3_") || strings.HasPrefix(k, "EUCA")) {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// launchOnNode registers a small image through bundles and launches it
+// with the AWS CLI; the sim driver boots nothing, but the node fetches the
+// image from the front-end's internal TLS side before it reports running.
+func launchOnNode(t *testing.T, fe, node *host) {
+	t.Helper()
+	Need(t, "aws")
+	env := fe.credentials(t)
+	dir := t.TempDir()
+	for name, size := range map[string]int{"k": 64 << 10, "r": 64 << 10, "root.img": 4 << 20} {
+		if err := os.WriteFile(filepath.Join(dir, name), bytes.Repeat([]byte(name[:1]), size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must := func(out string, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%v\n--- front-end:\n%s", err, tail(fe.Log(), 20))
+		}
+		return out
+	}
+	ec2 := []string{"--endpoint-url", Getenv(env, "EC2_URL"), "ec2"}
+	register := func(file, prefix string, args ...string) string {
+		t.Helper()
+		must(fe.client(env, fe.bin, append([]string{"bundle-image", "-i", filepath.Join(dir, file), "-d", dir, "-p", prefix, "-r", "x86_64"}, args...)...))
+		must(fe.client(env, fe.bin, "upload-bundle", "-b", "joined", "-m", filepath.Join(dir, prefix+".manifest.xml")))
+		return must(fe.client(env, "aws", append(ec2, "register-image", "--image-location", "joined/"+prefix+".manifest.xml", "--name", prefix, "--query", "ImageId", "--output", "text")...))
+	}
+	eki := register("k", "kernel", "--kernel", "true")
+	eri := register("r", "ramdisk", "--ramdisk", "true")
+	emi := register("root.img", "root", "--kernel", eki, "--ramdisk", eri)
+	id := must(fe.client(env, "aws", append(ec2, "run-instances", "--image-id", emi, "--instance-type", "m1.small", "--query", "Instances[0].InstanceId", "--output", "text")...))
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		state := must(fe.client(env, "aws", append(ec2, "describe-instances", "--instance-ids", id, "--query", "Reservations[0].Instances[0].State.Name", "--output", "text")...))
+		if state == "running" && strings.Contains(node.Log(), id) {
+			return
+		}
+		if state == "terminated" || time.Now().After(deadline) {
+			t.Fatalf("instance %s is %s:\n--- front-end:\n%s\n--- node:\n%s", id, state, tail(fe.Log(), 20), tail(node.Log(), 20))
+		}
+		time.Sleep(time.Second)
+	}
+}
+
 var tokenLine = regexp.MustCompile(`(?m)^EUCA10[^[:space:]]+$`)
 
 // TestJoinNode: a compute host joins the front-end with a token, as
 // separate processes (the front-end's roles, and the node controller
 // alone with the sim driver): the cluster controller then reaches its node
-// API over mutual TLS. The node later starts without the token; a used,
+// API over mutual TLS, and an instance launched with the AWS CLI runs there
+// on an image the node fetched from the front-end over mutual TLS. The
+// node later starts without the token; a used,
 // a forged and another cloud's token are refused, each saying which.
 func TestJoinNode(t *testing.T) {
 	ns := joinNetns(t)
@@ -176,6 +267,7 @@ func TestJoinNode(t *testing.T) {
 		}
 	}
 	nodeUp("joined")
+	launchOnNode(t, fe, n1)
 
 	// Refusals, each with its reason, from a host that has not joined.
 	refused := func(token, want string) {
