@@ -154,7 +154,7 @@ func TestManyHosts(t *testing.T) {
 	nc2.kill()
 	eventually(t, "n2's capacity leaves the totals", 2*time.Minute, func() error { return wantCapacity(mustAWS, "m1.small", 0, 4) })
 	eventually(t, "n2's instances impaired", 2*time.Minute, func() error {
-		out := mustAWS("ec2", "describe-instance-status", "--include-all-instances", "--instance-ids", strings.Join(onN2, " "))
+		out := mustAWS(append([]string{"ec2", "describe-instance-status", "--include-all-instances", "--instance-ids"}, onN2...)...)
 		if n := strings.Count(out, `"impaired"`); n < len(onN2) {
 			return fmt.Errorf("%d impaired statuses for %d instances:\n%s", n, len(onN2), out)
 		}
@@ -281,8 +281,10 @@ func nodesUp(fe *lanHost, hosts ...string) error {
 		ok := false
 		for _, line := range Lines(out) {
 			f := strings.Fields(line)
-			if len(f) >= 2 && (f[0] == h || strings.HasPrefix(f[0], h+":")) && strings.EqualFold(f[1], "up") {
-				ok = true
+			for i := 0; i+1 < len(f); i++ {
+				if (f[i] == h || strings.HasPrefix(f[i], h+":")) && strings.EqualFold(f[i+1], "up") {
+					ok = true
+				}
 			}
 		}
 		if !ok {
@@ -296,7 +298,7 @@ func nodesUp(fe *lanHost, hosts ...string) error {
 // type's free and max as given.
 func wantCapacity(aws func(...string) string, vmType string, free, max int) error {
 	out := aws("ec2", "describe-availability-zones", "--zone-names", "verbose",
-		"--query", fmt.Sprintf("AvailabilityZones[?ZoneName=='|- %s'].ZoneState", vmType))
+		"--query", fmt.Sprintf("AvailabilityZones[?ZoneName=='|- %s'].State", vmType))
 	var states []string
 	if err := json.Unmarshal([]byte(out), &states); err != nil || len(states) == 0 {
 		return fmt.Errorf("no capacity line for %s in %s", vmType, out)
