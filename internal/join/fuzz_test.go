@@ -8,8 +8,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +66,42 @@ func FuzzJoinRequest(f *testing.F) {
 			}
 		default:
 			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	})
+}
+
+// FuzzJoinFields: the names, addresses and certificate request a joining
+// host sends are checked before anything is signed; whatever they are,
+// what passes is a host name, addresses that are neither unspecified nor
+// multicast, and a request whose signature holds.
+func FuzzJoinFields(f *testing.F) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := certRequest(key, "nc:node1")
+	f.Add("node1", "node1.example.com", "192.0.2.7,2001:db8::1", []byte(csr))
+	f.Add("-bad-", "a..b", "::ffff:10.0.0.1,fe80::1%eth0,0.0.0.0,224.0.0.1", []byte("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"))
+	f.Fuzz(func(t *testing.T, host, names, addrs string, csr []byte) {
+		req := joinRequest{Host: host, DNSNames: strings.Split(names, ","), Addresses: strings.Split(addrs, ","), CSR: string(csr)}
+		if checkHostName(req.Host) != nil {
+			return
+		}
+		gotNames, ips, err := sans(req, netip.MustParseAddr("198.51.100.1"))
+		if err == nil {
+			for _, n := range gotNames {
+				if !hostName.MatchString(n) || len(n) > maxNameLen {
+					t.Fatalf("name %q passed", n)
+				}
+			}
+			if len(ips) == 0 || !ips[0].Equal(net.ParseIP("198.51.100.1")) {
+				t.Fatalf("the request's own address is not first: %v", ips)
+			}
+			for _, ip := range ips {
+				if ip == nil || ip.IsUnspecified() || ip.IsMulticast() {
+					t.Fatalf("address %v passed", ip)
+				}
+			}
+		}
+		if c, err := parseCSR(req.CSR); err == nil && c.CheckSignature() != nil {
+			t.Fatal("a request with a bad signature passed")
 		}
 	})
 }
