@@ -119,18 +119,29 @@ func serveEdge(addr string, h http.Handler, side *internalTLS, conns *httplimit.
 	return nil
 }
 
-// remoteNode is what a node controller on a host of its own needs from the
-// front-end: its images, and its identity for the node API's listener.
+// remoteNode is what a node (or cluster) controller on a host of its own
+// needs from the front-end: its images, and its identity for its API's
+// listener and its calls.
 type remoteNode struct {
 	images    nc.ImageSource
 	listenTLS *tls.Config // nil: plain HTTP (ENABLE_WS_SECURITY="N")
+	clientTLS *tls.Config // calling other roles (a cluster its nodes); nil: plain HTTP
 }
 
 // joinNode gives a node controller on its own host its identity (loaded,
 // or obtained with the join token the first time), keeps it renewed, and
 // reaches Walrus's images at the front-end's CLOUD_PORT over mutual TLS.
 func joinNode(ctx context.Context, o Options, background func(string, func(context.Context) error)) (*remoteNode, error) {
-	cfg, log := o.Conf, o.Log.With("role", NC)
+	return joinHost(ctx, o, NC, background)
+}
+
+// joinHost gives a role on a host without the cloud controller (a node
+// controller, a cluster controller) the identity the host joined the cloud
+// with for that role: loaded, or obtained with the join token the first
+// time, and kept renewed. Its images come from Walrus at the front-end's
+// CLOUD_PORT over mutual TLS under it.
+func joinHost(ctx context.Context, o Options, role string, background func(string, func(context.Context) error)) (*remoteNode, error) {
+	cfg, log := o.Conf, o.Log.With("role", role)
 	token, server := o.JoinToken, o.JoinServer
 	if token == "" {
 		token = cfg.JoinToken
@@ -139,24 +150,24 @@ func joinNode(ctx context.Context, o Options, background func(string, func(conte
 		server = cfg.JoinServer
 	}
 	if !cfg.WSSecurity {
-		log.Warn("ENABLE_WS_SECURITY=N: this node serves the node API over PLAIN HTTP without authentication (anyone who reaches NC_PORT can drive it) and fetches images the same way")
+		log.Warn("ENABLE_WS_SECURITY=N: this " + role + " serves its API over PLAIN HTTP without authentication (anyone who reaches its port can drive it) and fetches images the same way")
 		if token != "" {
 			log.Warn("ENABLE_WS_SECURITY=N: the join token is ignored (nothing to join without internal TLS)")
 		}
 		if server == "" {
-			return nil, errors.New("a node on a host of its own needs the front-end's address: --server HOST:PORT (or JOIN_SERVER in eucalyptus.conf)")
+			return nil, errors.New("a " + role + " on a host of its own needs the front-end's address: --server HOST:PORT (or JOIN_SERVER in eucalyptus.conf)")
 		}
 		return &remoteNode{images: imagesAt(rpc.NewClientConfig(server, nil, log))}, nil
 	}
-	dir := filepath.Join(cfg.DataDir(), "identity", NC)
+	dir := IdentityDir(cfg.DataDir(), role)
 	id, err := join.Load(dir)
 	switch {
 	case errors.Is(err, join.ErrNotJoined):
 		if token == "" || server == "" {
 			return nil, fmt.Errorf("this host has not joined the cloud: start it once with --join TOKEN --server HOST:PORT "+
-				"(TOKEN from `euca token create --role nc` on the front-end, HOST:PORT its CLOUD_PORT), or set JOIN_TOKEN and JOIN_SERVER in eucalyptus.conf (%w)", err)
+				"(TOKEN from `euca token create --role %s` on the front-end, HOST:PORT its CLOUD_PORT), or set JOIN_TOKEN and JOIN_SERVER in eucalyptus.conf (%w)", role, err)
 		}
-		id, err = join.Join(ctx, join.Options{Token: token.Reveal(), Server: server, Role: NC, Dir: dir, Wait: joinWait, Log: log})
+		id, err = join.Join(ctx, join.Options{Token: token.Reveal(), Server: server, Role: role, Dir: dir, Wait: joinWait, Log: log})
 		if err != nil {
 			return nil, err
 		}
@@ -172,12 +183,17 @@ func joinNode(ctx context.Context, o Options, background func(string, func(conte
 		}
 		log.Info("identity loaded", "as", id.Leaf().Subject.CommonName, "serial", fmt.Sprintf("%x", id.Leaf().SerialNumber), "not_after", id.Leaf().NotAfter.UTC(), "server", id.Server)
 	}
-	if id.Role() != NC {
-		return nil, fmt.Errorf("the identity in %s is role %s's, not nc's", dir, id.Role())
+	if id.Role() != role {
+		return nil, fmt.Errorf("the identity in %s is role %s's, not %s's", dir, id.Role(), role)
 	}
-	background("identity renewal", func(ctx context.Context) error { return id.KeepRenewed(ctx, log) })
-	return &remoteNode{images: imagesAt(rpc.NewClientConfig(id.Server, id.ClientTLSConfig(), log)), listenTLS: id.ServerTLSConfig()}, nil
+	background(role+" identity renewal", func(ctx context.Context) error { return id.KeepRenewed(ctx, log) })
+	return &remoteNode{images: imagesAt(rpc.NewClientConfig(id.Server, id.ClientTLSConfig(), log)),
+		listenTLS: id.ServerTLSConfig(), clientTLS: id.ClientTLSConfig()}, nil
 }
+
+// IdentityDir is where a host keeps the identity it joined the cloud with
+// for role.
+func IdentityDir(dataDir, role string) string { return filepath.Join(dataDir, "identity", role) }
 
 // imagesAt is the image source of Walrus at the front-end c calls.
 func imagesAt(c *rpc.Client) nc.ImageSource {

@@ -14,13 +14,17 @@
 // the cloud with a token once, serves the node API on NC_PORT over mutual
 // TLS and fetches images from the front-end's CLOUD_PORT, whose TLS side
 // (told apart from the public APIs' plain HTTP by the first byte) serves
-// joining, renewal and Walrus's images. Other mixes that need a role
-// elsewhere are refused at start. A role that is not built yet is refused
+// joining, renewal and Walrus's images. A cluster controller may run on a
+// host of its own too (clusters.go), with or without node controllers
+// beside it: it joins likewise and serves the cluster API on CC_PORT; the
+// cloud controller reaches the clusters registered in its store. Other
+// mixes that need a role elsewhere are refused at start. A role that is not built yet is refused
 // by name rather than pretended.
 package roles
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -170,10 +174,11 @@ func Run(ctx context.Context, o Options) error {
 	if missing := o.Roles.Unbuilt(); len(missing) > 0 {
 		return fmt.Errorf("role %s is not built yet in this version of euca; run the roles that are (%s)", strings.Join(missing, ", "), builtList())
 	}
-	// Until internal RPC lands, roles reach each other only in process:
-	// refuse a mix that could not work rather than start half a cloud.
-	for _, dep := range []struct{ role, needs string }{{Walrus, CLC}, {CC, CLC}, {NC, CC}, {NC, Walrus}} {
-		if o.Roles[dep.role] && !o.Roles[dep.needs] && !(dep.role == NC && nodeAlone(o.Roles)) {
+	// Refuse a mix that could not work rather than start half a cloud.
+	for _, dep := range []struct{ role, needs string }{{Walrus, CLC}, {NC, CC}, {NC, Walrus}} {
+		// A node or cluster host on its own joins the cloud and fetches
+		// images from the front-end (join.go, clusters.go).
+		if o.Roles[dep.role] && !o.Roles[dep.needs] && !(dep.role == NC && (nodeAlone(o.Roles) || clusterAlone(o.Roles))) {
 			return fmt.Errorf("role %s needs role %s in the same process until internal RPC lands (for example --roles=all)", dep.role, dep.needs)
 		}
 	}
@@ -236,18 +241,27 @@ func Run(ctx context.Context, o Options) error {
 		cloud.SetBundleSource(imgs)
 	}
 	var node *nc.Node
-	var alone *remoteNode // a node on a host of its own (join.go)
+	var alone *remoteNode  // a node on a host of its own (join.go)
+	var ccHost *remoteNode // a cluster on a host of its own (clusters.go)
+	if clusterAlone(o.Roles) {
+		if ccHost, err = joinHost(ctx, o, CC, background); err != nil {
+			return err
+		}
+	}
 	if o.Roles[NC] {
 		// The node fetches images from Walrus over an authenticated
 		// internal request (mutual TLS from the cloud's CA), even in one
 		// process: the same path a node on another host takes.
 		var src nc.ImageSource
-		if nodeAlone(o.Roles) {
+		switch {
+		case nodeAlone(o.Roles):
 			alone, err = joinNode(ctx, o, background)
 			if alone != nil {
 				src = alone.images
 			}
-		} else {
+		case ccHost != nil: // beside its cluster, under the cluster's identity
+			src = ccHost.images
+		default:
 			src, err = internalImages(cloud, imgs, o, conns, background)
 		}
 		if err != nil {
@@ -258,13 +272,10 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	if o.Roles[CC] {
-		cluster, err := startCluster(ctx, o, st, cloud.CA(), node, background)
-		if err != nil {
-			return err
-		}
-		cloud.SetCluster(cluster)
-		cloud.SetCapacity(cc.NewReporter(st, log.With("role", CC), cluster))
+	// The cluster of this process and the registered ones (clusters.go).
+	ccAddr, err := startClusters(ctx, o, st, cloud, ccHost, node, conns, background)
+	if err != nil {
+		return err
 	}
 	if cloud != nil {
 		background("clc", cloud.Run)
@@ -314,14 +325,20 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	if alone != nil {
+	switch {
+	case alone != nil:
 		ln, err := listenNode(alone, cfg.NCPort, conns)
 		if err != nil {
 			stop()
 			return err
 		}
 		start("NC_PORT", ln, ncapi.NewHandler(node, log.With("role", NC)))
-	} else {
+	case clusterAlone(o.Roles):
+		// A cluster host: the cloud controller calls it on CC_PORT.
+		if o.Ready != nil {
+			o.Ready <- ccAddr
+		}
+	default:
 		edgeH, side, err := frontEnd(cloud, imgs, st, router, o)
 		if err == nil {
 			err = serveEdge(":"+strconv.Itoa(cfg.CloudPort), edgeH, side, conns, o.Limits, log, start)
@@ -420,9 +437,9 @@ func internalImages(cloud *clc.Cloud, imgs *images.Service, o Options, conns *ht
 // startCluster makes the cluster controller over its registered nodes (the
 // node in this process among them: nodes.go) and the network mode
 // VNET_MODE names.
-func startCluster(ctx context.Context, o Options, st *store.Store, ca *pki.CA, node *nc.Node, background func(string, func(context.Context) error)) (*cc.Cluster, error) {
+func startCluster(ctx context.Context, o Options, st *store.Store, clientTLS func() (*tls.Config, error), node *nc.Node, background func(string, func(context.Context) error)) (*cc.Cluster, error) {
 	cfg, log := o.Conf, o.Log.With("role", CC)
-	dial, err := clusterNodes(ctx, cfg, st, ca, node, o)
+	dial, err := clusterNodes(ctx, cfg, st, clientTLS, node, o)
 	if err != nil {
 		return nil, err
 	}

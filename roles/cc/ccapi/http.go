@@ -92,6 +92,7 @@ type none struct{}
 // CC's internal listener, rpc.NewServer, on CC_PORT).
 func NewHandler(cl Cluster, log *slog.Logger) http.Handler {
 	m := rpc.NewMux(Errors, log)
+	m.AllowRoles("clc") // only the cloud controller drives a cluster
 	zone := cl.Zone()
 	check := func(z zoneOf) error {
 		if z.Zone != zone {

@@ -276,8 +276,8 @@ func TestClusterOverHTTPS(t *testing.T) {
 	})
 }
 
-// TestClusterRefusesStrangers: a certificate of another CA, or a user's
-// certificate of this one, gets no answer.
+// TestClusterRefusesStrangers: a certificate of another CA, a user's
+// certificate of this one, or another role's (a node's) gets no answer.
 func TestClusterRefusesStrangers(t *testing.T) {
 	ca, other := testCAs(t)
 	f := newFake()
@@ -295,7 +295,11 @@ func TestClusterRefusesStrangers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, cert := range map[string]tls.Certificate{"other CA": foreign, "user": user, "none": {}} {
+	node, err := ca.IssueClient("nc:10.0.0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cert := range map[string]tls.Certificate{"other CA": foreign, "user": user, "none": {}, "a node": node} {
 		if _, err := clientOf(t, addr, f.zone, ca, cert).Describe(context.Background(), nil); err == nil {
 			t.Errorf("%s: a call was answered", name)
 		}

@@ -1,0 +1,122 @@
+package roles
+
+// Clusters across hosts. A cluster controller may run on a host of its own
+// (`euca --roles=cc`, with the node controllers of its zone elsewhere): it
+// serves the cluster API on CC_PORT over mutual TLS with the identity the
+// host joined the cloud with (a token made with `euca token create --role
+// cc`), and reaches its nodes with the same identity. The cloud controller
+// follows its register of clusters (`euca cluster register NAME HOST`) and
+// calls each over the cluster API with a certificate of its own CA;
+// the cluster of its own process, if it runs one, serves CLUSTER_NAME in
+// process.
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/euca-cloud/euca/internal/httplimit"
+	"github.com/euca-cloud/euca/internal/pki"
+	"github.com/euca-cloud/euca/internal/rpc"
+	"github.com/euca-cloud/euca/roles/cc/ccapi"
+	"github.com/euca-cloud/euca/roles/clc"
+	"github.com/euca-cloud/euca/roles/nc"
+	"github.com/euca-cloud/euca/store"
+)
+
+// clusterAlone reports a process that runs a cluster controller without the
+// cloud controller: the cloud reaches it over the cluster API.
+func clusterAlone(s Set) bool { return s[CC] && !s[CLC] }
+
+// issuedClientTLS is a client configuration under a certificate the
+// cloud's CA issues in this process (cn "role:name"), trusting only the CA.
+func issuedClientTLS(ca *pki.CA, cn string) func() (*tls.Config, error) {
+	return func() (*tls.Config, error) {
+		if ca == nil {
+			return nil, errors.New("no identity: the cloud's CA is not in this process")
+		}
+		cert, err := ca.IssueClient(cn)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate %s: %w", cn, err)
+		}
+		return ca.ClientTLSConfig(cert), nil
+	}
+}
+
+// serveCluster serves the cluster API of cl on CC_PORT (every address: the
+// cloud controller is elsewhere), over mutual TLS with id, until ctx ends;
+// it returns the listener's address once listening.
+func serveCluster(cl ccapi.Cluster, id *remoteNode, o Options, conns *httplimit.Conns, background func(string, func(context.Context) error)) (net.Addr, error) {
+	cfg, log := o.Conf, o.Log.With("role", CC)
+	addr := ":" + strconv.Itoa(cfg.CCPort)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (CC_PORT): %w", addr, err)
+	}
+	srv := o.Limits.Server(ccapi.NewHandler(cl, log), slog.NewLogLogger(log.Handler(), slog.LevelWarn))
+	srv.TLSConfig = id.listenTLS // nil: plain HTTP (ENABLE_WS_SECURITY="N")
+	background("CC_PORT", func(ctx context.Context) error {
+		go func() { <-ctx.Done(); srv.Close() }()
+		if err := rpc.Serve(srv, conns.Listener(ln)); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	log.Info("listening", "listener", "CC_PORT", "addr", ln.Addr().String(), "zone", cl.Zone())
+	return ln.Addr(), nil
+}
+
+// dialClusters is how the cloud controller reaches a registered cluster:
+// the cluster API at its HOST:CC_PORT, under a certificate "clc:HOST" of the
+// cloud's CA, issued once.
+func dialClusters(cloud *clc.Cloud, o Options) clc.DialCluster {
+	cfg, log := o.Conf, o.Log.With("role", CLC)
+	issue := issuedClientTLS(cloud.CA(), "clc:"+o.Conf.ClusterName)
+	var tc *tls.Config // WatchClusters dials one at a time
+	return func(r store.Cluster) (ccapi.Cluster, error) {
+		addr := net.JoinHostPort(r.Host, strconv.Itoa(r.Port))
+		if !cfg.WSSecurity {
+			return ccapi.NewClient(rpc.NewClientConfig(addr, nil, log), r.Name), nil
+		}
+		if tc == nil {
+			c, err := issue()
+			if err != nil {
+				return nil, err
+			}
+			tc = c
+		}
+		return ccapi.NewClient(rpc.NewClientConfig(addr, tc, log), r.Name), nil
+	}
+}
+
+// startClusters wires the cluster controller of this process, if any, and
+// the registered ones: in process to the cloud controller when it runs
+// here, else served on CC_PORT with the host's identity (host, from
+// joinHost). It returns CC_PORT's address when it serves it.
+func startClusters(ctx context.Context, o Options, st *store.Store, cloud *clc.Cloud, host *remoteNode, node *nc.Node, conns *httplimit.Conns, background func(string, func(context.Context) error)) (net.Addr, error) {
+	if cloud != nil {
+		background("clusters", func(ctx context.Context) error { return cloud.WatchClusters(ctx, dialClusters(cloud, o)) })
+	}
+	if !o.Roles[CC] {
+		return nil, nil
+	}
+	if cloud != nil {
+		cluster, err := startCluster(ctx, o, st, issuedClientTLS(cloud.CA(), "cc:"+o.Conf.ClusterName), node, background)
+		if err != nil {
+			return nil, err
+		}
+		cloud.SetCluster(cluster)
+		return nil, nil
+	}
+	clientTLS := func() (*tls.Config, error) { return host.clientTLS, nil }
+	cluster, err := startCluster(ctx, o, st, clientTLS, node, background)
+	if err != nil {
+		return nil, err
+	}
+	return serveCluster(cluster, host, o, conns, background)
+}
