@@ -22,6 +22,7 @@ import (
 
 	"github.com/euca-cloud/euca/internal/awserr"
 	"github.com/euca-cloud/euca/internal/queryapi"
+	"github.com/euca-cloud/euca/roles/cc/ccapi"
 	"github.com/euca-cloud/euca/store"
 )
 
@@ -43,8 +44,8 @@ type InstanceService interface {
 	// replaces the instance's security groups.
 	ModifyInstanceAttribute(ctx context.Context, accountID, instanceID string, u store.InstanceUpdate, groupIDs []string) error
 	// Unreachable says which of the instances (all when nil) are on a node
-	// their cluster cannot reach now, and why.
-	Unreachable(instanceIDs []string) map[string]string
+	// their cluster cannot reach now, why and since when.
+	Unreachable(instanceIDs []string) map[string]ccapi.InstanceStatus
 }
 
 // Ids of the kinds the instance actions take.
@@ -963,8 +964,9 @@ func (a *api) getConsoleOutput(ctx context.Context, req *queryapi.Request) (any,
 // ---- DescribeInstanceStatus
 
 type statusDetailXML struct {
-	Name   string `xml:"name"`
-	Status string `xml:"status"`
+	ImpairedSince string `xml:"impairedSince,omitempty"`
+	Name          string `xml:"name"`
+	Status        string `xml:"status"`
 }
 
 type statusSummaryXML struct {
@@ -1020,13 +1022,17 @@ func reachability(s statusSummaryXML) []string {
 // statusSummary is the status checks as far as the cloud can tell: a
 // running instance passes (its node runs it), a pending one is
 // initializing, any other has no checks; a running or pending one whose
-// node cannot be reached is impaired, its reachability check failed (the
-// node's state is the instance's system status, and nothing is known of
-// the guest).
-func statusSummary(state string, unreachable bool) statusSummaryXML {
+// node cannot be reached is impaired, its reachability check failed since
+// the node stopped answering (the node's state is the instance's system
+// status, and nothing is known of the guest).
+func statusSummary(state string, unreachable ccapi.InstanceStatus) statusSummaryXML {
 	switch {
-	case unreachable && (state == store.InstanceRunning || state == store.InstancePending):
-		return statusSummaryXML{Status: "impaired", Details: setOf[statusDetailXML]{[]statusDetailXML{{Name: "reachability", Status: "failed"}}}}
+	case unreachable.Unreachable != "" && (state == store.InstanceRunning || state == store.InstancePending):
+		d := statusDetailXML{Name: "reachability", Status: "failed"}
+		if !unreachable.UnreachableSince.IsZero() {
+			d.ImpairedSince = ec2Time(unreachable.UnreachableSince.UnixMilli())
+		}
+		return statusSummaryXML{Status: "impaired", Details: setOf[statusDetailXML]{[]statusDetailXML{d}}}
 	}
 	switch state {
 	case store.InstanceRunning:
@@ -1063,7 +1069,7 @@ func (a *api) describeInstanceStatus(ctx context.Context, req *queryapi.Request)
 					continue
 				}
 				items = append(items, instanceStatusItem{AvailabilityZone: in.Zone, AvailabilityZoneID: a.cloud.ZoneID(in.Zone),
-					InstanceID: in.ID, InstanceState: stateOf(in.State), InstanceStatus: statusSummary(in.State, unreachable[in.ID] != ""), SystemStatus: statusSummary(in.State, unreachable[in.ID] != "")})
+					InstanceID: in.ID, InstanceState: stateOf(in.State), InstanceStatus: statusSummary(in.State, unreachable[in.ID]), SystemStatus: statusSummary(in.State, unreachable[in.ID])})
 			}
 			return items, nil
 		},

@@ -29,6 +29,7 @@ type apiCluster struct {
 	// unreachable: instances whose node the cluster cannot reach (why);
 	// lost: instances a returned node no longer has (why).
 	unreachable, lost map[string]string
+	since             time.Time        // when the unreachable ones' node stopped answering
 	nodes             []ccapi.NodeInfo // nil: one node, n1, up
 }
 
@@ -46,6 +47,9 @@ func (c *apiCluster) Describe(ctx context.Context, types []ccapi.VMType) (ccapi.
 	}
 	for id, s := range c.states {
 		is := ccapi.InstanceStatus{Node: "n1", InstanceStatus: ncapi.InstanceStatus{ID: id, State: s}, Unreachable: c.unreachable[id]}
+		if is.Unreachable != "" {
+			is.UnreachableSince = c.since
+		}
 		if why, ok := c.lost[id]; ok {
 			is.State, is.Reason, is.Lost = ncapi.StateTerminated, why, true
 		}
@@ -613,6 +617,7 @@ func TestInstanceStatusOfUnreachableNode(t *testing.T) {
 
 	f.cl.mu.Lock()
 	f.cl.unreachable[a] = "node n1 does not answer: connection refused"
+	f.cl.since = time.Date(2026, 12, 7, 13, 0, 0, 0, time.UTC)
 	f.cl.mu.Unlock()
 	statusOf := func(p queryapi.Params) map[string]any {
 		out := map[string]any{}
@@ -633,7 +638,8 @@ func TestInstanceStatusOfUnreachableNode(t *testing.T) {
 		st := statusOf(p)
 		for _, check := range []string{"InstanceStatus", "SystemStatus"} {
 			if obj(t, st, a, check, "Status") != "impaired" || obj(t, st, a, check, "Details", 0, "Name") != "reachability" ||
-				obj(t, st, a, check, "Details", 0, "Status") != "failed" {
+				obj(t, st, a, check, "Details", 0, "Status") != "failed" ||
+				!strings.HasPrefix(fmt.Sprint(obj(t, st, a, check, "Details", 0, "ImpairedSince")), "2026-12-07 13:00:00+00:00") {
 				t.Errorf("%v %s of the unreachable instance: %v", p, check, st[a])
 			}
 			if obj(t, st, b, check, "Status") != "ok" {

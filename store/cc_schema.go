@@ -12,8 +12,9 @@ package store
 //     requests to a node that is down or not yet polled, and lets a restarted
 //     CC account for instances started just before it stopped.
 //
-// Node status (up, last seen, free resources) is not stored: it is whatever
-// the last poll said, and a restarted CC polls again.
+// A node's status (up, last seen, free resources) is whatever the last poll
+// said: a restarted CC polls again, and never reads back the copy it writes
+// for `euca node list` (cc_node_status, schemaCCNodes).
 var schemaCC = []string{
 	`CREATE TABLE cc_networks (
 		zone       TEXT PRIMARY KEY,

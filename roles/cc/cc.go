@@ -131,8 +131,9 @@ type Cluster struct {
 type nodeState struct {
 	info      ccapi.NodeInfo // Free here is as the node reported it
 	instances []ncapi.InstanceStatus
-	polled    bool // a poll round has finished for it
-	dials     int  // how many times it was dialled: a poll of an older dial is dropped
+	polled    bool      // a poll round has finished for it
+	dials     int       // how many times it was dialled: a poll of an older dial is dropped
+	downSince time.Time // the first poll it did not answer, since it last did
 
 	// POWERSAVE (times from c.now).
 	idleSince   time.Time // its polls have shown it idle since; zero: busy
@@ -425,12 +426,16 @@ func (c *Cluster) pollNode(ctx context.Context, name string, n ncapi.Node, gen i
 			s.info.Error = err.Error()
 		}
 		s.info.Up = false
+		if s.downSince.IsZero() {
+			s.downSince = c.now()
+		}
 		if wasUp || first {
 			c.log.Warn("cc: node down: its capacity leaves the cluster; its instances are unreachable", "node", name, "err", s.info.Error)
 		}
 		return nil
 	}
 	before := s.instances
+	s.downSince = time.Time{}
 	s.info = ccapi.NodeInfo{Host: name, Port: s.info.Port, Driver: st.Driver, Version: st.Version, Max: st.Max, Free: st.Free, Up: true, LastSeen: c.now()}
 	s.instances = st.Instances
 	if !wasUp || !s.waking.IsZero() {
@@ -646,7 +651,9 @@ func (c *Cluster) Describe(ctx context.Context, types []ccapi.VMType) (ccapi.Sta
 		for _, in := range s.instances {
 			if !seen[in.ID] {
 				seen[in.ID] = true
-				out.Instances = append(out.Instances, ccapi.InstanceStatus{InstanceStatus: in, Node: name, Unreachable: c.unreachableLocked(name)})
+				is := ccapi.InstanceStatus{InstanceStatus: in, Node: name}
+				is.Unreachable, is.UnreachableSince = c.unreachableLocked(name)
+				out.Instances = append(out.Instances, is)
 			}
 		}
 	}
@@ -654,10 +661,12 @@ func (c *Cluster) Describe(ctx context.Context, types []ccapi.VMType) (ccapi.Sta
 	for id, p := range c.placed {
 		if !seen[id] {
 			seen[id] = true
-			rest = append(rest, ccapi.InstanceStatus{
+			is := ccapi.InstanceStatus{
 				InstanceStatus: ncapi.InstanceStatus{ID: id, State: ncapi.StatePending, Holds: p.holds},
-				Node:           p.node, Unreachable: c.unreachableLocked(p.node),
-			})
+				Node:           p.node,
+			}
+			is.Unreachable, is.UnreachableSince = c.unreachableLocked(p.node)
+			rest = append(rest, is)
 		}
 	}
 	for id, l := range c.lost {
@@ -674,13 +683,14 @@ func (c *Cluster) Describe(ctx context.Context, types []ccapi.VMType) (ccapi.Sta
 	return out, nil
 }
 
-// unreachableLocked says why the instances of node cannot be reached, ""
-// when they can (or the node was not polled yet). c.mu is held.
-func (c *Cluster) unreachableLocked(node string) string {
+// unreachableLocked says why the instances of node cannot be reached, and
+// since when; "" when they can (or the node was not polled yet). c.mu is
+// held.
+func (c *Cluster) unreachableLocked(node string) (string, time.Time) {
 	s := c.state[node]
 	switch {
 	case s == nil:
-		return fmt.Sprintf("node %s is not registered in %s", node, c.zone)
+		return fmt.Sprintf("node %s is not registered in %s", node, c.zone), time.Time{}
 	case s.polled && !s.info.Up && !s.asleep: // POWERSAVE sleeps only idle nodes
 		msg := fmt.Sprintf("node %s does not answer", node)
 		if !s.info.LastSeen.IsZero() {
@@ -689,9 +699,9 @@ func (c *Cluster) unreachableLocked(node string) string {
 		if s.info.Error != "" {
 			msg += ": " + s.info.Error
 		}
-		return msg
+		return msg, s.downSince
 	}
-	return ""
+	return "", time.Time{}
 }
 
 // capacity is, per VM type, how many fit on the nodes that are up or asleep

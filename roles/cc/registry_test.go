@@ -195,7 +195,11 @@ func TestNodeFailureAndReturn(t *testing.T) {
 	}
 
 	b.set(func(f *fakeNode) { f.down = true })
+	downAt := time.Now().Add(time.Hour).UTC() // after the placements
+	c.now = func() time.Time { return downAt }
 	c.poll(ctx)
+	c.now = func() time.Time { return downAt.Add(time.Minute) }
+	c.poll(ctx) // still down: since the first poll it missed
 	st := describe(t, c)
 	if got := st.Capacity["m1.small"]; got != (ccapi.Capacity{Free: 0, Max: 2}) {
 		t.Errorf("b down: %+v", got)
@@ -203,7 +207,7 @@ func TestNodeFailureAndReturn(t *testing.T) {
 	for _, id := range []string{"i-2", "i-3"} {
 		in, ok := instance(st, id)
 		if !ok || in.State != ncapi.StateRunning || !strings.Contains(in.Unreachable, "node b does not answer") ||
-			!strings.Contains(in.Unreachable, "connection refused") || !strings.Contains(in.Unreachable, "last seen") {
+			!strings.Contains(in.Unreachable, "connection refused") || !strings.Contains(in.Unreachable, "last seen") || !in.UnreachableSince.Equal(downAt) {
 			t.Errorf("%s of the down node: %+v", id, in)
 		}
 	}
@@ -225,7 +229,7 @@ func TestNodeFailureAndReturn(t *testing.T) {
 	if got := st.Capacity["m1.small"]; got != (ccapi.Capacity{Free: 1, Max: 4}) {
 		t.Errorf("b back: %+v", got)
 	}
-	if in, _ := instance(st, "i-2"); in.Unreachable != "" || in.State != ncapi.StateRunning || in.Lost {
+	if in, _ := instance(st, "i-2"); in.Unreachable != "" || !in.UnreachableSince.IsZero() || in.State != ncapi.StateRunning || in.Lost {
 		t.Errorf("i-2 adopted: %+v", in)
 	}
 	if in, _ := instance(st, "i-3"); in.State != ncapi.StateTerminated || !in.Lost || in.Node != "b" ||

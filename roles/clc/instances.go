@@ -91,7 +91,7 @@ type instanceRuntime struct {
 	// unreachable is, by zone, the instances whose node the last poll of
 	// the zone's cluster could not reach, and why (DescribeInstanceStatus
 	// reports them impaired).
-	unreachable map[string]map[string]string
+	unreachable map[string]map[string]ccapi.InstanceStatus
 	// nodes is, by zone, the nodes as the last poll of its cluster
 	// reported them (DescribeAvailabilityZones).
 	nodes map[string][]ccapi.NodeInfo
@@ -986,10 +986,10 @@ func (c *Cloud) reconcileZone(ctx context.Context, zone string, cl ccapi.Cluster
 		allUp = allUp && up
 		nodeUp[n.Host] = up
 	}
-	unreachable := map[string]string{}
+	unreachable := map[string]ccapi.InstanceStatus{}
 	for _, is := range st.Instances {
 		if is.Unreachable != "" {
-			unreachable[is.ID] = is.Unreachable
+			unreachable[is.ID] = is
 		}
 	}
 	now := timeNow()
@@ -1025,7 +1025,7 @@ func (c *Cloud) reconcileZone(ctx context.Context, zone string, cl ccapi.Cluster
 		return up && missingFor(in.ID) > lostAfter
 	}
 	if c.inst.unreachable == nil {
-		c.inst.unreachable = map[string]map[string]string{}
+		c.inst.unreachable = map[string]map[string]ccapi.InstanceStatus{}
 	}
 	c.inst.unreachable[zone] = unreachable
 	if c.inst.nodes == nil {
@@ -1133,13 +1133,14 @@ func (c *Cloud) lose(in store.Instance, set func(store.Instance, string, store.S
 }
 
 // Unreachable says which of the instances ids (all when nil) sit on a node
-// their cluster could not reach at the last reconcile, and why: their
+// their cluster could not reach at the last reconcile, as the cluster
+// reported them (Unreachable says why, UnreachableSince since when): their
 // state is the last known, and DescribeInstanceStatus reports them
 // impaired rather than passing.
-func (c *Cloud) Unreachable(ids []string) map[string]string {
+func (c *Cloud) Unreachable(ids []string) map[string]ccapi.InstanceStatus {
 	c.inst.mu.Lock()
 	defer c.inst.mu.Unlock()
-	out := map[string]string{}
+	out := map[string]ccapi.InstanceStatus{}
 	for _, zone := range c.inst.unreachable {
 		if ids == nil {
 			maps.Copy(out, zone)

@@ -99,6 +99,9 @@ type InstanceStatus struct {
 	// known, and nothing can be done with the instance until the node
 	// answers again.
 	Unreachable string `json:"unreachable,omitempty"`
+	// UnreachableSince is when the node was first found not answering
+	// (zero when not known: a node no longer registered).
+	UnreachableSince time.Time `json:"unreachable_since,omitzero"`
 	// Lost says the node answered again without the instance (its host
 	// restarted, say): State is terminated and Reason says why.
 	Lost bool `json:"lost,omitempty"`
