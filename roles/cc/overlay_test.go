@@ -159,6 +159,19 @@ func overlayInNamespace(t *testing.T, e *env) {
 	if k := sent("192.0.2.8"); k != before+2 {
 		t.Errorf("a node without its network: %d sends (was %d)", k, before+1)
 	}
+	// A node deregistered: the CC's tunnel and the others stop flooding to it.
+	if err := e.st.DeregisterCCNode(ctx, e.cfg.ClusterName, "192.0.2.9"); err != nil {
+		t.Error(err)
+		return
+	}
+	round()
+	round()
+	if got, err := link.FDB(link.VXLANName(1)); err != nil || !slices.Equal(got, remotes[1:2]) {
+		t.Errorf("after a deregistration the CC's tunnel floods to %v, %v; want %v", got, err, remotes[1:2])
+	}
+	if got := e.nodes["192.0.2.8"].net.Segments[0].Remotes; !slices.Equal(got, remotes[:2]) {
+		t.Errorf("after a deregistration 192.0.2.8's remotes are %v", got)
+	}
 }
 
 // spanningFake is a network nodes on other hosts could join.
