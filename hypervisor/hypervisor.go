@@ -185,6 +185,9 @@ type NIC struct {
 	Bridge string `json:"bridge,omitempty"`
 	Tap    string `json:"tap,omitempty"`
 	MAC    string `json:"mac,omitempty"` // "aa:bb:cc:dd:ee:ff"; "" lets the hypervisor choose
+	// MTU is the guest's interface MTU (virtio-net's host_mtu, which the
+	// guest's driver adopts before any DHCP); 0: Ethernet's 1500.
+	MTU int `json:"mtu,omitempty"`
 }
 
 // SysInfo sets SMBIOS system fields the guest reads from DMI (cloud-init

@@ -235,7 +235,7 @@ IID=
 ip link set lo up
 if [ -e /sys/class/net/eth0 ]; then
   ip link set eth0 up
-  echo "EUCA-NIC mac=$(cat /sys/class/net/eth0/address)"
+  echo "EUCA-NIC mac=$(cat /sys/class/net/eth0/address) mtu=$(cat /sys/class/net/eth0/mtu)"
   # Without -q, udhcpc stays in the background after the lease to renew it.
   if udhcpc -i eth0 -s /etc/udhcpc.script -O mtu -t 10 -T 2 -n >/tmp/udhcpc.log 2>&1; then
     TOKEN=

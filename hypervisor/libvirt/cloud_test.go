@@ -30,8 +30,14 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// guestMTU is the interface MTU the fake cloud's DHCP offers (option 26).
-const guestMTU = 1400
+// The fake cloud's bridge has a VXLAN-carried network's MTU (bridgeMTU),
+// which the driver gives the guest's NIC at boot; its DHCP offers another
+// (guestMTU, option 26), which the guest then applies: the two differ so
+// the console shows each step.
+const (
+	bridgeMTU = 1450
+	guestMTU  = 1400
+)
 
 type fakeCloud struct {
 	bridge string
@@ -64,7 +70,7 @@ func newFakeCloud(t *testing.T) *fakeCloud {
 		next: 10, tokens: map[string]string{},
 	}
 	// The bridge.
-	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: c.bridge}}
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: c.bridge, MTU: bridgeMTU}}
 	if err := netlink.LinkAdd(br); err != nil {
 		t.Fatalf("bridge %s: %v", c.bridge, err)
 	}

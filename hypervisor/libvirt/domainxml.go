@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/euca-cloud/euca/hypervisor"
+	"github.com/vishvananda/netlink"
 )
 
 // metaNS names the element in each domain's <metadata> that marks it as
@@ -195,6 +197,9 @@ func domainXML(spec hypervisor.InstanceSpec, kind string, started time.Time) (st
 		if n.MAC != "" {
 			iface.MAC = &libvirtxml.DomainInterfaceMAC{Address: n.MAC}
 		}
+		if n.MTU > 0 {
+			iface.MTU = &libvirtxml.DomainInterfaceMTU{Size: uint(n.MTU)}
+		}
 		if n.Bridge != "" {
 			iface.Source = &libvirtxml.DomainInterfaceSource{Bridge: &libvirtxml.DomainInterfaceSourceBridge{Bridge: n.Bridge}}
 			if n.Tap != "" {
@@ -217,4 +222,23 @@ func domainXML(spec hypervisor.InstanceSpec, kind string, started time.Time) (st
 	dev.Controllers = []libvirtxml.DomainController{{Type: "usb", Model: "none"}}
 	dev.MemBalloon = &libvirtxml.DomainMemBalloon{Model: "none"}
 	return d.Marshal()
+}
+
+// bridgeMTUs gives each NIC on a bridge with an MTU below Ethernet's (a
+// cluster network carried between hosts over VXLAN) that MTU, unless it
+// has one: the guest then sends no frame the tunnel would drop, whether or
+// not its DHCP client applies the MTU the lease offers. libvirt would set
+// the host side (the tap) to the bridge's MTU by itself, but not the
+// guest's.
+func bridgeMTUs(nics []hypervisor.NIC) []hypervisor.NIC {
+	out := slices.Clone(nics)
+	for i, n := range out {
+		if n.MTU > 0 || n.Bridge == "" {
+			continue
+		}
+		if l, err := netlink.LinkByName(n.Bridge); err == nil && l.Attrs().MTU > 0 && l.Attrs().MTU < 1500 {
+			out[i].MTU = l.Attrs().MTU
+		}
+	}
+	return out
 }

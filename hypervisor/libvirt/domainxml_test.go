@@ -2,11 +2,16 @@ package libvirt
 
 import (
 	"context"
+	"os"
 	"reflect"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/euca-cloud/euca/hypervisor"
@@ -174,4 +179,63 @@ func TestKeyedMutex(t *testing.T) {
 	if len(k.m) != 0 {
 		t.Errorf("entries left: %v", k.m)
 	}
+}
+
+// TestNICMTU: a NIC with an MTU carries it in the domain (virtio host_mtu);
+// bridgeMTUs gives it a bridge's below 1500 (in a fresh namespace), and
+// leaves it alone on an Ethernet-sized bridge or when the NIC names one.
+func TestNICMTU(t *testing.T) {
+	spec := testSpec()
+	spec.NICs[0].MTU = 1450
+	doc, err := domainXML(spec, kindInstance, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x libvirtxml.Domain
+	if err := x.Unmarshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	if m := x.Devices.Interfaces[0].MTU; m == nil || m.Size != 1450 {
+		t.Errorf("nic mtu %+v, want 1450", m)
+	}
+	if m := x.Devices.Interfaces[1].MTU; m != nil {
+		t.Errorf("nic without an MTU got %+v", m)
+	}
+
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI runs as root")
+		}
+		t.Skip("needs root to create a network namespace")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		ns, err := netns.New()
+		if err != nil {
+			t.Errorf("new netns: %v", err)
+			return
+		}
+		defer ns.Close()
+		for name, mtu := range map[string]int{"euca-vx": 1450, "euca-eth": 1500} {
+			if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: mtu}}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+		in := []hypervisor.NIC{{Bridge: "euca-vx"}, {Bridge: "euca-eth"}, {Bridge: "euca-vx", MTU: 1300}, {Tap: "euca-t"}, {Bridge: "euca-none"}}
+		got := bridgeMTUs(in)
+		var mtus []int
+		for _, n := range got {
+			mtus = append(mtus, n.MTU)
+		}
+		if want := []int{1450, 0, 1300, 0, 0}; !slices.Equal(mtus, want) {
+			t.Errorf("MTUs %v, want %v", mtus, want)
+		}
+		if in[0].MTU != 0 {
+			t.Error("bridgeMTUs changed its argument")
+		}
+	}()
+	<-done
 }

@@ -206,6 +206,7 @@ func (d *Driver) start(ctx context.Context, spec hypervisor.InstanceSpec, kind s
 		return fail(err)
 	}
 
+	spec.NICs = bridgeMTUs(spec.NICs)
 	started := time.Now().UTC().Truncate(time.Second)
 	doc, err := domainXML(spec, kind, started)
 	if err != nil {

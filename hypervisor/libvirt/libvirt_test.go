@@ -204,6 +204,7 @@ func TestGuestNetwork(t *testing.T) {
 			"EUCA-SWAP dev=/dev/vdc",
 			"EUCA-LEASE ip=" + gst.ip.String() + " ",
 			fmt.Sprintf(" mtu=%d\n", guestMTU),
+			fmt.Sprintf("EUCA-NIC mac=%s mtu=%d\n", specMAC(t, d, tc.id), bridgeMTU),
 			tc.imds,
 			"EUCA-META instance-id=" + tc.id + "\n",
 			"EUCA-META public-key=" + gst.key + "\n",
