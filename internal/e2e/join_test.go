@@ -269,6 +269,32 @@ func TestJoinNode(t *testing.T) {
 	nodeUp("joined")
 	launchOnNode(t, fe, n1)
 
+	// The node's certificate and key, presented from another address (on
+	// one machine, 127.0.0.2 stands for another host), are refused at the
+	// front-end as another host's; from the node's own address they reach
+	// Walrus's images (which have no such image), and without them nothing
+	// internal answers.
+	Need(t, "curl")
+	images := "https://127.0.0.1:" + strconv.Itoa(cloudPort) + "/internal/v1/walrus/images/emi-00000000000000000?sha256=" + strings.Repeat("0", 64)
+	curl := func(args ...string) string {
+		t.Helper()
+		out, err := fe.client(nil, "curl", append([]string{"-sS", "-o", "-", "-w", " %{http_code}", "--cacert", filepath.Join(identity, "ca.pem")}, args...)...)
+		if err != nil {
+			t.Fatalf("curl: %v", err)
+		}
+		return out
+	}
+	withCert := []string{"--cert", filepath.Join(identity, "cert.pem"), "--key", filepath.Join(identity, "key.pem")}
+	if out := curl(append(withCert, "--interface", "127.0.0.2", images)...); !strings.HasSuffix(out, " 403") || !strings.Contains(out, "presented by another host") {
+		t.Errorf("the node's certificate from another address: %s", out)
+	}
+	if out := curl(append(withCert, "--interface", "127.0.0.1", images)...); !strings.HasSuffix(out, " 404") || !strings.Contains(out, "NoSuchImage") {
+		t.Errorf("the node's certificate from its own address: %s", out)
+	}
+	if out := curl(images); !strings.HasSuffix(out, " 403") {
+		t.Errorf("no certificate: %s", out)
+	}
+
 	// Refusals, each with its reason, from a host that has not joined.
 	refused := func(token, want string) {
 		t.Helper()
