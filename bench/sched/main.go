@@ -16,6 +16,10 @@
 //     nodes' RunInstance over mutual TLS), against the policy alone;
 //   - DescribeInstances of all of them, p50 and p99 of -n calls, against
 //     the store's own read of the same rows;
+//   - RunInstances to running on a remote node (over the node API with
+//     mutual TLS, as a joined host is reached; here on loopback) against
+//     the same on the front-end's own node (held in process), medians of
+//     -rounds, in a cloud of just those two;
 //   - from a node controller dying (its listener and connections closed)
 //     to the zone's capacity without it, for -kills nodes one after the
 //     other, against the cluster controller's poll interval at rest (the
@@ -31,6 +35,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -39,6 +44,7 @@ import (
 
 	"github.com/euca-cloud/euca/hypervisor"
 	"github.com/euca-cloud/euca/internal/simcloud"
+	"github.com/euca-cloud/euca/roles/cc"
 	"github.com/euca-cloud/euca/roles/cc/sched"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
 	"github.com/euca-cloud/euca/store"
@@ -54,6 +60,7 @@ func main() {
 	kills := flag.Int("kills", 5, "node controllers killed, one after the other")
 	work := flag.String("work", "", "working directory (default: a temporary one, removed)")
 	policyOnly := flag.Bool("policy-only", false, "measure the policies alone, start no cloud")
+	rounds := flag.Int("rounds", 7, "launches on each of the local and the remote node")
 	flag.Parse()
 	if *perHost == 0 {
 		*perHost = (*instances+*hosts-1) / *hosts + 1
@@ -67,7 +74,12 @@ func main() {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	if err := run(dir, *hosts, *instances, *perHost, *batch, *clients, *n, *kills, *policyOnly); err != nil {
+	if !*policyOnly && *rounds > 0 {
+		if err := localRemote(filepath.Join(dir, "local-remote"), *rounds); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := run(filepath.Join(dir, "scale"), *hosts, *instances, *perHost, *batch, *clients, *n, *kills, *policyOnly); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -206,6 +218,9 @@ func run(dir string, hosts, instances, perHost, batch, clients, n, kills int, po
 
 	// 4. A node dying, to capacity without it. The cluster polls fast for
 	// 30 s after a launch; the deaths come once it polls at rest.
+	if kills < 1 {
+		return nil
+	}
 	time.Sleep(31 * time.Second)
 	var lost []time.Duration
 	left := capacity().Max
@@ -223,6 +238,86 @@ func run(dir string, hosts, instances, perHost, batch, clients, n, kills int, po
 	fmt.Printf("| from a node controller dying to the zone's max without it, median of %d, vs the poll interval at rest | %v | %v | %.2f |\n",
 		kills, pct(lost, 50), poll, ratio(pct(lost, 50), poll))
 	fmt.Printf("\n(all %d deaths: %s)\n", kills, durations(lost))
+	return nil
+}
+
+// localRemote launches one instance at a time on the front-end's own node
+// and on a remote one (GREEDY over [local, remote], each with room for
+// one: the first launch of a round takes the local node, the second the
+// remote), and prints the medians from RunInstances to running.
+func localRemote(dir string, rounds int) error {
+	ctx := context.Background()
+	c, err := simcloud.Start(ctx, simcloud.Options{Dir: dir, Nodes: 2, Local: true, Policy: "GREEDY",
+		Host: hypervisor.Resources{Cores: small.Cores, MemoryMiB: small.MemoryMiB, DiskGiB: small.DiskGiB}})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	zone := c.CLC.Zones()[0]
+	free := func() int {
+		all, _, err := c.CLC.ZoneCapacity(ctx, c.Admin)
+		if err != nil {
+			log.Fatal(err)
+		}
+		return all[zone]["m1.small"].Free
+	}
+	launch := func() (string, time.Duration, error) {
+		t := time.Now()
+		insts, err := c.CLC.RunInstances(ctx, c.Admin, store.LaunchSpec{ImageID: c.Image, InstanceType: "m1.small", MinCount: 1, MaxCount: 1})
+		if err != nil {
+			return "", 0, err
+		}
+		for {
+			got, err := c.CLC.DescribeInstances(ctx, c.Admin, []string{insts[0].ID})
+			if err != nil {
+				return "", 0, err
+			}
+			if len(got) == 1 && got[0].State == store.InstanceRunning {
+				return got[0].Node, time.Since(t), nil
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	var local, remote []time.Duration
+	for range rounds {
+		for free() != 2 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		node, d, err := launch()
+		if err != nil {
+			return err
+		}
+		if node != cc.LocalNode {
+			return fmt.Errorf("first launch of a round on %q, want the local node", node)
+		}
+		local = append(local, d)
+		node, d, err = launch()
+		if err != nil {
+			return err
+		}
+		if node != c.Hosts[1].Name {
+			return fmt.Errorf("second launch of a round on %q, want %s", node, c.Hosts[1].Name)
+		}
+		remote = append(remote, d)
+		all, err := c.CLC.DescribeInstances(ctx, c.Admin, nil)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, in := range all {
+			if in.State != store.InstanceTerminated {
+				ids = append(ids, in.ID)
+			}
+		}
+		if _, err := c.CLC.TerminateInstances(ctx, c.Admin, ids); err != nil {
+			return err
+		}
+	}
+	fmt.Println("| measurement | euca | baseline | ratio |")
+	fmt.Println("|---|---|---|---|")
+	fmt.Printf("| RunInstances to running on a remote node (node API, mutual TLS, loopback), vs on the front-end's own node, medians of %d | %v | %v | %.2f |\n\n",
+		rounds, pct(remote, 50), pct(local, 50), ratio(pct(remote, 50), pct(local, 50)))
+	fmt.Printf("(remote: %s; local: %s)\n\n", durations(remote), durations(local))
 	return nil
 }
 

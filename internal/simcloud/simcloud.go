@@ -50,6 +50,10 @@ type Options struct {
 	Policy string // SCHEDPOLICY; "" is GREEDY
 	// Host is each host's size; zero fields are the sim driver's defaults.
 	Host hypervisor.Resources
+	// Local makes the first host the front-end's own node (cc.LocalNode),
+	// which the cluster controller holds in process, as `euca --roles=all`
+	// does; the others are reached over the node API, as joined hosts are.
+	Local bool
 	// Conf, when not nil, edits the cloud's configuration (the CLC's and
 	// CC's; POWER_IDLETHRESH, ...) before anything starts.
 	Conf func(*conf.Config)
@@ -172,6 +176,9 @@ func Start(ctx context.Context, o Options) (_ *Cloud, err error) {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			name := fmt.Sprintf("sim-%04d", i)
+			if o.Local && i == 0 {
+				name = cc.LocalNode
+			}
 			c.Hosts[i], errs[i] = c.startHost(ctx, runCtx, name, filepath.Join(o.Dir, name), o.Host, images, lim, srvCert, log)
 		})
 	}
@@ -188,9 +195,16 @@ func Start(ctx context.Context, o Options) (_ *Cloud, err error) {
 	cfg.Nodes = nil
 	for _, h := range c.Hosts {
 		sw[h.Name] = h.Driver
+		if h.Name == cc.LocalNode {
+			cfg.Nodes = append(cfg.Nodes, cc.LocalNode)
+			continue
+		}
 		cfg.Nodes = append(cfg.Nodes, net.JoinHostPort(h.Name, strconv.Itoa(h.Port)))
 	}
 	dial := func(host string, port int) (ncapi.Node, error) {
+		if host == cc.LocalNode && o.Local {
+			return c.Hosts[0].Node, nil
+		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		return ncapi.NewClient(rpc.NewClient(addr, ca, ccCert, true, log.With("role", "cc"))), nil
 	}
