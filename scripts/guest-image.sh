@@ -31,6 +31,8 @@
 #                             "EUCA-BDM swap=none" when the mapping has no entry)
 #   EUCA-HTTPD port=80        busybox httpd serves /index.html (the instance id)
 #   EUCA-READY ...            init is done; the guest then idles
+#   EUCA-FETCHED url=... body=... / EUCA-FETCH-FAIL url=...  for each
+#                             "EUCA-FETCH URL" line of the user data (within 40 s)
 set -euo pipefail
 
 OUT=${1:-build/guest}
@@ -273,6 +275,25 @@ fi
 echo "${IID:-unknown}" >/www/index.html
 httpd -p 80 -h /www && echo "EUCA-HTTPD port=80"
 echo "EUCA-READY instance-id=${IID:-unknown} uptime=$(up)"
+# "EUCA-FETCH URL" lines in the user data: fetch each URL (another
+# instance's httpd, say) for up to 40 s and say whether it answered, so a
+# test sees what the security groups let through between guests.
+if [ -s /run/user-data ]; then
+  grep '^EUCA-FETCH ' /run/user-data | while read -r _ url; do
+    (
+      n=0
+      while [ $n -lt 20 ]; do
+        if body=$(timeout 3 wget -q -O - "$url" 2>/dev/null); then
+          echo "EUCA-FETCHED url=$url body=$body"
+          exit 0
+        fi
+        n=$((n + 1))
+        sleep 2
+      done
+      echo "EUCA-FETCH-FAIL url=$url"
+    ) &
+  done
+fi
 sync
 while :; do sleep 3600; done
 EOF

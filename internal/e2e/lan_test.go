@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,6 +57,15 @@ func newLAN(t *testing.T, subnet string) *lan {
 	l.ip("netns", "add", sw)
 	t.Cleanup(func() {
 		for _, h := range l.hosts {
+			// What a host started that outlives its euca process (its
+			// libvirtd, virtlogd and guests) goes with the host.
+			if out, err := exec.Command("ip", "netns", "pids", h.NS).Output(); err == nil {
+				for _, pid := range strings.Fields(string(out)) {
+					if n, err := strconv.Atoi(pid); err == nil {
+						_ = syscall.Kill(n, syscall.SIGKILL)
+					}
+				}
+			}
 			exec.Command("ip", "netns", "del", h.NS).Run()
 		}
 		exec.Command("ip", "netns", "del", sw).Run()
@@ -153,8 +163,13 @@ type lanProc struct {
 // start runs `euca args... --conf CONF` on the host; Cleanup stops it.
 func (h *lanHost) start(args ...string) *lanProc {
 	h.lan.t.Helper()
-	p := &lanProc{host: h, log: &logbuf.Buffer{}, done: make(chan error, 1)}
-	p.cmd = h.cmd(Binary(h.lan.t), append(args, "--conf", h.Conf)...)
+	return h.startCmd(h.cmd(Binary(h.lan.t), append(args, "--conf", h.Conf)...))
+}
+
+// startCmd starts cmd, a command on the host, as a lanProc.
+func (h *lanHost) startCmd(cmd *exec.Cmd) *lanProc {
+	h.lan.t.Helper()
+	p := &lanProc{host: h, cmd: cmd, log: &logbuf.Buffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	// Its own process group, so that a kill reaches euca and not only
 	// `ip netns exec` (which execs it anyway).
@@ -165,6 +180,35 @@ func (h *lanHost) start(args ...string) *lanProc {
 	go func() { p.done <- p.cmd.Wait() }()
 	h.lan.t.Cleanup(func() { p.stop() })
 	return p
+}
+
+// hypervisorScript gives a host a libvirtd of its own, as a real compute
+// host has: in a mount namespace of its own (fresh /run, /var/lib/libvirt
+// and /var/cache/libvirt), so its socket, pid files and domain state are
+// not the machine's libvirtd's, and in the host's network namespace, so
+// the taps it makes join the host's bridges. Then it runs the command.
+const hypervisorScript = `set -e
+mount -t tmpfs tmpfs /run
+mkdir -p /run/libvirt /run/lock
+mount -t tmpfs tmpfs /var/lib/libvirt
+mkdir -p /var/lib/libvirt/qemu
+mount -t tmpfs tmpfs /var/cache/libvirt
+virtlogd -d </dev/null
+libvirtd -d </dev/null
+i=0
+while [ ! -S /run/libvirt/libvirt-sock ]; do
+  i=$((i + 1)); [ $i -lt 300 ] || { echo "libvirtd did not start" >&2; exit 1; }
+  sleep 0.1
+done
+exec "$@"`
+
+// startWithHypervisor is start with the host's own libvirtd (see
+// hypervisorScript); the lan's cleanup ends it and its guests.
+func (h *lanHost) startWithHypervisor(args ...string) *lanProc {
+	h.lan.t.Helper()
+	Need(h.lan.t, "unshare", "libvirtd", "virtlogd")
+	full := append([]string{"-m", "--propagation", "private", "bash", "-c", hypervisorScript, "bash", Binary(h.lan.t)}, args...)
+	return h.startCmd(h.cmd("unshare", append(full, "--conf", h.Conf)...))
 }
 
 // stop interrupts the process and waits (a kill after 20 s).

@@ -36,31 +36,8 @@ func TestManyHosts(t *testing.T) {
 	front := fe.start("--roles=clc,walrus,cc")
 	front.waitListening(8773)
 	env := lanCredentials(t, fe)
-	aws := func(args ...string) (string, error) {
-		return fe.run(env, "aws", append([]string{"--endpoint-url", Getenv(env, "EC2_URL"), "--output", "json"}, args...)...)
-	}
-	mustAWS := func(args ...string) string {
-		t.Helper()
-		out, err := aws(args...)
-		if err != nil {
-			t.Fatalf("%v\n--- front-end log:\n%s", err, tail(front.log.String(), 40))
-		}
-		return out
-	}
-
-	// Joining: one single-use token per node.
-	token := func() string {
-		t.Helper()
-		out, err := fe.euca("token", "create", "--role", "nc")
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok := regexp.MustCompile(`EUCA10\S+`).FindString(out)
-		if tok == "" {
-			t.Fatalf("no token in:\n%s", out)
-		}
-		return tok
-	}
+	aws, mustAWS := lanAWS(t, fe, env, func() string { return front.log.String() })
+	token := func() string { return lanToken(t, fe) }
 	server := fe.IP + ":8773"
 	nc1 := n1.start("--roles=nc", "--driver", "sim", "--join", token(), "--server", server)
 	nc2 := n2.start("--roles=nc", "--driver", "sim", "--join", token(), "--server", server)
@@ -253,20 +230,30 @@ func lanCredentials(t *testing.T, h *lanHost) []string {
 // does: the sim driver boots nothing, so any bytes will do.
 func lanTinyImage(t *testing.T, fe *lanHost, env []string, aws func(...string) string) string {
 	t.Helper()
-	dir := t.TempDir()
-	img := filepath.Join(dir, "root.img")
+	img := filepath.Join(t.TempDir(), "root.img")
 	if err := os.WriteFile(img, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return lanRegister(t, fe, env, aws, img, "tiny")
+}
+
+// lanRegister bundles file, uploads the bundle to the bucket named prefix
+// and registers it, on the front-end host as a user there would, returning
+// the image's id; bundleArgs go to bundle-image (--kernel, --ramdisk).
+func lanRegister(t *testing.T, fe *lanHost, env []string, aws func(...string) string, file, prefix string, bundleArgs ...string) string {
+	t.Helper()
+	dir := t.TempDir()
 	bin := Binary(t)
-	if out, err := fe.run(env, bin, "bundle-image", "-i", img, "-d", dir, "-p", "tiny", "-r", "x86_64", "--no-progress"); err != nil {
+	args := append([]string{"bundle-image", "-i", file, "-d", dir, "-p", prefix, "-r", "x86_64", "--no-progress"}, bundleArgs...)
+	if out, err := fe.run(env, bin, args...); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if out, err := fe.run(env, bin, "upload-bundle", "-b", "tiny", "-m", filepath.Join(dir, "tiny.manifest.xml"), "--no-progress"); err != nil {
+	manifest := prefix + ".manifest.xml"
+	if out, err := fe.run(env, bin, "upload-bundle", "-b", prefix, "-m", filepath.Join(dir, manifest), "--no-progress"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	var id string
-	jsonField(t, aws("ec2", "register-image", "--image-location", "tiny/tiny.manifest.xml", "--name", "tiny", "--query", "ImageId"), &id)
+	jsonField(t, aws("ec2", "register-image", "--image-location", prefix+"/"+manifest, "--name", prefix, "--query", "ImageId"), &id)
 	return id
 }
 
@@ -345,4 +332,36 @@ func countIn(p *lanProc, ids []string) int {
 		}
 	}
 	return n
+}
+
+// lanAWS runs the AWS CLI's EC2 commands on the front-end host with env;
+// must fails the test with the end of frontLog on an error.
+func lanAWS(t *testing.T, fe *lanHost, env []string, frontLog func() string) (aws func(...string) (string, error), must func(...string) string) {
+	aws = func(args ...string) (string, error) {
+		return fe.run(env, "aws", append([]string{"--endpoint-url", Getenv(env, "EC2_URL"), "--output", "json"}, args...)...)
+	}
+	must = func(args ...string) string {
+		t.Helper()
+		out, err := aws(args...)
+		if err != nil {
+			t.Fatalf("%v\n--- front-end log:\n%s", err, tail(frontLog(), 40))
+		}
+		return out
+	}
+	return aws, must
+}
+
+// lanToken is a node join token made on the front-end, as an operator
+// makes it.
+func lanToken(t *testing.T, fe *lanHost) string {
+	t.Helper()
+	out, err := fe.euca("token", "create", "--role", "nc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := regexp.MustCompile(`EUCA10\S+`).FindString(out)
+	if tok == "" {
+		t.Fatalf("no token in:\n%s", out)
+	}
+	return tok
 }
