@@ -320,7 +320,8 @@ func TestJoinNode(t *testing.T) {
 
 // TestNodeWithoutWSSecurity: with ENABLE_WS_SECURITY="N" a compute host
 // needs no token; it and the front-end speak plain HTTP and say so at
-// every start, and a token given is ignored with a warning.
+// every start, and a token given is ignored with a warning; the node
+// fetches its images from the front-end in plain HTTP.
 func TestNodeWithoutWSSecurity(t *testing.T) {
 	ns := joinNetns(t)
 	cloudPort, ncPort := freePort(t), freePort(t)
@@ -348,4 +349,5 @@ func TestNodeWithoutWSSecurity(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
+	launchOnNode(t, fe, n1)
 }
