@@ -263,6 +263,9 @@ func (c *Cluster) rollback(ctx context.Context, reqs []ccapi.InstanceRequest, as
 	}
 }
 
+// errNodeDown: the instance's node did not answer its last poll.
+var errNodeDown = errors.New("its node is down")
+
 // errNotRegistered: the instance's node is no longer registered.
 var errNotRegistered = errors.New("node not registered in the cluster")
 
@@ -356,6 +359,14 @@ func (c *Cluster) route(ctx context.Context, id string, everywhere bool, fn func
 	if node != "" && c.state[node] == nil {
 		c.mu.Unlock()
 		return fmt.Errorf("instance %s on node %s: %w", id, node, errNotRegistered)
+	}
+	if why, _ := c.unreachableLocked(node); node != "" && why != "" {
+		// Down at its last poll: refused at once rather than after a
+		// connection timeout, so that a caller that retries (the cloud
+		// controller's reconcile) is not held up by a dead host. The
+		// next poll that finds it up lets the call through.
+		c.mu.Unlock()
+		return fmt.Errorf("instance %s: %w: %s", id, errNodeDown, why)
 	}
 	var candidates []string
 	var clients []ncapi.Node

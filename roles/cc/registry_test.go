@@ -214,6 +214,18 @@ func TestNodeFailureAndReturn(t *testing.T) {
 	if in, _ := instance(st, "i-0"); in.Unreachable != "" {
 		t.Errorf("i-0 of a: %+v", in)
 	}
+	// A call for one of its instances is refused at once, the node not
+	// asked: a dead host must not hold up the caller.
+	callsBefore := len(b.callList())
+	if err := c.TerminateInstances(ctx, []string{"i-2"}); err == nil || !strings.Contains(err.Error(), "node b does not answer") {
+		t.Errorf("terminate on the down node: %v", err)
+	}
+	if _, err := c.ConsoleOutput(ctx, "i-3"); err == nil {
+		t.Error("console of an instance on the down node")
+	}
+	if calls := b.callList(); len(calls) != callsBefore {
+		t.Errorf("the down node was called: %v", calls[callsBefore:])
+	}
 	sts, _ := e.st.CCNodeStatuses(ctx, e.cfg.ClusterName)
 	if s := sts[store.CCNodeKey{Zone: e.cfg.ClusterName, Host: "b"}]; s.Up || !strings.Contains(s.Error, "connection refused") || s.LastSeenMS == 0 {
 		t.Errorf("stored status of b: %+v", s)

@@ -1091,8 +1091,10 @@ func (c *Cloud) reconcileZone(ctx context.Context, zone string, cl ccapi.Cluster
 			switch {
 			case !seen || is.State == ncapi.StateTerminated || is.State == ncapi.StateFailed:
 				changes = append(changes, func() { set(in, store.InstanceShuttingDown, store.StateChange{State: store.InstanceTerminated}) })
-			case is.State != ncapi.StateShuttingDown:
-				stop = append(stop, in.ID) // the terminate did not reach it: again
+			case is.State != ncapi.StateShuttingDown && is.Unreachable == "":
+				// The terminate did not reach it: again (once its node
+				// answers: a node that is down cannot take it).
+				stop = append(stop, in.ID)
 			}
 		}
 	}

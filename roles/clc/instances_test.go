@@ -841,3 +841,40 @@ func TestRestartKeepsInstances(t *testing.T) {
 		t.Errorf("network after the restart %+v, before %+v", got.Instances, netBefore.Instances)
 	}
 }
+
+// TestTerminateWaitsForUnreachableNode: a terminate that did not reach an
+// instance is sent again, but not while its node is unreachable (it cannot
+// take it; the passes are not held up asking); once the node answers, it is.
+func TestTerminateWaitsForUnreachableNode(t *testing.T) {
+	ctx := context.Background()
+	f := newInstFixture(t, 10)
+	insts, err := f.c.RunInstances(ctx, f.alice, f.spec(1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := insts[0].ID
+	f.cl.set(id, ncapi.StateRunning, "")
+	f.reconcile(t)
+	f.cl.mu.Lock()
+	f.cl.instances[id].Unreachable = "node node1 does not answer"
+	f.cl.mu.Unlock()
+	if _, err := f.c.TerminateInstances(ctx, f.alice, []string{id}); err != nil {
+		t.Fatal(err)
+	}
+	f.cl.set(id, ncapi.StateRunning, "") // the node never heard of it
+	f.cl.stopped = nil
+	f.reconcile(t)
+	if slices.Contains(f.cl.stopped, id) {
+		t.Errorf("terminate sent again to an unreachable node: %v", f.cl.stopped)
+	}
+	if in, _ := f.c.store.Instance(ctx, f.alice, id); in.State != store.InstanceShuttingDown {
+		t.Errorf("state %s, want shutting-down until the node answers", in.State)
+	}
+	f.cl.mu.Lock()
+	f.cl.instances[id].Unreachable = ""
+	f.cl.mu.Unlock()
+	f.reconcile(t)
+	if !slices.Contains(f.cl.stopped, id) {
+		t.Errorf("terminate not sent again once the node answers: %v", f.cl.stopped)
+	}
+}
