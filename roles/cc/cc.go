@@ -196,6 +196,11 @@ func New(ctx context.Context, cfg *conf.Config, st *store.Store, dial Dialer, ne
 	}
 	c.powersave = strings.EqualFold(strings.TrimSpace(cfg.SchedPolicy), "POWERSAVE")
 	c.idleThresh, c.wakeThresh = cfg.PowerIdleThresh, cfg.PowerWakeThresh
+	if c.powersave {
+		if err := c.restoreAsleep(ctx); err != nil {
+			return nil, err
+		}
+	}
 
 	// What the store remembers: placements not yet resolved by a poll, and
 	// the desired network.
@@ -221,6 +226,33 @@ func New(ctx context.Context, cfg *conf.Config, st *store.Store, dial Dialer, ne
 		}
 	}
 	return c, nil
+}
+
+// restoreAsleep takes back, at start, the nodes the store's status says
+// POWERSAVE left asleep: they stay asleep (a poll would find them silent
+// and count them down, and nothing would wake them), with the room they had.
+func (c *Cluster) restoreAsleep(ctx context.Context) error {
+	rows, err := c.st.CCNodeStatuses(ctx, c.zone)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key, r := range rows {
+		s := c.state[key.Host]
+		if s == nil || r.Up || r.Error != store.CCNodeAsleep {
+			continue
+		}
+		s.asleep, s.polled = true, true
+		s.info.Max = ncapi.Resources{Cores: r.CoresMax, MemoryMiB: r.MemoryMax, DiskGiB: r.DiskMax}
+		s.info.Free = ncapi.Resources{Cores: r.CoresFree, MemoryMiB: r.MemoryFree, DiskGiB: r.DiskFree}
+		if r.LastSeenMS > 0 {
+			s.info.LastSeen = store.Time(r.LastSeenMS)
+		}
+		c.written[key.Host] = r
+		c.log.Info("cc: node left asleep by POWERSAVE before a restart: still asleep", "node", key.Host)
+	}
+	return nil
 }
 
 // Zone is the availability zone the cluster serves.

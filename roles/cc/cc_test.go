@@ -380,6 +380,41 @@ func TestPowerSaveSleepsIdleNodesAndWakesThem(t *testing.T) {
 	}
 }
 
+// TestPowerSaveSleepersSurviveARestart: a restarted cluster controller
+// takes the nodes POWERSAVE left asleep as asleep (with their room), not as
+// down, and wakes them when a launch needs them.
+func TestPowerSaveSleepersSurviveARestart(t *testing.T) {
+	e, c, sw, k := powerEnv(t, []string{"a", "b"}, 1, 2)
+	ctx := context.Background()
+	if _, err := c.RunInstances(ctx, reqs("i", 1)); err != nil {
+		t.Fatal(err)
+	}
+	c.poll(ctx)
+	k.add(2 * time.Minute)
+	c.poll(ctx)
+	if off, _ := sw.calls(); !reflect.DeepEqual(off, []string{"b"}) {
+		t.Fatalf("powered down %v, want [b]", off)
+	}
+
+	c2 := e.cluster(t)
+	c2.SetPower(sw)
+	c2.poll(ctx)
+	if b := nodeInfo(t, c2, "b"); !b.Asleep || b.Up {
+		t.Fatalf("b after a restart: %+v, want asleep", b)
+	}
+	st, _ := c2.Describe(ctx, testTypes)
+	if got := st.Capacity["m1.small"]; got.Free != 2 || got.Max != 3 {
+		t.Errorf("capacity after a restart %+v, want free 2 (b's), max 3", got)
+	}
+	ps, err := c2.RunInstances(ctx, reqs("j", 1))
+	if err != nil || ps[0].Node != "b" {
+		t.Fatalf("placed %v, %v: want b woken", ps, err)
+	}
+	if _, woke := sw.calls(); !reflect.DeepEqual(woke, []string{"b"}) {
+		t.Fatalf("woke %v, want [b]", woke)
+	}
+}
+
 // TestPowerSaveCountsOutANodeThatDoesNotWake: a woken node that has not
 // answered within POWER_WAKETHRESH is down, out of the totals, and the
 // launch goes to the next sleeping node instead.
