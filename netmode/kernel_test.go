@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/euca-cloud/euca/internal/conf"
+	"github.com/euca-cloud/euca/internal/nstest"
 	"github.com/euca-cloud/euca/netmode/dhcp"
-	"github.com/euca-cloud/euca/netmode/internal/nstest"
 	"github.com/euca-cloud/euca/netmode/link"
 	"github.com/euca-cloud/euca/netmode/nft"
 	"github.com/google/nftables"

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/euca-cloud/euca/netmode/internal/nstest"
+	"github.com/euca-cloud/euca/internal/nstest"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"

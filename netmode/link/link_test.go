@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/euca-cloud/euca/netmode/internal/nstest"
+	"github.com/euca-cloud/euca/internal/nstest"
 	"github.com/vishvananda/netlink"
 )
 

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/euca-cloud/euca/netmode/internal/nstest"
+	"github.com/euca-cloud/euca/internal/nstest"
 	"github.com/vishvananda/netlink"
 )
 

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/euca-cloud/euca/netmode/internal/nstest"
+	"github.com/euca-cloud/euca/internal/nstest"
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"

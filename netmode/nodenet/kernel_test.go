@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/euca-cloud/euca/internal/nstest"
 	"github.com/euca-cloud/euca/netmode"
-	"github.com/euca-cloud/euca/netmode/internal/nstest"
 	"github.com/euca-cloud/euca/netmode/link"
 	"github.com/euca-cloud/euca/netmode/nft"
 	"github.com/google/nftables"

@@ -1,6 +1,7 @@
-// Package nstest gives the network layer's kernel tests fresh network
-// namespaces, so that bridges, nftables rules and DHCP run against the real
-// kernel without touching the host's own network. Tests that need it skip
+// Package nstest gives kernel tests (the network layer's, and end-to-end
+// tests playing guests) fresh network namespaces, so that bridges,
+// nftables rules and DHCP run against the real kernel without touching
+// the host's own network. Tests that need it skip
 // with the reason when the process is not root or cannot create a
 // namespace; under CI (CI set) they fail instead, since CI runs as root.
 package nstest
