@@ -267,7 +267,13 @@ func (id *Identity) check(key crypto.Signer, certPEM []byte) (*tls.Certificate, 
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(id.CA)
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+	// Checked as of its start, so that an expired certificate is told
+	// apart (Load) from one that is not the CA's.
+	at := leaf.NotBefore
+	if id.CA.NotBefore.After(at) {
+		at = id.CA.NotBefore
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		return nil, fmt.Errorf("certificate: %w", err)
 	}
 	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(leaf.PublicKey) {
@@ -360,6 +366,10 @@ func Load(dir string) (*Identity, error) {
 	id, err := newIdentity(dir, strings.TrimSpace(string(server)), key, certPEM, caPEM)
 	if err != nil {
 		return nil, fmt.Errorf("identity in %s: %w", dir, err)
+	}
+	if exp := id.Leaf().NotAfter; time.Now().After(exp) {
+		return nil, fmt.Errorf("%w: the certificate in %s expired at %s (the host was away longer than it could renew): remove %s and join again with a new token",
+			ErrExpired, dir, exp.UTC().Format(time.RFC3339), dir)
 	}
 	return id, nil
 }
@@ -475,6 +485,11 @@ func (id *Identity) KeepRenewed(ctx context.Context, log *slog.Logger) error {
 			log.Info("certificate renewed", "as", id.Leaf().Subject.CommonName, "serial", pki.SerialHex(id.Leaf()), "not_after", id.Leaf().NotAfter.UTC())
 		case errors.Is(err, ErrRevoked):
 			log.Error("certificate revoked: this host can no longer reach the cloud; join again with a new token", "err", err)
+			return err
+		case time.Now().After(id.Leaf().NotAfter):
+			// No renewal can succeed: the front-end no longer takes it.
+			err = fmt.Errorf("%w at %s, not renewed in time (%w): join again with a new token", ErrExpired, id.Leaf().NotAfter.UTC().Format(time.RFC3339), err)
+			log.Error("certificate expired: this host can no longer reach the cloud", "err", err)
 			return err
 		case ctx.Err() != nil:
 			return nil

@@ -61,6 +61,7 @@ var (
 	ErrWrongRole    = errors.New("the join token was made for another role")
 	ErrRevoked      = errors.New("this host's certificate has been revoked (euca node revoke); join again with a new token")
 	ErrNotJoined    = errors.New("this host has not joined a cloud")
+	ErrExpired      = errors.New("this host's certificate has expired")
 	ErrBadRequest   = errors.New("bad join request")
 )
 

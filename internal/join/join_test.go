@@ -2,12 +2,15 @@ package join
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -441,5 +444,49 @@ func TestRoles(t *testing.T) {
 	rc.Close()
 	if string(b) != "public" {
 		t.Fatalf("public side over TLS: %q", b)
+	}
+}
+
+// TestExpired: a host away longer than its certificate lived is told to
+// join again, at start (Load) and by the renewal loop, instead of retrying
+// what cannot succeed.
+func TestExpired(t *testing.T) {
+	c := newCloud(t)
+	id, err := c.join(t, c.token(t, "nc", time.Hour), "nc", "node1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same certificate, but expired a minute ago.
+	tmpl := *id.Leaf()
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-30*time.Minute), time.Now().Add(-time.Minute)
+	tmpl.SerialNumber = new(big.Int).Add(tmpl.SerialNumber, big.NewInt(1))
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, c.ca.Cert, id.Leaf().PublicKey, c.ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.st.AddHostCert(context.Background(), record(old, "nc", "node1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.WriteFileAtomic(filepath.Join(id.Dir, CertFile), pki.EncodeCertPEM(der), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(id.Dir); !errors.Is(err, ErrExpired) || !strings.Contains(err.Error(), "join again") {
+		t.Fatalf("load of an expired identity: %v", err)
+	}
+	expired := &Identity{Dir: id.Dir, Server: c.addr, CA: c.ca.Cert,
+		cert: &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: id.current().PrivateKey, Leaf: old}}
+	done := make(chan error, 1)
+	go func() { done <- expired.KeepRenewed(context.Background(), discard) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrExpired) {
+			t.Fatalf("renewal loop of an expired certificate: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the renewal loop keeps retrying an expired certificate")
 	}
 }
