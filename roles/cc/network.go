@@ -46,8 +46,11 @@ func (c *Cluster) SetNetwork(ctx context.Context, n ccapi.Network) error {
 	return c.applyLocked(ctx)
 }
 
-// apply applies the recorded network.
+// apply applies the recorded network (Run, at start: the registered
+// nodes on other hosts are its peers from the first apply, so a restarted
+// CC never takes their tunnel down).
 func (c *Cluster) apply(ctx context.Context) error {
+	c.seedPeers(ctx)
 	c.netMu.Lock()
 	defer c.netMu.Unlock()
 	return c.applyLocked(ctx)

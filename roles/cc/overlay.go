@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/euca-cloud/euca/netmode/link"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
@@ -204,6 +205,44 @@ func (c *Cluster) nodeNetwork(sp spanning, name string, addr netip.Addr) (ncapi.
 	}
 	return doc, nil
 }
+
+// seedPeers takes the registered nodes on other hosts for peers before
+// any has answered a poll: a restarted CC then sets its network with the
+// tunnel to them, instead of taking it down until each answers again.
+func (c *Cluster) seedPeers(ctx context.Context) {
+	sp, ok := c.net.(spanning)
+	if !ok {
+		return
+	}
+	regs, err := c.st.CCNodes(ctx, c.zone)
+	if err != nil {
+		c.log.WarnContext(ctx, "cc: registered nodes", "err", err)
+		return
+	}
+	// Names to resolve hold up the start only this long; the polls find
+	// the rest.
+	ctx, cancel := context.WithTimeout(ctx, seedTimeout)
+	defer cancel()
+	for _, r := range regs {
+		addr, err := c.ov.addrOf(ctx, r.Host)
+		if err != nil || !addr.IsValid() {
+			continue // unresolved (joinNode warns of it) or on this host
+		}
+		c.ov.mu.Lock()
+		if c.ov.peers == nil {
+			c.ov.peers = map[string]netip.Addr{}
+		}
+		if c.ov.peers[r.Host] != addr {
+			c.ov.peers[r.Host] = addr
+			c.ov.doc = nil
+			sp.SetPeers(sortedAddrs(c.ov.peers))
+		}
+		c.ov.mu.Unlock()
+	}
+}
+
+// seedTimeout bounds the name lookups of seedPeers.
+const seedTimeout = 5 * time.Second
 
 // prunePeers forgets the peers of nodes no longer registered.
 func (c *Cluster) prunePeers(sp spanning) {

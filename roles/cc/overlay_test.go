@@ -159,6 +159,20 @@ func overlayInNamespace(t *testing.T, e *env) {
 	if k := sent("192.0.2.8"); k != before+2 {
 		t.Errorf("a node without its network: %d sends (was %d)", k, before+1)
 	}
+	// A restarted CC sets its network with the tunnel to the registered
+	// nodes from the first apply, before any poll.
+	c2, err := New(ctx, e.cfg, e.st, e.dial, NetworkOf(m), testLog(t))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	if err := c2.apply(ctx); err != nil {
+		t.Error(err)
+		return
+	}
+	if got, err := link.FDB(link.VXLANName(1)); err != nil || !slices.Equal(got, remotes[1:]) {
+		t.Errorf("a restarted CC's first apply floods to %v, %v; want %v", got, err, remotes[1:])
+	}
 	// A node deregistered: the CC's tunnel and the others stop flooding to it.
 	if err := e.st.DeregisterCCNode(ctx, e.cfg.ClusterName, "192.0.2.9"); err != nil {
 		t.Error(err)
