@@ -437,3 +437,69 @@ func linkIndex(t *testing.T, ns netns.NsHandle, name string) int {
 	})
 	return idx
 }
+
+// TestKernelManagedSegments: in MANAGED each security group's segment is
+// its own bridge and VNI (its VLAN tag); a node joins both segments and a
+// guest on each leases from that segment's gateway on the controller.
+func TestKernelManagedSegments(t *testing.T) {
+	lan, cc, n1, ga, gb := nstest.New(t), nstest.New(t), nstest.New(t), nstest.New(t), nstest.New(t)
+	nstest.Veth(t, cc, "eth0", lan, "pcc", nil)
+	nstest.Veth(t, n1, "eth0", lan, "pn1", nil)
+	lanBridge(t, lan, "pcc", "pn1")
+	nstest.Addr(t, cc, "eth0", "192.0.2.1/24")
+	nstest.Addr(t, n1, "eth0", "192.0.2.2/24")
+	macA, macB := mac("d0:0d:0a:d3:00:02"), mac("d0:0d:0a:d3:00:22")
+	nstest.Veth(t, n1, "va", ga, "eth0", macA)
+	nstest.Veth(t, n1, "vb", gb, "eth0", macB)
+
+	ctx := context.Background()
+	mode, err := netmode.New(netmode.Config{Mode: netmode.Managed, Subnet: mp("10.211.0.0/16"), AddrsPerNet: 32, PrivInterface: "eth0"}, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nstest.Do(cc, func() error { return mode.Close(ctx) }) })
+	st := netmode.State{
+		Instances: []netmode.Instance{
+			{ID: "i-a", MAC: macA, PrivateIP: ma("10.211.0.2"), Groups: []string{"sg-a"}},
+			{ID: "i-b", MAC: macB, PrivateIP: ma("10.211.0.34"), Groups: []string{"sg-b"}},
+		},
+		Groups: []netmode.Group{{ID: "sg-a", Segment: 0}, {ID: "sg-b", Segment: 1}},
+		Peers:  []netip.Addr{ma("192.0.2.2")},
+	}
+	// With peers, the segments go over VXLAN: no 802.1Q is needed.
+	nstest.MustDo(t, cc, func() error { return mode.Set(ctx, st) })
+	var segs []Segment
+	for _, s := range []int{0, 1} {
+		segs = append(segs, Segment{Bridge: mode.Bridge(s), VNI: mode.VNI(s), Gateway: mode.Gateway(s), Remotes: []netip.Addr{ma("192.0.2.1")}})
+	}
+	a, err := New(Config{PrivInterface: "eth0"}, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nstest.Do(n1, func() error { return a.Close(ctx) }) })
+	nstest.MustDo(t, n1, func() error {
+		return a.Set(ctx, Network{Segments: segs, Subnet: mp("10.211.0.0/16"), Instances: st.Instances, Groups: st.Groups})
+	})
+	attach(t, n1, "va", segs[0].Bridge)
+	attach(t, n1, "vb", segs[1].Bridge)
+	if got := links(t, cc, link.KindVXLAN); !slices.Equal(got, []string{"euca-vx2", "euca-vx3"}) {
+		t.Errorf("controller's tunnels %v", got)
+	}
+	for _, g := range []struct {
+		ns     netns.NsHandle
+		ip, gw string
+	}{{ga, "10.211.0.2", "10.211.0.1"}, {gb, "10.211.0.34", "10.211.0.33"}} {
+		l, err := nstest.Lease(g.ns, "eth0", nil, 4)
+		if err != nil {
+			t.Fatalf("lease for %s: %v", g.ip, err)
+		}
+		if l.ACK.YourIPAddr.String() != g.ip || l.ACK.Router()[0].String() != g.gw || nstest.LeaseMTU(l.ACK) != 1450 {
+			t.Errorf("lease %s", l.ACK.Summary())
+		}
+	}
+	// The segments stay apart: i-b's MAC asking on sg-a's segment is not
+	// answered (its lease is served on its own segment only).
+	if l, err := nstest.Lease(ga, "eth0", macB, 1); err == nil {
+		t.Errorf("i-b's MAC leased %s on another segment", l.ACK.YourIPAddr)
+	}
+}
