@@ -62,7 +62,7 @@ func (n *Node) UseNetwork(net Network) {
 
 // SetNetwork applies the cluster's network on this host (ncapi.Node).
 // A failure leaves the version empty in Describe, so the cluster
-// controller sends it again; Run re-applies the last one meanwhile.
+// controller sends it again; Run retries the last one meanwhile.
 func (n *Node) SetNetwork(ctx context.Context, nw ncapi.Network) error {
 	if err := n.awake(); err != nil {
 		return err
@@ -93,12 +93,13 @@ func (n *Node) applyNetworkLocked(ctx context.Context) error {
 	return nil
 }
 
-// reapplyNetwork brings the host back to the last network handed over
-// (a bridge someone removed, a failed apply); Run calls it.
+// reapplyNetwork applies the last network handed over again while its
+// apply is failing (Run calls it): reading back a large table at every
+// round would cost more than the rare change by hand it could undo.
 func (n *Node) reapplyNetwork(ctx context.Context) {
 	n.network.mu.Lock()
 	defer n.network.mu.Unlock()
-	if !n.network.have || n.network.net == nil {
+	if !n.network.have || n.network.net == nil || n.network.version != "" {
 		return
 	}
 	if err := n.applyNetworkLocked(ctx); err != nil && ctx.Err() == nil {

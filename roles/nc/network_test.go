@@ -77,6 +77,10 @@ func TestSetNetwork(t *testing.T) {
 	if v := status(t, n).Network; v != nw.Version() || agent.count() != 2 {
 		t.Errorf("after the reconcile: network %q, %d applies", v, agent.count())
 	}
+	n.reapplyNetwork(ctx) // applied: nothing to retry
+	if agent.count() != 2 {
+		t.Errorf("an applied network applied again at a reconcile (%d applies)", agent.count())
+	}
 
 	bad := nw
 	bad.Segments = []ncapi.Segment{{Bridge: "a-bridge-name-too-long"}}
