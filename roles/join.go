@@ -20,6 +20,7 @@ import (
 	"github.com/euca-cloud/euca/internal/rpc"
 	"github.com/euca-cloud/euca/internal/tlssplit"
 	"github.com/euca-cloud/euca/roles/clc"
+	"github.com/euca-cloud/euca/roles/clc/clcapi"
 	"github.com/euca-cloud/euca/roles/nc"
 	"github.com/euca-cloud/euca/store"
 	"github.com/euca-cloud/euca/walrus/images"
@@ -69,6 +70,9 @@ func frontEnd(cloud *clc.Cloud, imgs *images.Service, st *store.Store, public ht
 			public.ServeHTTP(w, r)
 		}), nil, nil
 	}
+	// The cloud's accounts for Walrus on a host of its own (over TLS
+	// only: the answers hold secret keys).
+	internal.Handle(clcapi.Prefix, clcapi.NewHandler(cloud, log))
 	srv := join.NewServer(cloud.CA(), st, log)
 	hosts, ips := frontEndNames(cfg.VNetCloudIP.String())
 	tc, err := srv.FrontEndTLSConfig(hosts, ips)
@@ -126,6 +130,7 @@ type remoteNode struct {
 	images    nc.ImageSource
 	listenTLS *tls.Config // nil: plain HTTP (ENABLE_WS_SECURITY="N")
 	clientTLS *tls.Config // calling other roles (a cluster its nodes); nil: plain HTTP
+	server    string      // the front-end's CLOUD_PORT it joined at
 }
 
 // joinNode gives a node controller on its own host its identity (loaded,
@@ -188,7 +193,7 @@ func joinHost(ctx context.Context, o Options, role string, background func(strin
 	}
 	background(role+" identity renewal", func(ctx context.Context) error { return id.KeepRenewed(ctx, log) })
 	return &remoteNode{images: imagesAt(rpc.NewClientConfig(id.Server, id.ClientTLSConfig(), log)),
-		listenTLS: id.ServerTLSConfig(), clientTLS: id.ClientTLSConfig()}, nil
+		listenTLS: id.ServerTLSConfig(), clientTLS: id.ClientTLSConfig(), server: id.Server}, nil
 }
 
 // IdentityDir is where a host keeps the identity it joined the cloud with

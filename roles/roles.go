@@ -17,9 +17,11 @@
 // joining, renewal and Walrus's images. A cluster controller may run on a
 // host of its own too (clusters.go), with or without node controllers
 // beside it: it joins likewise and serves the cluster API on CC_PORT; the
-// cloud controller reaches the clusters registered in its store. Other
-// mixes that need a role elsewhere are refused at start. A role that is not built yet is refused
-// by name rather than pretended.
+// cloud controller reaches the clusters registered in its store. Walrus
+// may too (walrus.go): it serves S3 and checks signatures against the
+// cloud controller's accounts over its internal API. Other mixes that need
+// a role elsewhere are refused at start. A role that is not built yet is
+// refused by name rather than pretended.
 package roles
 
 import (
@@ -175,11 +177,11 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("role %s is not built yet in this version of euca; run the roles that are (%s)", strings.Join(missing, ", "), builtList())
 	}
 	// Refuse a mix that could not work rather than start half a cloud.
-	for _, dep := range []struct{ role, needs string }{{Walrus, CLC}, {NC, CC}, {NC, Walrus}} {
+	for _, dep := range []struct{ role, needs string }{{NC, CC}, {NC, Walrus}} {
 		// A node or cluster host on its own joins the cloud and fetches
 		// images from the front-end (join.go, clusters.go).
 		if o.Roles[dep.role] && !o.Roles[dep.needs] && !(dep.role == NC && (nodeAlone(o.Roles) || clusterAlone(o.Roles))) {
-			return fmt.Errorf("role %s needs role %s in the same process until internal RPC lands (for example --roles=all)", dep.role, dep.needs)
+			return fmt.Errorf("role %s needs role %s in the same process (for example --roles=all)", dep.role, dep.needs)
 		}
 	}
 	cfg, log := o.Conf, o.Log
@@ -227,11 +229,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 	var imgs *images.Service
 	if o.Roles[Walrus] {
-		s3, err := walrus.New(ctx, walrus.Options{Conf: cfg, Store: st, Keys: cloud, Log: log.With("role", Walrus)})
+		keys, err := walrusKeys(ctx, o, cloud, background) // walrus.go
+		if err != nil {
+			return err
+		}
+		s3, err := walrus.New(ctx, walrus.Options{Conf: cfg, Store: st, Keys: keys, Log: log.With("role", Walrus)})
 		if err != nil {
 			return err
 		}
 		router.S3 = s3
+	}
+	if o.Roles[Walrus] && cloud != nil {
 		// The storage side of images: bundles read for RegisterImage, and
 		// the decrypted image cache nodes download from.
 		imgs, err = images.New(ctx, images.Options{Conf: cfg, Store: st, CloudKey: cloud.CA().Key, Log: log.With("role", Walrus)})
@@ -333,7 +341,7 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 		start("NC_PORT", ln, ncapi.NewHandler(node, log.With("role", NC)))
-	case clusterAlone(o.Roles):
+	case clusterAlone(o.Roles) && !o.Roles[Walrus]:
 		// A cluster host: the cloud controller calls it on CC_PORT.
 		if o.Ready != nil {
 			o.Ready <- ccAddr

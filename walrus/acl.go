@@ -155,7 +155,7 @@ func (w *Walrus) checkGrantee(ctx context.Context, g store.WalrusGrant) error {
 		if g.ID == CloudReaderID {
 			return nil
 		}
-		if _, err := w.st.AccountByID(ctx, g.ID); err != nil {
+		if _, err := w.keys.AccountName(ctx, g.ID); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return s3Errorf("InvalidArgument", "Invalid id")
 			}
@@ -214,11 +214,11 @@ func (w *Walrus) ownerOf(ctx context.Context, accountID string) owner {
 	if accountID == CloudReaderID {
 		return owner{ID: CloudReaderID, DisplayName: CloudReaderID}
 	}
-	a, err := w.st.AccountByID(ctx, accountID)
+	name, err := w.keys.AccountName(ctx, accountID)
 	if err != nil {
 		return owner{ID: accountID, DisplayName: accountID}
 	}
-	return owner{ID: a.ID, DisplayName: a.Name}
+	return owner{ID: accountID, DisplayName: name}
 }
 
 // accessControlPolicy is the document of Get/Put{Bucket,Object}Acl.

@@ -54,6 +54,11 @@ func (k storeKeys) LookupAccessKey(ctx context.Context, akid string) (principal.
 	return principal.Principal{AccountID: a.ID, AccountName: a.Name, UserName: key.UserName, AccessKeyID: key.ID}, key.Secret, nil
 }
 
+func (k storeKeys) AccountName(ctx context.Context, id string) (string, error) {
+	a, err := k.st.AccountByID(ctx, id)
+	return a.Name, err
+}
+
 // testEnv is a Walrus over a real store and filesystem, served over HTTP,
 // with two accounts.
 type testEnv struct {

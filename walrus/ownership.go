@@ -54,7 +54,7 @@ func (w *Walrus) checkPrincipals(ctx context.Context, p *policy.Policy) error {
 			if id == CloudReaderID {
 				continue
 			}
-			if _, err := w.st.AccountByID(ctx, id); errors.Is(err, store.ErrNotFound) {
+			if _, err := w.keys.AccountName(ctx, id); errors.Is(err, store.ErrNotFound) {
 				return s3Errorf("MalformedPolicy", "Invalid principal in policy: no account %s", id)
 			} else if err != nil {
 				return internal("principal %s: %w", id, err)

@@ -31,11 +31,16 @@ import (
 	"github.com/euca-cloud/euca/walrus/backend/fs"
 )
 
-// Keys resolves an access key to its owner and secret: the cloud
-// controller's LookupAccessKey (the same shape as queryapi.Keys). An
-// unknown key is awsauth.ErrUnknownKey.
+// Keys is what Walrus needs of the cloud's accounts, which the cloud
+// controller owns: in its process, or over its internal API when Walrus runs
+// on a host of its own (roles/clc/clcapi).
 type Keys interface {
+	// LookupAccessKey resolves an access key to its owner and secret (the
+	// same shape as queryapi.Keys); an unknown key is awsauth.ErrUnknownKey.
 	LookupAccessKey(ctx context.Context, accessKeyID string) (principal.Principal, string, error)
+	// AccountName is an account's name (an ACL's display name); an
+	// unknown account is store.ErrNotFound.
+	AccountName(ctx context.Context, accountID string) (string, error)
 }
 
 // Options configure New.

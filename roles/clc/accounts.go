@@ -158,6 +158,16 @@ func (c *Cloud) LookupAccessKey(ctx context.Context, akid string) (principal.Pri
 	return principal.Principal{AccountID: a.ID, AccountName: a.Name, UserName: k.UserName, AccessKeyID: k.ID}, k.Secret, nil
 }
 
+// AccountName is an account's name; store.ErrNotFound when there is none
+// (Walrus's display names and grantee checks).
+func (c *Cloud) AccountName(ctx context.Context, accountID string) (string, error) {
+	a, err := c.store.AccountByID(ctx, accountID)
+	if err != nil {
+		return "", err
+	}
+	return a.Name, nil
+}
+
 // internal turns an unexpected store failure into the API's internal error.
 func internal(err error) error { return awserr.Internal(err) }
 

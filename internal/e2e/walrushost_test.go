@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestWalrusOnItsOwnHost: Walrus runs on a host of its own (a network
+// namespace joined to the front-end's by a veth link), joined with a token
+// made for Walrus; it checks the AWS CLI's signatures against the cloud
+// controller's accounts over the internal API, names the owner in an ACL,
+// refuses a wrong secret and an unknown key as S3 does, and no secret key
+// reaches either host's log.
+func TestWalrusOnItsOwnHost(t *testing.T) {
+	Need(t, "ip", "aws", "unzip")
+	if os.Geteuid() != 0 {
+		Missing(t, "two hosts (network namespaces joined by a veth link) need root")
+	}
+	nsA, nsB := twoHosts(t)
+	cloudPort, walrusPort := freePort(t), freePort(t)
+	fe := newHost(t, nsA, "fe", "CLOUD_PORT=\""+strconv.Itoa(cloudPort)+"\"", "METADATA_PORT=\""+strconv.Itoa(freePort(t))+"\"")
+	fe.start("--roles=clc")
+	out, err := fe.run("token", "create", "--role", "walrus")
+	tok := tokenLine.FindString(out)
+	if err != nil || tok == "" {
+		t.Fatalf("euca token create --role walrus: %v\n%s", err, out)
+	}
+	w := newHost(t, nsB, "walrus", "CLOUD_PORT=\""+strconv.Itoa(walrusPort)+"\"")
+	w.start("--roles=walrus", "--join", tok, "--server", "10.252.0.1:"+strconv.Itoa(cloudPort))
+
+	credDir := t.TempDir()
+	zip := filepath.Join(credDir, "c.zip")
+	if out, err := fe.run("credentials", "--account", "admin", "--zip", zip, "--host", "10.252.0.2"); err != nil {
+		t.Fatalf("euca credentials: %v\n%s", err, out)
+	}
+	unzip(t, zip, credDir)
+	src := exec.Command("bash", "-c", "set -a; . ./eucarc; set +a; env -0")
+	src.Dir = credDir
+	raw, err := src.Output()
+	if err != nil {
+		t.Fatalf("source eucarc: %v", err)
+	}
+	env := cleanEnv()
+	secret := ""
+	for _, kv := range strings.Split(string(raw), "\x00") {
+		if strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "EC2_") {
+			env = append(env, kv)
+		}
+		if v, ok := strings.CutPrefix(kv, "AWS_SECRET_ACCESS_KEY="); ok {
+			secret = v
+		}
+	}
+	if secret == "" {
+		t.Fatal("no secret key in the eucarc")
+	}
+	endpoint := "http://10.252.0.2:" + strconv.Itoa(walrusPort)
+	s3 := func(extraEnv []string, args ...string) (string, error) {
+		cmd := exec.Command("ip", append([]string{"netns", "exec", nsA, "aws", "--endpoint-url", endpoint, "s3api"}, append(args, "--output", "text")...)...)
+		cmd.Env = append(append([]string{}, env...), extraEnv...)
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := s3(nil, args...)
+		if err != nil {
+			t.Fatalf("aws s3api %v: %v\n%s\n--- walrus:\n%s\n--- front-end:\n%s", args, err, out, tail(w.Log(), 30), tail(fe.Log(), 30))
+		}
+		return out
+	}
+	must("create-bucket", "--bucket", "far")
+	body := filepath.Join(t.TempDir(), "body")
+	os.WriteFile(body, []byte("stored on another host"), 0o644)
+	must("put-object", "--bucket", "far", "--key", "k", "--body", body)
+	got := filepath.Join(t.TempDir(), "got")
+	must("get-object", "--bucket", "far", "--key", "k", got)
+	if b, _ := os.ReadFile(got); string(b) != "stored on another host" {
+		t.Errorf("object %q", b)
+	}
+	if owner := must("get-bucket-acl", "--bucket", "far", "--query", "Owner.DisplayName"); owner != "admin" {
+		t.Errorf("owner %q, want the account's name", owner)
+	}
+	if out, err := s3([]string{"AWS_SECRET_ACCESS_KEY=" + strings.Repeat("x", 40)}, "list-objects-v2", "--bucket", "far"); err == nil || !strings.Contains(out, "SignatureDoesNotMatch") {
+		t.Errorf("a wrong secret: %v\n%s", err, out)
+	}
+	if out, err := s3([]string{"AWS_ACCESS_KEY_ID=AKIANOSUCHKEY0000000"}, "list-objects-v2", "--bucket", "far"); err == nil || !strings.Contains(out, "InvalidAccessKeyId") {
+		t.Errorf("an unknown key: %v\n%s", err, out)
+	}
+	if strings.Contains(w.Log(), secret) || strings.Contains(fe.Log(), secret) {
+		t.Error("a secret key is in a log")
+	}
+}
