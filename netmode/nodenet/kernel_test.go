@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -502,4 +503,41 @@ func TestKernelManagedSegments(t *testing.T) {
 	if l, err := nstest.Lease(ga, "eth0", macB, 1); err == nil {
 		t.Errorf("i-b's MAC leased %s on another segment", l.ACK.YourIPAddr)
 	}
+}
+
+// TestKernelOperatorBridge: a segment on an operator's bridge (VNET_BRIDGE
+// without the project's prefix) gets the tunnel plugged in, is refused
+// with a message naming it when missing, and is never removed.
+func TestKernelOperatorBridge(t *testing.T) {
+	n1 := nstest.New(t)
+	nstest.Veth(t, n1, "eth0", nstest.New(t), "peer", nil)
+	nstest.Addr(t, n1, "eth0", "192.0.2.2/24")
+	ctx := context.Background()
+	a, err := New(Config{}, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nstest.Do(n1, func() error { return a.Close(ctx) }) })
+	n := Network{Subnet: mp("10.212.0.0/16"), Segments: []Segment{{Bridge: "br-op", VNI: 1, Gateway: ma("10.212.0.1"), Remotes: []netip.Addr{ma("192.0.2.1")}}}}
+	err = nstest.Do(n1, func() error { return a.Set(ctx, n) })
+	if err == nil || !strings.Contains(err.Error(), "br-op") || !strings.Contains(err.Error(), "VNET_BRIDGE") {
+		t.Errorf("a missing operator's bridge: %v", err)
+	}
+	nstest.MustDo(t, n1, func() error {
+		return netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br-op"}})
+	})
+	nstest.MustDo(t, n1, func() error { return a.Set(ctx, n) })
+	nstest.MustDo(t, n1, func() error {
+		if l := mustLink(t, link.VXLANName(1)); masterOf(l) != "br-op" {
+			t.Errorf("the tunnel is on %q, not the operator's bridge", masterOf(l))
+		}
+		return nil
+	})
+	nstest.MustDo(t, n1, func() error { return a.Set(ctx, Network{}) })
+	nstest.MustDo(t, n1, func() error {
+		if !link.Exists("br-op") || link.Exists(link.VXLANName(1)) {
+			t.Error("the operator's bridge must stay and the tunnel go")
+		}
+		return nil
+	})
 }

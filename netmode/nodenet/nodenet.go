@@ -21,7 +21,9 @@
 // Everything carries the project's names (bridges as the controller names
 // them, "euca-vx<VNI>", the table euca-node); Set makes what is missing
 // and removes what it made and no longer wants, and netmode's Close
-// (`euca network flush`) removes it too. When the controller's address is
+// (`euca network flush`) removes it too. A segment on an operator's bridge
+// (the controller's VNET_BRIDGE, without the prefix) must exist here as
+// there: the agent only plugs its tunnel into it. When the controller's address is
 // this host's own, the controller's network mode already runs the
 // segments here: Set then leaves the host alone.
 package nodenet
@@ -151,21 +153,12 @@ func (a *Agent) Set(ctx context.Context, n Network) error {
 	bridges, tunnels := map[string]bool{}, map[string]bool{}
 	var errs []error
 	for _, s := range n.Segments {
-		br, created, err := link.EnsureBridge(s.Bridge, nil)
+		br, err := a.bridge(s)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		bridges[s.Bridge] = true
-		errs = append(errs, mark(br))
-		if created {
-			a.log.Info("nodenet: bridge created", "bridge", s.Bridge, "vni", s.VNI)
-		}
-		// The host has no business on the instances' network: no IPv6
-		// link-local address, router solicitations or DAD from the bridge.
-		if _, err := link.WriteSysctl("/proc/sys/net/ipv6/conf/"+s.Bridge+"/disable_ipv6", "1"); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("bridge %s: disable IPv6: %w", s.Bridge, err))
-		}
 		name := link.VXLANName(s.VNI)
 		tunnels[name] = true
 		remotes := slices.DeleteFunc(slices.Clone(s.Remotes), func(r netip.Addr) bool { return r == under.Local })
@@ -194,9 +187,6 @@ func check(n Network) error {
 	for _, s := range n.Segments {
 		if err := link.CheckName(s.Bridge); err != nil {
 			return fmt.Errorf("segment bridge: %w", err)
-		}
-		if !link.Owned(s.Bridge) {
-			return fmt.Errorf("segment bridge %q lacks the %q prefix: a node makes only its own", s.Bridge, link.Prefix)
 		}
 		if err := link.CheckVNI(s.VNI); err != nil {
 			return fmt.Errorf("segment %s: %w", s.Bridge, err)
@@ -238,6 +228,36 @@ func isLocal(a netip.Addr) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// bridge is segment s's bridge: one of the project's (euca-…) is made
+// when missing and marked as the agent's; another name is the operator's
+// (the controller's VNET_BRIDGE), which must exist here as it does there,
+// and is only given the tunnel.
+func (a *Agent) bridge(s Segment) (netlink.Link, error) {
+	if !link.Owned(s.Bridge) {
+		br, err := link.Bridge(s.Bridge)
+		if err != nil {
+			return nil, fmt.Errorf("%w: make it on this host as on the cluster controller's (VNET_BRIDGE)", err)
+		}
+		return br, nil
+	}
+	br, created, err := link.EnsureBridge(s.Bridge, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := mark(br); err != nil {
+		return nil, err
+	}
+	if created {
+		a.log.Info("nodenet: bridge created", "bridge", s.Bridge, "vni", s.VNI)
+	}
+	// The host has no business on the instances' network: no IPv6
+	// link-local address, router solicitations or DAD from the bridge.
+	if _, err := link.WriteSysctl("/proc/sys/net/ipv6/conf/"+s.Bridge+"/disable_ipv6", "1"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("bridge %s: disable IPv6: %w", s.Bridge, err)
+	}
+	return br, nil
 }
 
 // Alias marks the links an agent made (IFLA_IFALIAS): Set and Close
