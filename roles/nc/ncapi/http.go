@@ -72,8 +72,23 @@ func NewClient(c *rpc.Client) Node { return client{c} }
 
 type client struct{ c *rpc.Client }
 
+// calls says how each call is made: every one with a deadline; those
+// harmless twice (RunInstance is, for one id) tried again when no answer
+// came. The poll is not: a node that does not answer it is down for that
+// round, and the next round asks again.
+var calls = map[string]rpc.Policy{
+	pathDescribe:  {Timeout: rpc.Idempotent.Timeout, Attempts: 1},
+	pathRun:       rpc.Idempotent,
+	pathTerminate: rpc.Idempotent,
+	pathReboot:    rpc.Idempotent,
+	pathConsole:   rpc.Idempotent,
+	pathNetwork:   rpc.Idempotent,
+}
+
 func (c client) call(ctx context.Context, path string, in, out any) error {
-	return Errors.Decode(c.c.Call(ctx, http.MethodPost, path, in, out))
+	return calls[path].Do(ctx, func(ctx context.Context) error {
+		return Errors.Decode(c.c.Call(ctx, http.MethodPost, path, in, out))
+	})
 }
 
 func (c client) Describe(ctx context.Context) (NodeStatus, error) {
