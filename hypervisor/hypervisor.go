@@ -111,6 +111,8 @@ func DomainName(id string) string { return DomainPrefix + id }
 // controller over it answers no poll, as a host that is off.
 type Sleeper interface {
 	Asleep() bool
+	PowerOff() error // the host goes to sleep
+	Wake() error     // the host comes back (Wake-on-LAN reaches it)
 }
 
 type Resources struct {

@@ -53,6 +53,7 @@ import (
 	"github.com/euca-cloud/euca/netmode"
 	"github.com/euca-cloud/euca/netmode/nodenet"
 	"github.com/euca-cloud/euca/roles/cc"
+	"github.com/euca-cloud/euca/roles/cc/power"
 	"github.com/euca-cloud/euca/roles/clc"
 	"github.com/euca-cloud/euca/roles/nc"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
@@ -408,6 +409,12 @@ func startNode(ctx context.Context, o Options, st *store.Store, src nc.ImageSour
 		defer drv.Close()
 		return node.Run(ctx)
 	})
+	if sl, ok := drv.(hypervisor.Sleeper); ok {
+		// A host that sleeps in software (the sim driver's) wakes on a
+		// Wake-on-LAN magic packet to one of its MACs, as a real host's
+		// network card powers it on, so POWERSAVE's wake reaches it.
+		wakeOnLAN(log, sl, background)
+	}
 	log.Info("node controller running", "driver", drv.Name())
 	return node, nil
 }
@@ -465,8 +472,32 @@ func startCluster(ctx context.Context, o Options, st *store.Store, clientTLS fun
 	if err != nil {
 		return nil, err
 	}
+	if strings.EqualFold(strings.TrimSpace(cfg.SchedPolicy), "POWERSAVE") {
+		// Idle nodes power their hosts down when asked (the node API's
+		// power-down); a sleeping one is woken with a magic packet to the
+		// MAC the ARP table had for it.
+		cluster.SetPower(power.WakeOnLAN{MAC: power.ARPMAC(power.ARPTable)})
+	}
 	background("cc", cluster.Run)
 	return cluster, nil
+}
+
+// wakeOnLAN listens for Wake-on-LAN magic packets (UDP port 9, which
+// needs root) and wakes the sleeping host when one names this host's MAC.
+func wakeOnLAN(log *slog.Logger, host hypervisor.Sleeper, background func(string, func(context.Context) error)) {
+	macs, err := power.HostMACs()
+	if err != nil || len(macs) == 0 {
+		log.Info("no Ethernet interface: the simulated host cannot be woken on LAN", "err", err)
+		return
+	}
+	pc, err := net.ListenPacket("udp4", ":"+strconv.Itoa(power.WakePort))
+	if err != nil {
+		log.Info("not listening for Wake-on-LAN: the simulated host cannot be woken on LAN", "err", err)
+		return
+	}
+	background("wake-on-lan", func(ctx context.Context) error {
+		return power.ServeWake(ctx, pc, macs, host.Wake, log)
+	})
 }
 
 // localNode is the NODES name of a node controller in the same process.

@@ -552,6 +552,17 @@ func (c *Cluster) powerDownIdle(ctx context.Context) {
 	for _, name := range idle {
 		wg.Go(func() {
 			err := sw.PowerOff(ctx, name)
+			if errors.Is(err, power.ErrNoPowerOff) && name != LocalNode {
+				// A switch that only wakes (Wake-on-LAN): the node
+				// powers its own host down, as Eucalyptus's did. The
+				// front-end's own host runs the controllers: never.
+				c.mu.Lock()
+				client := c.nodes[name]
+				c.mu.Unlock()
+				if pd, ok := client.(ncapi.PowerDowner); ok {
+					err = pd.PowerDown(ctx)
+				}
+			}
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			s := c.state[name]

@@ -3,6 +3,7 @@ package cc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
+	"github.com/euca-cloud/euca/roles/cc/power"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
 	"github.com/euca-cloud/euca/store"
 )
@@ -412,6 +414,48 @@ func TestPowerSaveSleepersSurviveARestart(t *testing.T) {
 	}
 	if _, woke := sw.calls(); !reflect.DeepEqual(woke, []string{"b"}) {
 		t.Fatalf("woke %v, want [b]", woke)
+	}
+}
+
+// sleepyNode is a fake node that powers its own host down.
+type sleepyNode struct{ *fakeNode }
+
+func (s sleepyNode) PowerDown(context.Context) error {
+	s.set(func(f *fakeNode) { f.down = true })
+	return nil
+}
+
+// wakeOnly wakes fake nodes but cannot power them down, as Wake-on-LAN.
+type wakeOnly struct{ *fakePower }
+
+func (w wakeOnly) PowerOff(ctx context.Context, node string) error {
+	return fmt.Errorf("power off %s: %w", node, power.ErrNoPowerOff)
+}
+
+// TestPowerSaveAsksTheNodeToPowerDown: with a switch that only wakes, an
+// idle node is asked to power its own host down (Eucalyptus's
+// ncPowerDown); the front-end's own node never is.
+func TestPowerSaveAsksTheNodeToPowerDown(t *testing.T) {
+	e := newEnv(t, "POWERSAVE", []string{"a", LocalNode}, room(2), room(2))
+	e.cfg.PowerIdleThresh = time.Minute
+	nodes := map[string]ncapi.Node{"a": sleepyNode{e.nodes["a"]}, LocalNode: sleepyNode{e.nodes[LocalNode]}}
+	c, err := New(context.Background(), e.cfg, e.st, func(host string, _ int) (ncapi.Node, error) { return nodes[host], nil }, e.net, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &clock{t: time.Unix(1e9, 0)}
+	c.now = k.now
+	sw := wakeOnly{&fakePower{nodes: e.nodes, dead: map[string]bool{}}}
+	c.SetPower(sw)
+	ctx := context.Background()
+	c.poll(ctx)
+	k.add(2 * time.Minute)
+	c.poll(ctx)
+	if a := nodeInfo(t, c, "a"); !a.Asleep {
+		t.Fatalf("a: %+v, want asleep (powered down through its node API)", a)
+	}
+	if l := nodeInfo(t, c, LocalNode); l.Asleep || !l.Up {
+		t.Fatalf("the front-end's own node: %+v, want up", l)
 	}
 }
 

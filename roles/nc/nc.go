@@ -276,6 +276,34 @@ func (n *Node) awake() error {
 // which the roles pass down), for `euca node list`.
 func (n *Node) SetVersion(v string) { n.version.Store(&v) }
 
+var _ ncapi.PowerDowner = (*Node)(nil)
+
+// PowerDown puts the host to sleep, as the cluster asks of an idle node
+// under POWERSAVE (Eucalyptus's ncPowerDown), when the driver can: the sim
+// driver's host can; a real host cannot yet (ncapi.ErrUnsupported). A host
+// with an instance that holds resources is never put to sleep.
+func (n *Node) PowerDown(ctx context.Context) error {
+	s, ok := n.drv.(hypervisor.Sleeper)
+	if !ok {
+		return fmt.Errorf("%w: the %s driver cannot power this host down", ncapi.ErrUnsupported, n.drv.Name())
+	}
+	if err := n.awake(); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock() // held: no instance is accepted meanwhile
+	for _, in := range n.insts {
+		if holds(in.rec.State) {
+			return fmt.Errorf("%w: instance %s is %s", ncapi.ErrIncorrectState, in.id, in.rec.State)
+		}
+	}
+	if err := s.PowerOff(); err != nil {
+		return fmt.Errorf("power down: %w", err)
+	}
+	n.log.InfoContext(ctx, "host powered down for POWERSAVE: answering nothing until woken")
+	return nil
+}
+
 // Describe reports capacity and every instance the node knows, oldest first.
 func (n *Node) Describe(ctx context.Context) (ncapi.NodeStatus, error) {
 	if err := n.awake(); err != nil {

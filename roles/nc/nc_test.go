@@ -776,3 +776,27 @@ func TestAsleepAnswersNothing(t *testing.T) {
 		t.Fatalf("woken: %+v", st.Instances)
 	}
 }
+
+// TestPowerDown: the node puts its (simulated) host to sleep when it is
+// idle, and refuses while an instance holds resources.
+func TestPowerDown(t *testing.T) {
+	h := newHost(t, nil)
+	n := h.start()
+	ctx := context.Background()
+	if err := n.RunInstance(ctx, h.req("i-1")); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, n, "i-1", ncapi.StateRunning)
+	if err := n.PowerDown(ctx); !errors.Is(err, ncapi.ErrIncorrectState) || h.drv.Asleep() {
+		t.Fatalf("power down with an instance: %v (asleep %v)", err, h.drv.Asleep())
+	}
+	if err := n.TerminateInstance(ctx, "i-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.PowerDown(ctx); err != nil || !h.drv.Asleep() {
+		t.Fatalf("power down idle: %v (asleep %v)", err, h.drv.Asleep())
+	}
+	if _, err := n.Describe(ctx); !errors.Is(err, hypervisor.ErrAsleep) {
+		t.Fatalf("describe asleep: %v", err)
+	}
+}

@@ -18,6 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"strconv"
 	"syscall"
 )
 
@@ -75,8 +77,9 @@ type WakeOnLAN struct {
 	// MAC is the address of a node's network card (Eucalyptus read it
 	// from the ARP table while the node was up: ARPMAC does).
 	MAC func(node string) (net.HardwareAddr, error)
-	// Addr is where the packets go; "" is the LAN's broadcast,
-	// 255.255.255.255:9.
+	// Addr is where the packets go; "" is the broadcast address of the
+	// local network the node is on (as Eucalyptus's powerwake did), port 9,
+	// or 255.255.255.255:9 when no interface is on the node's network.
 	Addr string
 	// Off powers a host down; nil: PowerOff returns ErrNoPowerOff.
 	Off func(ctx context.Context, node string) error
@@ -99,12 +102,47 @@ func (w WakeOnLAN) Wake(ctx context.Context, node string) error {
 	}
 	addr := w.Addr
 	if addr == "" {
-		addr = "255.255.255.255:9"
+		addr = net.JoinHostPort(broadcastFor(node).String(), strconv.Itoa(WakePort))
 	}
 	if err := SendMagicPacket(ctx, addr, mac); err != nil {
 		return fmt.Errorf("wake %s: %w", node, err)
 	}
 	return nil
+}
+
+// broadcastFor is the broadcast address of this host's network that holds
+// node's address, else the limited broadcast (which a host without a
+// default route cannot send to).
+func broadcastFor(node string) netip.Addr {
+	host := node
+	if h, _, err := net.SplitHostPort(node); err == nil {
+		host = h
+	}
+	ips, _ := net.LookupIP(host)
+	addrs, _ := net.InterfaceAddrs()
+	return broadcastIn(ips, addrs)
+}
+
+// broadcastIn is the broadcast address of the first of addrs (this host's)
+// whose network holds one of ips, else 255.255.255.255.
+func broadcastIn(ips []net.IP, addrs []net.Addr) netip.Addr {
+	for _, ip := range ips {
+		if ip.To4() == nil {
+			continue
+		}
+		for _, a := range addrs {
+			n, ok := a.(*net.IPNet)
+			if !ok || n.IP.To4() == nil || !n.Contains(ip) {
+				continue
+			}
+			var b [4]byte
+			for i := range b {
+				b[i] = n.IP.To4()[i] | ^n.Mask[len(n.Mask)-4+i]
+			}
+			return netip.AddrFrom4(b)
+		}
+	}
+	return netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
 
 // MagicPacket is the Wake-on-LAN frame payload for mac: six 0xff bytes,

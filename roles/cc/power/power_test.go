@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -101,5 +102,63 @@ func TestHosts(t *testing.T) {
 	}
 	if err := sw.Wake(ctx, "b"); !errors.Is(err, ErrUnknownNode) {
 		t.Fatalf("unknown node: %v", err)
+	}
+}
+
+// TestServeWake: a magic packet for one of the host's MACs wakes it; one
+// for another host, or noise, does not.
+func TestServeWake(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, _ := net.ParseMAC("52:54:00:00:00:01")
+	other, _ := net.ParseMAC("52:54:00:00:00:02")
+	woke := make(chan struct{}, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- ServeWake(ctx, pc, []net.HardwareAddr{mine}, func() error { woke <- struct{}{}; return nil }, slog.New(slog.DiscardHandler))
+	}()
+	addr := pc.LocalAddr().String()
+	if err := SendMagicPacket(ctx, addr, other); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := net.Dial("udp4", addr)
+	c.Write([]byte("noise"))
+	c.Close()
+	if err := SendMagicPacket(ctx, addr, mine); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-woke:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not woken by its magic packet")
+	}
+	select {
+	case <-woke:
+		t.Fatal("woken twice: by another host's packet or noise")
+	default:
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBroadcastIn(t *testing.T) {
+	_, lan, _ := net.ParseCIDR("10.250.0.1/24")
+	lan.IP = net.ParseIP("10.250.0.1")
+	_, wide, _ := net.ParseCIDR("172.16.0.0/12")
+	wide.IP = net.ParseIP("172.16.3.4")
+	addrs := []net.Addr{wide, lan}
+	for _, tt := range []struct{ ip, want string }{
+		{"10.250.0.3", "10.250.0.255"},
+		{"172.20.1.1", "172.31.255.255"},
+		{"192.0.2.7", "255.255.255.255"},
+	} {
+		if got := broadcastIn([]net.IP{net.ParseIP(tt.ip)}, addrs).String(); got != tt.want {
+			t.Errorf("broadcast for %s: %s, want %s", tt.ip, got, tt.want)
+		}
 	}
 }

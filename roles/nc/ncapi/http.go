@@ -2,6 +2,7 @@ package ncapi
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -15,6 +16,7 @@ var Errors = rpc.Errors{
 	{Code: "InsufficientCapacity", Status: http.StatusServiceUnavailable, Err: ErrNoCapacity},
 	{Code: "IncorrectInstanceState", Status: http.StatusConflict, Err: ErrIncorrectState},
 	{Code: rpc.CodeBadRequest, Status: http.StatusBadRequest, Err: ErrBadRequest},
+	{Code: "Unsupported", Status: http.StatusNotImplemented, Err: ErrUnsupported},
 }
 
 // The node API's calls, one row each.
@@ -25,6 +27,7 @@ const (
 	pathReboot    = "/nc/v1/reboot-instance"
 	pathConsole   = "/nc/v1/console-output"
 	pathNetwork   = "/nc/v1/set-network"
+	pathPowerDown = "/nc/v1/power-down"
 )
 
 type none struct{}
@@ -62,6 +65,13 @@ func NewHandler(n Node, log *slog.Logger) http.Handler {
 	})
 	rpc.Func(m, "POST "+pathNetwork, func(ctx context.Context, in Network) (none, error) {
 		return none{}, n.SetNetwork(ctx, in)
+	})
+	rpc.Func(m, "POST "+pathPowerDown, func(ctx context.Context, _ none) (none, error) {
+		p, ok := n.(PowerDowner)
+		if !ok {
+			return none{}, fmt.Errorf("%w: this node cannot power its host down", ErrUnsupported)
+		}
+		return none{}, p.PowerDown(ctx)
 	})
 	return m
 }
@@ -119,4 +129,10 @@ func (c client) ConsoleOutput(ctx context.Context, id string) ([]byte, error) {
 
 func (c client) SetNetwork(ctx context.Context, n Network) error {
 	return c.call(ctx, pathNetwork, n, nil)
+}
+
+// PowerDown asks the node to power its host down (ErrUnsupported when it
+// cannot).
+func (c client) PowerDown(ctx context.Context) error {
+	return c.call(ctx, pathPowerDown, none{}, nil)
 }

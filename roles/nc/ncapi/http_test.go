@@ -312,3 +312,41 @@ func TestNodeRefusesStrangers(t *testing.T) {
 		t.Error("the node was reached")
 	}
 }
+
+// powerNode is a fake node that can power its host down.
+type powerNode struct {
+	*fakeNode
+	mu   sync.Mutex
+	down int
+}
+
+func (p *powerNode) PowerDown(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down++
+	return nil
+}
+
+// TestPowerDownOverHTTPS: a node that can power its host down is asked to
+// over the wire; one that cannot answers ErrUnsupported.
+func TestPowerDownOverHTTPS(t *testing.T) {
+	ca, _ := testCAs(t)
+	cert, err := ca.IssueClient("cc:test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p := &powerNode{fakeNode: newFake()}
+	n := clientOf(t, serveNode(t, p), ca, cert)
+	pd, ok := n.(ncapi.PowerDowner)
+	if !ok {
+		t.Fatal("the client cannot ask for a power-down")
+	}
+	if err := pd.PowerDown(ctx); err != nil || p.down != 1 {
+		t.Fatalf("power down: %v, %d calls", err, p.down)
+	}
+	plain := clientOf(t, serveNode(t, newFake()), ca, cert).(ncapi.PowerDowner)
+	if err := plain.PowerDown(ctx); !errors.Is(err, ncapi.ErrUnsupported) {
+		t.Fatalf("a node without power control: %v, want ErrUnsupported", err)
+	}
+}

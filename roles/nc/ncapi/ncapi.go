@@ -52,7 +52,18 @@ var (
 	// the call (rebooting one that is not running), EC2's
 	// IncorrectInstanceState.
 	ErrIncorrectState = errors.New("ncapi: instance not in a state that allows this")
+	// ErrUnsupported: the node cannot do this (a host its driver cannot
+	// power down).
+	ErrUnsupported = errors.New("ncapi: not supported by this node")
 )
+
+// PowerDowner is a node that can power its own host down, as Eucalyptus's
+// CC asked an idle node to (ncPowerDown) under POWERSAVE; the host is woken
+// from outside (Wake-on-LAN, package roles/cc/power). Not part of Node: a
+// node that cannot is asked nothing.
+type PowerDowner interface {
+	PowerDown(ctx context.Context) error
+}
 
 // Resources is an amount of a host's capacity.
 type Resources struct {
