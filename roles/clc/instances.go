@@ -826,6 +826,7 @@ func (c *Cloud) zoneNetwork(ctx context.Context, zone string) (ccapi.Network, er
 		// (see metadata.go for when it will not).
 		n.Metadata = c.MetadataListenAddr()
 	}
+	n.Metadata = c.zoneMetadata(zone, n.Metadata)
 	live, err := c.store.ZoneInstances(ctx, zone)
 	if err != nil {
 		return n, err

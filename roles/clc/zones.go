@@ -380,3 +380,14 @@ func (c *Cloud) resizeDefaultSubnet(ctx context.Context, sn store.Subnet, want n
 	}
 	return nil
 }
+
+// zoneMetadata is where a zone's cluster redirects 169.254.169.254:80. A
+// loopback address means this host's: a cluster on another host gets no
+// redirect rather than one to a port of its own loopback, which guests
+// must never reach.
+func (c *Cloud) zoneMetadata(zone string, md netip.AddrPort) netip.AddrPort {
+	if md.IsValid() && md.Addr().IsLoopback() && !c.inst.isLocal(zone) {
+		return netip.AddrPort{}
+	}
+	return md
+}

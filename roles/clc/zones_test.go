@@ -163,6 +163,7 @@ func TestSubnetInUseKeepsItsRange(t *testing.T) {
 func TestRunInstancesPlacement(t *testing.T) {
 	f := newZoneFixture(t, 2)
 	ctx := context.Background()
+	f.c.SetMetadataTarget(netip.AddrPort{}) // the default: the listener on loopback
 	b := f.register(t, "us-east-1b", 5)
 
 	spec := f.spec(1, 1)
@@ -188,6 +189,14 @@ func TestRunInstancesPlacement(t *testing.T) {
 	}
 	if n := b.lastNetwork(t); n.Subnet.String() != "172.31.128.0/17" || len(n.Instances) != 2 {
 		t.Errorf("us-east-1b's network %+v", n)
+	}
+	// The metadata service listens on the front-end's loopback: a cluster
+	// elsewhere is not told to send guests to its own.
+	if n := b.lastNetwork(t); n.Metadata.IsValid() {
+		t.Errorf("us-east-1b's cluster redirects metadata to %s", n.Metadata)
+	}
+	if n := f.cl.lastNetwork(t); n.Metadata != f.c.MetadataListenAddr() {
+		t.Errorf("the local cluster redirects metadata to %s", n.Metadata)
 	}
 
 	b.mu.Lock()
