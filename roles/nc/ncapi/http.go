@@ -93,6 +93,8 @@ var calls = map[string]rpc.Policy{
 	pathReboot:    rpc.Idempotent,
 	pathConsole:   rpc.Idempotent,
 	pathNetwork:   rpc.Idempotent,
+	// Once: a host that took the first and went to sleep answers no second.
+	pathPowerDown: {Timeout: rpc.Idempotent.Timeout, Attempts: 1},
 }
 
 func (c client) call(ctx context.Context, path string, in, out any) error {
