@@ -13,8 +13,8 @@ import (
 
 	"github.com/euca-cloud/euca/internal/awserr"
 	"github.com/euca-cloud/euca/internal/edge"
+	"github.com/euca-cloud/euca/internal/nodeview"
 	"github.com/euca-cloud/euca/internal/queryapi"
-	"github.com/euca-cloud/euca/roles/cc/ccapi"
 	"github.com/euca-cloud/euca/store"
 )
 
@@ -46,7 +46,7 @@ type CatalogService interface {
 	InstanceHypervisor() string
 	// ZoneNodes are a zone's nodes as its cluster last reported them;
 	// known is false before it has reported.
-	ZoneNodes(zone string) (nodes []ccapi.NodeInfo, known bool)
+	ZoneNodes(zone string) (nodes []nodeview.Node, known bool)
 }
 
 // setOf is a list that is always present in a response, empty or not: EC2
@@ -246,7 +246,7 @@ func verboseZoneLines(types []store.VMType, capacity map[string]store.VMTypeCapa
 // report: one per node, its state and its cores, memory (MB) and disk (GB)
 // free and total, as `euca node list` prints them; a node that is down says
 // since when and why.
-func verboseNodeLines(nodes []ccapi.NodeInfo) []zoneItem {
+func verboseNodeLines(nodes []nodeview.Node) []zoneItem {
 	var out []zoneItem
 	for _, n := range nodes {
 		host := n.Host

@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/euca-cloud/euca/internal/awserr"
+	"github.com/euca-cloud/euca/internal/nodeview"
 	"github.com/euca-cloud/euca/internal/queryapi"
-	"github.com/euca-cloud/euca/roles/cc/ccapi"
 	"github.com/euca-cloud/euca/store"
 )
 
@@ -45,7 +45,7 @@ type InstanceService interface {
 	ModifyInstanceAttribute(ctx context.Context, accountID, instanceID string, u store.InstanceUpdate, groupIDs []string) error
 	// Unreachable says which of the instances (all when nil) are on a node
 	// their cluster cannot reach now, why and since when.
-	Unreachable(instanceIDs []string) map[string]ccapi.InstanceStatus
+	Unreachable(instanceIDs []string) map[string]nodeview.Unreachable
 }
 
 // Ids of the kinds the instance actions take.
@@ -1025,12 +1025,12 @@ func reachability(s statusSummaryXML) []string {
 // node cannot be reached is impaired, its reachability check failed since
 // the node stopped answering (the node's state is the instance's system
 // status, and nothing is known of the guest).
-func statusSummary(state string, unreachable ccapi.InstanceStatus) statusSummaryXML {
+func statusSummary(state string, unreachable nodeview.Unreachable) statusSummaryXML {
 	switch {
-	case unreachable.Unreachable != "" && (state == store.InstanceRunning || state == store.InstancePending):
+	case unreachable.Why != "" && (state == store.InstanceRunning || state == store.InstancePending):
 		d := statusDetailXML{Name: "reachability", Status: "failed"}
-		if !unreachable.UnreachableSince.IsZero() {
-			d.ImpairedSince = ec2Time(unreachable.UnreachableSince.UnixMilli())
+		if !unreachable.Since.IsZero() {
+			d.ImpairedSince = ec2Time(unreachable.Since.UnixMilli())
 		}
 		return statusSummaryXML{Status: "impaired", Details: setOf[statusDetailXML]{[]statusDetailXML{d}}}
 	}

@@ -33,7 +33,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -44,6 +43,7 @@ import (
 
 	"github.com/euca-cloud/euca/internal/awserr"
 	"github.com/euca-cloud/euca/internal/ids"
+	"github.com/euca-cloud/euca/internal/nodeview"
 	"github.com/euca-cloud/euca/netmode/ipam"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
@@ -1140,18 +1140,14 @@ func (c *Cloud) lose(in store.Instance, set func(store.Instance, string, store.S
 // reported them (Unreachable says why, UnreachableSince since when): their
 // state is the last known, and DescribeInstanceStatus reports them
 // impaired rather than passing.
-func (c *Cloud) Unreachable(ids []string) map[string]ccapi.InstanceStatus {
+func (c *Cloud) Unreachable(ids []string) map[string]nodeview.Unreachable {
 	c.inst.mu.Lock()
 	defer c.inst.mu.Unlock()
-	out := map[string]ccapi.InstanceStatus{}
+	out := map[string]nodeview.Unreachable{}
 	for _, zone := range c.inst.unreachable {
-		if ids == nil {
-			maps.Copy(out, zone)
-			continue
-		}
-		for _, id := range ids {
-			if why, ok := zone[id]; ok {
-				out[id] = why
+		for id, is := range zone {
+			if ids == nil || slices.Contains(ids, id) {
+				out[id] = nodeview.Unreachable{Why: is.Unreachable, Since: is.UnreachableSince}
 			}
 		}
 	}
@@ -1160,9 +1156,13 @@ func (c *Cloud) Unreachable(ids []string) map[string]ccapi.InstanceStatus {
 
 // ZoneNodes are a zone's nodes as the last reconcile's poll of its cluster
 // reported them; known is false before the first.
-func (c *Cloud) ZoneNodes(zone string) (nodes []ccapi.NodeInfo, known bool) {
+func (c *Cloud) ZoneNodes(zone string) (nodes []nodeview.Node, known bool) {
 	c.inst.mu.Lock()
 	defer c.inst.mu.Unlock()
-	nodes, known = c.inst.nodes[zone]
-	return slices.Clone(nodes), known
+	infos, known := c.inst.nodes[zone]
+	for _, n := range infos {
+		nodes = append(nodes, nodeview.Node{Host: n.Host, Port: n.Port, Up: n.Up, Asleep: n.Asleep,
+			Free: nodeview.Resources(n.Free), Max: nodeview.Resources(n.Max), LastSeen: n.LastSeen, Error: n.Error})
+	}
+	return nodes, known
 }

@@ -743,7 +743,7 @@ func TestReconcileUnreachableAndLost(t *testing.T) {
 	f.cl.instances[failed].State, f.cl.instances[failed].Reason = ncapi.StateFailed, "the hypervisor lost the guest"
 	f.cl.mu.Unlock()
 	f.reconcile(t)
-	if got := f.c.Unreachable(nil); len(got) != 1 || got[away].Unreachable != "node node1 does not answer" {
+	if got := f.c.Unreachable(nil); len(got) != 1 || got[away].Why != "node node1 does not answer" {
 		t.Errorf("unreachable %v", got)
 	}
 	if got := f.c.Unreachable([]string{lost}); len(got) != 0 {
