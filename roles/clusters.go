@@ -40,11 +40,13 @@ func issuedClientTLS(ca *pki.CA, cn string) func() (*tls.Config, error) {
 		if ca == nil {
 			return nil, errors.New("no identity: the cloud's CA is not in this process")
 		}
-		cert, err := ca.IssueClient(cn)
+		// Issued again before it expires: a front-end that runs longer
+		// than one certificate lives keeps reaching its nodes and clusters.
+		tc, err := ca.ReissuingClientTLSConfig(cn)
 		if err != nil {
 			return nil, fmt.Errorf("client certificate %s: %w", cn, err)
 		}
-		return ca.ClientTLSConfig(cert), nil
+		return tc, nil
 	}
 }
 
@@ -73,7 +75,7 @@ func serveCluster(cl ccapi.Cluster, id *remoteNode, o Options, conns *httplimit.
 
 // dialClusters is how the cloud controller reaches a registered cluster:
 // the cluster API at its HOST:CC_PORT, under a certificate "clc:HOST" of the
-// cloud's CA, issued once.
+// cloud's CA, issued again before it expires.
 func dialClusters(cloud *clc.Cloud, o Options) clc.DialCluster {
 	cfg, log := o.Conf, o.Log.With("role", CLC)
 	issue := issuedClientTLS(cloud.CA(), "clc:"+o.Conf.ClusterName)
@@ -88,7 +90,9 @@ func dialClusters(cloud *clc.Cloud, o Options) clc.DialCluster {
 			if err != nil {
 				return nil, err
 			}
-			tc = c
+			// A joined host answering at a cluster's address must be a
+			// cluster controller, not a node posing as one.
+			tc = pki.ExpectJoined(c, CC)
 		}
 		return ccapi.NewClient(rpc.NewClientConfig(addr, tc, log), r.Name), nil
 	}

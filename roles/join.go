@@ -129,8 +129,11 @@ func serveEdge(addr string, h http.Handler, side *internalTLS, conns *httplimit.
 type remoteNode struct {
 	images    nc.ImageSource
 	listenTLS *tls.Config // nil: plain HTTP (ENABLE_WS_SECURITY="N")
-	clientTLS *tls.Config // calling other roles (a cluster its nodes); nil: plain HTTP
-	server    string      // the front-end's CLOUD_PORT it joined at
+	clientTLS *tls.Config // a cluster calling its nodes (joined peers must be nodes); nil: plain HTTP
+	// frontEndTLS calls the front-end (Walrus the cloud's accounts): the
+	// peer must be the front-end's, not a joined host's; nil: plain HTTP.
+	frontEndTLS *tls.Config
+	server      string // the front-end's CLOUD_PORT it joined at
 }
 
 // joinNode gives a node controller on its own host its identity (loaded,
@@ -192,8 +195,8 @@ func joinHost(ctx context.Context, o Options, role string, background func(strin
 		return nil, fmt.Errorf("the identity in %s is role %s's, not %s's", dir, id.Role(), role)
 	}
 	background(role+" identity renewal", func(ctx context.Context) error { return id.KeepRenewed(ctx, log) })
-	return &remoteNode{images: imagesAt(rpc.NewClientConfig(id.Server, id.ClientTLSConfig(), log)),
-		listenTLS: id.ServerTLSConfig(), clientTLS: id.ClientTLSConfig(), server: id.Server}, nil
+	return &remoteNode{images: imagesAt(rpc.NewClientConfig(id.Server, id.FrontEndTLSConfig(), log)),
+		listenTLS: id.ServerTLSConfig(), clientTLS: id.ClientTLSConfig(NC), frontEndTLS: id.FrontEndTLSConfig(), server: id.Server}, nil
 }
 
 // IdentityDir is where a host keeps the identity it joined the cloud with

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/euca-cloud/euca/internal/conf"
+	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/internal/rpc"
 	"github.com/euca-cloud/euca/roles/cc"
 	"github.com/euca-cloud/euca/roles/nc"
@@ -45,7 +46,9 @@ func clusterNodes(ctx context.Context, cfg *conf.Config, st *store.Store, client
 			}
 			// A node whose certificate was revoked (euca node revoke) is
 			// not driven, whatever it still presents.
-			tc = refuseRevoked(c, st)
+			// A joined host answering at a node's address must be a
+			// node, not a cluster or Walrus host posing as one.
+			tc = refuseRevoked(pki.ExpectJoined(c, NC), st)
 		}
 		return ncapi.NewClient(rpc.NewClientConfig(addr, tc, log)), nil
 	}, nil

@@ -28,5 +28,5 @@ func walrusKeys(ctx context.Context, o Options, cloud *clc.Cloud, background fun
 	if err != nil {
 		return nil, err
 	}
-	return clcapi.NewClient(rpc.NewClientConfig(id.server, id.clientTLS, o.Log.With("role", Walrus))), nil
+	return clcapi.NewClient(rpc.NewClientConfig(id.server, id.frontEndTLS, o.Log.With("role", Walrus))), nil
 }

@@ -176,7 +176,7 @@ func pinnedTLS(pin, host string) *tls.Config {
 			if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: host, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
 				return fmt.Errorf("the server's certificate is not the front-end's for %s: %w", host, err)
 			}
-			if !pki.IsInternal(leaf.Subject.Organization) || pki.IsJoined(leaf) {
+			if !pki.IsInternal(leaf.Subject.Organization) || pki.CheckJoinedRole(leaf) != nil {
 				return fmt.Errorf("the server at %s is not the cloud's front-end (its certificate is %s's)", host, leaf.Subject.CommonName)
 			}
 			return nil
@@ -403,14 +403,22 @@ func (id *Identity) ServerTLSConfig() *tls.Config {
 }
 
 // ClientTLSConfig is the configuration this host calls other roles with
-// (the front-end's CLOUD_PORT, for images): it trusts only the CA and
-// presents the current certificate.
-func (id *Identity) ClientTLSConfig() *tls.Config {
+// (a cluster controller its nodes): it trusts only the CA, presents the
+// current certificate, and takes a joined host's certificate only when it
+// is one of roles' (pki.ExpectJoined: a cluster's peers are "nc").
+func (id *Identity) ClientTLSConfig(roles ...string) *tls.Config {
 	c := id.caOnly().ClientTLSConfig(tls.Certificate{})
 	c.Certificates = nil
 	c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return id.current(), nil }
-	return c
+	return pki.ExpectJoined(c, roles...)
 }
+
+// FrontEndTLSConfig is the configuration this host calls the front-end
+// with (CLOUD_PORT: images, renewals, the cloud's accounts): as
+// ClientTLSConfig, but the server must be one of the front-end's own
+// roles, never a joined host, whatever names its certificate carries: the
+// check Join makes of the front-end, kept for every call after it.
+func (id *Identity) FrontEndTLSConfig() *tls.Config { return id.ClientTLSConfig() }
 
 // Renew asks the front-end for a fresh certificate of the same identity
 // (same key, so the key file never changes), writes it and swaps it in:
@@ -425,7 +433,7 @@ func (id *Identity) Renew(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	c := rpc.NewClientConfig(id.Server, id.ClientTLSConfig(), log)
+	c := rpc.NewClientConfig(id.Server, id.FrontEndTLSConfig(), log)
 	c.HTTP.Timeout = 30 * time.Second
 	defer c.HTTP.CloseIdleConnections()
 	var resp certResponse

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/internal/rpc"
@@ -24,43 +23,24 @@ const InternalPrefix = "/internal/"
 // call). The certificate is re-issued when a third of its life is left, so
 // a front-end that runs for a year keeps a valid one.
 func (s *Server) FrontEndTLSConfig(hosts []string, ips []net.IP) (*tls.Config, error) {
-	fc := &frontCert{ca: s.ca, hosts: hosts, ips: ips}
-	if _, err := fc.get(); err != nil {
+	s.frontHosts, s.frontIPs = slices.Clone(hosts), slices.Clone(ips)
+	fc, err := pki.NewReissuing(func() (tls.Certificate, error) {
+		c, err := s.ca.IssueServer(hosts, ips)
+		if err != nil {
+			return c, fmt.Errorf("front-end certificate: %w", err)
+		}
+		c.Certificate = append(c.Certificate, s.ca.Cert.Raw)
+		return c, nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS13,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return fc.get() },
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return fc.Get() },
 		ClientAuth:     tls.VerifyClientCertIfGiven,
 		ClientCAs:      s.ca.Pool(),
 	}, nil
-}
-
-type frontCert struct {
-	ca    *pki.CA
-	hosts []string
-	ips   []net.IP
-
-	mu   sync.Mutex
-	cert *tls.Certificate
-}
-
-func (f *frontCert) get() (*tls.Certificate, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.cert != nil {
-		l := f.cert.Leaf
-		if time.Now().Before(l.NotAfter.Add(-l.NotAfter.Sub(l.NotBefore) / 3)) {
-			return f.cert, nil
-		}
-	}
-	c, err := f.ca.IssueServer(f.hosts, f.ips)
-	if err != nil {
-		return nil, fmt.Errorf("front-end certificate: %w", err)
-	}
-	c.Certificate = append(c.Certificate, f.ca.Cert.Raw)
-	f.cert = &c
-	return f.cert, nil
 }
 
 // FrontEndHandler routes the front-end's internal TLS side: the join and

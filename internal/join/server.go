@@ -31,6 +31,11 @@ type Server struct {
 	// Validity of the certificates it issues; HostValidity unless a test
 	// wants renewals soon.
 	Validity time.Duration
+
+	// The front-end's own names and addresses (FrontEndTLSConfig): a
+	// joining host may not claim them.
+	frontHosts []string
+	frontIPs   []net.IP
 }
 
 // NewServer is the join server of the CA ca over st.
@@ -97,6 +102,9 @@ func (s *Server) join(ctx context.Context, req joinRequest) (certResponse, error
 	if err != nil {
 		return certResponse{}, err
 	}
+	if names, err = s.checkClaims(ctx, req.Host, names, ips, peer.Addr); err != nil {
+		return certResponse{}, s.refuse(ctx, "join", req.Host, peer.Addr, err)
+	}
 	csr, err := parseCSR(req.CSR)
 	if err != nil {
 		return certResponse{}, err
@@ -140,6 +148,73 @@ func (s *Server) renew(ctx context.Context, req renewRequest) (certResponse, err
 	s.log.InfoContext(ctx, "host certificate renewed", "role", role, "host", host, "from", peer.Addr,
 		"old_serial", pki.SerialHex(old), "serial", pki.SerialHex(cert), "not_after", cert.NotAfter.UTC())
 	return certResponse{Certificate: string(pki.EncodeCertPEM(cert.Raw)), CA: string(s.ca.CertPEM)}, nil
+}
+
+// checkClaims checks the names and addresses a joining host claims: only
+// the address the request came from is proven. An address that is the
+// front-end's own, or that another host's certificate in force (not
+// revoked, not expired) names, is refused: with it a token holder could
+// pass for the front-end or for that node to whoever dials the address. A
+// name held so is left out of the certificate (hosts in containers or
+// network namespaces share one host name, so refusing would keep them
+// out) and returned without it. A request from the front-end's own host,
+// or from an address the other certificate names (the same host joining
+// again, or with another role), may claim what that host holds.
+func (s *Server) checkClaims(ctx context.Context, host string, names []string, ips []net.IP, from netip.Addr) ([]string, error) {
+	from = from.Unmap()
+	fromFront := from.IsLoopback() || slices.ContainsFunc(s.frontIPs, func(ip net.IP) bool { return sameAddr(ip, from) })
+	type holder struct{ who, why string }
+	held := map[string]holder{} // lower-case name or address -> who holds it
+	if !fromFront {
+		for _, h := range s.frontHosts {
+			held[strings.ToLower(h)] = holder{"the front-end", "its own name"}
+		}
+		held["localhost"] = holder{"the front-end", "its own name"}
+		for _, ip := range s.frontIPs {
+			if a, ok := netip.AddrFromSlice(ip); ok {
+				held[a.Unmap().String()] = holder{"the front-end", "its own address"}
+			}
+		}
+	}
+	certs, err := s.store.HostCerts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check the names claimed: %w", err)
+	}
+	at := time.Now().UnixMilli()
+	for _, c := range certs {
+		if c.RevokedMS != 0 || c.NotAfterMS <= at || slices.Contains(c.Names, from.String()) {
+			continue
+		}
+		for _, n := range c.Names {
+			if _, ok := held[strings.ToLower(n)]; !ok {
+				held[strings.ToLower(n)] = holder{c.Role + ":" + c.Host, "serial " + c.Serial}
+			}
+		}
+	}
+	for _, ip := range ips {
+		a, _ := netip.AddrFromSlice(ip)
+		a = a.Unmap()
+		if a == from {
+			continue
+		}
+		if h, ok := held[a.String()]; ok {
+			return nil, fmt.Errorf("%w: %s is %s's (%s); a host may claim only its own addresses (if that host is gone, `euca node revoke %s` first)", ErrClaimed, a, h.who, h.why, a)
+		}
+	}
+	kept := names[:0:0]
+	for _, n := range names {
+		if h, ok := held[strings.ToLower(n)]; ok {
+			s.log.WarnContext(ctx, "join: name left out of the certificate: another host holds it", "host", host, "from", from, "name", n, "held_by", h.who)
+			continue
+		}
+		kept = append(kept, n)
+	}
+	return kept, nil
+}
+
+func sameAddr(ip net.IP, a netip.Addr) bool {
+	b, ok := netip.AddrFromSlice(ip)
+	return ok && b.Unmap() == a
 }
 
 // refuse logs a refused join or renewal (never the secret) and returns err.

@@ -2,8 +2,11 @@ package pki
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 )
 
 // ServerTLSConfig is the configuration of a role's internal listener: it
@@ -47,4 +50,44 @@ func requireInternalPeer(cs tls.ConnectionState) error {
 // issued to one of the cloud's roles.
 func IsInternal(organization []string) bool {
 	return slices.Contains(organization, InternalOrg)
+}
+
+// ErrJoinedPeer: the peer presented a joined host's certificate where
+// another role was expected (a node's certificate is valid for serving
+// too, and must not let that node pass for the front-end or for a host of
+// another role).
+var ErrJoinedPeer = errors.New("pki: the peer is a joined host of a role that may not answer here")
+
+// CheckJoinedRole refuses cert when it is a joined host's whose role is not
+// one of roles; with no roles, every joined host's certificate is refused:
+// the peer must be one of the front-end's own roles (whose certificates
+// only the CA's process holds). Other certificates pass.
+func CheckJoinedRole(cert *x509.Certificate, roles ...string) error {
+	if !IsJoined(cert) || slices.Contains(roles, RoleOf(cert)) {
+		return nil
+	}
+	if len(roles) == 0 {
+		return fmt.Errorf("%w: %s is a joined host's certificate, not the front-end's", ErrJoinedPeer, cert.Subject.CommonName)
+	}
+	return fmt.Errorf("%w: %s is not a joined %s", ErrJoinedPeer, cert.Subject.CommonName, strings.Join(roles, " or "))
+}
+
+// ExpectJoined narrows tc, a client configuration, to servers that are the
+// front-end's own roles or joined hosts of one of roles (CheckJoinedRole):
+// a cluster controller reaches only nodes ("nc"), a host reaches the
+// front-end with none. It changes and returns tc.
+func ExpectJoined(tc *tls.Config, roles ...string) *tls.Config {
+	verify := tc.VerifyConnection
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		if verify != nil {
+			if err := verify(cs); err != nil {
+				return err
+			}
+		}
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("pki: peer sent no certificate")
+		}
+		return CheckJoinedRole(cs.PeerCertificates[0], roles...)
+	}
+	return tc
 }
