@@ -8,12 +8,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"log"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -21,6 +18,7 @@ import (
 	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/internal/rpc"
+	"github.com/euca-cloud/euca/internal/rpc/rpctest"
 	"github.com/euca-cloud/euca/roles/nc/imagecache"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
 	"github.com/euca-cloud/euca/store"
@@ -134,26 +132,10 @@ func walrusWithImage(t *testing.T, ca *pki.CA) (*images.Service, []byte, ncapi.I
 // and returns a client of it presenting cert.
 func serveInternal(t *testing.T, ca *pki.CA, h http.Handler, cert tls.Certificate) *rpc.Client {
 	t.Helper()
-	srvCert, err := ca.IssueServer([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h)
-	srv.TLS = ca.ServerTLSConfig(srvCert)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point of some tests
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return rpc.NewClient(srv.Listener.Addr().String(), ca, cert, true, slog.New(slog.DiscardHandler))
+	return rpctest.Client(rpctest.Serve(t, ca, h), ca, cert)
 }
 
-func newCA(t *testing.T) *pki.CA {
-	t.Helper()
-	ca, err := pki.LoadOrCreateCA(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca
-}
+func newCA(t *testing.T) *pki.CA { return rpctest.NewCA(t) }
 
 // TestHTTPImageSource: a node fetches a registered image from a real
 // Walrus image service over mutual TLS into its image cache, which checks

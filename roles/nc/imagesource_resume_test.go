@@ -3,19 +3,15 @@ package nc
 import (
 	"bytes"
 	"context"
-	"io"
-	"log"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/euca-cloud/euca/internal/rpc"
+	"github.com/euca-cloud/euca/internal/rpc/rpctest"
 	"github.com/euca-cloud/euca/roles/nc/imagecache"
 )
 
@@ -75,27 +71,17 @@ func TestHTTPImageSourceResumes(t *testing.T) {
 
 	var ranged atomic.Int32
 	h := s.Handler()
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := rpctest.Unstarted(t, ca, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Range") != "" {
 			ranged.Add(1)
 		}
 		h.ServeHTTP(w, r)
 	}))
-	srvCert, err := ca.IssueServer([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// 200 KiB image: each broken connection carries about 60 KiB of it.
 	srv.Listener = &cuttingListener{Listener: srv.Listener, limit: 60 << 10, cuts: 2}
-	srv.TLS = ca.ServerTLSConfig(srvCert)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	cert, err := ca.IssueClient("nc:test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := rpc.NewClient(srv.Listener.Addr().String(), ca, cert, true, slog.New(slog.DiscardHandler))
+	client := rpctest.Client(srv.Listener.Addr().String(), ca, rpctest.ClientCert(t, ca, "nc:test"))
 	cache, err := imagecache.Open(ctx, imagecache.Options{Dir: t.TempDir(), Limit: 1 << 30, Source: HTTPImageSource(client)})
 	if err != nil {
 		t.Fatal(err)

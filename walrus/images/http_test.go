@@ -6,15 +6,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"log"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/euca-cloud/euca/internal/rpc"
+	"github.com/euca-cloud/euca/internal/rpc/rpctest"
 )
 
 // TestHandler: the image download over mutual TLS, with each refusal's
@@ -29,20 +26,8 @@ func TestHandler(t *testing.T) {
 	f.register("emi-00000000000000001", b)
 
 	ca := f.keys.cloud
-	srvCert, err := ca.IssueServer([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(f.s.Handler())
-	srv.TLS = ca.ServerTLSConfig(srvCert)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	cert, err := ca.IssueClient("nc:test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := rpc.NewClient(srv.Listener.Addr().String(), ca, cert, true, slog.New(slog.DiscardHandler))
+	addr := rpctest.Serve(t, ca, f.s.Handler())
+	c := rpctest.Client(addr, ca, rpctest.ClientCert(t, ca, "nc:test"))
 	ctx := context.Background()
 
 	rc, err := c.Open(ctx, ImagePath+"emi-00000000000000001?sha256="+b.sum+"&size=102400")
@@ -76,17 +61,13 @@ func TestHandler(t *testing.T) {
 
 	// A user's certificate chains to the same CA but is not a role.
 	user := tls.Certificate{Certificate: [][]byte{f.keys.userCert.Raw}, PrivateKey: f.keys.userKey}
-	uc := rpc.NewClient(srv.Listener.Addr().String(), ca, user, true, slog.New(slog.DiscardHandler))
+	uc := rpctest.Client(addr, ca, user)
 	if rc, err := uc.Open(ctx, ImagePath+"emi-00000000000000001?sha256="+b.sum); err == nil {
 		rc.Close()
 		t.Error("an image was served to a user's certificate")
 	}
 	// A role that has no business with images: refused by role.
-	sc, err := ca.IssueClient("walrus:other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wc := rpc.NewClient(srv.Listener.Addr().String(), ca, sc, true, slog.New(slog.DiscardHandler))
+	wc := rpctest.Client(addr, ca, rpctest.ClientCert(t, ca, "walrus:other"))
 	if rc, err := wc.Open(ctx, ImagePath+"emi-00000000000000001?sha256="+b.sum); err == nil || !strings.Contains(err.Error(), "may not make this call") {
 		if err == nil {
 			rc.Close()

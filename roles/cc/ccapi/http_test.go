@@ -6,22 +6,17 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/internal/reqid"
-	"github.com/euca-cloud/euca/internal/rpc"
+	"github.com/euca-cloud/euca/internal/rpc/rpctest"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
 )
@@ -218,51 +213,22 @@ func testCluster(t *testing.T, makeCluster func(t *testing.T, f *fakeCluster) cc
 	}
 }
 
-var (
-	caOnce      sync.Once
-	cloud, evil *pki.CA
-)
-
-func testCAs(t *testing.T) (*pki.CA, *pki.CA) {
-	caOnce.Do(func() {
-		var err error
-		if cloud, err = pki.LoadOrCreateCA(t.TempDir()); err != nil {
-			t.Fatal(err)
-		}
-		if evil, err = pki.LoadOrCreateCA(t.TempDir()); err != nil {
-			t.Fatal(err)
-		}
-	})
-	return cloud, evil
-}
+func testCAs(t *testing.T) (*pki.CA, *pki.CA) { return rpctest.CAs(t) }
 
 // serve serves h over a real loopback listener with mutual TLS and returns
 // its address.
 func serve(t *testing.T, h http.Handler) string {
 	ca, _ := testCAs(t)
-	cert, err := ca.IssueServer([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h)
-	srv.TLS = ca.ServerTLSConfig(cert)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point of some tests
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return srv.Listener.Addr().String()
+	return rpctest.Serve(t, ca, h)
 }
 
 func clientOf(t *testing.T, addr, zone string, trust *pki.CA, cert tls.Certificate) ccapi.Cluster {
-	return ccapi.NewClient(rpc.NewClient(addr, trust, cert, true, slog.New(slog.DiscardHandler)), zone)
+	return ccapi.NewClient(rpctest.Client(addr, trust, cert), zone)
 }
 
 func clcCert(t *testing.T) tls.Certificate {
 	ca, _ := testCAs(t)
-	cert, err := ca.IssueClient("clc:test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return rpctest.ClientCert(t, ca, "clc:test")
 }
 
 func TestClusterInProcess(t *testing.T) {
@@ -283,23 +249,9 @@ func TestClusterRefusesStrangers(t *testing.T) {
 	f := newFake()
 	addr := serve(t, ccapi.NewHandler(f, slog.New(slog.DiscardHandler)))
 
-	foreign, err := other.IssueClient("clc:test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, keyPEM, err := ca.IssueUser("123456789012", "mallory")
-	if err != nil {
-		t.Fatal(err)
-	}
-	user, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := ca.IssueClient("nc:10.0.0.2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, cert := range map[string]tls.Certificate{"other CA": foreign, "user": user, "none": {}, "a node": node} {
+	certs := rpctest.Strangers(t, ca, other, "clc:test")
+	certs["a node"] = rpctest.ClientCert(t, ca, "nc:10.0.0.2")
+	for name, cert := range certs {
 		if _, err := clientOf(t, addr, f.zone, ca, cert).Describe(context.Background(), nil); err == nil {
 			t.Errorf("%s: a call was answered", name)
 		}
@@ -322,24 +274,6 @@ func TestClusterWrongZone(t *testing.T) {
 	if !errors.Is(err, ccapi.ErrWrongZone) || len(f.insts) != 0 {
 		t.Errorf("run: %v, %d instances", err, len(f.insts))
 	}
-}
-
-// dropFirst closes the connection of the first n calls without an answer,
-// as a cluster controller restarting or a flaky link does.
-type dropFirst struct {
-	n     int64
-	calls atomic.Int64
-	next  http.Handler
-}
-
-func (d *dropFirst) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if d.calls.Add(1) <= d.n {
-		if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
-			c.Close()
-		}
-		return
-	}
-	d.next.ServeHTTP(w, r)
 }
 
 // TestClusterRetriesIdempotentCalls: a describe, terminate, reboot,
@@ -372,12 +306,12 @@ func TestClusterRetriesIdempotentCalls(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake()
-			d := &dropFirst{n: 1, next: ccapi.NewHandler(f, slog.New(slog.DiscardHandler))}
+			d := &rpctest.DropFirst{N: 1, Next: ccapi.NewHandler(f, slog.New(slog.DiscardHandler))}
 			cl := clientOf(t, serve(t, d), f.zone, ca, clcCert(t))
 			if err := tc.call(context.Background(), cl); err != nil {
 				t.Fatal(err)
 			}
-			if got := d.calls.Load(); got != tc.calls {
+			if got := d.Calls(); got != tc.calls {
 				t.Errorf("%d calls reached the cluster, want %d", got, tc.calls)
 			}
 		})

@@ -3,12 +3,8 @@ package clcapi_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +14,7 @@ import (
 	"github.com/euca-cloud/euca/internal/logbuf"
 	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/internal/rpc"
+	"github.com/euca-cloud/euca/internal/rpc/rpctest"
 	"github.com/euca-cloud/euca/roles/clc"
 	"github.com/euca-cloud/euca/roles/clc/clcapi"
 	"github.com/euca-cloud/euca/store"
@@ -81,26 +78,9 @@ type counting struct {
 
 func (c *counting) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.n.Add(1); c.h.ServeHTTP(w, r) }
 
-func serve(t *testing.T, ca *pki.CA, h http.Handler) string {
-	t.Helper()
-	cert, err := ca.IssueServer([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h)
-	srv.TLS = ca.ServerTLSConfig(cert)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return srv.Listener.Addr().String()
-}
-
 func clientAs(t *testing.T, ca *pki.CA, addr, cn string) clcapi.Directory {
 	t.Helper()
-	cert, err := ca.IssueClient(cn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := rpctest.ClientCert(t, ca, cn)
 	return clcapi.NewClient(rpc.NewClientConfig(addr, ca.ClientTLSConfig(cert), slog.New(slog.DiscardHandler)))
 }
 
@@ -111,7 +91,7 @@ func TestDirectoryOverHTTPS(t *testing.T) {
 	c, alice, akid, secret := testCloud(t)
 	var logs logbuf.Buffer
 	h := &counting{h: clcapi.NewHandler(c, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))}
-	addr := serve(t, c.CA(), h)
+	addr := rpctest.Serve(t, c.CA(), h)
 	d := clientAs(t, c.CA(), addr, "walrus:w1")
 	testDirectory(t, d, alice, akid, secret)
 	before := h.n.Load()
@@ -130,12 +110,9 @@ func TestDirectoryOverHTTPS(t *testing.T) {
 // of another CA, gets no key.
 func TestDirectoryOnlyForWalrus(t *testing.T) {
 	c, _, akid, _ := testCloud(t)
-	other, err := pki.LoadOrCreateCA(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := rpctest.NewCA(t)
 	h := &counting{h: clcapi.NewHandler(c, slog.New(slog.DiscardHandler))}
-	addr := serve(t, c.CA(), h)
+	addr := rpctest.Serve(t, c.CA(), h)
 	for _, cn := range []string{"nc:10.0.0.2", "cc:us-east-1a"} {
 		if _, _, err := clientAs(t, c.CA(), addr, cn).LookupAccessKey(context.Background(), akid); err == nil {
 			t.Errorf("%s was given a key", cn)

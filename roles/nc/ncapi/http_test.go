@@ -6,11 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"log/slog"
-	"net"
-	"net/http/httptest"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -20,7 +16,7 @@ import (
 
 	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/internal/reqid"
-	"github.com/euca-cloud/euca/internal/rpc"
+	"github.com/euca-cloud/euca/internal/rpc/rpctest"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
 )
 
@@ -226,42 +222,17 @@ func TestNetworkVersion(t *testing.T) {
 	}
 }
 
-var (
-	caOnce      sync.Once
-	cloud, evil *pki.CA
-)
-
-func testCAs(t *testing.T) (*pki.CA, *pki.CA) {
-	caOnce.Do(func() {
-		var err error
-		if cloud, err = pki.LoadOrCreateCA(t.TempDir()); err != nil {
-			t.Fatal(err)
-		}
-		if evil, err = pki.LoadOrCreateCA(t.TempDir()); err != nil {
-			t.Fatal(err)
-		}
-	})
-	return cloud, evil
-}
+func testCAs(t *testing.T) (*pki.CA, *pki.CA) { return rpctest.CAs(t) }
 
 // serveNode serves f over a real loopback listener with mutual TLS and
 // returns its address.
 func serveNode(t *testing.T, f ncapi.Node) string {
 	ca, _ := testCAs(t)
-	cert, err := ca.IssueServer([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(ncapi.NewHandler(f, slog.New(slog.DiscardHandler)))
-	srv.TLS = ca.ServerTLSConfig(cert)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point of some tests
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return srv.Listener.Addr().String()
+	return rpctest.Serve(t, ca, ncapi.NewHandler(f, slog.New(slog.DiscardHandler)))
 }
 
 func clientOf(t *testing.T, addr string, trust *pki.CA, cert tls.Certificate) ncapi.Node {
-	return ncapi.NewClient(rpc.NewClient(addr, trust, cert, true, slog.New(slog.DiscardHandler)))
+	return ncapi.NewClient(rpctest.Client(addr, trust, cert))
 }
 
 func TestNodeInProcess(t *testing.T) {
@@ -271,11 +242,7 @@ func TestNodeInProcess(t *testing.T) {
 func TestNodeOverHTTPS(t *testing.T) {
 	testNode(t, func(t *testing.T, f *fakeNode) ncapi.Node {
 		ca, _ := testCAs(t)
-		cert, err := ca.IssueClient("cc:test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return clientOf(t, serveNode(t, f), ca, cert)
+		return clientOf(t, serveNode(t, f), ca, rpctest.ClientCert(t, ca, "cc:test"))
 	})
 }
 
@@ -286,24 +253,10 @@ func TestNodeRefusesStrangers(t *testing.T) {
 	f := newFake()
 	addr := serveNode(t, f)
 
-	foreign, err := other.IssueClient("cc:test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, keyPEM, err := ca.IssueUser("123456789012", "mallory")
-	if err != nil {
-		t.Fatal(err)
-	}
-	user, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	certs := rpctest.Strangers(t, ca, other, "cc:test")
 	// Another node's certificate, from this CA: a node cannot drive a node.
-	node, err := ca.IssueClient("nc:node2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, cert := range map[string]tls.Certificate{"other CA": foreign, "user": user, "none": {}, "node": node} {
+	certs["node"] = rpctest.ClientCert(t, ca, "nc:node2")
+	for name, cert := range certs {
 		if _, err := clientOf(t, addr, ca, cert).Describe(context.Background()); err == nil {
 			t.Errorf("%s: a call was answered", name)
 		}
@@ -331,10 +284,7 @@ func (p *powerNode) PowerDown(context.Context) error {
 // over the wire; one that cannot answers ErrUnsupported.
 func TestPowerDownOverHTTPS(t *testing.T) {
 	ca, _ := testCAs(t)
-	cert, err := ca.IssueClient("cc:test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := rpctest.ClientCert(t, ca, "cc:test")
 	ctx := context.Background()
 	p := &powerNode{fakeNode: newFake()}
 	n := clientOf(t, serveNode(t, p), ca, cert)
