@@ -182,17 +182,27 @@ func (c *Cloud) Euca(t testing.TB, args ...string) (string, error) {
 // with bash, returning the environment it exports.
 func (c *Cloud) Credentials(t testing.TB, account string) []string {
 	t.Helper()
-	d := filepath.Join(c.Dir, "cred-"+account)
-	if err := os.MkdirAll(d, 0o700); err != nil {
+	return credentialsFromZip(t, filepath.Join(c.Dir, "cred-"+account), func(zipPath string) (string, error) {
+		return c.Euca(t, "credentials", "--account", account, "--zip", zipPath)
+	})
+}
+
+// credentialsFromZip takes credentials as a user does: euca credentials
+// writes a zip (makeZip runs it, on whichever host, with the zip's path
+// under dir), which is unzipped into dir and its eucarc sourced with bash;
+// it returns the environment eucarc exports.
+func credentialsFromZip(t testing.TB, dir string, makeZip func(zipPath string) (string, error)) []string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	zipPath := filepath.Join(d, "creds.zip")
-	if out, err := c.Euca(t, "credentials", "--account", account, "--zip", zipPath); err != nil {
+	zipPath := filepath.Join(dir, "creds.zip")
+	if out, err := makeZip(zipPath); err != nil {
 		t.Fatalf("euca credentials: %v\n%s", err, out)
 	}
-	unzip(t, zipPath, d)
+	unzip(t, zipPath, dir)
 	cmd := exec.Command("bash", "-c", "set -a; . ./eucarc; set +a; env -0")
-	cmd.Dir = d
+	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	out, err := cmd.Output()
 	if err != nil {

@@ -146,31 +146,12 @@ func (h *host) client(env []string, name string, args ...string) (string, error)
 }
 
 // credentials takes the admin's credentials on the front-end as a user
-// would (euca credentials, unzip, source eucarc).
-func (h *host) credentials(t *testing.T) []string {
+// would (euca credentials, unzip, source eucarc), its URLs naming addr.
+func (h *host) credentials(t *testing.T, addr string) []string {
 	t.Helper()
-	d := filepath.Join(filepath.Dir(h.conf), "cred")
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := h.run("credentials", "--account", "admin", "--zip", filepath.Join(d, "c.zip"), "--host", "127.0.0.1"); err != nil {
-		t.Fatalf("euca credentials: %v\n%s", err, out)
-	}
-	unzip(t, filepath.Join(d, "c.zip"), d)
-	cmd := exec.Command("bash", "-c", "set -a; . ./eucarc; set +a; env -0")
-	cmd.Dir = d
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("source eucarc: %v", err)
-	}
-	var env []string
-	for _, kv := range strings.Split(string(out), "\x00") {
-		if k, _, ok := strings.Cut(kv, "="); ok && (strings.HasPrefix(k, "EC2_") || strings.HasPrefix(k, "AWS_") || strings.HasPrefix(k, "S3_") || strings.HasPrefix(k, "EUCA")) {
-			env = append(env, kv)
-		}
-	}
-	return env
+	return credentialsFromZip(t, filepath.Join(filepath.Dir(h.conf), "cred"), func(zipPath string) (string, error) {
+		return h.run("credentials", "--account", "admin", "--zip", zipPath, "--host", addr)
+	})
 }
 
 // launchOnNode registers a small image through bundles and launches it
@@ -179,7 +160,7 @@ func (h *host) credentials(t *testing.T) []string {
 func launchOnNode(t *testing.T, fe, node *host) {
 	t.Helper()
 	Need(t, "aws")
-	env := fe.credentials(t)
+	env := fe.credentials(t, "127.0.0.1")
 	dir := t.TempDir()
 	for name, size := range map[string]int{"k": 64 << 10, "r": 64 << 10, "root.img": 4 << 20} {
 		if err := os.WriteFile(filepath.Join(dir, name), bytes.Repeat([]byte(name[:1]), size), 0o644); err != nil {

@@ -199,31 +199,9 @@ func TestManyHosts(t *testing.T) {
 // address, and returns its eucarc's environment.
 func lanCredentials(t *testing.T, h *lanHost) []string {
 	t.Helper()
-	d := filepath.Join(h.Dir, "cred-admin")
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	zipPath := filepath.Join(d, "creds.zip")
-	if out, err := h.euca("credentials", "--account", "admin", "--zip", zipPath, "--host", h.IP); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	unzip(t, zipPath, d)
-	cmd := exec.Command("bash", "-c", "set -a; . ./eucarc; set +a; env -0")
-	cmd.Dir = d
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("source eucarc: %v", err)
-	}
-	var env []string
-	for _, kv := range strings.Split(string(out), "\x00") {
-		k, _, ok := strings.Cut(kv, "=")
-		if ok && (strings.HasPrefix(k, "AWS_") || strings.HasPrefix(k, "EC2_") || strings.HasPrefix(k, "S3_") ||
-			strings.HasPrefix(k, "EUCA") || k == "EUSTORE_URL" || k == "IAM_URL" || k == "TOKEN_URL") {
-			env = append(env, kv)
-		}
-	}
-	return env
+	return credentialsFromZip(t, filepath.Join(h.Dir, "cred-admin"), func(zipPath string) (string, error) {
+		return h.euca("credentials", "--account", "admin", "--zip", zipPath, "--host", h.IP)
+	})
 }
 
 // lanTinyImage registers a small machine image through bundles, as a user

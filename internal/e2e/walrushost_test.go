@@ -32,28 +32,8 @@ func TestWalrusOnItsOwnHost(t *testing.T) {
 	w := newHost(t, nsB, "walrus", "CLOUD_PORT=\""+strconv.Itoa(walrusPort)+"\"")
 	w.start("--roles=walrus", "--join", tok, "--server", "10.252.0.1:"+strconv.Itoa(cloudPort))
 
-	credDir := t.TempDir()
-	zip := filepath.Join(credDir, "c.zip")
-	if out, err := fe.run("credentials", "--account", "admin", "--zip", zip, "--host", "10.252.0.2"); err != nil {
-		t.Fatalf("euca credentials: %v\n%s", err, out)
-	}
-	unzip(t, zip, credDir)
-	src := exec.Command("bash", "-c", "set -a; . ./eucarc; set +a; env -0")
-	src.Dir = credDir
-	raw, err := src.Output()
-	if err != nil {
-		t.Fatalf("source eucarc: %v", err)
-	}
-	env := cleanEnv()
-	secret := ""
-	for _, kv := range strings.Split(string(raw), "\x00") {
-		if strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "EC2_") {
-			env = append(env, kv)
-		}
-		if v, ok := strings.CutPrefix(kv, "AWS_SECRET_ACCESS_KEY="); ok {
-			secret = v
-		}
-	}
+	env := append(cleanEnv(), fe.credentials(t, "10.252.0.2")...)
+	secret := Getenv(env, "AWS_SECRET_ACCESS_KEY")
 	if secret == "" {
 		t.Fatal("no secret key in the eucarc")
 	}

@@ -81,24 +81,7 @@ func TestClustersAsZones(t *testing.T) {
 	}
 
 	// The admin's credentials, and the AWS CLI on the front-end's host.
-	credDir := t.TempDir()
-	zip := filepath.Join(credDir, "c.zip")
-	if out, err := fe.run("credentials", "--account", "admin", "--zip", zip, "--host", "10.252.0.1"); err != nil {
-		t.Fatalf("euca credentials: %v\n%s", err, out)
-	}
-	unzip(t, zip, credDir)
-	src := exec.Command("bash", "-c", "set -a; . ./eucarc; set +a; env -0")
-	src.Dir = credDir
-	raw, err := src.Output()
-	if err != nil {
-		t.Fatalf("source eucarc: %v", err)
-	}
-	env := cleanEnv()
-	for _, kv := range strings.Split(string(raw), "\x00") {
-		if strings.HasPrefix(kv, "EC2_") || strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "S3_") || strings.HasPrefix(kv, "EUCA") {
-			env = append(env, kv)
-		}
-	}
+	env := append(cleanEnv(), fe.credentials(t, "10.252.0.1")...)
 	inA := func(name string, args ...string) (string, error) {
 		cmd := exec.Command("ip", append([]string{"netns", "exec", nsA, name}, args...)...)
 		cmd.Env = env
