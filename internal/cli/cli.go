@@ -126,6 +126,26 @@ func confPath(c *cli.Context) string {
 	return c.String("conf") // from EUCA_CONF
 }
 
+// operands are a command's arguments but --conf and its value, wherever
+// --conf stands (urfave/cli stops reading flags at the first argument;
+// confPath finds it there); any other flag is refused.
+func operands(c *cli.Context) ([]string, error) {
+	var out []string
+	args := c.Args().Slice()
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--conf" || a == "-conf":
+			i++
+		case strings.HasPrefix(a, "--conf="):
+		case strings.HasPrefix(a, "-"):
+			return nil, fmt.Errorf("unknown flag %s", a)
+		default:
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
 // background is the context of one-shot admin commands.
 func background(c *cli.Context) context.Context {
 	if c.Context != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/store"
 )
 
@@ -46,24 +47,25 @@ func ClusterCommand() *cli.Command {
 // zoneName is an availability zone's shape, as CLUSTER_NAME takes it.
 var zoneName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-// clusterArgs are a cluster command's arguments, --conf wherever it is
-// (urfave/cli stops reading flags at the first argument; confPath finds it).
-func clusterArgs(c *cli.Context) ([]string, error) {
-	var out []string
-	args := c.Args().Slice()
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--conf" || a == "-conf":
-			i++
-		case strings.HasPrefix(a, "--conf="):
-		case strings.HasPrefix(a, "-"):
-			return nil, fmt.Errorf("unknown flag %s", a)
-		default:
-			out = append(out, a)
-		}
+// openClusters reads a cluster command's operands, which check may
+// refuse, then the configuration, and opens the store.
+func openClusters(c *cli.Context, check func(args []string) error) (*store.Store, *conf.Config, []string, error) {
+	args, err := operands(c)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	return out, nil
+	if err := check(args); err != nil {
+		return nil, nil, nil, err
+	}
+	cfg, err := loadConf(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := store.Open(background(c), cfg.DataDir())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return st, cfg, args, nil
 }
 
 // parseClusterHost reads HOST[:PORT] of a cluster controller.
@@ -89,30 +91,24 @@ func parseClusterHost(s string, defPort int) (string, int, error) {
 
 // ClusterRegister adds a cluster.
 func ClusterRegister(c *cli.Context) error {
-	args, err := clusterArgs(c)
-	if err != nil {
-		return err
-	}
-	if len(args) != 2 {
-		return errors.New("usage: euca cluster register NAME HOST[:PORT]")
-	}
-	cfg, err := loadConf(c)
-	if err != nil {
-		return err
-	}
-	name := args[0]
-	if !zoneName.MatchString(name) {
-		return fmt.Errorf("cluster name %q: not an availability zone name (lowercase letters, digits and dashes, like us-east-1b)", name)
-	}
-	host, port, err := parseClusterHost(args[1], cfg.CCPort)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(background(c), cfg.DataDir())
+	st, cfg, args, err := openClusters(c, func(args []string) error {
+		if len(args) != 2 {
+			return errors.New("usage: euca cluster register NAME HOST[:PORT]")
+		}
+		if !zoneName.MatchString(args[0]) {
+			return fmt.Errorf("cluster name %q: not an availability zone name (lowercase letters, digits and dashes, like us-east-1b)", args[0])
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	name := args[0]
+	host, port, err := parseClusterHost(args[1], cfg.CCPort)
+	if err != nil {
+		return err
+	}
 	added, err := st.RegisterCluster(background(c), store.Cluster{Name: name, Host: host, Port: port})
 	if errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("%w; to move it, `euca cluster deregister %s` first", err, name)
@@ -133,18 +129,12 @@ func ClusterRegister(c *cli.Context) error {
 
 // ClusterDeregister removes a cluster.
 func ClusterDeregister(c *cli.Context) error {
-	args, err := clusterArgs(c)
-	if err != nil {
-		return err
-	}
-	if len(args) != 1 {
-		return errors.New("usage: euca cluster deregister NAME")
-	}
-	cfg, err := loadConf(c)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(background(c), cfg.DataDir())
+	st, _, args, err := openClusters(c, func(args []string) error {
+		if len(args) != 1 {
+			return errors.New("usage: euca cluster deregister NAME")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -163,18 +153,12 @@ func ClusterDeregister(c *cli.Context) error {
 // ClusterList prints the registered clusters; the front-end's own
 // (CLUSTER_NAME, when it runs the cc role) is not among them.
 func ClusterList(c *cli.Context) error {
-	args, err := clusterArgs(c)
-	if err != nil {
-		return err
-	}
-	if len(args) > 0 {
-		return fmt.Errorf("cluster list: unexpected %q", args[0])
-	}
-	cfg, err := loadConf(c)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(background(c), cfg.DataDir())
+	st, _, _, err := openClusters(c, func(args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("cluster list: unexpected %q", args[0])
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}

@@ -28,18 +28,9 @@ func NodeRevoke(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var hosts []string
-	args := c.Args().Slice()
-	for i := 0; i < len(args); i++ {
-		switch a := args[i]; {
-		case a == "--conf" || a == "-conf":
-			i++
-		case strings.HasPrefix(a, "--conf="):
-		case strings.HasPrefix(a, "-"):
-			return fmt.Errorf("unknown flag %s", a)
-		default:
-			hosts = append(hosts, a)
-		}
+	hosts, err := operands(c)
+	if err != nil {
+		return err
 	}
 	if len(hosts) == 0 {
 		return errors.New("usage: euca node revoke HOST...")

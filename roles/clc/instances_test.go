@@ -140,6 +140,14 @@ func (f *fakeCluster) set(id, state, reason string) {
 	}
 }
 
+// unreachable has the fake report an instance's node unreachable for
+// why; "" makes it reachable again.
+func (f *fakeCluster) unreachable(id, why string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.instances[id].Unreachable = why
+}
+
 func (f *fakeCluster) lastNetwork(t *testing.T) ccapi.Network {
 	t.Helper()
 	f.mu.Lock()
@@ -198,6 +206,16 @@ func (f *instFixture) spec(min, max int) store.LaunchSpec {
 	return store.LaunchSpec{ImageID: f.emi, InstanceType: "m1.small", MinCount: min, MaxCount: max,
 		Options: store.InstanceOptions{SourceDestCheck: true, ShutdownBehavior: "stop", CPUCredits: "standard",
 			HTTPTokens: "optional", HTTPEndpoint: "enabled", HTTPHopLimit: 1}}
+}
+
+// launch starts n of alice's instances (MinCount = MaxCount = n).
+func (f *instFixture) launch(t *testing.T, n int) []store.Instance {
+	t.Helper()
+	insts, err := f.c.RunInstances(context.Background(), f.alice, f.spec(n, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return insts
 }
 
 func (f *instFixture) instances(t *testing.T, account string) []store.Instance {
@@ -473,13 +491,10 @@ func TestTerminationProtection(t *testing.T) {
 func TestModifyInstanceAttribute(t *testing.T) {
 	ctx := context.Background()
 	f := newInstFixture(t, 10)
-	insts, err := f.c.RunInstances(ctx, f.alice, f.spec(1, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	insts := f.launch(t, 1)
 	id := insts[0].ID
 	typ := "c1.medium"
-	err = f.c.ModifyInstanceAttribute(ctx, f.alice, id, store.InstanceUpdate{InstanceType: &typ}, nil)
+	err := f.c.ModifyInstanceAttribute(ctx, f.alice, id, store.InstanceUpdate{InstanceType: &typ}, nil)
 	wantCode(t, "type of a pending instance", err, "IncorrectInstanceState")
 	data := []byte("x")
 	err = f.c.ModifyInstanceAttribute(ctx, f.alice, id, store.InstanceUpdate{UserData: &data}, nil)
@@ -567,10 +582,7 @@ func TestRunInstancesRefusals(t *testing.T) {
 func TestReconcileStates(t *testing.T) {
 	ctx := context.Background()
 	f := newInstFixture(t, 10)
-	insts, err := f.c.RunInstances(ctx, f.alice, f.spec(4, 4))
-	if err != nil {
-		t.Fatal(err)
-	}
+	insts := f.launch(t, 4)
 	failed, lost, stubborn, crashed := insts[0].ID, insts[1].ID, insts[2].ID, insts[3].ID
 	// A failed boot ends terminated with the reason.
 	f.cl.set(failed, ncapi.StateFailed, "image checksum mismatch")
@@ -666,10 +678,7 @@ func TestRunLoopStops(t *testing.T) {
 func TestDescribeInstancesByIDReadsOnlyThose(t *testing.T) {
 	ctx := context.Background()
 	f := newInstFixture(t, 1000)
-	one, err := f.c.RunInstances(ctx, f.alice, f.spec(1, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	one := f.launch(t, 1)
 	describe := func() {
 		got, err := f.c.DescribeInstances(ctx, f.alice, []string{one[0].ID})
 		if err != nil || len(got) != 1 || got[0].ID != one[0].ID {
@@ -685,7 +694,7 @@ func TestDescribeInstancesByIDReadsOnlyThose(t *testing.T) {
 		t.Errorf("DescribeInstances of one instance: %.0f allocations alone, %.0f among 400 others", alone, among)
 	}
 	// Unknown ids are still named in the error, known ones or not.
-	_, err = f.c.DescribeInstances(ctx, f.alice, []string{one[0].ID, "i-0000000000000dead"})
+	_, err := f.c.DescribeInstances(ctx, f.alice, []string{one[0].ID, "i-0000000000000dead"})
 	wantCode(t, "an unknown id", err, "InvalidInstanceID.NotFound")
 }
 
@@ -696,10 +705,7 @@ func TestDescribeInstancesByIDReadsOnlyThose(t *testing.T) {
 func TestRunInstancesReadsItsReservationOnly(t *testing.T) {
 	ctx := context.Background()
 	f := newInstFixture(t, 1000)
-	mine, err := f.c.RunInstances(ctx, f.alice, f.spec(2, 2))
-	if err != nil {
-		t.Fatal(err)
-	}
+	mine := f.launch(t, 2)
 	read := func() {
 		got, err := f.c.reservationInstances(ctx, f.alice, mine[0].ReservationID)
 		if err != nil || len(got) != 2 || got[0].ID != mine[0].ID || got[1].ID != mine[1].ID {
@@ -725,12 +731,8 @@ func TestRunInstancesReadsItsReservationOnly(t *testing.T) {
 // lost, or whose guest failed, ends at the next pass with the node's
 // reason, not after lostAfter.
 func TestReconcileUnreachableAndLost(t *testing.T) {
-	ctx := context.Background()
 	f := newInstFixture(t, 10)
-	insts, err := f.c.RunInstances(ctx, f.alice, f.spec(3, 3))
-	if err != nil {
-		t.Fatal(err)
-	}
+	insts := f.launch(t, 3)
 	away, lost, failed := insts[0].ID, insts[1].ID, insts[2].ID
 	for _, in := range insts {
 		f.cl.set(in.ID, ncapi.StateRunning, "")
@@ -762,9 +764,7 @@ func TestReconcileUnreachableAndLost(t *testing.T) {
 		}
 	}
 	// Reachable again: no longer reported.
-	f.cl.mu.Lock()
-	f.cl.instances[away].Unreachable = ""
-	f.cl.mu.Unlock()
+	f.cl.unreachable(away, "")
 	f.reconcile(t)
 	if got := f.c.Unreachable(nil); len(got) != 0 {
 		t.Errorf("unreachable after the node came back: %v", got)
@@ -777,10 +777,7 @@ func TestReconcileUnreachableAndLost(t *testing.T) {
 func TestLostAfterWaitsForItsNodeOnly(t *testing.T) {
 	ctx := context.Background()
 	f := newInstFixture(t, 10)
-	insts, err := f.c.RunInstances(ctx, f.alice, f.spec(1, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	insts := f.launch(t, 1)
 	id := insts[0].ID
 	f.cl.set(id, ncapi.StateRunning, "")
 	f.reconcile(t)
@@ -805,10 +802,7 @@ func TestLostAfterWaitsForItsNodeOnly(t *testing.T) {
 func TestRestartKeepsInstances(t *testing.T) {
 	ctx := context.Background()
 	f := newInstFixture(t, 10)
-	insts, err := f.c.RunInstances(ctx, f.alice, f.spec(3, 3))
-	if err != nil {
-		t.Fatal(err)
-	}
+	insts := f.launch(t, 3)
 	f.cl.set(insts[0].ID, ncapi.StateRunning, "")
 	f.cl.set(insts[1].ID, ncapi.StateRunning, "")
 	f.reconcile(t)
@@ -848,16 +842,11 @@ func TestRestartKeepsInstances(t *testing.T) {
 func TestTerminateWaitsForUnreachableNode(t *testing.T) {
 	ctx := context.Background()
 	f := newInstFixture(t, 10)
-	insts, err := f.c.RunInstances(ctx, f.alice, f.spec(1, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	insts := f.launch(t, 1)
 	id := insts[0].ID
 	f.cl.set(id, ncapi.StateRunning, "")
 	f.reconcile(t)
-	f.cl.mu.Lock()
-	f.cl.instances[id].Unreachable = "node node1 does not answer"
-	f.cl.mu.Unlock()
+	f.cl.unreachable(id, "node node1 does not answer")
 	if _, err := f.c.TerminateInstances(ctx, f.alice, []string{id}); err != nil {
 		t.Fatal(err)
 	}
@@ -870,9 +859,7 @@ func TestTerminateWaitsForUnreachableNode(t *testing.T) {
 	if in, _ := f.c.store.Instance(ctx, f.alice, id); in.State != store.InstanceShuttingDown {
 		t.Errorf("state %s, want shutting-down until the node answers", in.State)
 	}
-	f.cl.mu.Lock()
-	f.cl.instances[id].Unreachable = ""
-	f.cl.mu.Unlock()
+	f.cl.unreachable(id, "")
 	f.reconcile(t)
 	if !slices.Contains(f.cl.stopped, id) {
 		t.Errorf("terminate not sent again once the node answers: %v", f.cl.stopped)
