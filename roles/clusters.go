@@ -13,6 +13,7 @@ package roles
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"strconv"
 
 	"github.com/euca-cloud/euca/internal/httplimit"
+	"github.com/euca-cloud/euca/internal/join"
 	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/internal/rpc"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
@@ -110,7 +112,17 @@ func startClusters(ctx context.Context, o Options, st *store.Store, cloud *clc.C
 		return nil, nil
 	}
 	if cloud != nil {
-		cluster, err := startCluster(ctx, o, st, issuedClientTLS(cloud.CA(), "cc:"+o.Conf.ClusterName), node, background)
+		issue := issuedClientTLS(cloud.CA(), "cc:"+o.Conf.ClusterName)
+		clientTLS := func() (*tls.Config, error) {
+			tc, err := issue()
+			if err != nil {
+				return nil, err
+			}
+			// A node whose certificate was revoked (euca node revoke), or
+			// that the CA's records do not know, is not driven.
+			return refuseRevoked(tc, func(ctx context.Context, c *x509.Certificate) error { return join.CheckRevoked(ctx, st, c) }), nil
+		}
+		cluster, err := startCluster(ctx, o, st, clientTLS, node, background)
 		if err != nil {
 			return nil, err
 		}

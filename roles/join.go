@@ -3,6 +3,7 @@ package roles
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/euca-cloud/euca/internal/httplimit"
 	"github.com/euca-cloud/euca/internal/join"
-	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/internal/rpc"
 	"github.com/euca-cloud/euca/internal/tlssplit"
 	"github.com/euca-cloud/euca/roles/clc"
@@ -129,7 +129,9 @@ func serveEdge(addr string, h http.Handler, side *internalTLS, conns *httplimit.
 type remoteNode struct {
 	images    nc.ImageSource
 	listenTLS *tls.Config // nil: plain HTTP (ENABLE_WS_SECURITY="N")
-	clientTLS *tls.Config // a cluster calling its nodes (joined peers must be nodes); nil: plain HTTP
+	// clientTLS: a cluster calling its nodes (joined peers must be nodes
+	// in force, as the front-end says); nil: plain HTTP.
+	clientTLS *tls.Config
 	// frontEndTLS calls the front-end (Walrus the cloud's accounts): the
 	// peer must be the front-end's, not a joined host's; nil: plain HTTP.
 	frontEndTLS *tls.Config
@@ -196,7 +198,8 @@ func joinHost(ctx context.Context, o Options, role string, background func(strin
 	}
 	background(role+" identity renewal", func(ctx context.Context) error { return id.KeepRenewed(ctx, log) })
 	return &remoteNode{images: imagesAt(rpc.NewClientConfig(id.Server, id.FrontEndTLSConfig(), log)),
-		listenTLS: id.ServerTLSConfig(), clientTLS: id.ClientTLSConfig(NC), frontEndTLS: id.FrontEndTLSConfig(), server: id.Server}, nil
+		listenTLS: id.ServerTLSConfig(), clientTLS: refuseRevoked(id.ClientTLSConfig(NC), id.Revocation(log).Check),
+		frontEndTLS: id.FrontEndTLSConfig(), server: id.Server}, nil
 }
 
 // IdentityDir is where a host keeps the identity it joined the cloud with
@@ -224,12 +227,12 @@ func listenNode(n *remoteNode, port int, conns *httplimit.Conns) (net.Listener, 
 	return l, nil
 }
 
-// refuseRevoked makes tc refuse a peer whose joined-host certificate st
-// records as revoked (euca node revoke): the cluster controller stops
-// driving that node at its next connection. A certificate st does not
-// know passes: a cluster controller on a host of its own has no copy of
-// the CA's records (the front-end refuses such certificates itself).
-func refuseRevoked(tc *tls.Config, st *store.Store) *tls.Config {
+// refuseRevoked makes tc refuse a peer whose joined-host certificate check
+// refuses: on the front-end, the CA's records (join.CheckRevoked: revoked
+// or unknown); on a cluster controller's own host, the front-end's answer
+// (join.Revocation, which fails safe). The cluster controller stops
+// driving a revoked node at its next connection.
+func refuseRevoked(tc *tls.Config, check func(context.Context, *x509.Certificate) error) *tls.Config {
 	verify := tc.VerifyConnection
 	tc.VerifyConnection = func(cs tls.ConnectionState) error {
 		if verify != nil {
@@ -237,22 +240,12 @@ func refuseRevoked(tc *tls.Config, st *store.Store) *tls.Config {
 				return err
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("the peer sent no certificate")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		cert := cs.PeerCertificates[0]
-		if !pki.IsJoined(cert) {
-			return nil
-		}
-		rec, err := st.HostCert(ctx, pki.SerialHex(cert))
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return nil
-		case err != nil:
-			return fmt.Errorf("check revocation: %w", err)
-		case rec.RevokedMS != 0:
-			return fmt.Errorf("%w (%s, serial %s)", join.ErrRevoked, cert.Subject.CommonName, rec.Serial)
-		}
-		return nil
+		return check(ctx, cs.PeerCertificates[0])
 	}
 	return tc
 }

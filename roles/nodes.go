@@ -47,8 +47,9 @@ func clusterNodes(ctx context.Context, cfg *conf.Config, st *store.Store, client
 			// A node whose certificate was revoked (euca node revoke) is
 			// not driven, whatever it still presents.
 			// A joined host answering at a node's address must be a
-			// node, not a cluster or Walrus host posing as one.
-			tc = refuseRevoked(pki.ExpectJoined(c, NC), st)
+			// node, not a cluster or Walrus host posing as one; a
+			// revoked one is refused by clientTLS (clusters.go).
+			tc = pki.ExpectJoined(c, NC)
 		}
 		return ncapi.NewClient(rpc.NewClientConfig(addr, tc, log)), nil
 	}, nil

@@ -49,7 +49,7 @@ func (s *Server) FrontEndTLSConfig(hosts []string, ips []net.IP) (*tls.Config, e
 // not to be revoked; everything else to public, the same APIs as on the
 // plain side.
 func (s *Server) FrontEndHandler(internal, public http.Handler) http.Handler {
-	joinH := s.Handler()
+	joinH, statusH := s.Handler(), s.statusHandler()
 	errs := rpc.NewMux(Errors, s.log)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == PathJoin || r.URL.Path == PathRenew {
@@ -65,6 +65,10 @@ func (s *Server) FrontEndHandler(internal, public http.Handler) http.Handler {
 				errs.Error(w, r, err)
 				return
 			}
+		}
+		if r.URL.Path == PathStatus {
+			statusH.ServeHTTP(w, r)
+			return
 		}
 		internal.ServeHTTP(w, r)
 	})

@@ -68,16 +68,8 @@ func CheckRevoked(ctx context.Context, st *store.Store, cert *x509.Certificate) 
 	if !pki.IsJoined(cert) {
 		return nil
 	}
-	rec, err := st.HostCert(ctx, pki.SerialHex(cert))
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("%w: certificate %s of %s is not in this cloud's records", ErrRevoked, pki.SerialHex(cert), cert.Subject.CommonName)
-	case err != nil:
-		return fmt.Errorf("check revocation: %w", err)
-	case rec.RevokedMS != 0:
-		return fmt.Errorf("%w (%s, serial %s, revoked at %s)", ErrRevoked, cert.Subject.CommonName, rec.Serial, store.Time(rec.RevokedMS).Format(time.RFC3339))
-	}
-	return nil
+	_, err := checkSerial(ctx, st, pki.SerialHex(cert), cert.Subject.CommonName)
+	return err
 }
 
 func (s *Server) join(ctx context.Context, req joinRequest) (certResponse, error) {
