@@ -182,7 +182,25 @@ func (a *Agent) Set(ctx context.Context, n Network) error {
 	return nil
 }
 
+// Bounds of a Network: a cluster has a segment per security group at
+// most (4096, as VLAN tags bounded Eucalyptus's MANAGED mode) and a
+// remote per host; more is a malformed or hostile message, which would
+// have the kernel make that many devices and flood entries.
+const (
+	maxSegments = 4096
+	maxRemotes  = 4096
+)
+
+// underlay reports whether a can be a host's or gateway's address: unicast
+// IPv4, not this host's loopback, nothing, or everyone.
+func underlay(a netip.Addr) bool {
+	return a.Is4() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
 func check(n Network) error {
+	if len(n.Segments) > maxSegments {
+		return fmt.Errorf("%d segments, more than %d", len(n.Segments), maxSegments)
+	}
 	vnis, bridges := map[int]bool{}, map[string]bool{}
 	for _, s := range n.Segments {
 		if err := link.CheckName(s.Bridge); err != nil {
@@ -198,13 +216,16 @@ func check(n Network) error {
 		if len(s.Remotes) == 0 || !s.Remotes[0].Is4() {
 			return fmt.Errorf("segment %s: no IPv4 address of the cluster controller", s.Bridge)
 		}
+		if len(s.Remotes) > maxRemotes {
+			return fmt.Errorf("segment %s: %d remotes, more than %d", s.Bridge, len(s.Remotes), maxRemotes)
+		}
 		for _, r := range s.Remotes {
-			if !r.Is4() {
-				return fmt.Errorf("segment %s: remote %v is not IPv4", s.Bridge, r)
+			if !underlay(r) {
+				return fmt.Errorf("segment %s: remote %v is not a unicast IPv4 address", s.Bridge, r)
 			}
 		}
-		if !s.Gateway.Is4() {
-			return fmt.Errorf("segment %s: gateway %v is not IPv4", s.Bridge, s.Gateway)
+		if !underlay(s.Gateway) {
+			return fmt.Errorf("segment %s: gateway %v is not a unicast IPv4 address", s.Bridge, s.Gateway)
 		}
 		if s.Remotes[0] != n.Segments[0].Remotes[0] {
 			return fmt.Errorf("segments %s and %s name different cluster controllers", n.Segments[0].Bridge, s.Bridge)
