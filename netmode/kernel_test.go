@@ -1,11 +1,9 @@
 package netmode
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -74,24 +72,7 @@ func spoofedFromLoopback(t *testing.T, host, guest netns.NsHandle) {
 // metadata server saw the instance's own address.
 func metadata(t *testing.T, ns netns.NsHandle, want string) {
 	t.Helper()
-	var body string
-	err := nstest.Do(ns, func() error {
-		c, err := net.DialTimeout("tcp4", "169.254.169.254:80", 2*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(2 * time.Second))
-		fmt.Fprint(c, "GET /latest/meta-data/instance-id HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		body = string(b)
-		return err
-	})
+	body, err := nstest.Metadata(ns, 2*time.Second)
 	if err != nil {
 		t.Fatalf("GET 169.254.169.254 from %s: %v", want, err)
 	}
@@ -103,29 +84,7 @@ func metadata(t *testing.T, ns netns.NsHandle, want string) {
 // ruleHandles is every rule of the euca table by chain and comment.
 func ruleHandles(t *testing.T, ns netns.NsHandle) map[string]uint64 {
 	t.Helper()
-	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl := &nftables.Table{Family: nftables.TableFamilyINet, Name: nft.TableName}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]uint64{}
-	for _, ch := range chains {
-		if ch.Table.Name != nft.TableName {
-			continue
-		}
-		rules, err := c.GetRules(tbl, ch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rules {
-			out[ch.Name+"/"+nft.Comment(r)] = r.Handle
-		}
-	}
-	return out
+	return nstest.RuleHandles(t, ns, nft.TableName)
 }
 
 func linkIndex(t *testing.T, ns netns.NsHandle, name string) int {
@@ -152,21 +111,6 @@ func addrsOf(t *testing.T, ns netns.NsHandle, name string) []netip.Prefix {
 		return err
 	})
 	return ps
-}
-
-func attach(t *testing.T, ns netns.NsHandle, port, bridge string) {
-	t.Helper()
-	nstest.MustDo(t, ns, func() error {
-		p, err := netlink.LinkByName(port)
-		if err != nil {
-			return err
-		}
-		br, err := netlink.LinkByName(bridge)
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetMaster(p, br)
-	})
 }
 
 // TestKernelManagedNoVLAN builds MANAGED-NOVLAN in a fresh "host"
@@ -273,8 +217,8 @@ func TestKernelManagedNoVLAN(t *testing.T) {
 		}
 	})
 
-	attach(t, host, "vi1", "euca-br0")
-	attach(t, host, "vi2", "euca-br0")
+	nstest.Attach(t, host, "vi1", "euca-br0")
+	nstest.Attach(t, host, "vi2", "euca-br0")
 
 	t.Run("dhcp gives each MAC its address", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -330,7 +274,7 @@ func TestKernelManagedNoVLAN(t *testing.T) {
 		// there, while the redirect still does.
 		rogue := nstest.New(t)
 		nstest.Veth(t, host, "vi9", rogue, "eth0", mac("d0:0d:0a:c8:00:09"))
-		attach(t, host, "vi9", "euca-br0")
+		nstest.Attach(t, host, "vi9", "euca-br0")
 		nstest.Addr(t, rogue, "eth0", "10.200.0.9/16")
 		nstest.MustDo(t, rogue, func() error {
 			// The guest's own kernel lets it send there: no loopback
@@ -484,7 +428,7 @@ func TestKernelManaged(t *testing.T) {
 		t.Errorf("segment 1 bridge %v", got)
 	}
 	nstest.Veth(t, host, "vb", inst, "eth0", mac1)
-	attach(t, host, "vb", m.Bridge(1))
+	nstest.Attach(t, host, "vb", m.Bridge(1))
 	l, err := nstest.Lease(inst, "eth0", nil, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -548,7 +492,7 @@ func TestKernelStaticSystem(t *testing.T) {
 	nstest.Addr(t, host, "br-lan", "192.168.50.1/24")
 	pair := mac("d0:0d:00:00:00:0a")
 	nstest.Veth(t, host, "vs", inst, "eth0", pair)
-	attach(t, host, "vs", "br-lan")
+	nstest.Attach(t, host, "vs", "br-lan")
 	ctx := context.Background()
 
 	st, err := New(Config{Mode: Static, Bridge: "br-lan", Subnet: mp("192.168.50.0/24"), Router: ma("192.168.50.254"),

@@ -1,10 +1,8 @@
 package nodenet
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,7 +17,6 @@ import (
 	"github.com/euca-cloud/euca/netmode"
 	"github.com/euca-cloud/euca/netmode/link"
 	"github.com/euca-cloud/euca/netmode/nft"
-	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -72,74 +69,16 @@ func lanBridge(t *testing.T, ns netns.NsHandle, ports ...string) {
 	})
 }
 
-func attach(t *testing.T, ns netns.NsHandle, port, bridge string) {
-	t.Helper()
-	nstest.MustDo(t, ns, func() error {
-		p, err := netlink.LinkByName(port)
-		if err != nil {
-			return err
-		}
-		br, err := netlink.LinkByName(bridge)
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetMaster(p, br)
-	})
-}
-
 // metadata GETs a path of 169.254.169.254 from ns and checks the metadata
 // server (on the controller's loopback) saw the instance's own address.
 func metadata(t *testing.T, ns netns.NsHandle, want string) {
 	t.Helper()
-	var body string
-	err := nstest.Do(ns, func() error {
-		c, err := net.DialTimeout("tcp4", "169.254.169.254:80", 3*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(3 * time.Second))
-		fmt.Fprint(c, "GET /latest/meta-data/instance-id HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		body = string(b)
-		return err
-	})
+	body, err := nstest.Metadata(ns, 3*time.Second)
 	if err != nil {
 		t.Errorf("GET 169.254.169.254 from %s: %v", want, err)
 	} else if body != "/latest/meta-data/instance-id "+want {
 		t.Errorf("metadata server saw %q, want the request from %s", body, want)
 	}
-}
-
-func tableHandles(t *testing.T, ns netns.NsHandle, table string) map[string]uint64 {
-	t.Helper()
-	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]uint64{}
-	for _, ch := range chains {
-		if ch.Table.Name != table {
-			continue
-		}
-		rules, err := c.GetRules(ch.Table, ch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rules {
-			out[ch.Name+"/"+nft.Comment(r)] = r.Handle
-		}
-	}
-	return out
 }
 
 func links(t *testing.T, ns netns.NsHandle, kind string) []string {
@@ -235,9 +174,9 @@ func TestKernelAcrossHosts(t *testing.T) {
 	// cluster (itself included, as the controller sends one list to all).
 	nstest.MustDo(t, h.n1, func() error { return a1.Set(ctx, nodeNet(ccIP, n1IP, n2IP)) })
 	nstest.MustDo(t, h.n2, func() error { return a2.Set(ctx, nodeNet(ccIP, n1IP, n2IP)) })
-	attach(t, h.n1, "v1", "euca-br0")
-	attach(t, h.n2, "v2", "euca-br0")
-	attach(t, h.n1, "v3", "euca-br0")
+	nstest.Attach(t, h.n1, "v1", "euca-br0")
+	nstest.Attach(t, h.n2, "v2", "euca-br0")
+	nstest.Attach(t, h.n1, "v3", "euca-br0")
 
 	t.Run("segments", func(t *testing.T) {
 		nstest.MustDo(t, h.n1, func() error {
@@ -335,13 +274,13 @@ func TestKernelAcrossHosts(t *testing.T) {
 	})
 
 	t.Run("set twice changes nothing", func(t *testing.T) {
-		before := tableHandles(t, h.n1, nft.NodeTableName)
+		before := nstest.RuleHandles(t, h.n1, nft.NodeTableName)
 		if len(before) == 0 {
 			t.Fatal("no node table")
 		}
 		idx := linkIndex(t, h.n1, link.VXLANName(1))
 		nstest.MustDo(t, h.n1, func() error { return a1.Set(ctx, nodeNet(ccIP, n1IP, n2IP)) })
-		after := tableHandles(t, h.n1, nft.NodeTableName)
+		after := nstest.RuleHandles(t, h.n1, nft.NodeTableName)
 		for k, v := range before {
 			if after[k] != v {
 				t.Errorf("rule %s remade", k)
@@ -355,7 +294,7 @@ func TestKernelAcrossHosts(t *testing.T) {
 	t.Run("a node on the controller's host leaves it alone", func(t *testing.T) {
 		a, _ := New(Config{}, testLog())
 		nstest.MustDo(t, h.cc, func() error { return a.Set(ctx, nodeNet(ccIP, n1IP, n2IP)) })
-		if got := tableHandles(t, h.cc, nft.NodeTableName); len(got) != 0 {
+		if got := nstest.RuleHandles(t, h.cc, nft.NodeTableName); len(got) != 0 {
 			t.Errorf("node table on the controller's host: %v", got)
 		}
 		nstest.MustDo(t, h.cc, func() error { return a.Close(ctx) })
@@ -383,7 +322,7 @@ func TestKernelAcrossHosts(t *testing.T) {
 		if got := links(t, h.n1, link.KindVXLAN); len(got) != 0 {
 			t.Errorf("n1 tunnels %v", got)
 		}
-		if got := tableHandles(t, h.n1, nft.NodeTableName); len(got) != 0 {
+		if got := nstest.RuleHandles(t, h.n1, nft.NodeTableName); len(got) != 0 {
 			t.Errorf("n1 table left: %d rules", len(got))
 		}
 		// The controller without peers: no tunnel, no MTU offered.
@@ -402,7 +341,7 @@ func TestKernelAcrossHosts(t *testing.T) {
 		if got := append(links(t, h.n2, link.KindBridge), links(t, h.n2, link.KindVXLAN)...); len(got) != 0 {
 			t.Errorf("n2 links after a flush: %v", got)
 		}
-		if got := tableHandles(t, h.n2, nft.NodeTableName); len(got) != 0 {
+		if got := nstest.RuleHandles(t, h.n2, nft.NodeTableName); len(got) != 0 {
 			t.Errorf("n2 table left by a flush: %d rules", len(got))
 		}
 		nstest.MustDo(t, h.cc, func() error { return mode.Close(ctx) })
@@ -481,8 +420,8 @@ func TestKernelManagedSegments(t *testing.T) {
 	nstest.MustDo(t, n1, func() error {
 		return a.Set(ctx, Network{Segments: segs, Subnet: mp("10.211.0.0/16"), Instances: st.Instances, Groups: st.Groups})
 	})
-	attach(t, n1, "va", segs[0].Bridge)
-	attach(t, n1, "vb", segs[1].Bridge)
+	nstest.Attach(t, n1, "va", segs[0].Bridge)
+	nstest.Attach(t, n1, "vb", segs[1].Bridge)
 	if got := links(t, cc, link.KindVXLAN); !slices.Equal(got, []string{"euca-vx2", "euca-vx3"}) {
 		t.Errorf("controller's tunnels %v", got)
 	}
