@@ -104,15 +104,7 @@ func removeTaps() error { return syncTaps(nil, nil, slog.New(slog.DiscardHandler
 
 // applyRules reconciles the nftables table with spec.
 func applyRules(spec nft.Spec, log *slog.Logger) error {
-	rs, err := nft.Build(spec)
-	if err != nil {
-		return err
-	}
-	c, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
-	}
-	changed, err := nft.Apply(c, rs)
+	rs, changed, err := nft.Sync(spec)
 	if err != nil {
 		return err
 	}

@@ -385,6 +385,22 @@ func (rs *Ruleset) queue(c *nftables.Conn) {
 	}
 }
 
+// Sync builds the ruleset of s and applies it to this network namespace's
+// kernel (Build, then Apply), returning the ruleset and whether the table
+// changed.
+func Sync(s Spec) (*Ruleset, bool, error) {
+	rs, err := Build(s)
+	if err != nil {
+		return nil, false, err
+	}
+	c, err := nftables.New()
+	if err != nil {
+		return nil, false, fmt.Errorf("nftables: %w", err)
+	}
+	changed, err := Apply(c, rs)
+	return rs, changed, err
+}
+
 // Apply brings the kernel's table to rs: nothing is sent when it already
 // matches, otherwise the old table is deleted and the new one added in one
 // atomic batch (established flows keep their conntrack entries and NAT).

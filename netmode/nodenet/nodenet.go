@@ -340,15 +340,7 @@ func (a *Agent) filter(n Network) error {
 	if spec.Instances, spec.Groups, err = netmode.Filter(n.Instances, n.Groups); err != nil {
 		return err
 	}
-	rs, err := nft.Build(spec)
-	if err != nil {
-		return err
-	}
-	c, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
-	}
-	changed, err := nft.Apply(c, rs)
+	rs, changed, err := nft.Sync(spec)
 	if err != nil {
 		return err
 	}
