@@ -17,9 +17,11 @@ vet:
 
 # The whole suite: unit, store, API and end-to-end tests with the AWS CLI
 # and boto3. Tests that need what the machine lacks skip with the reason
-# (under CI=true they fail instead).
+# (under CI=true they fail instead). The end-to-end tests whose hosts are
+# network namespaces of their own run four at a time (-parallel): they
+# mostly wait on their clouds.
 test: vet
-	$(GO) test -count=1 -timeout 25m ./...
+	$(GO) test -count=1 -timeout 35m -parallel 4 ./...
 
 # Each fuzz target for a short while (longer: make fuzz FUZZTIME=10m).
 FUZZTIME ?= 20s

@@ -238,9 +238,16 @@ func TestUnbuiltRoleRefused(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "has not joined the cloud") || !strings.Contains(string(out), "--join TOKEN") {
 		t.Errorf("--roles=nc alone, never joined: %v\n%s", err, out)
 	}
-	out, err = exec.Command(bin, "--roles=nc,cc", "--conf", conf).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "needs role") {
-		t.Errorf("--roles=nc,cc: %v\n%s", err, out)
+	// So must a cluster host (a cluster controller, with a node beside it).
+	out, err = exec.Command(bin, "--roles=nc,cc", "--driver", "sim", "--conf", conf).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "has not joined the cloud") || !strings.Contains(string(out), "--role cc") {
+		t.Errorf("--roles=nc,cc, never joined: %v\n%s", err, out)
+	}
+	// A node beside the cloud controller needs the cluster controller
+	// that would place its instances.
+	out, err = exec.Command(bin, "--roles=clc,nc", "--conf", conf).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "needs role cc") {
+		t.Errorf("--roles=clc,nc: %v\n%s", err, out)
 	}
 	out, err = exec.Command(bin, "--roles=bogus", "--conf", conf).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "unknown role") {

@@ -208,6 +208,7 @@ var tokenLine = regexp.MustCompile(`(?m)^EUCA10[^[:space:]]+$`)
 // node later starts without the token; a used,
 // a forged and another cloud's token are refused, each saying which.
 func TestJoinNode(t *testing.T) {
+	t.Parallel() // its hosts are network namespaces of its own
 	ns := joinNetns(t)
 	cloudPort, ncPort := freePort(t), freePort(t)
 	fe := newHost(t, ns, "fe", "CLOUD_PORT=\""+strconv.Itoa(cloudPort)+"\"", "METADATA_PORT=\""+strconv.Itoa(freePort(t))+"\"")
@@ -304,6 +305,7 @@ func TestJoinNode(t *testing.T) {
 // every start, and a token given is ignored with a warning; the node
 // fetches its images from the front-end in plain HTTP.
 func TestNodeWithoutWSSecurity(t *testing.T) {
+	t.Parallel() // its hosts are network namespaces of its own
 	ns := joinNetns(t)
 	cloudPort, ncPort := freePort(t), freePort(t)
 	fe := newHost(t, ns, "fe", "ENABLE_WS_SECURITY=\"N\"", "CLOUD_PORT=\""+strconv.Itoa(cloudPort)+"\"", "METADATA_PORT=\""+strconv.Itoa(freePort(t))+"\"")

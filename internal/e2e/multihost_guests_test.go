@@ -18,6 +18,7 @@ import (
 // security groups hold between guests on different hosts and between two
 // guests on one host. Under ROUNDROBIN, three launches land on n1, n2, n1.
 func TestManyHostsGuests(t *testing.T) {
+	t.Parallel() // its hosts are network namespaces of its own
 	needLAN(t)
 	// Each host starts a libvirtd of its own: the machine's need not run.
 	Need(t, "aws", "unzip", "bash", "libvirtd", "virtlogd", "qemu-system-x86_64")

@@ -24,6 +24,7 @@ import (
 // instances are terminated with a reason); a node is deregistered; a
 // forged token and a stolen certificate are refused.
 func TestManyHosts(t *testing.T) {
+	t.Parallel() // its hosts are network namespaces of its own
 	needLAN(t)
 	Need(t, "aws", "unzip", "bash")
 	l := newLAN(t, "10.251.9")

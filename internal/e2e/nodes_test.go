@@ -22,6 +22,7 @@ import (
 // registered node that does not answer listed down and adding nothing, a
 // deregistered node's capacity gone.
 func TestNodeRegistry(t *testing.T) {
+	t.Parallel() // its hosts are network namespaces of its own
 	Need(t, "ip", "aws")
 	if os.Geteuid() != 0 {
 		Missing(t, "the cluster network (in a namespace of the test's) needs root")

@@ -15,6 +15,7 @@ import (
 // Wake-on-LAN magic packet to the MAC its ARP table holds, sent to the
 // LAN's broadcast address: the instance starts on the woken host.
 func TestPowerSaveAcrossHosts(t *testing.T) {
+	t.Parallel() // its hosts are network namespaces of its own
 	needLAN(t)
 	Need(t, "aws", "unzip", "bash")
 	l := newLAN(t, "10.251.31")

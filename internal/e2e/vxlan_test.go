@@ -26,6 +26,7 @@ import (
 // full-size packets, and reaches the others, on its node and on the
 // other, only as the groups allow.
 func TestNetworkAcrossHosts(t *testing.T) {
+	t.Parallel() // its hosts are network namespaces of its own
 	needLAN(t)
 	Need(t, "aws", "unzip", "bash")
 	l := newLAN(t, "10.251.12")

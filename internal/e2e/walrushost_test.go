@@ -16,6 +16,7 @@ import (
 // refuses a wrong secret and an unknown key as S3 does, and no secret key
 // reaches either host's log.
 func TestWalrusOnItsOwnHost(t *testing.T) {
+	t.Parallel() // its hosts are network namespaces of its own
 	Need(t, "ip", "aws", "unzip")
 	if os.Geteuid() != 0 {
 		Missing(t, "two hosts (network namespaces joined by a veth link) need root")

@@ -8,15 +8,20 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
+
+var twoHostsCalls atomic.Int32
 
 // twoHosts makes two network namespaces joined by a veth link, as two
 // hosts on a LAN: the first at 10.252.0.1, the second at 10.252.0.2.
 func twoHosts(t *testing.T) (a, b string) {
 	t.Helper()
-	a, b = fmt.Sprintf("euca-za-%d", os.Getpid()), fmt.Sprintf("euca-zb-%d", os.Getpid())
+	// Tests using it run in parallel: each call its own names.
+	n := twoHostsCalls.Add(1)
+	a, b = fmt.Sprintf("euca-za-%d-%d", os.Getpid(), n), fmt.Sprintf("euca-zb-%d-%d", os.Getpid(), n)
 	sh := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
@@ -28,7 +33,7 @@ func twoHosts(t *testing.T) (a, b string) {
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 		sh("ip", "-n", ns, "link", "set", "lo", "up")
 	}
-	va, vb := fmt.Sprintf("ezva%d", os.Getpid()%100000), fmt.Sprintf("ezvb%d", os.Getpid()%100000)
+	va, vb := fmt.Sprintf("ezva%d-%d", os.Getpid()%100000, n), fmt.Sprintf("ezvb%d-%d", os.Getpid()%100000, n)
 	sh("ip", "link", "add", va, "type", "veth", "peer", "name", vb)
 	sh("ip", "link", "set", va, "netns", a)
 	sh("ip", "link", "set", vb, "netns", b)
@@ -51,6 +56,7 @@ func twoHosts(t *testing.T) (a, b string) {
 // more room; the second cluster stopped shows its zone unavailable;
 // deregistered, the zone goes.
 func TestClustersAsZones(t *testing.T) {
+	t.Parallel() // its hosts are network namespaces of its own
 	Need(t, "ip", "aws", "unzip")
 	if os.Geteuid() != 0 {
 		Missing(t, "two hosts (network namespaces joined by a veth link) need root")
