@@ -2,19 +2,17 @@ package libvirt
 
 import (
 	"context"
-	"os"
 	"reflect"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/euca-cloud/euca/hypervisor"
+	"github.com/euca-cloud/euca/internal/nstest"
 )
 
 func testSpec() hypervisor.InstanceSpec {
@@ -202,22 +200,7 @@ func TestNICMTU(t *testing.T) {
 		t.Errorf("nic without an MTU got %+v", m)
 	}
 
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI runs as root")
-		}
-		t.Skip("needs root to create a network namespace")
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		ns, err := netns.New()
-		if err != nil {
-			t.Errorf("new netns: %v", err)
-			return
-		}
-		defer ns.Close()
+	nstest.Inside(t, func() {
 		for name, mtu := range map[string]int{"euca-vx": 1450, "euca-eth": 1500} {
 			if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: mtu}}); err != nil {
 				t.Error(err)
@@ -236,6 +219,5 @@ func TestNICMTU(t *testing.T) {
 		if in[0].MTU != 0 {
 			t.Error("bridgeMTUs changed its argument")
 		}
-	}()
-	<-done
+	})
 }

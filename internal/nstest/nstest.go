@@ -144,3 +144,27 @@ func DefaultRoute(t testing.TB, ns netns.NsHandle, gw net.IP) {
 		return netlink.RouteAdd(&netlink.Route{Gw: gw})
 	})
 }
+
+// Inside runs fn on a goroutine whose thread is in a fresh network
+// namespace (its loopback down), and waits for it: what fn makes there
+// goes with the namespace. The thread is never unlocked, so the runtime
+// ends it with the goroutine and no other goroutine runs in the namespace.
+// fn reports failures with t.Error, not t.Fatal (it is not the test's
+// goroutine).
+func Inside(t testing.TB, fn func()) {
+	t.Helper()
+	Need(t)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		ns, err := netns.New()
+		if err != nil {
+			t.Errorf("new netns: %v", err)
+			return
+		}
+		defer ns.Close()
+		fn()
+	}()
+	<-done
+}

@@ -4,19 +4,18 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
-	"os"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/euca-cloud/euca/internal/logbuf"
+	"github.com/euca-cloud/euca/internal/nstest"
 	"github.com/euca-cloud/euca/netmode"
 	"github.com/euca-cloud/euca/netmode/link"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
 // TestOverlayAcrossHosts: with the real MANAGED-NOVLAN mode (in a fresh
@@ -26,30 +25,15 @@ import (
 // version; the CC's bridge gets a VXLAN device flooding to the remote
 // nodes; a node on this host (localhost) is handed nothing.
 func TestOverlayAcrossHosts(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI runs as root")
-		}
-		t.Skip("needs root to create a network namespace")
-	}
+	nstest.Need(t)
 	e := newEnv(t, "GREEDY", []string{"localhost", "192.0.2.9", "192.0.2.8"}, room(4), room(4), room(4))
 	e.cfg.VNetLocalIP = netip.MustParseAddr("192.0.2.1")
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		ns, err := netns.New()
-		if err != nil {
-			t.Errorf("new netns: %v", err)
-			return
-		}
-		defer ns.Close()
+	nstest.Inside(t, func() {
 		if lo, err := netlink.LinkByName("lo"); err == nil {
 			_ = netlink.LinkSetUp(lo)
 		}
 		overlayInNamespace(t, e)
-	}()
-	<-done
+	})
 }
 
 func overlayInNamespace(t *testing.T, e *env) {

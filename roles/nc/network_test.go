@@ -5,19 +5,18 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
-	"os"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
 
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+
+	"github.com/euca-cloud/euca/internal/nstest"
 	"github.com/euca-cloud/euca/netmode/link"
 	"github.com/euca-cloud/euca/netmode/nft"
 	"github.com/euca-cloud/euca/netmode/nodenet"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
-	"github.com/google/nftables"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
 // fakeNetwork stands for the host's network agent (nodenet, tested in
@@ -93,25 +92,9 @@ func TestSetNetwork(t *testing.T) {
 // through NodeNetwork (inside a fresh namespace): the segment's bridge and
 // tunnel, and every group rule in the node's table, peer groups resolved.
 func TestNodeNetworkAgent(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI runs as root")
-		}
-		t.Skip("needs root to create a network namespace")
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		ns, err := netns.New()
-		if err != nil {
-			t.Errorf("new netns: %v", err)
-			return
-		}
-		defer ns.Close()
+	nstest.Inside(t, func() {
 		agentInNamespace(t)
-	}()
-	<-done
+	})
 }
 
 func agentInNamespace(t *testing.T) {
