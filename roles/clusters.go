@@ -19,10 +19,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 
 	"github.com/euca-cloud/euca/internal/httplimit"
 	"github.com/euca-cloud/euca/internal/join"
+	"github.com/euca-cloud/euca/internal/mdrelay"
 	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/internal/rpc"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
@@ -122,17 +124,56 @@ func startClusters(ctx context.Context, o Options, st *store.Store, cloud *clc.C
 			// that the CA's records do not know, is not driven.
 			return refuseRevoked(tc, func(ctx context.Context, c *x509.Certificate) error { return join.CheckRevoked(ctx, st, c) }), nil
 		}
-		cluster, err := startCluster(ctx, o, st, clientTLS, node, background)
+		cluster, err := startCluster(ctx, o, st, clientTLS, node, netip.AddrPort{}, background)
 		if err != nil {
 			return nil, err
 		}
 		cloud.SetCluster(cluster)
 		return nil, nil
 	}
+	relay, err := serveMetadataRelay(host, o, conns, background)
+	if err != nil {
+		return nil, err
+	}
 	clientTLS := func() (*tls.Config, error) { return host.clientTLS, nil }
-	cluster, err := startCluster(ctx, o, st, clientTLS, node, background)
+	cluster, err := startCluster(ctx, o, st, clientTLS, node, relay, background)
 	if err != nil {
 		return nil, err
 	}
 	return serveCluster(cluster, host, o, conns, background)
+}
+
+// serveMetadataRelay serves the metadata relay of a cluster on a host of
+// its own (internal/mdrelay) on this host's loopback at METADATA_PORT, as
+// the front-end serves the metadata service itself: only the cluster's
+// redirect of 169.254.169.254:80 reaches it. It asks the front-end over the
+// host's identity; without internal TLS (ENABLE_WS_SECURITY="N") the
+// front-end cannot tell which cluster asks, so there is no relay, and the
+// invalid address it returns then means no redirect.
+func serveMetadataRelay(host *remoteNode, o Options, conns *httplimit.Conns, background func(string, func(context.Context) error)) (netip.AddrPort, error) {
+	cfg, log := o.Conf, o.Log.With("role", CC)
+	if cfg.MetadataPort <= 0 {
+		return netip.AddrPort{}, nil
+	}
+	if host.clientTLS == nil {
+		log.Warn("ENABLE_WS_SECURITY=N: no metadata relay; this cluster's instances do not reach the metadata service")
+		return netip.AddrPort{}, nil
+	}
+	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(cfg.MetadataPort))
+	ln, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("listen on %s (METADATA_PORT, the metadata relay): %w", addr, err)
+	}
+	fe := rpc.NewClientConfig(host.server, host.clientTLS, log)
+	relay := &mdrelay.Relay{BaseURL: fe.BaseURL, HTTP: fe.HTTP, Log: log}
+	srv := o.Limits.Server(relay, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
+	background("METADATA_PORT", func(ctx context.Context) error {
+		go func() { <-ctx.Done(); srv.Close() }()
+		if err := srv.Serve(conns.Listener(ln)); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	log.Info("listening", "listener", "METADATA_PORT (relay to the front-end)", "addr", addr.String(), "front_end", host.server)
+	return addr, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/euca-cloud/euca/internal/httplimit"
 	"github.com/euca-cloud/euca/internal/join"
+	"github.com/euca-cloud/euca/internal/mdrelay"
 	"github.com/euca-cloud/euca/internal/rpc"
 	"github.com/euca-cloud/euca/internal/tlssplit"
 	"github.com/euca-cloud/euca/roles/clc"
@@ -73,6 +74,9 @@ func frontEnd(cloud *clc.Cloud, imgs *images.Service, st *store.Store, public ht
 	// The cloud's accounts for Walrus on a host of its own (over TLS
 	// only: the answers hold secret keys).
 	internal.Handle(clcapi.Prefix, clcapi.NewHandler(cloud, log))
+	// Metadata requests relayed by clusters on hosts of their own, for
+	// their zones' instances (clc/metadatarelay.go).
+	internal.Handle(mdrelay.Path+"/", cloud.MetadataRelayHandler())
 	srv := join.NewServer(cloud.CA(), st, log)
 	hosts, ips := frontEndNames(cfg.VNetCloudIP.String())
 	tc, err := srv.FrontEndTLSConfig(hosts, ips)

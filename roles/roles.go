@@ -32,6 +32,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -452,7 +453,10 @@ func internalImages(cloud *clc.Cloud, imgs *images.Service, o Options, conns *ht
 // startCluster makes the cluster controller over its registered nodes (the
 // node in this process among them: nodes.go) and the network mode
 // VNET_MODE names.
-func startCluster(ctx context.Context, o Options, st *store.Store, clientTLS func() (*tls.Config, error), node *nc.Node, background func(string, func(context.Context) error)) (*cc.Cluster, error) {
+//
+// relay, when valid, is this host's metadata relay, where guests go when
+// the cloud names no metadata target (a cluster on a host of its own).
+func startCluster(ctx context.Context, o Options, st *store.Store, clientTLS func() (*tls.Config, error), node *nc.Node, relay netip.AddrPort, background func(string, func(context.Context) error)) (*cc.Cluster, error) {
 	cfg, log := o.Conf, o.Log.With("role", CC)
 	dial, err := clusterNodes(ctx, cfg, st, clientTLS, node, o)
 	if err != nil {
@@ -465,6 +469,9 @@ func startCluster(ctx context.Context, o Options, st *store.Store, clientTLS fun
 			return nil, fmt.Errorf("cc: network: %w", err)
 		}
 		network = cc.NetworkOf(mode)
+		if relay.IsValid() {
+			network = cc.NetworkRelayingMetadata(mode, relay)
+		}
 	} else {
 		log.Warn("not root: the cluster's network (bridge, DHCP, NAT, filtering) is not set up; instances get no network")
 	}

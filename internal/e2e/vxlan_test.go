@@ -153,18 +153,30 @@ func TestNetworkAcrossHosts(t *testing.T) {
 // whose guest end, eth0, has the instance's MAC. Cleanup removes it.
 func plugGuest(t *testing.T, node *lanHost, name, mac string) netns.NsHandle {
 	t.Helper()
-	ns := node.lan.prefix + "-" + name
-	eventually(t, node.Name+"'s bridge", time.Minute, func() error {
-		return exec.Command("ip", "-n", node.NS, "link", "show", "euca-br0").Run()
+	return plugGuestInto(t, node.NS, node.lan.prefix+"-"+name, name, mac)
+}
+
+// plugGuestInto is plugGuest on the host of namespace hostNS: the guest's
+// namespace is ns, the veth's host end name.
+func plugGuestInto(t *testing.T, hostNS, ns, name, mac string) netns.NsHandle {
+	t.Helper()
+	eventually(t, hostNS+"'s bridge", time.Minute, func() error {
+		return exec.Command("ip", "-n", hostNS, "link", "show", "euca-br0").Run()
 	})
-	node.lan.ip("netns", "add", ns)
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	ip("netns", "add", ns)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	node.lan.ip("-n", node.NS, "link", "add", name, "type", "veth", "peer", "name", "eth0", "netns", ns)
-	node.lan.ip("-n", ns, "link", "set", "eth0", "address", mac)
-	node.lan.ip("-n", ns, "link", "set", "eth0", "up")
-	node.lan.ip("-n", ns, "link", "set", "lo", "up")
-	node.lan.ip("-n", node.NS, "link", "set", name, "master", "euca-br0")
-	node.lan.ip("-n", node.NS, "link", "set", name, "up")
+	ip("-n", hostNS, "link", "add", name, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	ip("-n", ns, "link", "set", "eth0", "address", mac)
+	ip("-n", ns, "link", "set", "eth0", "up")
+	ip("-n", ns, "link", "set", "lo", "up")
+	ip("-n", hostNS, "link", "set", name, "master", "euca-br0")
+	ip("-n", hostNS, "link", "set", name, "up")
 	h, err := netns.GetFromName(ns)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/euca-cloud/euca/internal/nstest"
 )
 
 var twoHostsCalls atomic.Int32
@@ -173,6 +175,27 @@ func TestClustersAsZones(t *testing.T) {
 	})
 	if !strings.Contains(cc2.Log(), idB) {
 		t.Errorf("the second host's log does not name %s", idB)
+	}
+	// A guest of us-east-1b (a namespace on the second host's bridge with
+	// the instance's MAC) leases its address from its cluster and reads its
+	// own instance id from 169.254.169.254: the cluster's relay asks the
+	// front-end for it over the internal TLS.
+	nic := strings.Fields(ec2("describe-instances", "--instance-ids", idB, "--query",
+		"Reservations[0].Instances[0].[PrivateIpAddress,NetworkInterfaces[0].MacAddress]"))
+	if len(nic) != 2 {
+		t.Fatalf("the instance's address and MAC: %q", nic)
+	}
+	guest := plugGuestInto(t, nsB, fmt.Sprintf("euca-zg-%d", os.Getpid()), "zg0", nic[1])
+	lease, err := nstest.Lease(guest, "eth0", nil, 10)
+	if err != nil {
+		t.Fatalf("no lease in us-east-1b: %v\n--- cc2:\n%s", err, tail(cc2.Log(), 30))
+	}
+	if lease.ACK.YourIPAddr.String() != nic[0] {
+		t.Errorf("leased %s, the instance has %s", lease.ACK.YourIPAddr, nic[0])
+	}
+	nstest.Configure(t, guest, "eth0", lease.ACK)
+	if got, err := instanceID(guest); err != nil || got != idB {
+		t.Errorf("a guest of us-east-1b reads instance-id %q, %v; want %s\n--- front-end:\n%s\n--- cc2:\n%s", got, err, idB, tail(fe.Log(), 20), tail(cc2.Log(), 20))
 	}
 	// The two hosts are alike; the second now holds an instance more.
 	idA, zone := run()

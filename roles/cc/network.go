@@ -98,11 +98,20 @@ func NetworkOf(m netmode.Mode) Network {
 	return &modeNetwork{m: m, segment: map[string]int{}}
 }
 
+// NetworkRelayingMetadata is NetworkOf for a cluster on a host of its own:
+// the cloud names it no metadata target (the service listens on the
+// front-end's loopback), so guests' 169.254.169.254:80 goes to relay, this
+// host's metadata relay (internal/mdrelay), instead.
+func NetworkRelayingMetadata(m netmode.Mode, relay netip.AddrPort) Network {
+	return &modeNetwork{m: m, segment: map[string]int{}, relay: relay}
+}
+
 type modeNetwork struct {
 	m       netmode.Mode
 	mu      sync.Mutex
 	segment map[string]int // instance id -> segment, from the last Set
 	peers   []netip.Addr   // the nodes on other hosts, for the next Set
+	relay   netip.AddrPort // the metadata target when the cloud names none
 }
 
 // SetPeers is the underlay addresses of the cluster's nodes on other
@@ -138,6 +147,9 @@ func (a *modeNetwork) Segments(n ccapi.Network) []ncapi.Segment {
 }
 
 func (a *modeNetwork) Set(ctx context.Context, n ccapi.Network) error {
+	if !n.Metadata.IsValid() {
+		n.Metadata = a.relay
+	}
 	st, segment, err := stateOf(n)
 	if err != nil {
 		return err

@@ -167,3 +167,38 @@ func hasTable() bool {
 	}
 	return false
 }
+
+// recordingMode records the state Set is given (the rest of netmode.Mode
+// is not called).
+type recordingMode struct {
+	netmode.Mode
+	last netmode.State
+}
+
+func (m *recordingMode) Set(_ context.Context, st netmode.State) error { m.last = st; return nil }
+
+// TestNetworkRelayingMetadata: a cluster on a host of its own sends guests
+// to its metadata relay when the cloud names no target, and to the cloud's
+// target when it names one.
+func TestNetworkRelayingMetadata(t *testing.T) {
+	ctx := context.Background()
+	relay := netip.MustParseAddrPort("127.0.0.1:8775")
+	m := &recordingMode{}
+	n := NetworkRelayingMetadata(m, relay)
+	if err := n.Set(ctx, ccapi.Network{}); err != nil {
+		t.Fatal(err)
+	}
+	if m.last.Metadata != relay {
+		t.Errorf("no target from the cloud: redirect to %v, want the relay %v", m.last.Metadata, relay)
+	}
+	given := netip.MustParseAddrPort("10.0.0.1:8773")
+	if err := n.Set(ctx, ccapi.Network{Metadata: given}); err != nil {
+		t.Fatal(err)
+	}
+	if m.last.Metadata != given {
+		t.Errorf("the cloud's target: redirect to %v, want %v", m.last.Metadata, given)
+	}
+	if err := NetworkOf(m).Set(ctx, ccapi.Network{}); err != nil || m.last.Metadata.IsValid() {
+		t.Errorf("without a relay: redirect to %v (%v), want none", m.last.Metadata, err)
+	}
+}

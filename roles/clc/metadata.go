@@ -19,10 +19,10 @@ package clc
 // bridge is the LAN itself, so a LAN host could ask through the redirect as
 // an instance does; it is answered only if it holds a running instance's
 // address. When the cluster controller runs on another host than the cloud
-// controller (not built yet: roles share one process), loopback is the
-// cluster's host: the cluster will serve this listener there and relay each
-// request over the internal RPC, naming the caller's address, rather than
-// DNAT instances' traffic across the LAN to the cloud controller.
+// controller, loopback is the cluster's host: the cluster serves a relay
+// there (internal/mdrelay) that asks over the internal mutual TLS, naming
+// the caller's address (metadatarelay.go), rather than DNAT instances'
+// traffic across the LAN to the cloud controller.
 //
 // It serves EC2's layout (meta-data/, user-data, dynamic/instance-identity/)
 // under `latest` and under any date-shaped version, index listings as EC2
@@ -47,6 +47,7 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,7 +97,13 @@ func (c *Cloud) MetadataListenAddr() netip.AddrPort {
 // address, so it must never sit behind a proxy).
 func (c *Cloud) MetadataHandler() http.Handler { return metadataServer{c: c} }
 
-type metadataServer struct{ c *Cloud }
+// metadataServer answers for the instance at the caller's address; zones,
+// when set (a relay of a cluster on another host), are the only zones whose
+// instances it answers for.
+type metadataServer struct {
+	c     *Cloud
+	zones []string
+}
 
 // pendingWait bounds how long a request from a pending instance waits for
 // the instance to be seen running; pendingPoll is how often it looks.
@@ -197,6 +204,12 @@ func (m metadataServer) caller(r *http.Request) (store.Instance, bool) {
 		if !errors.Is(err, store.ErrNotFound) {
 			m.c.log.Warn("metadata: identify caller", "addr", addr, "err", err)
 		}
+		return store.Instance{}, false
+	}
+	if m.zones != nil && !slices.Contains(m.zones, in.Zone) {
+		// Another zone's instance: the relaying cluster learns nothing,
+		// as from an address no instance holds.
+		m.c.log.Warn("metadata: a cluster relays a request from another zone's instance", "addr", addr, "zones", strings.Join(m.zones, ","), "instance_zone", in.Zone)
 		return store.Instance{}, false
 	}
 	return in, in.State == store.InstanceRunning
