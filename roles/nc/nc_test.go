@@ -156,6 +156,15 @@ func (h *host) req(id string) ncapi.InstanceRequest {
 		MAC: "d0:0d:00:00:00:01", Bridge: "euca-br0"}
 }
 
+// running launches req on n and waits until it runs.
+func running(t *testing.T, n *Node, req ncapi.InstanceRequest) ncapi.InstanceStatus {
+	t.Helper()
+	if err := n.RunInstance(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	return waitState(t, n, req.ID, ncapi.StateRunning)
+}
+
 // waitState waits until id is in state want (a bound on a stuck launch,
 // not a timing assertion).
 func waitState(t *testing.T, n *Node, id, want string) ncapi.InstanceStatus {
@@ -215,10 +224,7 @@ func TestRunDescribeRebootConsoleTerminate(t *testing.T) {
 	n := h.start()
 	ctx := context.Background()
 	id := "i-0000000000000001"
-	if err := n.RunInstance(ctx, h.req(id)); err != nil {
-		t.Fatal(err)
-	}
-	is := waitState(t, n, id, ncapi.StateRunning)
+	is := running(t, n, h.req(id))
 	if is.LaunchedAt.IsZero() || is.Holds.Cores != 1 {
 		t.Fatalf("status %+v", is)
 	}
@@ -506,10 +512,7 @@ func TestManualInstancesCleanup(t *testing.T) {
 	n := h.start()
 	ctx := context.Background()
 	id := "i-0000000000000011"
-	if err := n.RunInstance(ctx, h.req(id)); err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, n, id, ncapi.StateRunning)
+	running(t, n, h.req(id))
 	if err := n.TerminateInstance(ctx, id); err != nil {
 		t.Fatal(err)
 	}
@@ -541,10 +544,7 @@ func TestRestartReconciles(t *testing.T) {
 	keep1, keep2 := "i-0000000000000021", "i-0000000000000022"
 	lost, gone, pend := "i-0000000000000023", "i-0000000000000024", "i-0000000000000025"
 	for _, id := range []string{keep1, keep2, lost, gone} {
-		if err := n.RunInstance(ctx, h.req(id)); err != nil {
-			t.Fatal(err)
-		}
-		waitState(t, n, id, ncapi.StateRunning)
+		running(t, n, h.req(id))
 	}
 	if err := n.TerminateInstance(ctx, gone); err != nil {
 		t.Fatal(err)
@@ -657,10 +657,7 @@ func TestReconcileLoop(t *testing.T) {
 	ctx := context.Background()
 	off, lost, unwanted := "i-0000000000000031", "i-0000000000000032", "i-0000000000000033"
 	for _, id := range []string{off, lost, unwanted} {
-		if err := n.RunInstance(ctx, h.req(id)); err != nil {
-			t.Fatal(err)
-		}
-		waitState(t, n, id, ncapi.StateRunning)
+		running(t, n, h.req(id))
 	}
 	if err := h.drv.Stop(ctx, off, 0); err != nil { // the guest powers itself off
 		t.Fatal(err)
@@ -718,10 +715,7 @@ func TestRunStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- n.Run(ctx) }()
-	if err := n.RunInstance(context.Background(), h.req("i-0000000000000041")); err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, n, "i-0000000000000041", ncapi.StateRunning)
+	running(t, n, h.req("i-0000000000000041"))
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -748,10 +742,7 @@ func TestAsleepAnswersNothing(t *testing.T) {
 	h := newHost(t, nil)
 	n := h.start()
 	ctx := context.Background()
-	if err := n.RunInstance(ctx, h.req("i-1")); err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, n, "i-1", ncapi.StateRunning)
+	running(t, n, h.req("i-1"))
 	h.drv.PowerOff()
 	if _, err := n.Describe(ctx); !errors.Is(err, hypervisor.ErrAsleep) {
 		t.Fatalf("Describe asleep: %v", err)
@@ -783,10 +774,7 @@ func TestPowerDown(t *testing.T) {
 	h := newHost(t, nil)
 	n := h.start()
 	ctx := context.Background()
-	if err := n.RunInstance(ctx, h.req("i-1")); err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, n, "i-1", ncapi.StateRunning)
+	running(t, n, h.req("i-1"))
 	if err := n.PowerDown(ctx); !errors.Is(err, ncapi.ErrIncorrectState) || h.drv.Asleep() {
 		t.Fatalf("power down with an instance: %v (asleep %v)", err, h.drv.Asleep())
 	}
