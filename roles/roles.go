@@ -427,11 +427,13 @@ func startNode(ctx context.Context, o Options, st *store.Store, src nc.ImageSour
 func internalImages(cloud *clc.Cloud, imgs *images.Service, o Options, conns *httplimit.Conns, background func(string, func(context.Context) error)) (nc.ImageSource, error) {
 	cfg, log := o.Conf, o.Log
 	ca := cloud.CA()
-	srvCert, err := ca.IssueServer([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
+	// Both certificates are issued again before they expire: a front-end
+	// running longer than one lives still serves its own node images.
+	srvTLS, err := ca.ReissuingServerTLSConfig([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, fmt.Errorf("walrus internal certificate: %w", err)
 	}
-	ncCert, err := ca.IssueClient("nc:" + localNode)
+	ncTLS, err := ca.ReissuingClientTLSConfig("nc:" + localNode)
 	if err != nil {
 		return nil, fmt.Errorf("nc certificate: %w", err)
 	}
@@ -439,7 +441,12 @@ func internalImages(cloud *clc.Cloud, imgs *images.Service, o Options, conns *ht
 	if err != nil {
 		return nil, fmt.Errorf("walrus internal listener: %w", err)
 	}
-	srv := rpc.NewServer(ca, srvCert, cfg.WSSecurity, imgs.Handler(), o.Limits, log.With("role", Walrus))
+	srv := rpc.NewServer(ca, tls.Certificate{}, cfg.WSSecurity, imgs.Handler(), o.Limits, log.With("role", Walrus))
+	if !cfg.WSSecurity {
+		ncTLS = nil
+	} else {
+		srv.TLSConfig = srvTLS
+	}
 	background("walrus-internal", func(ctx context.Context) error {
 		go func() { <-ctx.Done(); srv.Close() }()
 		if err := rpc.Serve(srv, conns.Listener(ln)); !errors.Is(err, http.ErrServerClosed) {
@@ -447,7 +454,7 @@ func internalImages(cloud *clc.Cloud, imgs *images.Service, o Options, conns *ht
 		}
 		return nil
 	})
-	return nc.HTTPImageSource(rpc.NewClient(ln.Addr().String(), ca, ncCert, cfg.WSSecurity, log.With("role", NC))), nil
+	return nc.HTTPImageSource(rpc.NewClientConfig(ln.Addr().String(), ncTLS, log.With("role", NC))), nil
 }
 
 // startCluster makes the cluster controller over its registered nodes (the

@@ -3,6 +3,7 @@ package pki
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 )
@@ -64,5 +65,19 @@ func (ca *CA) ReissuingClientTLSConfig(cn string) (*tls.Config, error) {
 	tc := ca.ClientTLSConfig(tls.Certificate{})
 	tc.Certificates = nil
 	tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return r.Get() }
+	return tc, nil
+}
+
+// ReissuingServerTLSConfig is ServerTLSConfig under a server certificate
+// for hosts and ips that is issued again before it expires (Reissuing),
+// for an internal listener of the front-end's process.
+func (ca *CA) ReissuingServerTLSConfig(hosts []string, ips []net.IP) (*tls.Config, error) {
+	r, err := NewReissuing(func() (tls.Certificate, error) { return ca.IssueServer(hosts, ips) })
+	if err != nil {
+		return nil, err
+	}
+	tc := ca.ServerTLSConfig(tls.Certificate{})
+	tc.Certificates = nil
+	tc.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return r.Get() }
 	return tc, nil
 }

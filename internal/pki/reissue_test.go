@@ -105,3 +105,59 @@ func TestExpectJoined(t *testing.T) {
 		t.Fatalf("a cluster host's certificate taken for a node's: %v", err)
 	}
 }
+
+// TestReissuingServerTLSConfig: the front-end's internal listeners (its
+// own node's images) present a certificate issued again once a third of
+// its validity is left, and clients of the CA take it.
+func TestReissuingServerTLSConfig(t *testing.T) {
+	t.Cleanup(func() { now = time.Now })
+	ca := testCA(t)
+	tc, err := ca.ReissuingServerTLSConfig([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := tc.GetCertificate(&tls.ClientHelloInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := first.Leaf
+	late := l.NotAfter.Add(-l.NotAfter.Sub(l.NotBefore) / 4)
+	now = func() time.Time { return late }
+	next, err := tc.GetCertificate(&tls.ClientHelloInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Leaf.SerialNumber.Cmp(l.SerialNumber) == 0 {
+		t.Fatal("not reissued with a quarter of its validity left")
+	}
+	now = time.Now
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	client, err := ca.IssueClient("nc:local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := ca.ClientTLSConfig(client)
+	cc.ServerName = "localhost"
+	c, err := tls.Dial("tcp", ln.Addr().String(), cc)
+	if err != nil {
+		t.Fatalf("handshake with the reissuing listener: %v", err)
+	}
+	if got := c.ConnectionState().PeerCertificates[0].SerialNumber; got.Cmp(next.Leaf.SerialNumber) != 0 {
+		t.Errorf("the listener presented serial %x, not the reissued %x", got, next.Leaf.SerialNumber)
+	}
+	c.Close()
+}
