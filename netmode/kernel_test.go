@@ -381,15 +381,6 @@ func TestKernelManagedNoVLAN(t *testing.T) {
 	})
 }
 
-func mustLink(t *testing.T, name string) netlink.Link {
-	t.Helper()
-	l, err := netlink.LinkByName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
 func containsP(ps []netip.Prefix, p netip.Prefix) bool {
 	for _, q := range ps {
 		if q == p {
@@ -473,7 +464,7 @@ func TestKernelManagedVLAN(t *testing.T) {
 		t.Fatal(err)
 	}
 	nstest.MustDo(t, host, func() error {
-		if !link.Exists(link.VLANName(3)) || masterName(mustLink(t, link.VLANName(3))) != "euca-br3" {
+		if !link.Exists(link.VLANName(3)) || masterName(nstest.MustLink(t, link.VLANName(3))) != "euca-br3" {
 			t.Error("no VLAN device for segment 1 on its bridge")
 		}
 		return nil

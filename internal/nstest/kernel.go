@@ -31,6 +31,17 @@ func Attach(t testing.TB, ns netns.NsHandle, port, bridge string) {
 	})
 }
 
+// MustLink is the link name in the calling thread's namespace (inside Do
+// or Inside), failing t when there is none.
+func MustLink(t testing.TB, name string) netlink.Link {
+	t.Helper()
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 // Metadata GETs /latest/meta-data/instance-id from 169.254.169.254:80 in
 // ns, as a guest asks its metadata, and returns the answer's body (what
 // the test's metadata server makes of the request).

@@ -183,11 +183,11 @@ func TestKernelAcrossHosts(t *testing.T) {
 			if got, err := link.FDB(link.VXLANName(1)); err != nil || !slices.Equal(got, []netip.Addr{ccIP, n2IP}) {
 				t.Errorf("n1 floods to %v, %v: want the controller and n2, not itself", got, err)
 			}
-			l := mustLink(t, link.VXLANName(1))
+			l := nstest.MustLink(t, link.VXLANName(1))
 			if l.Attrs().MTU != 1450 || l.Attrs().Alias != Alias || masterOf(l) != "euca-br0" {
 				t.Errorf("n1 tunnel %+v", l.Attrs())
 			}
-			if ps, _ := link.Addrs(mustLink(t, "euca-br0")); len(ps) != 0 {
+			if ps, _ := link.Addrs(nstest.MustLink(t, "euca-br0")); len(ps) != 0 {
 				t.Errorf("a node's bridge has addresses %v", ps)
 			}
 			return nil
@@ -351,15 +351,6 @@ func TestKernelAcrossHosts(t *testing.T) {
 	})
 }
 
-func mustLink(t *testing.T, name string) netlink.Link {
-	t.Helper()
-	l, err := netlink.LinkByName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
 func masterOf(l netlink.Link) string {
 	m, err := netlink.LinkByIndex(l.Attrs().MasterIndex)
 	if err != nil {
@@ -372,7 +363,7 @@ func linkIndex(t *testing.T, ns netns.NsHandle, name string) int {
 	t.Helper()
 	idx := 0
 	nstest.MustDo(t, ns, func() error {
-		idx = mustLink(t, name).Attrs().Index
+		idx = nstest.MustLink(t, name).Attrs().Index
 		return nil
 	})
 	return idx
@@ -467,7 +458,7 @@ func TestKernelOperatorBridge(t *testing.T) {
 	})
 	nstest.MustDo(t, n1, func() error { return a.Set(ctx, n) })
 	nstest.MustDo(t, n1, func() error {
-		if l := mustLink(t, link.VXLANName(1)); masterOf(l) != "br-op" {
+		if l := nstest.MustLink(t, link.VXLANName(1)); masterOf(l) != "br-op" {
 			t.Errorf("the tunnel is on %q, not the operator's bridge", masterOf(l))
 		}
 		return nil
