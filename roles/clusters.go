@@ -155,7 +155,7 @@ func serveMetadataRelay(host *remoteNode, o Options, conns *httplimit.Conns, bac
 	if cfg.MetadataPort <= 0 {
 		return netip.AddrPort{}, nil
 	}
-	if host.clientTLS == nil {
+	if host.frontEndTLS == nil {
 		log.Warn("ENABLE_WS_SECURITY=N: no metadata relay; this cluster's instances do not reach the metadata service")
 		return netip.AddrPort{}, nil
 	}
@@ -164,7 +164,10 @@ func serveMetadataRelay(host *remoteNode, o Options, conns *httplimit.Conns, bac
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("listen on %s (METADATA_PORT, the metadata relay): %w", addr, err)
 	}
-	fe := rpc.NewClientConfig(host.server, host.clientTLS, log)
+	// The front-end's configuration: a joined host (a node whose
+	// certificate names the front-end's address) must not answer guests'
+	// metadata in its place.
+	fe := rpc.NewClientConfig(host.server, host.frontEndTLS, log)
 	relay := &mdrelay.Relay{BaseURL: fe.BaseURL, HTTP: fe.HTTP, Log: log}
 	srv := o.Limits.Server(relay, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	background("METADATA_PORT", func(ctx context.Context) error {
