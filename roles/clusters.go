@@ -80,7 +80,7 @@ func serveCluster(cl ccapi.Cluster, id *remoteNode, o Options, conns *httplimit.
 // dialClusters is how the cloud controller reaches a registered cluster:
 // the cluster API at its HOST:CC_PORT, under a certificate "clc:HOST" of the
 // cloud's CA, issued again before it expires.
-func dialClusters(cloud *clc.Cloud, o Options) clc.DialCluster {
+func dialClusters(cloud *clc.Cloud, st *store.Store, o Options) clc.DialCluster {
 	cfg, log := o.Conf, o.Log.With("role", CLC)
 	issue := issuedClientTLS(cloud.CA(), "clc:"+o.Conf.ClusterName)
 	var tc *tls.Config // WatchClusters dials one at a time
@@ -95,8 +95,11 @@ func dialClusters(cloud *clc.Cloud, o Options) clc.DialCluster {
 				return nil, err
 			}
 			// A joined host answering at a cluster's address must be a
-			// cluster controller, not a node posing as one.
-			tc = pki.ExpectJoined(c, CC)
+			// cluster controller in force, not a node posing as one nor
+			// a revoked one.
+			tc = join.RefuseRevoked(pki.ExpectJoined(c, CC), func(ctx context.Context, c *x509.Certificate) error {
+				return join.CheckRevoked(ctx, st, c)
+			})
 		}
 		return ccapi.NewClient(rpc.NewClientConfig(addr, tc, log), r.Name), nil
 	}
@@ -108,7 +111,7 @@ func dialClusters(cloud *clc.Cloud, o Options) clc.DialCluster {
 // joinHost). It returns CC_PORT's address when it serves it.
 func startClusters(ctx context.Context, o Options, st *store.Store, cloud *clc.Cloud, host *remoteNode, node *nc.Node, conns *httplimit.Conns, background func(string, func(context.Context) error)) (net.Addr, error) {
 	if cloud != nil {
-		background("clusters", func(ctx context.Context) error { return cloud.WatchClusters(ctx, dialClusters(cloud, o)) })
+		background("clusters", func(ctx context.Context) error { return cloud.WatchClusters(ctx, dialClusters(cloud, st, o)) })
 	}
 	if !o.Roles[CC] {
 		return nil, nil
@@ -122,7 +125,7 @@ func startClusters(ctx context.Context, o Options, st *store.Store, cloud *clc.C
 			}
 			// A node whose certificate was revoked (euca node revoke), or
 			// that the CA's records do not know, is not driven.
-			return refuseRevoked(tc, func(ctx context.Context, c *x509.Certificate) error { return join.CheckRevoked(ctx, st, c) }), nil
+			return join.RefuseRevoked(tc, func(ctx context.Context, c *x509.Certificate) error { return join.CheckRevoked(ctx, st, c) }), nil
 		}
 		cluster, err := startCluster(ctx, o, st, clientTLS, node, netip.AddrPort{}, background)
 		if err != nil {

@@ -3,7 +3,6 @@ package roles
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -201,8 +200,12 @@ func joinHost(ctx context.Context, o Options, role string, background func(strin
 		return nil, fmt.Errorf("the identity in %s is role %s's, not %s's", dir, id.Role(), role)
 	}
 	background(role+" identity renewal", func(ctx context.Context) error { return id.KeepRenewed(ctx, log) })
+	revoked := id.Revocation(log)
 	return &remoteNode{images: imagesAt(rpc.NewClientConfig(id.Server, id.FrontEndTLSConfig(), log)),
-		listenTLS: id.ServerTLSConfig(), clientTLS: refuseRevoked(id.ClientTLSConfig(NC), id.Revocation(log).Check),
+		// Both ways a revoked host is refused: the nodes this host calls
+		// (a cluster's), and the hosts that call it (a cluster
+		// controller calling a node), as the front-end says.
+		listenTLS: join.RefuseRevoked(id.ServerTLSConfig(), revoked.Check), clientTLS: join.RefuseRevoked(id.ClientTLSConfig(NC), revoked.Check),
 		frontEndTLS: id.FrontEndTLSConfig(), server: id.Server}, nil
 }
 
@@ -229,27 +232,4 @@ func listenNode(n *remoteNode, port int, conns *httplimit.Conns) (net.Listener, 
 		l = tls.NewListener(l, n.listenTLS)
 	}
 	return l, nil
-}
-
-// refuseRevoked makes tc refuse a peer whose joined-host certificate check
-// refuses: on the front-end, the CA's records (join.CheckRevoked: revoked
-// or unknown); on a cluster controller's own host, the front-end's answer
-// (join.Revocation, which fails safe). The cluster controller stops
-// driving a revoked node at its next connection.
-func refuseRevoked(tc *tls.Config, check func(context.Context, *x509.Certificate) error) *tls.Config {
-	verify := tc.VerifyConnection
-	tc.VerifyConnection = func(cs tls.ConnectionState) error {
-		if verify != nil {
-			if err := verify(cs); err != nil {
-				return err
-			}
-		}
-		if len(cs.PeerCertificates) == 0 {
-			return errors.New("the peer sent no certificate")
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		return check(ctx, cs.PeerCertificates[0])
-	}
-	return tc
 }

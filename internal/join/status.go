@@ -2,6 +2,7 @@ package join
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -16,8 +17,9 @@ import (
 )
 
 // PathStatus is the call a cluster controller on a host of its own makes to
-// learn whether a node's certificate is in force: it has no copy of the
-// CA's records, and must not drive a revoked node.
+// learn whether a node's certificate is in force (it has no copy of the
+// CA's records, and must not drive a revoked node), and a node to learn
+// whether the cluster controller calling it is.
 const PathStatus = "/internal/v1/certificate-status"
 
 // statusRequest names a joined host's certificate by its serial (hex).
@@ -31,10 +33,12 @@ type statusResponse struct {
 	NotAfter time.Time `json:"not_after"`
 }
 
-// statusHandler serves PathStatus to joined cluster controllers only.
+// statusHandler serves PathStatus to joined cluster controllers (about
+// their nodes) and nodes (about the cluster controllers that call them);
+// a serial's status is no secret.
 func (s *Server) statusHandler() http.Handler {
 	m := rpc.NewMux(Errors, s.log)
-	m.AllowRoles("cc")
+	m.AllowRoles("cc", "nc")
 	rpc.Func(m, "POST "+PathStatus, func(ctx context.Context, req statusRequest) (statusResponse, error) {
 		if req.Serial == "" || len(req.Serial) > 64 {
 			return statusResponse{}, fmt.Errorf("%w: no certificate serial", ErrBadRequest)
@@ -135,3 +139,26 @@ func (r *Revocation) keep(serial string, e statusEntry) {
 // ErrRevocationUnknown: a certificate refused because whether it is revoked
 // could not be learnt (failing safe).
 var ErrRevocationUnknown = errors.New("revocation unknown")
+
+// RefuseRevoked makes tc, a client's or a server's configuration, refuse a
+// peer whose joined-host certificate check refuses: on the front-end, the
+// CA's records (CheckRevoked: revoked or unknown); on another host, the
+// front-end's answer (Revocation.Check, which fails safe). A revoked host
+// is refused from its next connection. It changes and returns tc.
+func RefuseRevoked(tc *tls.Config, check func(context.Context, *x509.Certificate) error) *tls.Config {
+	verify := tc.VerifyConnection
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		if verify != nil {
+			if err := verify(cs); err != nil {
+				return err
+			}
+		}
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("the peer sent no certificate")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		return check(ctx, cs.PeerCertificates[0])
+	}
+	return tc
+}
