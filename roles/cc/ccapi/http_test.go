@@ -251,6 +251,8 @@ func TestClusterRefusesStrangers(t *testing.T) {
 
 	certs := rpctest.Strangers(t, ca, other, "clc:test")
 	certs["a node"] = rpctest.ClientCert(t, ca, "nc:10.0.0.2")
+	certs["another cluster"] = rpctest.ClientCert(t, ca, "cc:zone2")
+	certs["walrus"] = rpctest.ClientCert(t, ca, "walrus:host3")
 	for name, cert := range certs {
 		if _, err := clientOf(t, addr, f.zone, ca, cert).Describe(context.Background(), nil); err == nil {
 			t.Errorf("%s: a call was answered", name)

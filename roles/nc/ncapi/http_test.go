@@ -256,9 +256,14 @@ func TestNodeRefusesStrangers(t *testing.T) {
 	certs := rpctest.Strangers(t, ca, other, "cc:test")
 	// Another node's certificate, from this CA: a node cannot drive a node.
 	certs["node"] = rpctest.ClientCert(t, ca, "nc:node2")
+	certs["walrus"] = rpctest.ClientCert(t, ca, "walrus:host3")
 	for name, cert := range certs {
 		if _, err := clientOf(t, addr, ca, cert).Describe(context.Background()); err == nil {
 			t.Errorf("%s: a call was answered", name)
+		}
+		// Nor may it set the node's network (bridges, tunnels, filters).
+		if err := clientOf(t, addr, ca, cert).SetNetwork(context.Background(), ncapi.Network{}); err == nil {
+			t.Errorf("%s: SetNetwork was answered", name)
 		}
 	}
 	if f.lastID != "" {
