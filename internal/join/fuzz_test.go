@@ -20,6 +20,10 @@ import (
 	"github.com/euca-cloud/euca/store"
 )
 
+// freshSecret in a fuzzed join request stands for the secret of a token
+// made for that request.
+const freshSecret = "@FRESH-SECRET@"
+
 // FuzzJoinRequest: whatever a host that has not joined sends to the join
 // call (the one call anyone may make), the answer is a certificate for a
 // usable token or a refusal in the API's format, never a crash.
@@ -48,8 +52,28 @@ func FuzzJoinRequest(f *testing.F) {
 	}
 	good, _ := json.Marshal(joinRequest{Secret: hex.EncodeToString(secret), Role: "nc", Host: "node1", Addresses: []string{"192.0.2.7"}, CSR: csr})
 	f.Add(good)
-	h := NewServer(ca, st, discard).Handler()
+	// The same with a placeholder for a fresh token's secret: past the
+	// token check, the names, addresses, claims and certificate request are
+	// fuzzed too, not only in the first input that uses the token up.
+	template, _ := json.Marshal(joinRequest{Secret: freshSecret, Role: "nc", Host: "node2", DNSNames: []string{"node2.lan"}, Addresses: []string{"192.0.2.8", "198.51.100.8"}, CSR: csr})
+	f.Add(template)
+	srv := NewServer(ca, st, discard)
+	if _, err := srv.FrontEndTLSConfig([]string{"frontend"}, []net.IP{net.IPv4(192, 0, 2, 254)}); err != nil {
+		f.Fatal(err)
+	}
+	h := srv.Handler()
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if bytes.Contains(body, []byte(freshSecret)) {
+			tok, hash, exp, err := pki.NewJoinToken(ca, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.CreateJoinToken(context.Background(), store.JoinToken{SecretHash: hash, Role: "nc", ExpiresMS: exp.UnixMilli()}); err != nil {
+				t.Fatal(err)
+			}
+			_, secret, _ := pki.ParseJoinToken(tok)
+			body = bytes.ReplaceAll(body, []byte(freshSecret), []byte(hex.EncodeToString(secret)))
+		}
 		r := httptest.NewRequest(http.MethodPost, PathJoin, bytes.NewReader(body))
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
