@@ -63,7 +63,6 @@ var (
 	ErrNotJoined    = errors.New("this host has not joined a cloud")
 	ErrExpired      = errors.New("this host's certificate has expired")
 	ErrBadRequest   = errors.New("bad join request")
-	ErrClaimed      = errors.New("the join request claims an address of another host")
 )
 
 // Errors is the join API's error table, so that errors.Is holds on the
@@ -75,7 +74,6 @@ var Errors = rpc.Errors{
 	{Code: "WrongRole", Status: http.StatusForbidden, Err: ErrWrongRole},
 	{Code: "CertificateRevoked", Status: http.StatusForbidden, Err: ErrRevoked},
 	{Code: "WrongHost", Status: http.StatusForbidden, Err: pki.ErrWrongHost},
-	{Code: "AddressClaimed", Status: http.StatusForbidden, Err: ErrClaimed},
 	{Code: rpc.CodeBadRequest, Status: http.StatusBadRequest, Err: ErrBadRequest},
 }
 

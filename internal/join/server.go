@@ -94,8 +94,8 @@ func (s *Server) join(ctx context.Context, req joinRequest) (certResponse, error
 	if err != nil {
 		return certResponse{}, err
 	}
-	if names, err = s.checkClaims(ctx, req.Host, names, ips, peer.Addr); err != nil {
-		return certResponse{}, s.refuse(ctx, "join", req.Host, peer.Addr, err)
+	if names, ips, err = s.checkClaims(ctx, req.Host, names, ips, peer.Addr); err != nil {
+		return certResponse{}, err
 	}
 	csr, err := parseCSR(req.CSR)
 	if err != nil {
@@ -143,34 +143,34 @@ func (s *Server) renew(ctx context.Context, req renewRequest) (certResponse, err
 }
 
 // checkClaims checks the names and addresses a joining host claims: only
-// the address the request came from is proven. An address that is the
-// front-end's own, or that another host's certificate in force (not
-// revoked, not expired) names, is refused: with it a token holder could
-// pass for the front-end or for that node to whoever dials the address. A
-// name held so is left out of the certificate (hosts in containers or
-// network namespaces share one host name, so refusing would keep them
-// out) and returned without it. A request from the front-end's own host,
-// or from an address the other certificate names (the same host joining
-// again, or with another role), may claim what that host holds.
-func (s *Server) checkClaims(ctx context.Context, host string, names []string, ips []net.IP, from netip.Addr) ([]string, error) {
+// the address the request came from is proven. An address or name that is
+// the front-end's own, or that another host's certificate in force (not
+// revoked, not expired) names, is left out of the certificate: with it a
+// token holder could pass for the front-end or for that node to whoever
+// dials it. They are left out rather than refused, since hosts commonly
+// share some (libvirt's virbr0 192.168.122.1, docker0's 172.17.0.1, one host
+// name in containers or network namespaces), which no one dials to reach
+// a host. A request from the front-end's own host, or from an address the
+// other certificate names (the same host joining again, or with another
+// role), may claim what that host holds. It returns what is kept.
+func (s *Server) checkClaims(ctx context.Context, host string, names []string, ips []net.IP, from netip.Addr) ([]string, []net.IP, error) {
 	from = from.Unmap()
 	fromFront := from.IsLoopback() || slices.ContainsFunc(s.frontIPs, func(ip net.IP) bool { return sameAddr(ip, from) })
-	type holder struct{ who, why string }
-	held := map[string]holder{} // lower-case name or address -> who holds it
+	held := map[string]string{} // lower-case name or address -> who holds it
 	if !fromFront {
 		for _, h := range s.frontHosts {
-			held[strings.ToLower(h)] = holder{"the front-end", "its own name"}
+			held[strings.ToLower(h)] = "the front-end"
 		}
-		held["localhost"] = holder{"the front-end", "its own name"}
+		held["localhost"] = "the front-end"
 		for _, ip := range s.frontIPs {
 			if a, ok := netip.AddrFromSlice(ip); ok {
-				held[a.Unmap().String()] = holder{"the front-end", "its own address"}
+				held[a.Unmap().String()] = "the front-end"
 			}
 		}
 	}
 	certs, err := s.store.HostCerts(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("check the names claimed: %w", err)
+		return nil, nil, fmt.Errorf("check the names claimed: %w", err)
 	}
 	at := time.Now().UnixMilli()
 	for _, c := range certs {
@@ -179,29 +179,31 @@ func (s *Server) checkClaims(ctx context.Context, host string, names []string, i
 		}
 		for _, n := range c.Names {
 			if _, ok := held[strings.ToLower(n)]; !ok {
-				held[strings.ToLower(n)] = holder{c.Role + ":" + c.Host, "serial " + c.Serial}
+				held[strings.ToLower(n)] = c.Role + ":" + c.Host + " (serial " + c.Serial + ")"
 			}
 		}
 	}
+	leftOut := func(what string) bool {
+		who, ok := held[strings.ToLower(what)]
+		if ok {
+			s.log.WarnContext(ctx, "join: claim left out of the certificate: another host holds it", "host", host, "from", from, "claim", what, "held_by", who)
+		}
+		return ok
+	}
+	var keptIPs []net.IP
 	for _, ip := range ips {
 		a, _ := netip.AddrFromSlice(ip)
-		a = a.Unmap()
-		if a == from {
-			continue
-		}
-		if h, ok := held[a.String()]; ok {
-			return nil, fmt.Errorf("%w: %s is %s's (%s); a host may claim only its own addresses (if that host is gone, `euca node revoke %s` first)", ErrClaimed, a, h.who, h.why, a)
+		if a = a.Unmap(); a == from || !leftOut(a.String()) {
+			keptIPs = append(keptIPs, ip)
 		}
 	}
-	kept := names[:0:0]
+	var kept []string
 	for _, n := range names {
-		if h, ok := held[strings.ToLower(n)]; ok {
-			s.log.WarnContext(ctx, "join: name left out of the certificate: another host holds it", "host", host, "from", from, "name", n, "held_by", h.who)
-			continue
+		if !leftOut(n) {
+			kept = append(kept, n)
 		}
-		kept = append(kept, n)
 	}
-	return kept, nil
+	return kept, keptIPs, nil
 }
 
 func sameAddr(ip net.IP, a netip.Addr) bool {
