@@ -4,17 +4,15 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"os"
 	"reflect"
-	"runtime"
 	"testing"
 
+	"github.com/euca-cloud/euca/internal/nstest"
 	"github.com/euca-cloud/euca/netmode"
 	"github.com/euca-cloud/euca/netmode/link"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
 func TestStateOf(t *testing.T) {
@@ -62,33 +60,15 @@ func TestStateOf(t *testing.T) {
 // bridge with its gateway and the nftables table, twice harmlessly; a
 // launch's NIC goes on that bridge; Teardown removes it all.
 func TestNetworkOfManagedNoVLAN(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI runs as root")
-		}
-		t.Skip("needs root to create a network namespace")
-	}
+	nstest.Need(t)
 	// The store and fakes are made here: only this goroutine may Fatal.
 	e := newEnv(t, "GREEDY", []string{"a"}, room(4))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// This thread enters a namespace of its own and is never unlocked,
-		// so the runtime retires it with the goroutine: the test's other
-		// threads stay in the host's namespace.
-		runtime.LockOSThread()
-		ns, err := netns.New()
-		if err != nil {
-			t.Errorf("new netns: %v", err)
-			return
-		}
-		defer ns.Close()
+	nstest.Inside(t, func() {
 		if lo, err := netlink.LinkByName("lo"); err == nil {
 			_ = netlink.LinkSetUp(lo)
 		}
 		inNamespace(t, e)
-	}()
-	<-done
+	})
 }
 
 func inNamespace(t *testing.T, e *env) {
