@@ -302,7 +302,11 @@ func Run(ctx context.Context, o Options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			// Stopping, the listener shared with the internal TLS side
+			// may close under this server before its own Shutdown.
+			err := srv.Serve(ln)
+			stopping := ctx.Err() != nil && errors.Is(err, net.ErrClosed)
+			if err != nil && !errors.Is(err, http.ErrServerClosed) && !stopping {
 				log.Error("listener stopped", "listener", what, "err", err)
 			}
 		}()
