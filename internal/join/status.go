@@ -146,19 +146,9 @@ var ErrRevocationUnknown = errors.New("revocation unknown")
 // front-end's answer (Revocation.Check, which fails safe). A revoked host
 // is refused from its next connection. It changes and returns tc.
 func RefuseRevoked(tc *tls.Config, check func(context.Context, *x509.Certificate) error) *tls.Config {
-	verify := tc.VerifyConnection
-	tc.VerifyConnection = func(cs tls.ConnectionState) error {
-		if verify != nil {
-			if err := verify(cs); err != nil {
-				return err
-			}
-		}
-		if len(cs.PeerCertificates) == 0 {
-			return errors.New("the peer sent no certificate")
-		}
+	return pki.AlsoCheckPeer(tc, func(cert *x509.Certificate) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		return check(ctx, cs.PeerCertificates[0])
-	}
-	return tc
+		return check(ctx, cert)
+	})
 }

@@ -77,6 +77,15 @@ func CheckJoinedRole(cert *x509.Certificate, roles ...string) error {
 // a cluster controller reaches only nodes ("nc"), a host reaches the
 // front-end with none. It changes and returns tc.
 func ExpectJoined(tc *tls.Config, roles ...string) *tls.Config {
+	return AlsoCheckPeer(tc, func(cert *x509.Certificate) error { return CheckJoinedRole(cert, roles...) })
+}
+
+// AlsoCheckPeer makes tc, a client's or a server's configuration, run check
+// on the peer's leaf certificate after the checks tc already makes (its
+// VerifyConnection, if any), so that narrowing who may connect adds to the
+// configuration rather than replacing it. A peer without a certificate is
+// refused. It changes and returns tc.
+func AlsoCheckPeer(tc *tls.Config, check func(*x509.Certificate) error) *tls.Config {
 	verify := tc.VerifyConnection
 	tc.VerifyConnection = func(cs tls.ConnectionState) error {
 		if verify != nil {
@@ -87,7 +96,7 @@ func ExpectJoined(tc *tls.Config, roles ...string) *tls.Config {
 		if len(cs.PeerCertificates) == 0 {
 			return errors.New("pki: peer sent no certificate")
 		}
-		return CheckJoinedRole(cs.PeerCertificates[0], roles...)
+		return check(cs.PeerCertificates[0])
 	}
 	return tc
 }
