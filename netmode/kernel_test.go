@@ -539,3 +539,61 @@ func TestKernelStaticSystem(t *testing.T) {
 		t.Errorf("operator's bridge addresses changed: %v", got)
 	}
 }
+
+// staticDocBlock is the 1.5 documentation's STATIC front-end block
+// (testdata/eucalyptus-1.5-doc/static-frontend.conf, typographic quotes
+// and all) on this test's addresses, with the node's VNET_BRIDGE.
+const staticDocBlock = `VNET_MODE=”STATIC”
+VNET_INTERFACE=”eth0”
+VNET_DHCPDAEMON=”/usr/sbin/dhcp3”
+VNET_DHCPUSER=”<dhcpusername>”
+VNET_SUBNET=”10.243.1.0”
+VNET_NETMASK=”255.255.255.0”
+VNET_BROADCAST=”10.243.1.255”
+VNET_ROUTER=”10.243.1.1”
+VNET_DNS=”10.243.1.2”
+VNET_MACMAP= ”00:AA:DD:11:CE:FE=10.243.1.3
+     00:AA:DD:11:CE:FF=10.243.1.4”
+VNET_BRIDGE=”stsbr”
+`
+
+// TestKernelStaticLease: a guest of the documentation's STATIC block gets
+// its VNET_MACMAP pair from the cluster's DHCP with everything the block
+// names: VNET_ROUTER, VNET_DNS, VNET_BROADCAST and the netmask.
+func TestKernelStaticLease(t *testing.T) {
+	c, diags := conf.Parse(strings.NewReader(staticDocBlock), "static.conf")
+	if conf.HasErrors(diags) {
+		t.Fatalf("doc block: %v", diags)
+	}
+	host, guest := nstest.New(t), nstest.New(t)
+	nstest.MustDo(t, host, func() error {
+		_, _, err := link.EnsureBridge("stsbr", nil)
+		return err
+	})
+	nstest.Addr(t, host, "stsbr", "10.243.1.250/24")
+	nstest.Veth(t, host, "stsv", guest, "eth0", mac("00:aa:dd:11:ce:fe"))
+	nstest.Attach(t, host, "stsv", "stsbr")
+	m, err := FromConf(c, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, err := m.Allocate(nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nstest.MustDo(t, host, func() error {
+		return m.Set(ctx, State{Instances: []Instance{{ID: "i-sts", MAC: a.MAC, PrivateIP: a.PrivateIP}}})
+	})
+	defer nstest.MustDo(t, host, func() error { return m.Close(ctx) })
+	l, err := nstest.Lease(guest, "eth0", nil, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack := l.ACK
+	got := fmt.Sprintf("ip=%s router=%v dns=%v broadcast=%v mask=%v server=%v", ack.YourIPAddr, ack.Router(), ack.DNS(),
+		ack.BroadcastAddress(), net.IP(ack.SubnetMask()), ack.ServerIdentifier())
+	if want := "ip=10.243.1.3 router=[10.243.1.1] dns=[10.243.1.2] broadcast=10.243.1.255 mask=255.255.255.0 server=10.243.1.250"; got != want {
+		t.Errorf("STATIC lease\n got %s\nwant %s", got, want)
+	}
+}

@@ -96,7 +96,7 @@ func (s *static) Set(ctx context.Context, st State) error {
 		errs = append(errs, removeRules())
 	}
 	w := dhcpWant{ifindex: br.Attrs().Index,
-		cfg: dhcp.Config{ServerIP: server, Subnet: s.cfg.Subnet, Router: s.cfg.Router, DNS: s.cfg.DNS, LeaseTime: s.cfg.LeaseTime}}
+		cfg: dhcp.Config{ServerIP: server, Subnet: s.cfg.Subnet, Broadcast: s.cfg.Broadcast, Router: s.cfg.Router, DNS: s.cfg.DNS, LeaseTime: s.cfg.LeaseTime}}
 	if len(w.cfg.DNS) == 0 && s.cfg.Router.IsValid() {
 		w.cfg.DNS = []netip.Addr{s.cfg.Router}
 	}

@@ -154,6 +154,7 @@ type Config struct {
 	Bridge        string       // VNET_BRIDGE
 	Subnet        netip.Prefix // VNET_SUBNET/VNET_NETMASK
 	Router        netip.Addr   // VNET_ROUTER: STATIC's router
+	Broadcast     netip.Addr   // VNET_BROADCAST: STATIC's broadcast address; invalid: the subnet's
 	DNS           []netip.Addr // VNET_DNS, else the host's resolvers
 	PubInterface  string       // VNET_PUBINTERFACE; "": the default route's, looked up at each Set
 	PrivInterface string       // VNET_PRIVINTERFACE: the VXLAN underlay, MANAGED's VLAN parent; "": by route, no VLAN devices
@@ -176,6 +177,7 @@ func ConfigFrom(c *conf.Config) Config {
 		Bridge:        c.VNetBridge,
 		Subnet:        c.VNetSubnet,
 		Router:        c.VNetRouter,
+		Broadcast:     c.VNetBroadcast,
 		DNS:           c.VNetDNS,
 		PubInterface:  c.VNetPubInterface,
 		PrivInterface: c.VNetPrivInterface,

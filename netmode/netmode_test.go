@@ -6,10 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/euca-cloud/euca/internal/conf"
+	"github.com/euca-cloud/euca/netmode/ipam"
 	"github.com/euca-cloud/euca/netmode/nft"
 )
 
@@ -112,7 +112,7 @@ func TestAllocate(t *testing.T) {
 
 	sy, _ := New(Config{Mode: System, Bridge: "br0"}, nil)
 	a, err = sy.Allocate(nil, 0)
-	if err != nil || a.PrivateIP.IsValid() || !strings.HasPrefix(a.MAC.String(), "d0:0d:") {
+	if err != nil || a.PrivateIP.IsValid() || a.MAC[0] != ipam.SystemMACPrefix {
 		t.Errorf("SYSTEM Allocate = %+v, %v", a, err)
 	}
 }

@@ -132,9 +132,11 @@ func (e *ClientTokenError) Error() string {
 func (e *ClientTokenError) Unwrap() error { return ErrConflict }
 
 // AddressAllocator gives the next instance its private address and MAC,
-// given the addresses the zone's live instances hold (including those
-// given earlier in the same launch).
-type AddressAllocator func(used []netip.Addr) (ip netip.Addr, mac string, err error)
+// given the addresses and MACs the zone's live instances hold (including
+// those given earlier in the same launch). An invalid address leaves the
+// instance without one for now (SYSTEM mode: an outside DHCP server picks
+// it, and SetInstanceAddress records it once learned).
+type AddressAllocator func(used []netip.Addr, macs []string) (ip netip.Addr, mac string, err error)
 
 // LaunchInstances records a reservation and its instances in one
 // transaction, each given its private address and MAC by alloc inside it (so
@@ -160,21 +162,25 @@ func (s *Store) LaunchInstances(ctx context.Context, r Reservation, insts []Inst
 			r.ID, r.AccountID, r.ClientToken, r.RequestHash, ts); err != nil {
 			return conflict(err, "reservation "+r.ID)
 		}
-		used := map[string][]netip.Addr{}
+		used, macs := map[string][]netip.Addr{}, map[string][]string{}
 		for i, in := range insts {
 			if _, ok := used[in.Zone]; !ok {
-				addrs, err := zoneAddresses(ctx, tx, in.Zone)
+				addrs, ms, err := zoneAddresses(ctx, tx, in.Zone)
 				if err != nil {
 					return err
 				}
-				used[in.Zone] = addrs
+				used[in.Zone], macs[in.Zone] = addrs, ms
 			}
-			ip, mac, err := alloc(used[in.Zone])
+			ip, mac, err := alloc(used[in.Zone], macs[in.Zone])
 			if err != nil {
 				return err
 			}
-			used[in.Zone] = append(used[in.Zone], ip)
-			in.PrivateIP, in.MAC = ip.String(), mac
+			in.PrivateIP, in.MAC = "", mac
+			if ip.IsValid() {
+				used[in.Zone] = append(used[in.Zone], ip)
+				in.PrivateIP = ip.String()
+			}
+			macs[in.Zone] = append(macs[in.Zone], mac)
 			in.ReservationID, in.AccountID, in.ClientToken = r.ID, r.AccountID, r.ClientToken
 			in.CreatedMS, in.UpdatedMS = ts, ts
 			if err := insertInstance(ctx, tx, in); err != nil {
@@ -190,23 +196,27 @@ func (s *Store) LaunchInstances(ctx context.Context, r Reservation, insts []Inst
 	return out, nil
 }
 
-func zoneAddresses(ctx context.Context, q queryer, zone string) ([]netip.Addr, error) {
-	rows, err := q.QueryContext(ctx, `SELECT private_ip FROM instances WHERE zone = ? AND state != 'terminated'`, zone)
+// zoneAddresses are the private addresses and MACs the zone's live
+// instances hold.
+func zoneAddresses(ctx context.Context, q queryer, zone string) ([]netip.Addr, []string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT private_ip, mac FROM instances WHERE zone = ? AND state != 'terminated'`, zone)
 	if err != nil {
-		return nil, fmt.Errorf("store: addresses of %s: %w", zone, err)
+		return nil, nil, fmt.Errorf("store: addresses of %s: %w", zone, err)
 	}
 	defer rows.Close()
 	var out []netip.Addr
+	var macs []string
 	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
+		var s, mac string
+		if err := rows.Scan(&s, &mac); err != nil {
+			return nil, nil, err
 		}
 		if a, err := netip.ParseAddr(s); err == nil {
 			out = append(out, a)
 		}
+		macs = append(macs, mac)
 	}
-	return out, rows.Err()
+	return out, macs, rows.Err()
 }
 
 func insertInstance(ctx context.Context, q queryer, in Instance) error {

@@ -77,3 +77,12 @@ var schemaInstances = []string{
 	)`,
 	`CREATE INDEX instance_groups_group ON instance_groups(group_id)`,
 }
+
+// schemaInstanceAddressLater lets an instance be recorded without a private
+// address: in SYSTEM mode an outside DHCP server gives it one, which the
+// node learns from the guest's traffic (SetInstanceAddress). The empty
+// address is no address, so any number of instances may hold it.
+var schemaInstanceAddressLater = []string{
+	`DROP INDEX instances_address`,
+	`CREATE UNIQUE INDEX instances_address ON instances(zone, private_ip) WHERE state != 'terminated' AND private_ip != ''`,
+}

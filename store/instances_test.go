@@ -40,7 +40,7 @@ func init() {
 
 // seqAlloc is ipam's rule in miniature: the lowest address of 10.0.0.0/29
 // above the gateway that is not used.
-func seqAlloc(used []netip.Addr) (netip.Addr, string, error) {
+func seqAlloc(used []netip.Addr, _ []string) (netip.Addr, string, error) {
 	taken := map[netip.Addr]bool{}
 	for _, a := range used {
 		taken[a] = true
@@ -125,7 +125,9 @@ func TestLaunchInstancesAddresses(t *testing.T) {
 		t.Fatalf("address of a terminated instance not reused: %+v %v", d, err)
 	}
 	// The unique index holds even against an allocator that repeats itself.
-	dup := func([]netip.Addr) (netip.Addr, string, error) { return netip.MustParseAddr("10.0.0.2"), "m", nil }
+	dup := func([]netip.Addr, []string) (netip.Addr, string, error) {
+		return netip.MustParseAddr("10.0.0.2"), "m", nil
+	}
 	_, err = s.LaunchInstances(ctx, Reservation{ID: "r-dup", AccountID: "111122223333"},
 		[]Instance{{ID: "i-dup", ImageID: "emi-1", InstanceType: "m1.small", Zone: "z1", SubnetID: "s", VPCID: "v", ENIID: "e", State: InstancePending}}, dup)
 	if !errors.Is(err, ErrConflict) {

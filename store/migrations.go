@@ -24,6 +24,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaCCNodes...),
 	execAll(schemaJoin...),
 	execAll(schemaClusters...),
+	execAll(schemaInstanceAddressLater...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,

@@ -38,6 +38,7 @@ const DefaultLeaseTime = time.Hour
 type Config struct {
 	ServerIP  netip.Addr   // the host's address on the network: option 54
 	Subnet    netip.Prefix // options 1 (mask) and 28 (broadcast)
+	Broadcast netip.Addr   // option 28 when set (VNET_BROADCAST); invalid: the subnet's last address
 	Router    netip.Addr   // option 3; invalid: none
 	DNS       []netip.Addr // option 6
 	LeaseTime time.Duration
@@ -134,7 +135,7 @@ func (s *Server) handle(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHCPv4) 
 	ip, known := s.leases[req.ClientHWAddr.String()]
 	s.mu.RUnlock()
 	if !known {
-		s.log.Debug("dhcp: unknown MAC ignored", "mac", req.ClientHWAddr, "type", req.MessageType())
+		s.log.Debug("dhcp: unknown MAC ignored", "mac", req.ClientHWAddr.String(), "type", req.MessageType())
 		return
 	}
 	resp := Reply(cfg, ip, req)
@@ -142,10 +143,10 @@ func (s *Server) handle(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHCPv4) 
 		return
 	}
 	if _, err := conn.WriteTo(resp.ToBytes(), peer); err != nil {
-		s.log.Warn("dhcp: reply failed", "mac", req.ClientHWAddr, "peer", peer, "err", err)
+		s.log.Warn("dhcp: reply failed", "mac", req.ClientHWAddr.String(), "peer", peer, "err", err)
 		return
 	}
-	s.log.Debug("dhcp: replied", "mac", req.ClientHWAddr, "type", resp.MessageType(), "ip", ip, "peer", peer)
+	s.log.Debug("dhcp: replied", "mac", req.ClientHWAddr.String(), "type", resp.MessageType(), "ip", ip, "peer", peer)
 }
 
 // Reply is the answer to req from a client whose fixed address is ip, or
@@ -205,7 +206,11 @@ func (c Config) options(lease bool) []dhcpv4.Modifier {
 	m := []dhcpv4.Modifier{
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IP(c.ServerIP.AsSlice()))),
 		dhcpv4.WithOption(dhcpv4.OptSubnetMask(mask)),
-		dhcpv4.WithOption(dhcpv4.OptBroadcastAddress(broadcast(c.Subnet))),
+	}
+	if c.Broadcast.Is4() {
+		m = append(m, dhcpv4.WithOption(dhcpv4.OptBroadcastAddress(net.IP(c.Broadcast.AsSlice()))))
+	} else {
+		m = append(m, dhcpv4.WithOption(dhcpv4.OptBroadcastAddress(broadcast(c.Subnet))))
 	}
 	if lease {
 		lt := c.LeaseTime

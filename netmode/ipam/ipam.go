@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/euca-cloud/euca/internal/conf"
 )
@@ -122,12 +123,24 @@ func MAC(ip netip.Addr) net.HardwareAddr {
 	return net.HardwareAddr{MACPrefix[0], MACPrefix[1], a[0], a[1], a[2], a[3]}
 }
 
-// RandomMAC is a MAC address with the cloud's prefix and four random bytes,
-// for SYSTEM mode, where the outside DHCP server chooses the address.
-func RandomMAC() net.HardwareAddr {
-	m := net.HardwareAddr{MACPrefix[0], MACPrefix[1], 0, 0, 0, 0}
-	_, _ = rand.Read(m[2:])
-	return m
+// SystemMACPrefix is the first byte of SYSTEM mode's MACs: D0 (the
+// cloud's) with the locally-administered bit set, since on the operator's
+// LAN a made-up MAC must not pass for a vendor's (unicast: bit 0 clear).
+const SystemMACPrefix = 0xd2
+
+// RandomMAC is a locally administered unicast MAC address, SystemMACPrefix
+// followed by five random bytes, for SYSTEM mode, where the outside DHCP
+// server chooses the address and there is none to derive the MAC from.
+// It is not in used (the MACs of the zone's live instances); 40 random
+// bits make a clash rare enough that drawing again is all it costs.
+func RandomMAC(used ...string) net.HardwareAddr {
+	for {
+		m := net.HardwareAddr{SystemMACPrefix, 0, 0, 0, 0, 0}
+		_, _ = rand.Read(m[1:])
+		if !slices.ContainsFunc(used, func(u string) bool { return strings.EqualFold(u, m.String()) }) {
+			return m
+		}
+	}
 }
 
 // NextPair returns the first VNET_MACMAP pair whose address is not in used

@@ -141,14 +141,14 @@ func TestMAC(t *testing.T) {
 		t.Fatalf("MAC = %s", got)
 	}
 	r1, r2 := RandomMAC(), RandomMAC()
-	if r1[0] != 0xd0 || r1[1] != 0x0d || len(r1) != 6 {
+	if r1[0] != SystemMACPrefix || len(r1) != 6 {
 		t.Fatalf("RandomMAC = %s", r1)
 	}
 	if r1.String() == r2.String() {
 		t.Fatalf("two random MACs equal: %s", r1)
 	}
-	if r1[0]&1 != 0 {
-		t.Fatal("multicast bit set")
+	if r1[0]&1 != 0 || r1[0]&2 == 0 {
+		t.Fatalf("RandomMAC %s: not a locally administered unicast address", r1)
 	}
 }
 

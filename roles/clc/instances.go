@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/euca-cloud/euca/internal/awserr"
+	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/ids"
 	"github.com/euca-cloud/euca/internal/nodeview"
 	"github.com/euca-cloud/euca/netmode/ipam"
@@ -252,6 +253,10 @@ func (c *Cloud) RunInstances(ctx context.Context, accountID string, spec store.L
 		return nil, awserr.New("InvalidIPAddress.InUse", "Address %s is in use.", spec.PrivateIP)
 	case errors.Is(err, errAddressReserved):
 		return nil, awserr.InvalidParameterValue("Address %s is reserved in subnet %s", spec.PrivateIP, subnet.ID)
+	case errors.Is(err, errNoPair):
+		return nil, awserr.New("InsufficientInstanceCapacity",
+			"We currently do not have sufficient %s capacity in the Availability Zone you requested (%s): every address of this cloud's STATIC network (its %d VNET_MACMAP pairs) is held by an instance. Launch again after one is terminated.",
+			spec.InstanceType, subnet.Zone, len(c.cfg.VNetMACMap))
 	case errors.Is(err, ipam.ErrExhausted):
 		return nil, awserr.New("InsufficientFreeAddressesInSubnet",
 			"There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.", subnet.ID)
@@ -588,12 +593,18 @@ func (c *Cloud) groupInVPC(ctx context.Context, accountID, id string, subnet sto
 var (
 	errAddressInUse    = errors.New("address in use")
 	errAddressReserved = errors.New("address reserved")
+	// errNoPair: STATIC's VNET_MACMAP has no pair left. Unlike an exhausted
+	// subnet, the cloud's capacity is what runs out: EC2's
+	// InsufficientInstanceCapacity.
+	errNoPair = errors.New("no free VNET_MACMAP pair")
 )
 
 // allocator gives instances their addresses in p: the one asked for
 // (want), or the network mode's next one. STATIC mode hands out the
-// administrator's VNET_MACMAP pairs; the others take the next free address
-// and derive the MAC from it.
+// administrator's VNET_MACMAP pairs (want must be one of them); SYSTEM
+// gives a random MAC and no address (the outside DHCP server picks it and
+// the node reports it); the others take the next free address and derive
+// the MAC from it.
 func (c *Cloud) allocator(p netip.Prefix, want netip.Addr) store.AddressAllocator {
 	var reserved []netip.Addr
 	if c.cfg.VNetRouter.IsValid() {
@@ -603,10 +614,27 @@ func (c *Cloud) allocator(p netip.Prefix, want netip.Addr) store.AddressAllocato
 		reserved = append(reserved, c.cfg.VNetBroadcast)
 	}
 	reserved = append(reserved, c.cfg.VNetDNS...)
-	return func(used []netip.Addr) (netip.Addr, string, error) {
-		if strings.EqualFold(c.cfg.VNetMode, "STATIC") {
-			pair, err := ipam.NextPair(c.cfg.VNetMACMap, used)
-			return pair.IP, strings.ToLower(pair.MAC.String()), err
+	return func(used []netip.Addr, macs []string) (netip.Addr, string, error) {
+		switch strings.ToUpper(c.cfg.VNetMode) {
+		case "STATIC":
+			pairs := c.cfg.VNetMACMap
+			if want.IsValid() {
+				i := slices.IndexFunc(pairs, func(m conf.MACIP) bool { return m.IP == want })
+				if i < 0 {
+					return want, "", errAddressReserved
+				}
+				if slices.Contains(used, want) {
+					return want, "", errAddressInUse
+				}
+				pairs = pairs[i : i+1]
+			}
+			pair, err := ipam.NextPair(pairs, used)
+			if err != nil {
+				return pair.IP, "", fmt.Errorf("%w: %w", errNoPair, err)
+			}
+			return pair.IP, strings.ToLower(pair.MAC.String()), nil
+		case "SYSTEM":
+			return netip.Addr{}, ipam.RandomMAC(macs...).String(), nil
 		}
 		if want.IsValid() {
 			if slices.Contains(used, want) {

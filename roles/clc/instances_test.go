@@ -3,6 +3,7 @@ package clc
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/euca-cloud/euca/internal/awserr"
+	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/ids"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
@@ -172,8 +174,13 @@ type instFixture struct {
 
 func newInstFixture(t *testing.T, free int) *instFixture {
 	t.Helper()
+	return newInstFixtureConf(t, free, testConfig(t))
+}
+
+// newInstFixtureConf is newInstFixture on cfg (a network mode's keys).
+func newInstFixtureConf(t *testing.T, free int, cfg *conf.Config) *instFixture {
+	t.Helper()
 	ctx := context.Background()
-	cfg := testConfig(t)
 	c, st, accounts := newTestCloud(t, cfg, "alice", "bob")
 	a, b := accounts[0], accounts[1]
 	f := &instFixture{c: c, alice: a.ID, bob: b.ID, emi: ids.New("emi"), eki: ids.New("eki"), eri: ids.New("eri"),
@@ -863,5 +870,71 @@ func TestTerminateWaitsForUnreachableNode(t *testing.T) {
 	f.reconcile(t)
 	if !slices.Contains(f.cl.stopped, id) {
 		t.Errorf("terminate not sent again once the node answers: %v", f.cl.stopped)
+	}
+}
+
+// TestRunStaticMACMap: in STATIC each instance takes a VNET_MACMAP pair;
+// with every pair held a launch is refused with InsufficientInstanceCapacity
+// naming the map, leaving nothing behind; a terminated instance's pair is
+// free again.
+func TestRunStaticMACMap(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	cfg.VNetMode = "STATIC"
+	mac := func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
+	cfg.VNetMACMap = []conf.MACIP{
+		{MAC: mac("00:AA:DD:11:CE:FE"), IP: netip.MustParseAddr("172.31.0.3")},
+		{MAC: mac("00:AA:DD:11:CE:FF"), IP: netip.MustParseAddr("172.31.0.4")},
+	}
+	f := newInstFixtureConf(t, 10, cfg)
+	got := f.launch(t, 2)
+	for i, want := range []string{"172.31.0.3/00:aa:dd:11:ce:fe", "172.31.0.4/00:aa:dd:11:ce:ff"} {
+		if g := got[i].PrivateIP + "/" + got[i].MAC; g != want {
+			t.Errorf("instance %d: %s, want the pair %s", i, g, want)
+		}
+	}
+	_, err := f.c.RunInstances(ctx, f.alice, f.spec(1, 1))
+	wantCode(t, "map exhausted", err, "InsufficientInstanceCapacity")
+	if err == nil || !strings.Contains(err.Error(), "VNET_MACMAP") {
+		t.Errorf("the refusal does not name its cause: %v", err)
+	}
+	if n := len(f.instances(t, f.alice)); n != 2 || len(f.cl.runs) != 1 {
+		t.Fatalf("a refused launch left %d instances, %d runs", n, len(f.cl.runs))
+	}
+	// An address outside the map is not the cloud's to give.
+	spec := f.spec(1, 1)
+	spec.PrivateIP = "172.31.0.9"
+	_, err = f.c.RunInstances(ctx, f.alice, spec)
+	wantCode(t, "outside the map", err, "InvalidParameterValue")
+
+	if _, err := f.c.TerminateInstances(ctx, f.alice, []string{got[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	f.cl.set(got[0].ID, ncapi.StateTerminated, "")
+	f.reconcile(t)
+	again := f.launch(t, 1)
+	if again[0].PrivateIP != "172.31.0.3" || again[0].MAC != "00:aa:dd:11:ce:fe" {
+		t.Errorf("after termination: %s %s, want the freed pair", again[0].PrivateIP, again[0].MAC)
+	}
+}
+
+// TestRunSystemMAC: in SYSTEM an instance gets a random locally
+// administered MAC and no address until its node learns one.
+func TestRunSystemMAC(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.VNetMode = "SYSTEM"
+	f := newInstFixtureConf(t, 10, cfg)
+	got := f.launch(t, 2)
+	for _, in := range got {
+		m, err := net.ParseMAC(in.MAC)
+		if err != nil || m[0]&2 == 0 || m[0]&1 != 0 {
+			t.Errorf("%s: MAC %q is not a locally administered unicast address", in.ID, in.MAC)
+		}
+		if in.PrivateIP != "" {
+			t.Errorf("%s: private address %q before any was learned", in.ID, in.PrivateIP)
+		}
+	}
+	if got[0].MAC == got[1].MAC {
+		t.Errorf("two instances share MAC %s", got[0].MAC)
 	}
 }
