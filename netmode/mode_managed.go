@@ -67,14 +67,11 @@ func newManaged(cfg Config, log *slog.Logger) (Mode, error) {
 
 func (m *managed) Name() string { return m.cfg.Mode }
 
-// maxSegments keeps segment+2 a valid VLAN id (2-4094).
-const maxSegments = 4093
-
 func (m *managed) Segments() int {
 	if !m.vlan {
 		return 0
 	}
-	return min(ipam.Segments(m.cfg.Subnet, m.cfg.AddrsPerNet), maxSegments)
+	return min(ipam.Segments(m.cfg.Subnet, m.cfg.AddrsPerNet), ipam.MaxSegments)
 }
 
 // VLANTag is segment's 802.1Q id and bridge suffix: 0 and 1 are not usable.
@@ -119,8 +116,8 @@ func (m *managed) prefix(segment int) (netip.Prefix, error) {
 	if !m.vlan {
 		return m.cfg.Subnet, nil
 	}
-	if segment >= maxSegments {
-		return netip.Prefix{}, fmt.Errorf("segment %d: at most %d VLANs", segment, maxSegments)
+	if segment >= ipam.MaxSegments {
+		return netip.Prefix{}, fmt.Errorf("segment %d: at most %d VLANs", segment, ipam.MaxSegments)
 	}
 	return ipam.Segment(m.cfg.Subnet, m.cfg.AddrsPerNet, segment)
 }

@@ -128,7 +128,7 @@ type Instance struct {
 // Group is a security group's ingress rules (egress is not filtered).
 type Group struct {
 	ID      string
-	Segment int // MANAGED: the group's segment (ipam.NextSegment)
+	Segment int // MANAGED: the group's segment (ipam.Segment; the cloud controller assigns it)
 	Ingress []Rule
 }
 

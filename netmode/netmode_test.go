@@ -94,7 +94,7 @@ func TestAllocate(t *testing.T) {
 		t.Error("segment past the VLAN range")
 	}
 	big, _ := New(Config{Mode: Managed, Subnet: mp("10.0.0.0/8"), AddrsPerNet: 16}, nil)
-	if big.Segments() != maxSegments {
+	if big.Segments() != ipam.MaxSegments {
 		t.Errorf("segments capped at the VLAN ids: %d", big.Segments())
 	}
 

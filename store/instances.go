@@ -133,17 +133,22 @@ func (e *ClientTokenError) Unwrap() error { return ErrConflict }
 
 // AddressAllocator gives the next instance its private address and MAC,
 // given the addresses and MACs the zone's live instances hold (including
-// those given earlier in the same launch). An invalid address leaves the
-// instance without one for now (SYSTEM mode: an outside DHCP server picks
-// it, and SetInstanceAddress records it once learned).
-type AddressAllocator func(used []netip.Addr, macs []string) (ip netip.Addr, mac string, err error)
+// those given earlier in the same launch) and the segment of the launch's
+// first security group (-1 when the launch has no segments). An invalid
+// address leaves the instance without one for now (SYSTEM mode: an outside
+// DHCP server picks it, and SetInstanceAddress records it once learned).
+type AddressAllocator func(used []netip.Addr, macs []string, segment int) (ip netip.Addr, mac string, err error)
 
 // LaunchInstances records a reservation and its instances in one
 // transaction, each given its private address and MAC by alloc inside it (so
 // two launches never take one address), with their groups and tags. All the
 // instances are in one zone. It returns the instances as stored. A client
 // token the account has used already fails with a *ClientTokenError.
-func (s *Store) LaunchInstances(ctx context.Context, r Reservation, insts []Instance, alloc AddressAllocator) ([]Instance, error) {
+//
+// With segs (MANAGED mode), the launch's first security group holds a
+// segment of the zone from the same transaction on (see schemaSegments),
+// and alloc is told which; ErrNoSegment when none is free.
+func (s *Store) LaunchInstances(ctx context.Context, r Reservation, insts []Instance, segs SegmentRange, alloc AddressAllocator) ([]Instance, error) {
 	out := make([]Instance, len(insts))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if r.ClientToken != "" {
@@ -162,6 +167,16 @@ func (s *Store) LaunchInstances(ctx context.Context, r Reservation, insts []Inst
 			r.ID, r.AccountID, r.ClientToken, r.RequestHash, ts); err != nil {
 			return conflict(err, "reservation "+r.ID)
 		}
+		segment := -1
+		if segs.Count > 0 && len(insts) > 0 {
+			if len(insts[0].Groups) == 0 {
+				return fmt.Errorf("store: a launch into segments needs a security group")
+			}
+			var err error
+			if segment, err = assignSegment(ctx, tx, insts[0].Zone, insts[0].Groups[0].ID, segs); err != nil {
+				return err
+			}
+		}
 		used, macs := map[string][]netip.Addr{}, map[string][]string{}
 		for i, in := range insts {
 			if _, ok := used[in.Zone]; !ok {
@@ -171,7 +186,7 @@ func (s *Store) LaunchInstances(ctx context.Context, r Reservation, insts []Inst
 				}
 				used[in.Zone], macs[in.Zone] = addrs, ms
 			}
-			ip, mac, err := alloc(used[in.Zone], macs[in.Zone])
+			ip, mac, err := alloc(used[in.Zone], macs[in.Zone], segment)
 			if err != nil {
 				return err
 			}

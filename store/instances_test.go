@@ -40,7 +40,7 @@ func init() {
 
 // seqAlloc is ipam's rule in miniature: the lowest address of 10.0.0.0/29
 // above the gateway that is not used.
-func seqAlloc(used []netip.Addr, _ []string) (netip.Addr, string, error) {
+func seqAlloc(used []netip.Addr, _ []string, _ int) (netip.Addr, string, error) {
 	taken := map[netip.Addr]bool{}
 	for _, a := range used {
 		taken[a] = true
@@ -82,7 +82,7 @@ func launchN(t *testing.T, s *Store, account, zone, token string, n int) ([]Inst
 			Options:  InstanceOptions{SourceDestCheck: true, ShutdownBehavior: "stop", CPUCredits: "standard", HTTPTokens: "optional", HTTPEndpoint: "enabled", HTTPHopLimit: 1},
 			UserData: []byte("#!/bin/sh\n")})
 	}
-	return s.LaunchInstances(context.Background(), r, insts, seqAlloc)
+	return s.LaunchInstances(context.Background(), r, insts, SegmentRange{}, seqAlloc)
 }
 
 func TestLaunchInstancesAddresses(t *testing.T) {
@@ -125,11 +125,11 @@ func TestLaunchInstancesAddresses(t *testing.T) {
 		t.Fatalf("address of a terminated instance not reused: %+v %v", d, err)
 	}
 	// The unique index holds even against an allocator that repeats itself.
-	dup := func([]netip.Addr, []string) (netip.Addr, string, error) {
+	dup := func([]netip.Addr, []string, int) (netip.Addr, string, error) {
 		return netip.MustParseAddr("10.0.0.2"), "m", nil
 	}
 	_, err = s.LaunchInstances(ctx, Reservation{ID: "r-dup", AccountID: "111122223333"},
-		[]Instance{{ID: "i-dup", ImageID: "emi-1", InstanceType: "m1.small", Zone: "z1", SubnetID: "s", VPCID: "v", ENIID: "e", State: InstancePending}}, dup)
+		[]Instance{{ID: "i-dup", ImageID: "emi-1", InstanceType: "m1.small", Zone: "z1", SubnetID: "s", VPCID: "v", ENIID: "e", State: InstancePending}}, SegmentRange{}, dup)
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("duplicate address: %v", err)
 	}
@@ -162,7 +162,7 @@ func TestClientTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.LaunchInstances(ctx, Reservation{ID: "r-2", AccountID: "111122223333", ClientToken: "tok", RequestHash: "other"},
-		[]Instance{{ID: "i-2", Zone: "z1", State: InstancePending}}, seqAlloc)
+		[]Instance{{ID: "i-2", Zone: "z1", State: InstancePending}}, SegmentRange{}, seqAlloc)
 	var cte *ClientTokenError
 	if !errors.As(err, &cte) || cte.ReservationID != first[0].ReservationID || cte.RequestHash != "h" || !errors.Is(err, ErrConflict) {
 		t.Fatalf("same token again: %v", err)

@@ -25,6 +25,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaJoin...),
 	execAll(schemaClusters...),
 	execAll(schemaInstanceAddressLater...),
+	execAll(schemaSegments...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,

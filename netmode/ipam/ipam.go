@@ -87,18 +87,31 @@ func Segment(p netip.Prefix, addrsPerNet, i int) (netip.Prefix, error) {
 	return netip.PrefixFrom(netip.AddrFrom4(fromUint(base)), 32-bits), nil
 }
 
-// NextSegment returns the lowest segment index below count not in used.
-func NextSegment(count int, used []int) (int, error) {
-	taken := make(map[int]bool, len(used))
-	for _, i := range used {
-		taken[i] = true
+// MaxSegments is the most segments MANAGED mode uses: segment i is carried
+// as VLAN i+2 (Eucalyptus's first network was VLAN 2), and 802.1Q ids stop
+// at 4094.
+const MaxSegments = 4093
+
+// SegmentsIn is the run of p's addrsPerNet-sized segments (first, and how
+// many) that lie wholly inside part, a slice of p (a zone's share of the
+// private space), at most MaxSegments in all: count is 0 when none does.
+func SegmentsIn(p netip.Prefix, addrsPerNet int, part netip.Prefix) (first, count int) {
+	p, part = p.Masked(), part.Masked()
+	n := min(Segments(p, addrsPerNet), MaxSegments)
+	if n == 0 || !part.Addr().Is4() || part.Bits() < p.Bits() || !p.Contains(part.Addr()) {
+		return 0, 0
 	}
-	for i := 0; i < count; i++ {
-		if !taken[i] {
-			return i, nil
-		}
+	lo := toUint(part.Addr().As4()) - toUint(p.Addr().As4())
+	hi := lo + uint32(1)<<(32-part.Bits()) // one past part's last address, relative to p
+	per := uint32(addrsPerNet)
+	first, end := int((lo+per-1)/per), min(int(hi/per), n)
+	if part.Bits() == 0 { // the whole IPv4 space: hi wrapped
+		end = n
 	}
-	return 0, fmt.Errorf("all %d segments in use: %w", count, ErrExhausted)
+	if end <= first {
+		return 0, 0
+	}
+	return first, end - first
 }
 
 // segmentBits is log2(addrsPerNet) for a power of two of at least 4.

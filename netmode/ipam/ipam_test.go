@@ -127,15 +127,6 @@ func TestSegments(t *testing.T) {
 	}
 }
 
-func TestNextSegment(t *testing.T) {
-	if i, err := NextSegment(4, []int{0, 2}); err != nil || i != 1 {
-		t.Fatalf("NextSegment = %d, %v", i, err)
-	}
-	if _, err := NextSegment(2, []int{0, 1}); !errors.Is(err, ErrExhausted) {
-		t.Fatalf("want ErrExhausted, got %v", err)
-	}
-}
-
 func TestMAC(t *testing.T) {
 	if got := MAC(ma("172.31.0.2")).String(); got != "d0:0d:ac:1f:00:02" {
 		t.Fatalf("MAC = %s", got)
@@ -164,5 +155,30 @@ func TestNextPair(t *testing.T) {
 	}
 	if _, err := NextPair(pairs, addrs("192.168.1.10", "192.168.1.11")); !errors.Is(err, ErrExhausted) {
 		t.Fatalf("want ErrExhausted, got %v", err)
+	}
+}
+
+func TestSegmentsIn(t *testing.T) {
+	for _, tc := range []struct {
+		p           string
+		per         int
+		part        string
+		first, want int
+	}{
+		{"192.168.0.0/16", 64, "192.168.0.0/16", 0, 1024},    // one zone: all of them
+		{"192.168.0.0/16", 64, "192.168.128.0/17", 512, 512}, // the second of two zones
+		{"192.168.0.0/16", 64, "192.168.1.32/27", 0, 0},      // a slice smaller than a segment
+		{"192.168.0.0/16", 64, "192.168.1.64/26", 5, 1},
+		{"10.0.0.0/8", 32, "10.0.0.0/8", 0, MaxSegments}, // as many as VLAN ids allow
+		{"10.0.0.0/8", 32, "10.128.0.0/9", 0, 0},         // past the last VLAN id
+		{"192.168.0.0/16", 64, "10.0.0.0/24", 0, 0},      // not inside
+		{"192.168.0.0/24", 64, "192.168.0.0/16", 0, 0},   // wider than p
+		{"192.168.0.0/16", 48, "192.168.0.0/16", 0, 0},   // not a power of two
+		{"0.0.0.0/0", 1 << 24, "0.0.0.0/0", 0, 256},
+	} {
+		first, n := SegmentsIn(mp(tc.p), tc.per, mp(tc.part))
+		if first != tc.first || n != tc.want {
+			t.Errorf("SegmentsIn(%s, %d, %s) = %d, %d; want %d, %d", tc.p, tc.per, tc.part, first, n, tc.first, tc.want)
+		}
 	}
 }

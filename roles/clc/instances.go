@@ -244,7 +244,7 @@ func (c *Cloud) RunInstances(ctx context.Context, accountID string, spec store.L
 			State: store.InstancePending, UserData: spec.UserData, Options: spec.Options, Groups: groups, Tags: spec.InstanceTags,
 		}
 	}
-	insts, err = c.store.LaunchInstances(ctx, res, insts, c.allocator(prefix, want))
+	insts, err = c.store.LaunchInstances(ctx, res, insts, c.segmentRange(prefix), c.allocator(prefix, want))
 	var cte *store.ClientTokenError
 	switch {
 	case errors.As(err, &cte): // the same token, launched meanwhile
@@ -257,6 +257,13 @@ func (c *Cloud) RunInstances(ctx context.Context, accountID string, spec store.L
 		return nil, awserr.New("InsufficientInstanceCapacity",
 			"We currently do not have sufficient %s capacity in the Availability Zone you requested (%s): every address of this cloud's STATIC network (its %d VNET_MACMAP pairs) is held by an instance. Launch again after one is terminated.",
 			spec.InstanceType, subnet.Zone, len(c.cfg.VNetMACMap))
+	case errors.Is(err, errAddressOutsideSegment):
+		return nil, awserr.InvalidParameterValue("Address %s is not in the network of security group %s (MANAGED: %v)",
+			spec.PrivateIP, groups[0].ID, errors.Unwrap(err))
+	case errors.Is(err, store.ErrNoSegment):
+		c.log.WarnContext(ctx, "MANAGED: launch refused, every network segment of the zone is held by a group with instances",
+			"zone", subnet.Zone, "group", groups[0].ID, "err", err)
+		return nil, insufficientCapacity(spec.InstanceType, subnet.Zone)
 	case errors.Is(err, ipam.ErrExhausted):
 		return nil, awserr.New("InsufficientFreeAddressesInSubnet",
 			"There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.", subnet.ID)
@@ -596,15 +603,34 @@ var (
 	// errNoPair: STATIC's VNET_MACMAP has no pair left. Unlike an exhausted
 	// subnet, the cloud's capacity is what runs out: EC2's
 	// InsufficientInstanceCapacity.
-	errNoPair = errors.New("no free VNET_MACMAP pair")
+	errNoPair                = errors.New("no free VNET_MACMAP pair")
+	errAddressOutsideSegment = errors.New("address outside the group's segment")
 )
+
+// managed reports whether VNET_MODE is MANAGED: a segment per security group.
+func (c *Cloud) managed() bool { return strings.EqualFold(c.cfg.VNetMode, "MANAGED") }
+
+// segmentRange is the segments a zone whose private space is p may give its
+// groups: in MANAGED, the VNET_ADDRSPERNET blocks of VNET_SUBNET inside p
+// (all of them with one zone), numbered as the cluster's network mode
+// numbers them; none in the other modes.
+func (c *Cloud) segmentRange(p netip.Prefix) store.SegmentRange {
+	if !c.managed() {
+		return store.SegmentRange{}
+	}
+	first, n := ipam.SegmentsIn(c.cfg.VNetSubnet, c.cfg.VNetAddrsPerNet, p)
+	return store.SegmentRange{First: first, Count: n}
+}
 
 // allocator gives instances their addresses in p: the one asked for
 // (want), or the network mode's next one. STATIC mode hands out the
 // administrator's VNET_MACMAP pairs (want must be one of them); SYSTEM
 // gives a random MAC and no address (the outside DHCP server picks it and
 // the node reports it); the others take the next free address and derive
-// the MAC from it.
+// the MAC from it: in MANAGED, of the segment the store gave the launch's
+// first security group (its network: VNET_ADDRSPERNET addresses whose
+// first is the network's, second the gateway's, last the broadcast, as
+// Eucalyptus's vnetwork.c laid them out).
 func (c *Cloud) allocator(p netip.Prefix, want netip.Addr) store.AddressAllocator {
 	var reserved []netip.Addr
 	if c.cfg.VNetRouter.IsValid() {
@@ -614,7 +640,7 @@ func (c *Cloud) allocator(p netip.Prefix, want netip.Addr) store.AddressAllocato
 		reserved = append(reserved, c.cfg.VNetBroadcast)
 	}
 	reserved = append(reserved, c.cfg.VNetDNS...)
-	return func(used []netip.Addr, macs []string) (netip.Addr, string, error) {
+	return func(used []netip.Addr, macs []string, segment int) (netip.Addr, string, error) {
 		switch strings.ToUpper(c.cfg.VNetMode) {
 		case "STATIC":
 			pairs := c.cfg.VNetMACMap
@@ -635,6 +661,17 @@ func (c *Cloud) allocator(p netip.Prefix, want netip.Addr) store.AddressAllocato
 			return pair.IP, strings.ToLower(pair.MAC.String()), nil
 		case "SYSTEM":
 			return netip.Addr{}, ipam.RandomMAC(macs...).String(), nil
+		}
+		p := p
+		if segment >= 0 {
+			seg, err := ipam.Segment(c.cfg.VNetSubnet, c.cfg.VNetAddrsPerNet, segment)
+			if err != nil {
+				return netip.Addr{}, "", fmt.Errorf("segment %d: %w", segment, err)
+			}
+			if want.IsValid() && !seg.Contains(want) {
+				return want, "", fmt.Errorf("%w: %s", errAddressOutsideSegment, seg)
+			}
+			p = seg
 		}
 		if want.IsValid() {
 			if slices.Contains(used, want) {
@@ -827,6 +864,12 @@ func (c *Cloud) ModifyInstanceAttribute(ctx context.Context, accountID, instance
 				u.Groups = append(u.Groups, store.GroupRef{ID: g.ID, Name: g.Name})
 			}
 		}
+		// In MANAGED the first group is the instance's network: its address
+		// is in that group's segment, so the first group stays; the others
+		// change freely.
+		if c.managed() && len(in.Groups) > 0 && len(u.Groups) > 0 && u.Groups[0].ID != in.Groups[0].ID {
+			return awserr.InvalidParameterValue("In MANAGED mode the first security group (%s) is the instance's network and cannot change while it lives; list it first.", in.Groups[0].ID)
+		}
 	}
 	if err := c.store.UpdateInstance(ctx, accountID, in.ID, u); err != nil {
 		return fmt.Errorf("modify %s: %w", in.ID, err)
@@ -881,8 +924,14 @@ func (c *Cloud) zoneNetwork(ctx context.Context, zone string) (ccapi.Network, er
 	if err != nil {
 		return n, err
 	}
+	var segments map[string]int
+	if c.managed() {
+		if segments, err = c.store.ZoneSegments(ctx, zone); err != nil {
+			return n, err
+		}
+	}
 	for _, id := range groupIDs {
-		g := ccapi.SecurityGroup{ID: id, Ingress: []ccapi.Rule{}}
+		g := ccapi.SecurityGroup{ID: id, Segment: segments[id], Ingress: []ccapi.Rule{}}
 		for _, r := range rules[id] {
 			rule := ccapi.Rule{Protocol: r.Protocol, FromPort: r.FromPort, ToPort: r.ToPort}
 			switch {
