@@ -406,7 +406,7 @@ func Sync(s Spec) (*Ruleset, bool, error) {
 // atomic batch (established flows keep their conntrack entries and NAT).
 // It reports whether it changed anything.
 func Apply(c *nftables.Conn, rs *Ruleset) (bool, error) {
-	cur, err := load(c, rs.Table.Name)
+	cur, err := load(c, rs.Table.Family, rs.Table.Name)
 	if err != nil {
 		return false, err
 	}
@@ -423,15 +423,19 @@ func Apply(c *nftables.Conn, rs *Ruleset) (bool, error) {
 	return true, nil
 }
 
-// Remove deletes the table name; a missing table is not an error.
+// Remove deletes the inet table name; a missing table is not an error.
 func Remove(c *nftables.Conn, name string) error {
-	t, err := findTable(c, name)
+	return removeTable(c, nftables.TableFamilyINet, name)
+}
+
+func removeTable(c *nftables.Conn, family nftables.TableFamily, name string) error {
+	t, err := findTable(c, family, name)
 	if err != nil || t == nil {
 		return err
 	}
 	c.DelTable(t)
 	if err := c.Flush(); err != nil {
-		if t, _ := findTable(c, name); t == nil {
+		if t, _ := findTable(c, family, name); t == nil {
 			return nil // removed meanwhile
 		}
 		return fmt.Errorf("nftables: delete table %s: %w", name, err)
@@ -439,14 +443,18 @@ func Remove(c *nftables.Conn, name string) error {
 	return nil
 }
 
-// Exists reports whether the table name is in the kernel.
+// Exists reports whether the inet table name is in the kernel.
 func Exists(c *nftables.Conn, name string) (bool, error) {
-	t, err := findTable(c, name)
+	return exists(c, nftables.TableFamilyINet, name)
+}
+
+func exists(c *nftables.Conn, family nftables.TableFamily, name string) (bool, error) {
+	t, err := findTable(c, family, name)
 	return t != nil, err
 }
 
-func findTable(c *nftables.Conn, name string) (*nftables.Table, error) {
-	ts, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+func findTable(c *nftables.Conn, family nftables.TableFamily, name string) (*nftables.Table, error) {
+	ts, err := c.ListTablesOfFamily(family)
 	if err != nil {
 		return nil, fmt.Errorf("nftables: list tables: %w", err)
 	}
@@ -506,13 +514,14 @@ func (s shape) equal(o shape) bool {
 	return true
 }
 
-// load reads the kernel's table name as a shape, or nil when it is absent.
-func load(c *nftables.Conn, name string) (shape, error) {
-	t, err := findTable(c, name)
+// load reads the kernel's table name of family as a shape, or nil when it
+// is absent.
+func load(c *nftables.Conn, family nftables.TableFamily, name string) (shape, error) {
+	t, err := findTable(c, family, name)
 	if err != nil || t == nil {
 		return nil, err
 	}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	chains, err := c.ListChainsOfTableFamily(family)
 	if err != nil {
 		return nil, fmt.Errorf("nftables: list chains: %w", err)
 	}
