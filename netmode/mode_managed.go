@@ -31,6 +31,7 @@ type managed struct {
 	dhcp    dhcpServers
 	pubIf   string                // the interface elastic IPs were last put on
 	pubMine map[netip.Prefix]bool // elastic IPs this process added
+	noVLAN  bool                  // the kernel refused a VLAN device (said once)
 }
 
 func newManaged(cfg Config, log *slog.Logger) (Mode, error) {
@@ -241,7 +242,17 @@ func (m *managed) Set(ctx context.Context, st State) error {
 				errs = append(errs, err)
 			}
 		} else if n.tag != 0 && m.cfg.PrivInterface != "" {
-			if err := link.EnsureVLAN(link.VLANName(n.tag), m.cfg.PrivInterface, n.tag, br); err != nil {
+			err := link.EnsureVLAN(link.VLANName(n.tag), m.cfg.PrivInterface, n.tag, br)
+			if errors.Is(err, link.ErrNoVLAN) {
+				// Nothing is lost on this host: each segment keeps its own
+				// bridge; nodes on other hosts are reached over VXLAN.
+				if !m.noVLAN {
+					m.log.Warn("netmode: the kernel has no 802.1Q: MANAGED's segments are not tagged on VNET_PRIVINTERFACE; each stays on its own bridge here and reaches nodes on other hosts over VXLAN",
+						"interface", m.cfg.PrivInterface, "err", err)
+				}
+				m.noVLAN, err = true, nil
+			}
+			if err != nil {
 				errs = append(errs, err)
 			}
 		}
