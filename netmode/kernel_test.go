@@ -23,6 +23,9 @@ import (
 	"github.com/vishvananda/netns"
 )
 
+// allOut is the egress rule a new group gets: everything, anywhere.
+var allOut = []Rule{{Protocol: "-1", FromPort: -1, ToPort: -1, CIDR: netip.MustParsePrefix("0.0.0.0/0")}}
+
 func testLog(t *testing.T) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -165,8 +168,8 @@ func TestKernelManagedNoVLAN(t *testing.T) {
 			{ID: "sg-web", Ingress: []Rule{
 				{Protocol: "tcp", FromPort: 8080, ToPort: 8080, CIDR: mp("10.99.0.0/24")},
 				{Protocol: "tcp", FromPort: 9090, ToPort: 9090, PeerGroup: "sg-cli"},
-			}},
-			{ID: "sg-cli"},
+			}, Egress: allOut},
+			{ID: "sg-cli", Egress: allOut},
 		},
 	}
 	set(st)
@@ -408,7 +411,7 @@ func TestKernelManaged(t *testing.T) {
 			{ID: "i-a", MAC: mac("d0:0d:0a:c9:00:02"), PrivateIP: ma("10.201.0.2"), Groups: []string{"sg-a"}},
 			{ID: "i-b", MAC: mac1, PrivateIP: ma("10.201.0.34"), Groups: []string{"sg-b"}},
 		},
-		Groups: []Group{{ID: "sg-a", Segment: 0}, {ID: "sg-b", Segment: 1}},
+		Groups: []Group{{ID: "sg-a", Segment: 0, Egress: allOut}, {ID: "sg-b", Segment: 1, Egress: allOut}},
 	}
 	nstest.MustDo(t, host, func() error { return m.Set(ctx, st) })
 	defer nstest.Do(host, func() error { return m.Close(ctx) })

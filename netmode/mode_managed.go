@@ -415,7 +415,7 @@ func (m *managed) rules(st State, nets []*network) (nft.Spec, error) {
 }
 
 // Filter is the security-group part of a state as the nftables rules
-// take it: every instance a target, and each group's ingress rules with
+// take it: every instance a target, and each group's rules both ways with
 // peer groups resolved into their members' addresses. Rules the IPv4
 // filter cannot express (ICMPv6) are left out.
 func Filter(instances []Instance, groups []Group) ([]nft.Instance, []nft.Group, error) {
@@ -427,13 +427,12 @@ func Filter(instances []Instance, groups []Group) ([]nft.Instance, []nft.Group, 
 		}
 		targets = append(targets, nft.Instance{ID: in.ID, Addr: in.PrivateIP, Groups: in.Groups})
 	}
-	var out []nft.Group
-	for _, g := range groups {
-		ng := nft.Group{ID: g.ID}
-		for _, r := range g.Ingress {
+	rules := func(g Group, rs []Rule) ([]nft.Rule, error) {
+		var out []nft.Rule
+		for _, r := range rs {
 			proto, ok, err := protocol(r.Protocol)
 			if err != nil {
-				return nil, nil, fmt.Errorf("group %s: %w", g.ID, err)
+				return nil, fmt.Errorf("group %s: %w", g.ID, err)
 			}
 			if !ok {
 				continue
@@ -441,13 +440,25 @@ func Filter(instances []Instance, groups []Group) ([]nft.Instance, []nft.Group, 
 			nr := nft.Rule{Proto: proto, FromPort: r.FromPort, ToPort: r.ToPort}
 			switch {
 			case r.PeerGroup != "":
-				nr.Sources = members[r.PeerGroup]
+				nr.Peers = members[r.PeerGroup]
 			case r.CIDR.IsValid():
-				nr.Sources = []netip.Prefix{r.CIDR}
+				nr.Peers = []netip.Prefix{r.CIDR}
 			}
-			ng.Rules = append(ng.Rules, nr)
+			out = append(out, nr)
 		}
-		out = append(out, ng)
+		return out, nil
+	}
+	var out []nft.Group
+	for _, g := range groups {
+		in, err := rules(g, g.Ingress)
+		if err != nil {
+			return nil, nil, err
+		}
+		eg, err := rules(g, g.Egress)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, nft.Group{ID: g.ID, Ingress: in, Egress: eg})
 	}
 	return targets, out, nil
 }

@@ -125,20 +125,23 @@ type Instance struct {
 	Tap string
 }
 
-// Group is a security group's ingress rules (egress is not filtered).
+// Group is a security group's rules, both ways. A group without egress
+// rules lets its members send nothing (the store gives a new group EC2's
+// allow-all egress rule).
 type Group struct {
 	ID      string
 	Segment int // MANAGED: the group's segment (ipam.Segment; the cloud controller assigns it)
 	Ingress []Rule
+	Egress  []Rule
 }
 
-// Rule is one ingress permission, as the store keeps it.
+// Rule is one permission, as the store keeps it.
 type Rule struct {
 	Protocol  string       // "-1", "tcp", "udp", "icmp", or an IP protocol number
 	FromPort  int          // -1 when the protocol has no ports; ICMP: the type
 	ToPort    int          // ICMP: the code
-	CIDR      netip.Prefix // the source; invalid for a peer-group rule
-	PeerGroup string       // the source: every instance of this group
+	CIDR      netip.Prefix // the source (ingress) or destination (egress); invalid for a peer-group rule
+	PeerGroup string       // the source or destination: every instance of this group
 }
 
 // Address is what Allocate picks.

@@ -728,9 +728,10 @@ func (s *Store) GroupInUse(ctx context.Context, groupID string) (bool, error) {
 	return n > 0, nil
 }
 
-// IngressRules returns the ingress rules of security groups of any account,
-// by group id: what the zone's network enforces for the instances in them.
-func (s *Store) IngressRules(ctx context.Context, groupIDs []string) (map[string][]SecurityGroupRule, error) {
+// NetworkRules returns the rules, both ways (Egress set on the egress
+// ones), of security groups of any account, by group id: what the zone's
+// network enforces for the instances in them.
+func (s *Store) NetworkRules(ctx context.Context, groupIDs []string) (map[string][]SecurityGroupRule, error) {
 	out := map[string][]SecurityGroupRule{}
 	if len(groupIDs) == 0 {
 		return out, nil
@@ -740,16 +741,16 @@ func (s *Store) IngressRules(ctx context.Context, groupIDs []string) (map[string
 		args[i] = id
 		out[id] = nil
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, group_id, protocol, from_port, to_port, cidr_ipv4, cidr_ipv6, peer_group_id,
+	rows, err := s.r.QueryContext(ctx, `SELECT id, group_id, egress, protocol, from_port, to_port, cidr_ipv4, cidr_ipv6, peer_group_id,
 		peer_owner_id, prefix_list_id, description, created_ms FROM security_group_rules
-		WHERE egress = 0 AND group_id IN (?`+strings.Repeat(`, ?`, len(groupIDs)-1)+`) ORDER BY created_ms, rowid`, args...)
+		WHERE group_id IN (?`+strings.Repeat(`, ?`, len(groupIDs)-1)+`) ORDER BY created_ms, rowid`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: ingress rules: %w", err)
+		return nil, fmt.Errorf("store: network rules: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var r SecurityGroupRule
-		if err := rows.Scan(&r.ID, &r.GroupID, &r.Protocol, &r.FromPort, &r.ToPort, &r.CIDRIPv4, &r.CIDRIPv6, &r.PeerGroupID,
+		if err := rows.Scan(&r.ID, &r.GroupID, &r.Egress, &r.Protocol, &r.FromPort, &r.ToPort, &r.CIDRIPv4, &r.CIDRIPv6, &r.PeerGroupID,
 			&r.PeerOwnerID, &r.PrefixListID, &r.Description, &r.CreatedMS); err != nil {
 			return nil, err
 		}

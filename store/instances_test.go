@@ -263,9 +263,12 @@ func TestTerminateAndUpdateInstances(t *testing.T) {
 	if all, _ := s.Instances(ctx, "111122223333"); len(all) != 0 {
 		t.Fatalf("left: %+v", all)
 	}
-	rules, err := s.IngressRules(ctx, []string{"sg-1", "sg-x"})
-	if err != nil || len(rules["sg-1"]) != 1 || rules["sg-1"][0].FromPort != 22 || len(rules["sg-x"]) != 0 {
-		t.Fatalf("ingress rules: %+v %v", rules, err)
+	rules, err := s.NetworkRules(ctx, []string{"sg-1", "sg-x"})
+	if err != nil || len(rules["sg-1"]) != 2 || len(rules["sg-x"]) != 0 {
+		t.Fatalf("network rules: %+v %v", rules, err)
+	}
+	if in, out := rules["sg-1"][0], rules["sg-1"][1]; in.Egress || in.FromPort != 22 || !out.Egress || out.Protocol != "-1" || out.CIDRIPv4 != "0.0.0.0/0" {
+		t.Fatalf("network rules: ingress %+v, egress %+v", in, out)
 	}
 	if r, err := s.Resource(ctx, "111122223333", "i-0123456789abcdef0"); err == nil {
 		t.Fatalf("resource of a deleted instance: %+v", r)

@@ -20,13 +20,30 @@
 //	postrouting (nat, srcnat)  the metadata flow is left alone (no SNAT), an
 //	                           instance with an elastic IP leaves under it, the
 //	                           rest of the private subnet is masqueraded.
-//	forward     (filter)       established/related flows pass; a new flow to an
-//	                           instance jumps to that instance's chain, which
-//	                           jumps to each of its security groups' chains (an
-//	                           accept per ingress rule) and then drops; a new
-//	                           flow to any other address of the subnet drops.
+//	forward     (filter)       established/related flows pass, invalid ones
+//	                           drop; the cloud's own services (the host's
+//	                           addresses, the metadata service) pass; a new
+//	                           flow from an instance goes to that instance's
+//	                           egress chain, which jumps to each of its
+//	                           groups' egress chains (a rule per egress
+//	                           permission and destination, going on to
+//	                           to-instances) and then drops; every other new
+//	                           flow goes to to-instances.
+//	to-instances               a new flow to an instance goes to that
+//	                           instance's ingress chain, which jumps to each
+//	                           of its groups' ingress chains (an accept per
+//	                           ingress permission and source) and then drops;
+//	                           a new flow to any other address of the subnet
+//	                           drops; the rest (out of the cloud) passes.
 //	                           Bridged traffic between instances passes here
-//	                           too (br_netfilter's bridge-nf-call-iptables).
+//	                           too (br_netfilter's bridge-nf-call-iptables),
+//	                           so a flow between two instances must be let
+//	                           out of the one and into the other.
+//
+// Chains: inst-<id> and group-<id> (ingress), out-inst-<id> and
+// out-group-<id> (egress). Being stateful (conntrack), an allowed flow's
+// answers pass both ways whatever the rules say, and an established flow
+// outlives the rule that let it start, as EC2's tracked connections do.
 //
 // Every rule carries a comment (nft's userdata TLV, shown by `nft list
 // ruleset`) that names what it does; the comments double as the rule's
@@ -100,18 +117,20 @@ type Instance struct {
 	Groups []string
 }
 
-// Group is a security group's ingress rules.
+// Group is a security group's rules, both ways.
 type Group struct {
-	ID    string
-	Rules []Rule
+	ID      string
+	Ingress []Rule // what may come in to its members
+	Egress  []Rule // what its members may send: no rule, nothing
 }
 
-// Rule admits traffic of one protocol and port range from its sources.
+// Rule allows traffic of one protocol and port range from (ingress) or to
+// (egress) its peers.
 type Rule struct {
 	Proto    int            // IANA protocol number; -1: any
 	FromPort int            // TCP/UDP: first port; ICMP: type; -1: any
 	ToPort   int            // TCP/UDP: last port; ICMP: code; -1: any
-	Sources  []netip.Prefix // no sources: the rule admits nothing
+	Peers    []netip.Prefix // sources or destinations; none: the rule allows nothing
 }
 
 // Ruleset is the table, chains and rules Build made, in the order they are
@@ -122,9 +141,17 @@ type Ruleset struct {
 	Rules  []*nftables.Rule
 }
 
-// InstanceChain and GroupChain name the per-instance and per-group chains.
-func InstanceChain(id string) string { return "inst-" + id }
-func GroupChain(id string) string    { return "group-" + id }
+// InstanceChain and GroupChain name the per-instance and per-group
+// chains of the ingress side, InstanceEgressChain and GroupEgressChain
+// those of the egress side.
+func InstanceChain(id string) string       { return "inst-" + id }
+func GroupChain(id string) string          { return "group-" + id }
+func InstanceEgressChain(id string) string { return "out-inst-" + id }
+func GroupEgressChain(id string) string    { return "out-group-" + id }
+
+// ChainToInstances is where a new flow meets its destination's ingress
+// rules.
+const ChainToInstances = "to-instances"
 
 var (
 	policyAccept = nftables.ChainPolicyAccept
@@ -225,9 +252,19 @@ func Build(s Spec) (*Ruleset, error) {
 	return rs, nil
 }
 
-// filter fills the forward chain and the per-group and per-instance chains.
+// filter fills the forward chain, the chain of new flows towards the
+// instances, and the per-group and per-instance chains of both directions.
+//
+// A new flow from an instance goes to that instance's egress chain, which
+// jumps to each of its groups' egress chains; a matching egress rule goes
+// on to the ingress side (ChainToInstances), where a flow to an instance
+// meets that instance's ingress chain and a flow to anywhere else of the
+// subnet is dropped. So a flow between two instances must be allowed out
+// of the one and into the other. Every path ends in a verdict: a goto
+// never falls back into the egress chain that led to it.
 func (rs *Ruleset) filter(fwd *nftables.Chain, s Spec, bridges []string) error {
 	rs.add(fwd, "established", concat(ctBits(expr.CtKeySTATE, expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), verdict(expr.VerdictAccept)))
+	rs.add(fwd, "invalid", concat(ctBits(expr.CtKeySTATE, expr.CtStateBitINVALID), verdict(expr.VerdictDrop)))
 	hosts := slices.Clone(s.Host)
 	slices.SortFunc(hosts, netip.Addr.Compare)
 	hosts = slices.Compact(hosts)
@@ -239,11 +276,27 @@ func (rs *Ruleset) filter(fwd *nftables.Chain, s Spec, bridges []string) error {
 		rs.add(fwd, "from the host "+h.String(), concat(ipv4(), addr(offSaddr, expr.CmpOpEq, p), verdict(expr.VerdictAccept)))
 		rs.add(fwd, "to the host "+h.String(), concat(ipv4(), addr(offDaddr, expr.CmpOpEq, p), verdict(expr.VerdictAccept)))
 	}
+	// The metadata service is the cloud's own, reached whatever the
+	// groups say (as EC2's is): bridged past a node towards the
+	// controller, still addressed to 169.254.169.254, or routed to a
+	// metadata listener that is not on the controller's loopback.
+	rs.add(fwd, "metadata", concat(ipv4(), addr(offDaddr, expr.CmpOpEq, netip.PrefixFrom(MetadataAddr, 32)),
+		l4(unix.IPPROTO_TCP), port(offDport, 80, 80), verdict(expr.VerdictAccept)))
+	if s.Metadata.IsValid() && !s.Metadata.Addr().IsLoopback() {
+		rs.add(fwd, fmt.Sprintf("metadata at %s", s.Metadata),
+			concat(ctBits(expr.CtKeySTATUS, ipsDstNAT), ipv4(),
+				addr(offDaddr, expr.CmpOpEq, netip.PrefixFrom(s.Metadata.Addr(), 32)),
+				l4(unix.IPPROTO_TCP), port(offDport, int(s.Metadata.Port()), int(s.Metadata.Port())),
+				verdict(expr.VerdictAccept)))
+	}
 	// Instances have no IPv6 addresses the rules could name: refuse IPv6
-	// towards them, bridged or routed, rather than let it bypass the groups.
+	// to and from them, bridged or routed, rather than let it bypass the
+	// groups.
 	for _, br := range bridges {
 		rs.add(fwd, "no IPv6 to "+br, concat(meta(expr.MetaKeyNFPROTO, []byte{unix.NFPROTO_IPV6}),
 			ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, br), verdict(expr.VerdictDrop)))
+		rs.add(fwd, "no IPv6 from "+br, concat(meta(expr.MetaKeyNFPROTO, []byte{unix.NFPROTO_IPV6}),
+			ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, br), verdict(expr.VerdictDrop)))
 	}
 
 	groups := slices.Clone(s.Groups)
@@ -254,28 +307,7 @@ func (rs *Ruleset) filter(fwd *nftables.Chain, s Spec, bridges []string) error {
 			return fmt.Errorf("nft: group %s listed twice", g.ID)
 		}
 		known[g.ID] = true
-		c := &nftables.Chain{Name: GroupChain(g.ID), Table: rs.Table}
-		rs.Chains = append(rs.Chains, c)
-		var texts []string
-		for _, r := range g.Rules {
-			srcs := slices.Clone(r.Sources)
-			slices.SortFunc(srcs, func(a, b netip.Prefix) int {
-				if c := a.Addr().Compare(b.Addr()); c != 0 {
-					return c
-				}
-				return a.Bits() - b.Bits()
-			})
-			for _, src := range slices.Compact(srcs) {
-				e, text, ok := ruleExprs(r, src)
-				if !ok || slices.Contains(texts, text) {
-					continue
-				}
-				texts = append(texts, text)
-				rs.add(c, text, e)
-			}
-		}
 	}
-
 	insts := slices.Clone(s.Instances)
 	slices.SortFunc(insts, func(a, b Instance) int { return a.Addr.Compare(b.Addr) })
 	for i, in := range insts {
@@ -285,30 +317,102 @@ func (rs *Ruleset) filter(fwd *nftables.Chain, s Spec, bridges []string) error {
 		if i > 0 && insts[i-1].Addr == in.Addr {
 			return fmt.Errorf("nft: instances %s and %s share %s", insts[i-1].ID, in.ID, in.Addr)
 		}
-		c := &nftables.Chain{Name: InstanceChain(in.ID), Table: rs.Table}
-		rs.Chains = append(rs.Chains, c)
-		gs := slices.Compact(slices.Sorted(slices.Values(in.Groups)))
-		for _, g := range gs {
-			if known[g] { // an unknown group admits nothing
-				rs.add(c, "group "+g, verdict(expr.VerdictJump, GroupChain(g)))
+	}
+
+	toInst := &nftables.Chain{Name: ChainToInstances, Table: rs.Table}
+	rs.Chains = append(rs.Chains, toInst)
+	for _, g := range groups {
+		for _, dir := range []direction{ingress, egress} {
+			c := &nftables.Chain{Name: dir.groupChain(g.ID), Table: rs.Table}
+			rs.Chains = append(rs.Chains, c)
+			var texts []string
+			for _, r := range dir.rules(g) {
+				peers := slices.Clone(r.Peers)
+				slices.SortFunc(peers, func(a, b netip.Prefix) int {
+					if c := a.Addr().Compare(b.Addr()); c != 0 {
+						return c
+					}
+					return a.Bits() - b.Bits()
+				})
+				for _, p := range slices.Compact(peers) {
+					e, text, ok := ruleExprs(r, p, dir)
+					if !ok || slices.Contains(texts, text) {
+						continue
+					}
+					texts = append(texts, text)
+					rs.add(c, text, e)
+				}
 			}
 		}
-		rs.add(c, "default drop", verdict(expr.VerdictDrop))
-		rs.add(fwd, fmt.Sprintf("to %s %s", in.ID, in.Addr),
-			concat(ipv4(), addr(offDaddr, expr.CmpOpEq, netip.PrefixFrom(in.Addr, 32)), verdict(expr.VerdictJump, c.Name)))
 	}
-	rs.add(fwd, fmt.Sprintf("nothing else new to %s", s.Subnet),
+
+	for _, in := range insts {
+		gs := slices.Compact(slices.Sorted(slices.Values(in.Groups)))
+		self := netip.PrefixFrom(in.Addr, 32)
+		for _, dir := range []direction{ingress, egress} {
+			c := &nftables.Chain{Name: dir.instanceChain(in.ID), Table: rs.Table}
+			rs.Chains = append(rs.Chains, c)
+			for _, g := range gs {
+				if known[g] { // an unknown group allows nothing
+					rs.add(c, "group "+g, verdict(expr.VerdictJump, dir.groupChain(g)))
+				}
+			}
+			rs.add(c, "default drop", verdict(expr.VerdictDrop))
+		}
+		rs.add(fwd, fmt.Sprintf("from %s %s", in.ID, in.Addr),
+			concat(ipv4(), addr(offSaddr, expr.CmpOpEq, self), verdict(expr.VerdictGoto, egress.instanceChain(in.ID))))
+		rs.add(toInst, fmt.Sprintf("to %s %s", in.ID, in.Addr),
+			concat(ipv4(), addr(offDaddr, expr.CmpOpEq, self), verdict(expr.VerdictGoto, ingress.instanceChain(in.ID))))
+	}
+	rs.add(fwd, "towards the instances", verdict(expr.VerdictGoto, ChainToInstances))
+	rs.add(toInst, fmt.Sprintf("nothing else new to %s", s.Subnet),
 		concat(ipv4(), addr(offDaddr, expr.CmpOpEq, s.Subnet), verdict(expr.VerdictDrop)))
+	// Ends every path that came here by goto from an egress rule: falling
+	// off this chain would return into the egress chain that jumped.
+	rs.add(toInst, "elsewhere", verdict(expr.VerdictAccept))
 	return nil
 }
 
-// ruleExprs is one ingress rule from one source, and its comment. ok is
-// false for a rule nothing can match (an IPv6 source).
-func ruleExprs(r Rule, src netip.Prefix) (e []expr.Any, text string, ok bool) {
-	if !src.Addr().Is4() {
+// direction is ingress or egress: which rules of a group, which chains,
+// and which end of a packet a rule's peers are matched against.
+type direction bool
+
+const (
+	ingress direction = false
+	egress  direction = true
+)
+
+func (d direction) rules(g Group) []Rule {
+	if d == egress {
+		return g.Egress
+	}
+	return g.Ingress
+}
+
+func (d direction) groupChain(id string) string {
+	if d == egress {
+		return GroupEgressChain(id)
+	}
+	return GroupChain(id)
+}
+
+func (d direction) instanceChain(id string) string {
+	if d == egress {
+		return InstanceEgressChain(id)
+	}
+	return InstanceChain(id)
+}
+
+// ruleExprs is one rule of a group for one peer (an ingress rule's source,
+// an egress rule's destination), and its comment. ok is false for a rule
+// nothing can match (an IPv6 peer, ports backwards). An ingress rule
+// accepts; an egress rule goes on to the destination's ingress
+// (ChainToInstances).
+func ruleExprs(r Rule, peer netip.Prefix, dir direction) (e []expr.Any, text string, ok bool) {
+	if !peer.Addr().Is4() {
 		return nil, "", false
 	}
-	src = src.Masked()
+	peer = peer.Masked()
 	name, known := protoNames[r.Proto]
 	if !known {
 		name = fmt.Sprint(r.Proto)
@@ -340,11 +444,16 @@ func ruleExprs(r Rule, src netip.Prefix) (e []expr.Any, text string, ok bool) {
 			}
 		}
 	}
-	// The source match goes first, after the IPv4 dependency nft adds in
-	// an inet table: it is what differs most between rules.
-	e = concat(ipv4(), addr(offSaddr, expr.CmpOpEq, src), e)
-	text += " from " + src.String()
-	return append(e, verdict(expr.VerdictAccept)...), text, true
+	// The peer match goes first, after the IPv4 dependency nft adds in an
+	// inet table: it is what differs most between rules.
+	off, v := uint32(offSaddr), verdict(expr.VerdictAccept)
+	text += " from " + peer.String()
+	if dir == egress {
+		off, v = offDaddr, verdict(expr.VerdictGoto, ChainToInstances)
+		text = strings.Replace(text, " from ", " to ", 1)
+	}
+	e = concat(ipv4(), addr(off, expr.CmpOpEq, peer), e)
+	return append(e, v...), text, true
 }
 
 // add appends a rule with its comment.

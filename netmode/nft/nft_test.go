@@ -26,7 +26,7 @@ var (
 
 // spec is a small cloud: one bridge, one instance with an elastic IP in
 // group sg-1, which admits TCP 1000-2000 from 10.0.0.0/9 and pings from
-// anywhere.
+// anywhere, and lets out DNS to 10.0.0.0/9 and everything anywhere.
 func spec() Spec {
 	return Spec{
 		Bridges:    []string{"euca-br0"},
@@ -36,9 +36,12 @@ func spec() Spec {
 		NAT:        []OneToOne{{Public: ma("10.99.0.100"), Private: ma("172.31.0.5")}},
 		Filter:     true,
 		Instances:  []Instance{{ID: "i-1", Addr: ma("172.31.0.5"), Groups: []string{"sg-1"}}},
-		Groups: []Group{{ID: "sg-1", Rules: []Rule{
-			{Proto: unix.IPPROTO_TCP, FromPort: 1000, ToPort: 2000, Sources: []netip.Prefix{mp("10.0.0.0/9")}},
-			{Proto: unix.IPPROTO_ICMP, FromPort: 8, ToPort: -1, Sources: []netip.Prefix{mp("0.0.0.0/0")}},
+		Groups: []Group{{ID: "sg-1", Ingress: []Rule{
+			{Proto: unix.IPPROTO_TCP, FromPort: 1000, ToPort: 2000, Peers: []netip.Prefix{mp("10.0.0.0/9")}},
+			{Proto: unix.IPPROTO_ICMP, FromPort: 8, ToPort: -1, Peers: []netip.Prefix{mp("0.0.0.0/0")}},
+		}, Egress: []Rule{
+			{Proto: unix.IPPROTO_UDP, FromPort: 53, ToPort: 53, Peers: []netip.Prefix{mp("10.0.0.0/9")}},
+			{Proto: -1, FromPort: -1, ToPort: -1, Peers: []netip.Prefix{mp("0.0.0.0/0")}},
 		}}},
 	}
 }
@@ -132,7 +135,7 @@ func TestSameBytesAsNft(t *testing.T) {
 		}
 		n++
 	}
-	if n < 11 {
+	if n < 23 {
 		t.Fatalf("only %d golden rules", n)
 	}
 }
@@ -172,15 +175,20 @@ func TestComments(t *testing.T) {
 		ChainPrerouting:  {"metadata from euca-br0 to 172.31.0.1:8773", "elastic 10.99.0.100 to 172.31.0.5"},
 		ChainOutput:      {"elastic 10.99.0.100 to 172.31.0.5 from the host"},
 		ChainPostrouting: {"metadata to 172.31.0.1:8773 keeps its source", "elastic 10.99.0.100 from 172.31.0.5", "masquerade 172.31.0.0/16"},
-		ChainForward:     {"established", "no IPv6 to euca-br0", "to i-1 172.31.0.5", "nothing else new to 172.31.0.0/16"},
+		ChainForward: {"established", "invalid", "metadata", "metadata at 172.31.0.1:8773", "no IPv6 to euca-br0",
+			"no IPv6 from euca-br0", "from i-1 172.31.0.5", "towards the instances"},
+		ChainToInstances: {"to i-1 172.31.0.5", "nothing else new to 172.31.0.0/16", "elsewhere"},
 		"group-sg-1":     {"tcp 1000-2000 from 10.0.0.0/9", "icmp type 8 from 0.0.0.0/0"},
+		"out-group-sg-1": {"udp 53-53 to 10.0.0.0/9", "all to 0.0.0.0/0"},
 		"inst-i-1":       {"group sg-1", "default drop"},
+		"out-inst-i-1":   {"group sg-1", "default drop"},
 	}
 	var names []string
 	for _, c := range rs.Chains {
 		names = append(names, c.Name)
 	}
-	if !slices.Equal(names, []string{"prerouting", "output", "postrouting", "forward", "group-sg-1", "inst-i-1"}) {
+	if !slices.Equal(names, []string{"prerouting", "output", "postrouting", "forward", "to-instances",
+		"group-sg-1", "out-group-sg-1", "inst-i-1", "out-inst-i-1"}) {
 		t.Errorf("chains %v", names)
 	}
 	for chain, w := range want {
@@ -243,7 +251,7 @@ func TestRuleExprs(t *testing.T) {
 		{"ports backwards: nothing", Rule{Proto: 6, FromPort: 30, ToPort: 20}, "0.0.0.0/0", "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, text, ok := ruleExprs(tc.rule, mp(tc.src))
+			got, text, ok := ruleExprs(tc.rule, mp(tc.src), ingress)
 			if tc.want == nil {
 				if ok {
 					t.Fatalf("rule made: %q", text)
@@ -268,10 +276,10 @@ func TestPeerGroupsAndOrder(t *testing.T) {
 			{ID: "i-a", Addr: ma("172.31.0.2"), Groups: []string{"sg-db"}},
 		},
 		Groups: []Group{
-			{ID: "sg-web", Rules: []Rule{{Proto: 6, FromPort: 80, ToPort: 80, Sources: []netip.Prefix{mp("0.0.0.0/0")}}}},
+			{ID: "sg-web", Ingress: []Rule{{Proto: 6, FromPort: 80, ToPort: 80, Peers: []netip.Prefix{mp("0.0.0.0/0")}}}},
 			// sg-db admits sg-web's members (peers resolved to addresses).
-			{ID: "sg-db", Rules: []Rule{
-				{Proto: 6, FromPort: 5432, ToPort: 5432, Sources: []netip.Prefix{mp("172.31.0.3/32"), mp("172.31.0.3/32")}},
+			{ID: "sg-db", Ingress: []Rule{
+				{Proto: 6, FromPort: 5432, ToPort: 5432, Peers: []netip.Prefix{mp("172.31.0.3/32"), mp("172.31.0.3/32")}},
 				{Proto: 6, FromPort: 22, ToPort: 22}, // a peer group with no members
 			}},
 		},
@@ -283,9 +291,13 @@ func TestPeerGroupsAndOrder(t *testing.T) {
 	if got := rs.Comments("inst-i-b"); !slices.Equal(got, []string{"group sg-web", "default drop"}) {
 		t.Errorf("i-b %q (an unknown group admits nothing)", got)
 	}
-	if got := rs.Comments(ChainForward); !slices.Equal(got, []string{"established", "no IPv6 to euca-br0",
-		"to i-a 172.31.0.2", "to i-b 172.31.0.3", "nothing else new to 172.31.0.0/16"}) {
+	if got := rs.Comments(ChainForward); !slices.Equal(got, []string{"established", "invalid", "metadata", "no IPv6 to euca-br0",
+		"no IPv6 from euca-br0", "from i-a 172.31.0.2", "from i-b 172.31.0.3", "towards the instances"}) {
 		t.Errorf("forward %q", got)
+	}
+	if got := rs.Comments(ChainToInstances); !slices.Equal(got, []string{"to i-a 172.31.0.2", "to i-b 172.31.0.3",
+		"nothing else new to 172.31.0.0/16", "elsewhere"}) {
+		t.Errorf("to-instances %q", got)
 	}
 	if got := rs.Comments(ChainPostrouting); len(got) != 0 {
 		t.Errorf("no NAT asked for, got %q", got)
@@ -440,8 +452,8 @@ func TestHost(t *testing.T) {
 	if rs.Table.Name != NodeTableName {
 		t.Errorf("table %s", rs.Table.Name)
 	}
-	want := []string{"established", "from the host 172.31.0.1", "to the host 172.31.0.1", "no IPv6 to euca-br0",
-		"to i-1 172.31.0.5", "nothing else new to 172.31.0.0/16"}
+	want := []string{"established", "invalid", "from the host 172.31.0.1", "to the host 172.31.0.1", "metadata",
+		"metadata at 172.31.0.1:8773", "no IPv6 to euca-br0", "no IPv6 from euca-br0", "from i-1 172.31.0.5", "towards the instances"}
 	if got := rs.Comments(ChainForward); !slices.Equal(got, want) {
 		t.Errorf("forward:\n got  %q\n want %q", got, want)
 	}

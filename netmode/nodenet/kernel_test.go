@@ -27,6 +27,9 @@ var (
 	mac = func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
 )
 
+// allOut is the egress rule a new group gets: everything, anywhere.
+var allOut = []netmode.Rule{{Protocol: "-1", FromPort: -1, ToPort: -1, CIDR: netip.MustParsePrefix("0.0.0.0/0")}}
+
 func testLog() *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -145,8 +148,8 @@ func TestKernelAcrossHosts(t *testing.T) {
 	}
 	groups := []netmode.Group{
 		// sg-web: TCP 8080 from sg-cli. sg-cli: ICMP echo from sg-web.
-		{ID: "sg-web", Ingress: []netmode.Rule{{Protocol: "tcp", FromPort: 8080, ToPort: 8080, PeerGroup: "sg-cli"}}},
-		{ID: "sg-cli", Ingress: []netmode.Rule{{Protocol: "icmp", FromPort: 8, ToPort: -1, PeerGroup: "sg-web"}}},
+		{ID: "sg-web", Ingress: []netmode.Rule{{Protocol: "tcp", FromPort: 8080, ToPort: 8080, PeerGroup: "sg-cli"}}, Egress: allOut},
+		{ID: "sg-cli", Ingress: []netmode.Rule{{Protocol: "icmp", FromPort: 8, ToPort: -1, PeerGroup: "sg-web"}}, Egress: allOut},
 	}
 	st := netmode.State{Metadata: netip.AddrPortFrom(ma("127.0.0.1"), uint16(mdLn.Addr().(*net.TCPAddr).Port)),
 		Instances: instances, Groups: groups, Peers: []netip.Addr{n1IP, n2IP}}
@@ -394,7 +397,7 @@ func TestKernelManagedSegments(t *testing.T) {
 			{ID: "i-a", MAC: macA, PrivateIP: ma("10.211.0.2"), Groups: []string{"sg-a"}},
 			{ID: "i-b", MAC: macB, PrivateIP: ma("10.211.0.34"), Groups: []string{"sg-b"}},
 		},
-		Groups: []netmode.Group{{ID: "sg-a", Segment: 0}, {ID: "sg-b", Segment: 1}},
+		Groups: []netmode.Group{{ID: "sg-a", Segment: 0, Egress: allOut}, {ID: "sg-b", Segment: 1, Egress: allOut}},
 		Peers:  []netip.Addr{ma("192.0.2.2")},
 	}
 	// With peers, the segments go over VXLAN: no 802.1Q is needed.

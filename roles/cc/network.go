@@ -28,7 +28,8 @@ type Network interface {
 	Close(ctx context.Context) error
 }
 
-// SetNetwork records the zone's whole desired network and applies it. The
+// SetNetwork records the zone's whole desired network, applies it, and has
+// Run poll the nodes at once, handing the change to those on other hosts. The
 // record survives a failed apply: Run retries it, and a restarted CC
 // applies it again before the cloud controller speaks.
 func (c *Cluster) SetNetwork(ctx context.Context, n ccapi.Network) error {
@@ -43,6 +44,12 @@ func (c *Cluster) SetNetwork(ctx context.Context, n ccapi.Network) error {
 	}
 	c.desired = n
 	c.ov.changed()
+	// The nodes on other hosts take their network after a poll: one now,
+	// so that a changed rule is in force there too within a second.
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
 	return c.applyLocked(ctx)
 }
 
@@ -181,11 +188,7 @@ func stateOf(n ccapi.Network) (netmode.State, map[string]int, error) {
 	segOf := map[string]int{}
 	for _, g := range n.Groups {
 		ng := netmode.Group{ID: g.ID, Segment: g.Segment}
-		for _, r := range g.Ingress {
-			ng.Ingress = append(ng.Ingress, netmode.Rule{
-				Protocol: r.Protocol, FromPort: r.FromPort, ToPort: r.ToPort, CIDR: r.CIDR, PeerGroup: r.PeerGroup,
-			})
-		}
+		ng.Ingress, ng.Egress = modeRules(g.Ingress), modeRules(g.Egress)
 		st.Groups = append(st.Groups, ng)
 		segOf[g.ID] = g.Segment
 	}
@@ -203,4 +206,13 @@ func stateOf(n ccapi.Network) (netmode.State, map[string]int, error) {
 		}
 	}
 	return st, segment, nil
+}
+
+// modeRules is a group's rules as the network mode takes them.
+func modeRules(rs []ccapi.Rule) []netmode.Rule {
+	var out []netmode.Rule
+	for _, r := range rs {
+		out = append(out, netmode.Rule{Protocol: r.Protocol, FromPort: r.FromPort, ToPort: r.ToPort, CIDR: r.CIDR, PeerGroup: r.PeerGroup})
+	}
+	return out
 }

@@ -290,11 +290,16 @@ func nodeNetworkOf(n ccapi.Network, segs []ncapi.Segment, remotes []netip.Addr) 
 		out.Instances = append(out.Instances, ncapi.NetInstance{ID: in.ID, PrivateIP: in.PrivateIP, Groups: in.Groups})
 	}
 	for _, g := range n.Groups {
-		sg := ncapi.SecurityGroup{ID: g.ID, Ingress: []ncapi.Rule{}}
-		for _, r := range g.Ingress {
-			sg.Ingress = append(sg.Ingress, ncapi.Rule{Protocol: r.Protocol, FromPort: r.FromPort, ToPort: r.ToPort, CIDR: r.CIDR, PeerGroup: r.PeerGroup})
-		}
-		out.Groups = append(out.Groups, sg)
+		out.Groups = append(out.Groups, ncapi.SecurityGroup{ID: g.ID, Ingress: nodeRules(g.Ingress), Egress: nodeRules(g.Egress)})
+	}
+	return out
+}
+
+// nodeRules is a group's rules in the node API's form.
+func nodeRules(rs []ccapi.Rule) []ncapi.Rule {
+	out := []ncapi.Rule{}
+	for _, r := range rs {
+		out = append(out, ncapi.Rule{Protocol: r.Protocol, FromPort: r.FromPort, ToPort: r.ToPort, CIDR: r.CIDR, PeerGroup: r.PeerGroup})
 	}
 	return out
 }

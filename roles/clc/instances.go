@@ -885,7 +885,7 @@ func (c *Cloud) ModifyInstanceAttribute(ctx context.Context, accountID, instance
 // ---- the network of a zone
 
 // zoneNetwork is the desired network of a zone, whole: every live
-// instance, every group they are in with its ingress rules, the metadata
+// instance, every group they are in with its rules both ways, the metadata
 // service's address.
 func (c *Cloud) zoneNetwork(ctx context.Context, zone string) (ccapi.Network, error) {
 	n := ccapi.Network{Subnet: c.zonePrefix(ctx, zone), Instances: []ccapi.NetInstance{}, Groups: []ccapi.SecurityGroup{}}
@@ -920,7 +920,7 @@ func (c *Cloud) zoneNetwork(ctx context.Context, zone string) (ccapi.Network, er
 		n.Instances = append(n.Instances, ni)
 	}
 	sort.Strings(groupIDs)
-	rules, err := c.store.IngressRules(ctx, groupIDs)
+	rules, err := c.store.NetworkRules(ctx, groupIDs)
 	if err != nil {
 		return n, err
 	}
@@ -931,7 +931,7 @@ func (c *Cloud) zoneNetwork(ctx context.Context, zone string) (ccapi.Network, er
 		}
 	}
 	for _, id := range groupIDs {
-		g := ccapi.SecurityGroup{ID: id, Segment: segments[id], Ingress: []ccapi.Rule{}}
+		g := ccapi.SecurityGroup{ID: id, Segment: segments[id], Ingress: []ccapi.Rule{}, Egress: []ccapi.Rule{}}
 		for _, r := range rules[id] {
 			rule := ccapi.Rule{Protocol: r.Protocol, FromPort: r.FromPort, ToPort: r.ToPort}
 			switch {
@@ -946,11 +946,29 @@ func (c *Cloud) zoneNetwork(ctx context.Context, zone string) (ccapi.Network, er
 			default:
 				continue // IPv6 and prefix lists: the private network is IPv4 only
 			}
-			g.Ingress = append(g.Ingress, rule)
+			if r.Egress {
+				g.Egress = append(g.Egress, rule)
+			} else {
+				g.Ingress = append(g.Ingress, rule)
+			}
 		}
 		n.Groups = append(n.Groups, g)
 	}
 	return n, nil
+}
+
+// groupsChanged hands every zone's network to its cluster at once after a
+// security group changed, so that the change is in force when the call
+// that made it returns rather than at the next reconcile (sendNetwork
+// skips the zones it leaves as they were). A failure is logged: the
+// reconcile loop sends again.
+func (c *Cloud) groupsChanged(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx) // the change is made: a caller gone does not undo it
+	for zone := range c.inst.allClusters() {
+		if err := c.sendNetwork(ctx, zone, false); err != nil {
+			c.log.WarnContext(ctx, "network after a security group change; sent again at the next reconcile", "zone", zone, "err", err)
+		}
+	}
 }
 
 // sendNetwork hands a zone's network to its cluster when it changed since

@@ -284,19 +284,28 @@ func TestRunDescribeTerminate(t *testing.T) {
 		n.Instances[0].MAC != insts[0].MAC || n.Instances[0].Groups[0] != web.ID {
 		t.Fatalf("network %+v", n)
 	}
-	if len(n.Groups) != 1 || n.Groups[0].ID != web.ID || len(n.Groups[0].Ingress) != 0 {
+	// A new group: nothing in, everything out.
+	if len(n.Groups) != 1 || n.Groups[0].ID != web.ID || len(n.Groups[0].Ingress) != 0 || len(n.Groups[0].Egress) != 1 ||
+		n.Groups[0].Egress[0] != (ccapi.Rule{Protocol: "-1", FromPort: -1, ToPort: -1, CIDR: netip.MustParsePrefix("0.0.0.0/0")}) {
 		t.Fatalf("groups %+v", n.Groups)
 	}
-	// A rule added afterwards reaches the network with the next pass.
+	// A rule added afterwards reaches the network at once, not at the
+	// next reconcile; so does a revoked one.
 	port := 80
 	if _, err := f.c.AuthorizeSecurityGroupRules(ctx, f.alice, web.ID, "", false, []store.IPPermission{{Protocol: "tcp", FromPort: &port, ToPort: &port,
 		IPv4Ranges: []store.PermissionCIDR{{CIDR: "0.0.0.0/0"}}}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	f.reconcile(t)
 	n = f.cl.lastNetwork(t)
 	if len(n.Groups) != 1 || len(n.Groups[0].Ingress) != 1 || n.Groups[0].Ingress[0].CIDR.String() != "0.0.0.0/0" || n.Groups[0].Ingress[0].FromPort != 80 {
 		t.Fatalf("rule not in the network: %+v", n.Groups)
+	}
+	if _, _, err := f.c.RevokeSecurityGroupRules(ctx, f.alice, web.ID, "", true, []store.IPPermission{{Protocol: "-1",
+		IPv4Ranges: []store.PermissionCIDR{{CIDR: "0.0.0.0/0"}}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n = f.cl.lastNetwork(t); len(n.Groups[0].Egress) != 0 || len(n.Groups[0].Ingress) != 1 {
+		t.Fatalf("egress revoked, network %+v", n.Groups)
 	}
 	if _, err := f.c.DeleteSecurityGroup(ctx, f.alice, web.ID, ""); err == nil {
 		t.Fatal("a group with live instances was deleted")
@@ -937,4 +946,64 @@ func TestRunSystemMAC(t *testing.T) {
 	if got[0].MAC == got[1].MAC {
 		t.Errorf("two instances share MAC %s", got[0].MAC)
 	}
+}
+
+// TestPeerOfAnotherAccount: a rule naming another account's group the
+// EC2-classic way (UserId and GroupName) is accepted and stored with its
+// owner, and the zone's network names that group as the peer, with the
+// other account's instances in it as its members.
+func TestPeerOfAnotherAccount(t *testing.T) {
+	ctx := context.Background()
+	f := newInstFixture(t, 10)
+	web := sgMust(f.c.CreateSecurityGroup(ctx, f.alice, "web", "w", "", nil))
+	bobs := sgMust(f.c.CreateSecurityGroup(ctx, f.bob, "clients", "c", "", nil))
+	port := 443
+	made, err := f.c.AuthorizeSecurityGroupRules(ctx, f.alice, web.ID, "", false, []store.IPPermission{{Protocol: "tcp", FromPort: &port, ToPort: &port,
+		Groups: []store.PermissionGroup{{UserID: f.bob, GroupName: "clients"}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(made) != 1 || made[0].PeerGroupID != bobs.ID || made[0].PeerOwnerID != f.bob || made[0].PeerGroupName != "clients" {
+		t.Fatalf("rule %+v", made)
+	}
+	// By id too; the same rule again is a duplicate.
+	_, err = f.c.AuthorizeSecurityGroupRules(ctx, f.alice, web.ID, "", false, []store.IPPermission{{Protocol: "tcp", FromPort: &port, ToPort: &port,
+		Groups: []store.PermissionGroup{{UserID: f.bob, GroupID: bobs.ID}}}}, nil)
+	wantCode(t, "same peer by id", err, "InvalidPermission.Duplicate")
+
+	spec := f.spec(1, 1)
+	spec.GroupIDs = []string{web.ID}
+	mine, err := f.c.RunInstances(ctx, f.alice, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.ImageID, spec.GroupIDs = f.bobEMI, []string{bobs.ID}
+	theirs, err := f.c.RunInstances(ctx, f.bob, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := f.c.zoneNetwork(ctx, f.cl.zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := map[string]ccapi.SecurityGroup{}
+	for _, g := range n.Groups {
+		groups[g.ID] = g
+	}
+	if in := groups[web.ID].Ingress; len(in) != 1 || in[0].PeerGroup != bobs.ID || in[0].FromPort != 443 {
+		t.Fatalf("web's ingress %+v", in)
+	}
+	if _, ok := groups[bobs.ID]; !ok {
+		t.Fatalf("bob's group missing from the network: %+v", n.Groups)
+	}
+	members := map[string][]string{}
+	for _, in := range n.Instances {
+		members[in.ID] = in.Groups
+	}
+	if !slices.Equal(members[theirs[0].ID], []string{bobs.ID}) || !slices.Equal(members[mine[0].ID], []string{web.ID}) {
+		t.Fatalf("instances %+v", n.Instances)
+	}
+	// Referenced by alice's rule, bob's group cannot go.
+	_, err = f.c.DeleteSecurityGroup(ctx, f.bob, bobs.ID, "")
+	wantCode(t, "delete a referenced group", err, "DependencyViolation")
 }

@@ -182,6 +182,7 @@ func (c *Cloud) DeleteSecurityGroup(ctx context.Context, accountID, groupID, gro
 	case err != nil:
 		return "", fmt.Errorf("delete security group %s: %w", g.ID, err)
 	}
+	c.groupsChanged(ctx)
 	return g.ID, nil
 }
 
@@ -398,6 +399,7 @@ func (c *Cloud) AuthorizeSecurityGroupRules(ctx context.Context, accountID, grou
 	case err != nil:
 		return nil, fmt.Errorf("authorize %s: %w", g.ID, err)
 	}
+	c.groupsChanged(ctx)
 	made := make([]string, len(rules))
 	for i, r := range rules {
 		made[i] = r.ID
@@ -501,6 +503,7 @@ func (c *Cloud) RevokeSecurityGroupRules(ctx context.Context, accountID, groupID
 	if err != nil {
 		return nil, nil, fmt.Errorf("revoke %s: %w", g.ID, err)
 	}
+	c.groupsChanged(ctx)
 	return revoked, unknown, nil
 }
 
@@ -589,15 +592,16 @@ func (c *Cloud) sgExpand(ctx context.Context, accountID string, g store.Security
 }
 
 // sgPeer resolves a rule's source or destination group: by id among the
-// caller's groups, or by name in the default VPC. Groups of other accounts
-// are not reachable yet, and are reported as missing.
+// caller's groups, or by name in the default VPC. Another account's group
+// (UserId with GroupId, or with GroupName in that account's default VPC,
+// as EC2-classic wrote it) is resolved in that account: its members are
+// then the rule's peers wherever they run in the zone.
 func (c *Cloud) sgPeer(ctx context.Context, accountID string, self store.SecurityGroup, pg store.PermissionGroup) (store.SecurityGroup, error) {
 	if pg.UserID != "" && pg.UserID != accountID {
-		name := pg.GroupID
-		if name == "" {
-			name = pg.GroupName
+		if pg.GroupID == "" && pg.GroupName == "" {
+			return store.SecurityGroup{}, awserr.New("MissingParameter", "The request must contain the parameter groupId or groupName of a UserIdGroupPair")
 		}
-		return store.SecurityGroup{}, sgNotFound(name)
+		return c.securityGroupByRef(ctx, pg.UserID, pg.GroupID, pg.GroupName, true)
 	}
 	switch {
 	case pg.GroupID == self.ID, pg.GroupID == "" && pg.GroupName != "" && strings.EqualFold(pg.GroupName, self.Name) && c.sgInDefaultVPC(ctx, accountID, self):

@@ -32,13 +32,18 @@ func (g agentNetwork) Set(ctx context.Context, n ncapi.Network) error {
 		nn.Instances = append(nn.Instances, netmode.Instance{ID: in.ID, PrivateIP: in.PrivateIP, Groups: in.Groups})
 	}
 	for _, g := range n.Groups {
-		ng := netmode.Group{ID: g.ID}
-		for _, r := range g.Ingress {
-			ng.Ingress = append(ng.Ingress, netmode.Rule{Protocol: r.Protocol, FromPort: r.FromPort, ToPort: r.ToPort, CIDR: r.CIDR, PeerGroup: r.PeerGroup})
-		}
-		nn.Groups = append(nn.Groups, ng)
+		nn.Groups = append(nn.Groups, netmode.Group{ID: g.ID, Ingress: modeRules(g.Ingress), Egress: modeRules(g.Egress)})
 	}
 	return g.a.Set(ctx, nn)
+}
+
+// modeRules is a group's rules as the node's filter takes them.
+func modeRules(rs []ncapi.Rule) []netmode.Rule {
+	var out []netmode.Rule
+	for _, r := range rs {
+		out = append(out, netmode.Rule{Protocol: r.Protocol, FromPort: r.FromPort, ToPort: r.ToPort, CIDR: r.CIDR, PeerGroup: r.PeerGroup})
+	}
+	return out
 }
 
 // nodeNetwork is what the node holds of its cluster's network.

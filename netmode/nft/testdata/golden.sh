@@ -13,6 +13,9 @@ nft 'add chain inet euca forward { type filter hook forward priority 0; policy a
 nft 'add chain inet euca guard { type filter hook prerouting priority -150; policy accept; }'
 nft add chain inet euca group-sg-1
 nft add chain inet euca inst-i-1
+nft add chain inet euca to-instances
+nft add chain inet euca out-group-sg-1
+nft add chain inet euca out-inst-i-1
 nft --debug=mnl add rule inet euca $1 $2
 " 2>&1 | sed 's/\x1b\[[0-9;]*m//g' > "$dump"
 python3 - "$dump" <<'EOF'

@@ -137,17 +137,19 @@ type NetInstance struct {
 	Groups    []string   `json:"groups"` // security group ids
 }
 
-// SecurityGroup is a group's ingress rules as the network enforces them.
+// SecurityGroup is a group's rules as the network enforces them. No egress
+// rule: its members send nothing.
 type SecurityGroup struct {
 	ID string `json:"id"`
 	// Segment is the group's slice of the subnet in MANAGED mode (its VLAN
 	// and bridge), as allocated with netmode/ipam; 0 in the other modes.
 	Segment int    `json:"segment,omitempty"`
 	Ingress []Rule `json:"ingress"`
+	Egress  []Rule `json:"egress"`
 }
 
-// Rule admits traffic of a protocol and port range from a CIDR or from the
-// members of a group.
+// Rule allows traffic of a protocol and port range from (ingress) or to
+// (egress) a CIDR or the members of a group.
 type Rule struct {
 	Protocol  string       `json:"protocol"` // "tcp", "udp", "icmp", "-1" (all) or a number
 	FromPort  int          `json:"from_port"`

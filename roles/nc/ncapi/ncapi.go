@@ -164,14 +164,16 @@ type NetInstance struct {
 	Groups    []string   `json:"groups"`
 }
 
-// SecurityGroup is a group's ingress rules.
+// SecurityGroup is a group's rules. No egress rule: its members send
+// nothing.
 type SecurityGroup struct {
 	ID      string `json:"id"`
 	Ingress []Rule `json:"ingress"`
+	Egress  []Rule `json:"egress"`
 }
 
-// Rule is one ingress permission: from a CIDR or from a peer group's
-// instances.
+// Rule is one permission: from (ingress) or to (egress) a CIDR or a peer
+// group's instances.
 type Rule struct {
 	Protocol  string       `json:"protocol"` // "-1", "tcp", "udp", "icmp", or a number
 	FromPort  int          `json:"from_port"`
