@@ -154,7 +154,8 @@ func testCluster(t *testing.T, makeCluster func(t *testing.T, f *fakeCluster) cc
 
 	net := ccapi.Network{Subnet: netip.MustParsePrefix("172.31.0.0/16"), Metadata: netip.MustParseAddrPort("127.0.0.1:8780"),
 		Instances: []ccapi.NetInstance{{ID: "i-1", MAC: "d0:0d:ac:1f:00:05", PrivateIP: netip.MustParseAddr("172.31.0.5"), Groups: []string{"sg-1"}}},
-		Groups:    []ccapi.SecurityGroup{{ID: "sg-1", Ingress: []ccapi.Rule{{Protocol: "tcp", FromPort: 22, ToPort: 22, CIDR: netip.MustParsePrefix("0.0.0.0/0")}, {Protocol: "-1", PeerGroup: "sg-1"}}}}}
+		Groups: []ccapi.SecurityGroup{{ID: "sg-1", Ingress: []ccapi.Rule{{Protocol: "tcp", FromPort: 22, ToPort: 22, CIDR: netip.MustParsePrefix("0.0.0.0/0")}, {Protocol: "-1", PeerGroup: "sg-1"}},
+			Egress: []ccapi.Rule{{Protocol: "udp", FromPort: 53, ToPort: 53, CIDR: netip.MustParsePrefix("10.0.0.0/8")}}}}}
 	if err := cl.SetNetwork(ctx, net); err != nil {
 		t.Fatal(err)
 	}

@@ -188,7 +188,8 @@ func testNode(t *testing.T, makeNode func(t *testing.T, f *fakeNode) ncapi.Node)
 		Instances: []ncapi.NetInstance{{ID: "i-1", PrivateIP: netip.MustParseAddr("10.1.0.2"), Groups: []string{"sg-1"}}},
 		Groups: []ncapi.SecurityGroup{{ID: "sg-1", Ingress: []ncapi.Rule{
 			{Protocol: "tcp", FromPort: 22, ToPort: 22, CIDR: netip.MustParsePrefix("0.0.0.0/0")},
-			{Protocol: "-1", FromPort: -1, ToPort: -1, PeerGroup: "sg-1"}}}},
+			{Protocol: "-1", FromPort: -1, ToPort: -1, PeerGroup: "sg-1"}},
+			Egress: []ncapi.Rule{{Protocol: "icmp", FromPort: 8, ToPort: 0, PeerGroup: "sg-1"}}}},
 	}
 	if err := n.SetNetwork(ctx, nw); err != nil {
 		t.Fatal(err)
