@@ -32,7 +32,7 @@ func TestKernelManagedSegmentsRouted(t *testing.T) {
 			{ID: "i-a", MAC: macA, PrivateIP: ma("10.242.1.2"), Groups: []string{"sg-a"}},
 			{ID: "i-b", MAC: macB, PrivateIP: ma("10.242.1.34"), Groups: []string{"sg-b"}},
 		},
-		Groups: []Group{{ID: "sg-a", Segment: 0}, {ID: "sg-b", Segment: 1}},
+		Groups: []Group{{ID: "sg-a", Segment: 0, Egress: allOut}, {ID: "sg-b", Segment: 1, Egress: allOut}},
 	}
 	nstest.MustDo(t, host, func() error { return m.Set(ctx, st) })
 	t.Cleanup(func() { nstest.Do(host, func() error { return m.Close(ctx) }) })
