@@ -52,7 +52,14 @@ func needLAN(t *testing.T) {
 // /24, distinct per test so tests may run side by side.
 func newLAN(t *testing.T, subnet string) *lan {
 	t.Helper()
-	l := &lan{t: t, prefix: fmt.Sprintf("eu%d%s", os.Getpid()%100000, strings.ReplaceAll(subnet, ".", "")[3:]), subnet: subnet}
+	return newLANNamed(t, "eu", subnet)
+}
+
+// newLANNamed is newLAN whose namespaces and links begin with prefix (at
+// most 4 characters: a link's name is at most 15).
+func newLANNamed(t *testing.T, prefix, subnet string) *lan {
+	t.Helper()
+	l := &lan{t: t, prefix: fmt.Sprintf("%s%d%s", prefix, os.Getpid()%100000, strings.ReplaceAll(subnet, ".", "")[3:]), subnet: subnet}
 	sw := l.prefix + "-sw"
 	l.ip("netns", "add", sw)
 	t.Cleanup(func() {
