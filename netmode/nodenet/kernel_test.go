@@ -249,6 +249,30 @@ func TestKernelAcrossHosts(t *testing.T) {
 		nstest.MustNotConnect(t, h.g3, "10.210.0.3:5000")        // sg-cli to sg-cli across nodes
 	})
 
+	t.Run("egress holds on the nodes", func(t *testing.T) {
+		// The nodes alone are told that sg-cli may send nothing: what its
+		// members send is dropped on their own node, across nodes, on one
+		// node and out through the controller, while the metadata
+		// service, the cloud's own, still answers. Then restored.
+		shut := slices.Clone(groups)
+		shut[1].Egress = nil
+		set := func(gs []netmode.Group) {
+			n := nodeNet(ccIP, n1IP, n2IP)
+			n.Groups = gs
+			nstest.MustDo(t, h.n1, func() error { return a1.Set(ctx, n) })
+			nstest.MustDo(t, h.n2, func() error { return a2.Set(ctx, n) })
+		}
+		set(shut)
+		nstest.MustNotConnect(t, h.g2, "10.210.0.2:8080") // n2 -> n1
+		nstest.MustNotConnect(t, h.g3, "10.210.0.2:8080") // on n1
+		nstest.MustNotConnect(t, h.g2, "10.99.0.2:7000")  // out through the controller
+		metadata(t, h.g2, "10.210.0.3")
+		set(groups)
+		nstest.MustWho(t, h.g2, "10.210.0.2:8080", "10.210.0.3")
+		nstest.MustWho(t, h.g3, "10.210.0.2:8080", "10.210.0.4")
+		nstest.MustWho(t, h.g2, "10.99.0.2:7000", "10.99.0.1")
+	})
+
 	t.Run("the gateway's own traffic is the host's, as on its own host", func(t *testing.T) {
 		// A guest reaches the controller's address on the segment (its DNS,
 		// when VNET_DNS names none) and the controller's host reaches a
