@@ -277,10 +277,27 @@ func TestLists(t *testing.T) {
 			t.Errorf("entry %q", e.Value)
 		}
 	})
+	t.Run("public IPs as CIDR blocks", func(t *testing.T) {
+		// A /29's six host addresses, a /31 and a /32 whole, beside a range.
+		c, diags := parse(t, "VNET_PUBLICIPS=\"10.0.1.8/29 10.0.2.0/31 10.0.3.7/32 10.0.4.1-10.0.4.2\"")
+		checkDiags(t, diags, nil)
+		want := []string{"10.0.1.9", "10.0.1.10", "10.0.1.11", "10.0.1.12", "10.0.1.13", "10.0.1.14",
+			"10.0.2.0", "10.0.2.1", "10.0.3.7", "10.0.4.1", "10.0.4.2"}
+		var got []string
+		for _, a := range c.VNetPublicIPs {
+			got = append(got, a.String())
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("VNetPublicIPs %v", got)
+		}
+	})
 	for _, tc := range []struct {
 		src   string
 		diags []wantDiag
 	}{
+		{"VNET_PUBLICIPS=10.0.1.9/29", []wantDiag{{1, Error, "VNET_PUBLICIPS", "10.0.1.9/29", "write 10.0.1.8/29"}}},
+		{"VNET_PUBLICIPS=10.0.1.0/33", []wantDiag{{1, Error, "VNET_PUBLICIPS", "10.0.1.0/33", "not an IPv4 address, range or CIDR block"}}},
+		{"VNET_PUBLICIPS=10.0.0.0/8", []wantDiag{{1, Error, "VNET_PUBLICIPS", "10.0.0.0/8", "more than 65536"}}},
 		{"VNET_PUBLICIPS=\"10.0.0.1 10.0.0.…\"", []wantDiag{{1, Error, "VNET_PUBLICIPS", "10.0.0.…",
 			`not an IPv4 address: "…" stood for "more of the same"`}}},
 		{"VNET_PUBLICIPS=10.0.0.1…", []wantDiag{{1, Error, "VNET_PUBLICIPS", "10.0.0.1…", "not an IPv4 address"}}},

@@ -569,6 +569,14 @@ func applyPublicIPs(a *applier, st *statement, _ string) {
 		}
 		line := st.lineAt(f.off)
 		from, to, isRange := strings.Cut(f.text, "-")
+		if base, bits, isCIDR := strings.Cut(f.text, "/"); isCIDR && !isRange {
+			lo, hi, msg := cidrHosts(base, bits)
+			if msg != "" {
+				a.report(st, line, f.text, Error, msg)
+				continue
+			}
+			from, to, isRange = lo.String(), hi.String(), true
+		}
 		if !isRange {
 			ip, msg := parseIPv4(f.text)
 			if msg != "" {
@@ -600,6 +608,25 @@ func applyPublicIPs(a *applier, st *statement, _ string) {
 	}
 	a.c.VNetPublicIPs, a.pubLines = out, lines
 	a.fromFile(st)
+}
+
+// cidrHosts is the range of a CIDR block in VNET_PUBLICIPS (10.0.0.0/29):
+// its host addresses, so without the network and broadcast addresses of a
+// block of four or more, which no host on a link carrying the block can
+// use; a /31 or /32 is all of it.
+func cidrHosts(base, bits string) (lo, hi netip.Addr, msg string) {
+	p, err := netip.ParsePrefix(base + "/" + bits)
+	switch {
+	case err != nil || !p.Addr().Is4():
+		return lo, hi, "not an IPv4 address, range or CIDR block (like 10.0.0.8/29)"
+	case p.Masked() != p:
+		return lo, hi, fmt.Sprintf("not the first address of its block: write %s", p.Masked())
+	}
+	lo, hi = p.Addr(), lastAddr(p)
+	if p.Bits() <= 30 {
+		lo, hi = lo.Next(), hi.Prev()
+	}
+	return lo, hi, ""
 }
 
 func cmpOr(a, b string) string {
