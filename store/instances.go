@@ -71,7 +71,15 @@ type Instance struct {
 	VPCID         string
 	PrivateIP     string
 	MAC           string
-	PublicIP      string
+	PublicIP      string // the address it answers on from outside: its elastic IP, or one lent from the pool
+	// MapPublicIP: the instance takes a public address from the pool
+	// whenever it has no elastic IP (launched into a subnet that maps
+	// one, as a default subnet does).
+	MapPublicIP bool
+	// AllocationID and AssociationID name the elastic IP associated with
+	// the instance (read only: the addresses' calls change them).
+	AllocationID  string
+	AssociationID string
 	ENIID         string
 	Node          string
 	State         string
@@ -237,13 +245,13 @@ func zoneAddresses(ctx context.Context, q queryer, zone string) ([]netip.Addr, [
 func insertInstance(ctx context.Context, q queryer, in Instance) error {
 	o := in.Options
 	if _, err := q.ExecContext(ctx, `INSERT INTO instances (id, reservation_id, account_id, launch_index, image_id, kernel_id, ramdisk_id,
-		instance_type, architecture, key_name, public_key, zone, subnet_id, vpc_id, private_ip, mac, public_ip, eni_id, node, state,
+		instance_type, architecture, key_name, public_key, zone, subnet_id, vpc_id, private_ip, mac, public_ip, map_public_ip, eni_id, node, state,
 		state_reason_code, state_reason_message, transition_reason, user_data, disable_api_termination, disable_api_stop,
 		ebs_optimized, monitoring, hibernation, source_dest_check, shutdown_behavior, cpu_credits, http_tokens, http_endpoint,
 		http_hop_limit, created_ms, launched_ms, updated_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		in.ID, in.ReservationID, in.AccountID, in.LaunchIndex, in.ImageID, in.KernelID, in.RamdiskID,
-		in.InstanceType, in.Architecture, in.KeyName, in.PublicKey, in.Zone, in.SubnetID, in.VPCID, in.PrivateIP, in.MAC, in.PublicIP,
+		in.InstanceType, in.Architecture, in.KeyName, in.PublicKey, in.Zone, in.SubnetID, in.VPCID, in.PrivateIP, in.MAC, in.PublicIP, in.MapPublicIP,
 		in.ENIID, in.Node, in.State, in.StateReasonCode, in.StateReasonMessage, in.TransitionReason, in.UserData,
 		o.DisableAPITermination, o.DisableAPIStop, o.EBSOptimized, o.Monitoring, o.Hibernation, o.SourceDestCheck,
 		o.ShutdownBehavior, o.CPUCredits, o.HTTPTokens, o.HTTPEndpoint, o.HTTPHopLimit, in.CreatedMS, in.LaunchedMS, in.UpdatedMS); err != nil {
@@ -270,6 +278,9 @@ func (s *Store) DeleteInstances(ctx context.Context, ids []string) error {
 
 func deleteInstances(ctx context.Context, q queryer, ids []string) error {
 	for _, id := range ids {
+		if err := dropAssociation(ctx, q, id); err != nil {
+			return err
+		}
 		if _, err := q.ExecContext(ctx, `DELETE FROM instances WHERE id = ?`, id); err != nil {
 			return fmt.Errorf("store: delete instance %s: %w", id, err)
 		}
@@ -282,19 +293,21 @@ func deleteInstances(ctx context.Context, q queryer, ids []string) error {
 }
 
 const instanceCols = `i.id, i.reservation_id, i.account_id, i.launch_index, i.image_id, i.kernel_id, i.ramdisk_id, i.instance_type,
-	i.architecture, i.key_name, i.public_key, i.zone, i.subnet_id, i.vpc_id, i.private_ip, i.mac, i.public_ip, i.eni_id, i.node,
+	i.architecture, i.key_name, i.public_key, i.zone, i.subnet_id, i.vpc_id, i.private_ip, i.mac, i.public_ip, i.map_public_ip,
+	coalesce(a.allocation_id, ''), coalesce(a.association_id, ''), i.eni_id, i.node,
 	i.state, i.state_reason_code, i.state_reason_message, i.transition_reason, i.user_data, i.disable_api_termination,
 	i.disable_api_stop, i.ebs_optimized, i.monitoring, i.hibernation, i.source_dest_check, i.shutdown_behavior, i.cpu_credits,
 	i.http_tokens, i.http_endpoint, i.http_hop_limit, r.client_token, i.created_ms, i.launched_ms, i.updated_ms`
 
-const instanceFrom = ` FROM instances i JOIN reservations r ON r.id = i.reservation_id`
+const instanceFrom = ` FROM instances i JOIN reservations r ON r.id = i.reservation_id
+	LEFT JOIN addresses a ON a.instance_id = i.id`
 
 func scanInstance(sc interface{ Scan(...any) error }) (Instance, error) {
 	var in Instance
 	o := &in.Options
 	err := sc.Scan(&in.ID, &in.ReservationID, &in.AccountID, &in.LaunchIndex, &in.ImageID, &in.KernelID, &in.RamdiskID,
 		&in.InstanceType, &in.Architecture, &in.KeyName, &in.PublicKey, &in.Zone, &in.SubnetID, &in.VPCID, &in.PrivateIP,
-		&in.MAC, &in.PublicIP, &in.ENIID, &in.Node, &in.State, &in.StateReasonCode, &in.StateReasonMessage,
+		&in.MAC, &in.PublicIP, &in.MapPublicIP, &in.AllocationID, &in.AssociationID, &in.ENIID, &in.Node, &in.State, &in.StateReasonCode, &in.StateReasonMessage,
 		&in.TransitionReason, &in.UserData, &o.DisableAPITermination, &o.DisableAPIStop, &o.EBSOptimized, &o.Monitoring,
 		&o.Hibernation, &o.SourceDestCheck, &o.ShutdownBehavior, &o.CPUCredits, &o.HTTPTokens, &o.HTTPEndpoint,
 		&o.HTTPHopLimit, &in.ClientToken, &in.CreatedMS, &in.LaunchedMS, &in.UpdatedMS)
@@ -531,6 +544,12 @@ func setState(ctx context.Context, q queryer, id string, from []string, ch State
 		sets = append(sets, "node = ?")
 		args = append(args, ch.Node)
 	}
+	if ch.State == InstanceTerminated {
+		// A terminated instance lets its public address go: one lent
+		// from the pool returns to it, an elastic IP stays its account's,
+		// disassociated (as EC2 does).
+		sets = append(sets, "public_ip = ''")
+	}
 	where := ` WHERE id = ?`
 	args = append(args, id)
 	if len(from) > 0 {
@@ -544,6 +563,9 @@ func setState(ctx context.Context, q queryer, id string, from []string, ch State
 		return false, fmt.Errorf("store: state of %s: %w", id, err)
 	}
 	n, err := res.RowsAffected()
+	if err == nil && n > 0 && ch.State == InstanceTerminated {
+		err = dropAssociation(ctx, q, id)
+	}
 	return n > 0, err
 }
 

@@ -26,6 +26,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaClusters...),
 	execAll(schemaInstanceAddressLater...),
 	execAll(schemaSegments...),
+	execAll(schemaAddresses...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,

@@ -20,11 +20,12 @@ var resourceKinds = map[string]struct{ typ, exists string }{
 	"sg":     {TypeSecurityGroup, `SELECT 1 FROM security_groups WHERE id = ? AND account_id = ?`},
 	"sgr": {TypeSecurityGroupRule, `SELECT 1 FROM security_group_rules r JOIN security_groups g ON g.id = r.group_id
 		WHERE r.id = ? AND g.account_id = ?`},
-	"key": {TypeKeyPair, `SELECT 1 FROM key_pairs WHERE id = ? AND account_id = ?`},
-	"i":   {TypeInstance, `SELECT 1 FROM instances WHERE id = ? AND account_id = ?`},
-	"emi": {TypeImage, `SELECT 1 FROM images WHERE id = ? AND account_id = ?`},
-	"eki": {TypeImage, `SELECT 1 FROM images WHERE id = ? AND account_id = ?`},
-	"eri": {TypeImage, `SELECT 1 FROM images WHERE id = ? AND account_id = ?`},
+	"key":      {TypeKeyPair, `SELECT 1 FROM key_pairs WHERE id = ? AND account_id = ?`},
+	"i":        {TypeInstance, `SELECT 1 FROM instances WHERE id = ? AND account_id = ?`},
+	"eipalloc": {TypeElasticIP, `SELECT 1 FROM addresses WHERE allocation_id = ? AND account_id = ?`},
+	"emi":      {TypeImage, `SELECT 1 FROM images WHERE id = ? AND account_id = ?`},
+	"eki":      {TypeImage, `SELECT 1 FROM images WHERE id = ? AND account_id = ?`},
+	"eri":      {TypeImage, `SELECT 1 FROM images WHERE id = ? AND account_id = ?`},
 	// The parts of a VPC live in its row.
 	"rtb":  {TypeRouteTable, `SELECT 1 FROM vpcs WHERE route_table_id = ? AND account_id = ?`},
 	"igw":  {TypeInternetGateway, `SELECT 1 FROM vpcs WHERE internet_gateway_id = ? AND account_id = ?`},
