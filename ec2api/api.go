@@ -26,6 +26,7 @@ const Namespace = "http://ec2.amazonaws.com/doc/2016-11-15/"
 // Cloud is what the EC2 API needs from the cloud controller, one interface
 // per resource family (each defined beside its actions).
 type Cloud interface {
+	AddressService
 	CatalogService
 	ImageService
 	InstanceService
@@ -44,6 +45,13 @@ type handler = queryapi.Handler
 // actions is the EC2 action table: one row per action.
 func (a *api) actions() map[string]handler {
 	return map[string]handler{
+		// addresses.go
+		"AllocateAddress":            a.allocateAddress,
+		"AssociateAddress":           a.associateAddress,
+		"DisassociateAddress":        a.disassociateAddress,
+		"ReleaseAddress":             a.releaseAddress,
+		"DescribeAddresses":          a.describeAddresses,
+		"DescribeAddressesAttribute": a.describeAddressesAttribute,
 		// catalog.go
 		"DescribeRegions":               a.describeRegions,
 		"DescribeAvailabilityZones":     a.describeAvailabilityZones,

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/euca-cloud/euca/internal/awserr"
+	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/principal"
 	"github.com/euca-cloud/euca/internal/queryapi"
 	"github.com/euca-cloud/euca/roles/clc"
@@ -26,7 +27,13 @@ type catFixture struct {
 
 func catalogAPI(t *testing.T) *catFixture {
 	t.Helper()
-	c, st, ids := newTestCloud(t, nil, clc.AdminAccount, "alice")
+	return catalogAPIWith(t, nil)
+}
+
+// catalogAPIWith is catalogAPI over the configuration cfg (nil: testConfig's).
+func catalogAPIWith(t *testing.T, cfg *conf.Config) *catFixture {
+	t.Helper()
+	c, st, ids := newTestCloud(t, cfg, clc.AdminAccount, "alice")
 	return &catFixture{a: &api{cloud: c}, st: st, admin: ids[0], alice: ids[1]}
 }
 

@@ -28,6 +28,9 @@ func TestDryRunEverywhere(t *testing.T) {
 		"DeleteTags":                    {"ResourceId.1": "sg-00000000000000000"},
 		"DescribeVpcAttribute":          {"VpcId": "vpc-00000000000000000", "Attribute": "enableDnsSupport"},
 		"ModifyVpcAttribute":            {"VpcId": "vpc-00000000000000000", "EnableDnsHostnames.Value": "false"},
+		"AssociateAddress":              {"PublicIp": "192.0.2.1", "InstanceId": "i-00000000000000000"},
+		"DisassociateAddress":           {"AssociationId": "eipassoc-00000000000000000"},
+		"ReleaseAddress":                {"AllocationId": "eipalloc-00000000000000000"},
 	}
 	beforeTags, _ := f.st.Tags(ctx, f.alice)
 	for action := range f.a.actions() {

@@ -105,12 +105,34 @@ type eniAttachmentXML struct {
 }
 
 type eniPrivateIPXML struct {
-	Primary          bool   `xml:"primary"`
-	PrivateDNSName   string `xml:"privateDnsName"`
-	PrivateIPAddress string `xml:"privateIpAddress"`
+	Association      *eniAssociationXML `xml:"association,omitempty"`
+	Primary          bool               `xml:"primary"`
+	PrivateDNSName   string             `xml:"privateDnsName"`
+	PrivateIPAddress string             `xml:"privateIpAddress"`
+}
+
+// eniAssociationXML is botocore's InstanceNetworkInterfaceAssociation: the
+// public address of an interface. IpOwnerId is the account of an elastic
+// IP, "amazon" for one lent from the pool, as EC2 writes it.
+type eniAssociationXML struct {
+	IPOwnerID     string `xml:"ipOwnerId"`
+	PublicDNSName string `xml:"publicDnsName"`
+	PublicIP      string `xml:"publicIp"`
+}
+
+func eniAssociation(region string, in store.Instance) *eniAssociationXML {
+	if in.PublicIP == "" {
+		return nil
+	}
+	owner := "amazon"
+	if in.AllocationID != "" {
+		owner = in.AccountID
+	}
+	return &eniAssociationXML{IPOwnerID: owner, PublicDNSName: publicDNSName(region, in.PublicIP), PublicIP: in.PublicIP}
 }
 
 type instanceENIXML struct {
+	Association        *eniAssociationXML     `xml:"association,omitempty"`
 	Attachment         eniAttachmentXML       `xml:"attachment"`
 	Description        string                 `xml:"description"`
 	Groups             setOf[groupIdentifier] `xml:"groupSet"`
@@ -281,14 +303,15 @@ func (a *api) instanceView(in store.Instance) instanceItem {
 		dns := privateDNSName(region, in.PrivateIP)
 		it.PrivateDNSName, it.PrivateIPAddress, it.IPAddress = dns, in.PrivateIP, in.PublicIP
 		if in.PublicIP != "" {
-			it.DNSName = privateDNSName(region, in.PublicIP)
+			it.DNSName = publicDNSName(region, in.PublicIP)
 		}
-		it.NetworkInterfaces.Items = []instanceENIXML{{
+		assoc := eniAssociation(region, in)
+		it.NetworkInterfaces.Items = []instanceENIXML{{Association: assoc,
 			Attachment: eniAttachmentXML{AttachTime: ec2Time(in.CreatedMS), AttachmentID: "eni-attach-" + strings.TrimPrefix(in.ENIID, "eni-"),
 				DeleteOnTermination: true, Status: "attached"},
 			Groups: groups, MacAddress: in.MAC, NetworkInterfaceID: in.ENIID, OwnerID: in.AccountID,
 			PrivateDNSName: dns, PrivateIPAddress: in.PrivateIP,
-			PrivateIPAddresses: setOf[eniPrivateIPXML]{[]eniPrivateIPXML{{Primary: true, PrivateDNSName: dns, PrivateIPAddress: in.PrivateIP}}},
+			PrivateIPAddresses: setOf[eniPrivateIPXML]{[]eniPrivateIPXML{{Association: assoc, Primary: true, PrivateDNSName: dns, PrivateIPAddress: in.PrivateIP}}},
 			SourceDestCheck:    o.SourceDestCheck, Status: "in-use", SubnetID: in.SubnetID, VpcID: in.VPCID, InterfaceType: "interface",
 		}}
 	}
@@ -550,8 +573,12 @@ func decodeNetworkInterface(p queryapi.Params, s *store.LaunchSpec) error {
 		return awserr.New("Unsupported", "Launching with an existing network interface is not supported.")
 	}
 	for _, b := range []string{"AssociatePublicIpAddress", "DeleteOnTermination", "AssociateCarrierIpAddress"} {
-		if _, err := ni.Bool(b); err != nil {
+		v, err := ni.Bool(b)
+		if err != nil {
 			return err
+		}
+		if b == "AssociatePublicIpAddress" && ni.Has(b) {
+			s.AssociatePublicIP = &v
 		}
 	}
 	if sub := ni.String("SubnetId"); sub != "" {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/euca-cloud/euca/internal/awserr"
+	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/internal/ids"
 	"github.com/euca-cloud/euca/internal/queryapi"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
@@ -31,6 +32,7 @@ type apiCluster struct {
 	unreachable, lost map[string]string
 	since             time.Time        // when the unreachable ones' node stopped answering
 	nodes             []ccapi.NodeInfo // nil: one node, n1, up
+	network           ccapi.Network    // the last one handed to it
 }
 
 func (c *apiCluster) Zone() string { return c.zone }
@@ -89,7 +91,26 @@ func (c *apiCluster) ConsoleOutput(ctx context.Context, id string) ([]byte, erro
 	return nil, ccapi.ErrNoSuchInstance
 }
 
-func (c *apiCluster) SetNetwork(ctx context.Context, n ccapi.Network) error { return nil }
+func (c *apiCluster) SetNetwork(ctx context.Context, n ccapi.Network) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.network = n
+	return nil
+}
+
+// publicIPs is the network last handed to the cluster: each instance's
+// public address, by instance id.
+func (c *apiCluster) publicIPs() map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]string{}
+	for _, in := range c.network.Instances {
+		if in.PublicIP.IsValid() {
+			out[in.ID] = in.PublicIP.String()
+		}
+	}
+	return out
+}
 
 func (c *apiCluster) set(id, state string) {
 	c.mu.Lock()
@@ -108,7 +129,13 @@ type instAPI struct {
 
 func newInstAPI(t *testing.T) *instAPI {
 	t.Helper()
-	f := catalogAPI(t)
+	return newInstAPIWith(t, nil)
+}
+
+// newInstAPIWith is newInstAPI over the configuration cfg (nil: testConfig's).
+func newInstAPIWith(t *testing.T, cfg *conf.Config) *instAPI {
+	t.Helper()
+	f := catalogAPIWith(t, cfg)
 	ctx := context.Background()
 	cloud := f.a.cloud.(*clc.Cloud)
 	cl := &apiCluster{zone: cloud.Zones()[0], states: map[string]string{}, console: map[string][]byte{},

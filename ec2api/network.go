@@ -268,25 +268,44 @@ func (a *api) describeSubnets(ctx context.Context, req *queryapi.Request) (any, 
 var networkInterfaceIDPattern = regexp.MustCompile(`^eni-([0-9a-fA-F]{8}|[0-9a-fA-F]{17})$`)
 
 // networkInterfaceItem is botocore's NetworkInterface shape.
+// networkInterfaceAssociationXML is botocore's NetworkInterfaceAssociation:
+// the interface's public address, with the elastic IP's ids when it is one.
+type networkInterfaceAssociationXML struct {
+	AllocationID  string `xml:"allocationId,omitempty"`
+	AssociationID string `xml:"associationId,omitempty"`
+	IPOwnerID     string `xml:"ipOwnerId"`
+	PublicDNSName string `xml:"publicDnsName"`
+	PublicIP      string `xml:"publicIp"`
+}
+
+// networkInterfacePrivateIPXML is botocore's NetworkInterfacePrivateIpAddress.
+type networkInterfacePrivateIPXML struct {
+	Association      *networkInterfaceAssociationXML `xml:"association,omitempty"`
+	Primary          bool                            `xml:"primary"`
+	PrivateDNSName   string                          `xml:"privateDnsName"`
+	PrivateIPAddress string                          `xml:"privateIpAddress"`
+}
+
 type networkInterfaceItem struct {
-	Attachment         networkInterfaceAttachmentXML `xml:"attachment"`
-	AvailabilityZone   string                        `xml:"availabilityZone"`
-	Description        string                        `xml:"description"`
-	Groups             setOf[groupIdentifier]        `xml:"groupSet"`
-	InterfaceType      string                        `xml:"interfaceType"`
-	IPv6Addresses      setOf[struct{}]               `xml:"ipv6AddressesSet"`
-	MacAddress         string                        `xml:"macAddress"`
-	NetworkInterfaceID string                        `xml:"networkInterfaceId"`
-	OwnerID            string                        `xml:"ownerId"`
-	PrivateDNSName     string                        `xml:"privateDnsName"`
-	PrivateIPAddress   string                        `xml:"privateIpAddress"`
-	PrivateIPAddresses setOf[eniPrivateIPXML]        `xml:"privateIpAddressesSet"`
-	RequesterManaged   bool                          `xml:"requesterManaged"`
-	SourceDestCheck    bool                          `xml:"sourceDestCheck"`
-	Status             string                        `xml:"status"`
-	SubnetID           string                        `xml:"subnetId"`
-	Tags               setOf[tagItem]                `xml:"tagSet"`
-	VpcID              string                        `xml:"vpcId"`
+	Association        *networkInterfaceAssociationXML     `xml:"association,omitempty"`
+	Attachment         networkInterfaceAttachmentXML       `xml:"attachment"`
+	AvailabilityZone   string                              `xml:"availabilityZone"`
+	Description        string                              `xml:"description"`
+	Groups             setOf[groupIdentifier]              `xml:"groupSet"`
+	InterfaceType      string                              `xml:"interfaceType"`
+	IPv6Addresses      setOf[struct{}]                     `xml:"ipv6AddressesSet"`
+	MacAddress         string                              `xml:"macAddress"`
+	NetworkInterfaceID string                              `xml:"networkInterfaceId"`
+	OwnerID            string                              `xml:"ownerId"`
+	PrivateDNSName     string                              `xml:"privateDnsName"`
+	PrivateIPAddress   string                              `xml:"privateIpAddress"`
+	PrivateIPAddresses setOf[networkInterfacePrivateIPXML] `xml:"privateIpAddressesSet"`
+	RequesterManaged   bool                                `xml:"requesterManaged"`
+	SourceDestCheck    bool                                `xml:"sourceDestCheck"`
+	Status             string                              `xml:"status"`
+	SubnetID           string                              `xml:"subnetId"`
+	Tags               setOf[tagItem]                      `xml:"tagSet"`
+	VpcID              string                              `xml:"vpcId"`
 }
 
 type networkInterfaceAttachmentXML struct {
@@ -309,20 +328,28 @@ func (a *api) networkInterfaceOf(in store.Instance) (networkInterfaceItem, bool)
 		return networkInterfaceItem{}, false
 	}
 	eni := it.NetworkInterfaces.Items[0]
-	return networkInterfaceItem{
+	var assoc *networkInterfaceAssociationXML
+	if a := eni.Association; a != nil {
+		assoc = &networkInterfaceAssociationXML{AllocationID: in.AllocationID, AssociationID: in.AssociationID,
+			IPOwnerID: a.IPOwnerID, PublicDNSName: a.PublicDNSName, PublicIP: a.PublicIP}
+	}
+	var private []networkInterfacePrivateIPXML
+	for _, p := range eni.PrivateIPAddresses.Items {
+		private = append(private, networkInterfacePrivateIPXML{Association: assoc, Primary: p.Primary, PrivateDNSName: p.PrivateDNSName, PrivateIPAddress: p.PrivateIPAddress})
+	}
+	return networkInterfaceItem{Association: assoc,
 		Attachment: networkInterfaceAttachmentXML{AttachTime: eni.Attachment.AttachTime, AttachmentID: eni.Attachment.AttachmentID,
 			DeleteOnTermination: eni.Attachment.DeleteOnTermination, DeviceIndex: eni.Attachment.DeviceIndex,
 			InstanceID: in.ID, InstanceOwnerID: in.AccountID, Status: eni.Attachment.Status},
 		AvailabilityZone: in.Zone, Description: eni.Description, Groups: eni.Groups, InterfaceType: eni.InterfaceType,
 		MacAddress: eni.MacAddress, NetworkInterfaceID: eni.NetworkInterfaceID, OwnerID: eni.OwnerID,
-		PrivateDNSName: eni.PrivateDNSName, PrivateIPAddress: eni.PrivateIPAddress, PrivateIPAddresses: eni.PrivateIPAddresses,
+		PrivateDNSName: eni.PrivateDNSName, PrivateIPAddress: eni.PrivateIPAddress, PrivateIPAddresses: setOf[networkInterfacePrivateIPXML]{private},
 		SourceDestCheck: eni.SourceDestCheck, Status: eni.Status, SubnetID: eni.SubnetID, VpcID: eni.VpcID,
 	}, true
 }
 
 // networkInterfaceFilters are the model's filters; those about features
-// not built (public addresses by association, IPv6, operators) match
-// nothing.
+// not built (IPv6, operators) match nothing.
 var networkInterfaceFilters = filterFields[networkInterfaceItem]{
 	"network-interface-id":             func(n networkInterfaceItem) []string { return []string{n.NetworkInterfaceID} },
 	"attachment.attach-time":           func(n networkInterfaceItem) []string { return []string{n.Attachment.AttachTime} },
@@ -360,18 +387,29 @@ var networkInterfaceFilters = filterFields[networkInterfaceItem]{
 	"status":                          func(n networkInterfaceItem) []string { return []string{n.Status} },
 	"subnet-id":                       func(n networkInterfaceItem) []string { return []string{n.SubnetID} },
 	"vpc-id":                          func(n networkInterfaceItem) []string { return []string{n.VpcID} },
-	"association.allocation-id":       func(networkInterfaceItem) []string { return nil },
-	"association.association-id":      func(networkInterfaceItem) []string { return nil },
-	"addresses.association.owner-id":  func(networkInterfaceItem) []string { return nil },
-	"addresses.association.public-ip": func(networkInterfaceItem) []string { return nil },
-	"association.ip-owner-id":         func(networkInterfaceItem) []string { return nil },
-	"association.public-ip":           func(networkInterfaceItem) []string { return nil },
-	"association.public-dns-name":     func(networkInterfaceItem) []string { return nil },
+	"association.allocation-id":       eniAssoc(func(a networkInterfaceAssociationXML) string { return a.AllocationID }),
+	"association.association-id":      eniAssoc(func(a networkInterfaceAssociationXML) string { return a.AssociationID }),
+	"addresses.association.owner-id":  eniAssoc(func(a networkInterfaceAssociationXML) string { return a.IPOwnerID }),
+	"addresses.association.public-ip": eniAssoc(func(a networkInterfaceAssociationXML) string { return a.PublicIP }),
+	"association.ip-owner-id":         eniAssoc(func(a networkInterfaceAssociationXML) string { return a.IPOwnerID }),
+	"association.public-ip":           eniAssoc(func(a networkInterfaceAssociationXML) string { return a.PublicIP }),
+	"association.public-dns-name":     eniAssoc(func(a networkInterfaceAssociationXML) string { return a.PublicDNSName }),
 	"availability-zone-id":            func(networkInterfaceItem) []string { return nil },
 	"ipv6-addresses.ipv6-address":     func(networkInterfaceItem) []string { return nil },
 	"operator.managed":                func(networkInterfaceItem) []string { return []string{"false"} },
 	"operator.principal":              func(networkInterfaceItem) []string { return nil },
 	"requester-id":                    func(networkInterfaceItem) []string { return nil },
+}
+
+// eniAssoc is a filter on the interface's public address; an interface
+// without one matches nothing.
+func eniAssoc(f func(networkInterfaceAssociationXML) string) func(networkInterfaceItem) []string {
+	return func(n networkInterfaceItem) []string {
+		if n.Association == nil || f(*n.Association) == "" {
+			return nil
+		}
+		return []string{f(*n.Association)}
+	}
 }
 
 type describeNetworkInterfacesResponse struct {

@@ -412,3 +412,11 @@ func (s *Store) FillPublicAddresses(ctx context.Context, pool []netip.Addr) (zon
 	})
 	return zones, err
 }
+
+// InstanceZone is the zone of an instance of any account (ErrNotFound when
+// there is none).
+func (s *Store) InstanceZone(ctx context.Context, id string) (string, error) {
+	var zone string
+	err := s.r.QueryRowContext(ctx, `SELECT zone FROM instances WHERE id = ?`, id).Scan(&zone)
+	return zone, notFound(err, "instance "+id)
+}

@@ -118,12 +118,15 @@ type LaunchSpec struct {
 	Zone         string // "" : any
 	SubnetID     string // "" : the zone's default subnet
 	PrivateIP    string // "" : the next free address
-	ClientToken  string
-	MinCount     int
-	MaxCount     int
-	InstanceTags []Tag
-	VolumeTags   []Tag // accepted; the root device is instance-store, so there is no volume to tag
-	Options      InstanceOptions
+	// AssociatePublicIP overrides the subnet's MapPublicIpOnLaunch (nil:
+	// the subnet's).
+	AssociatePublicIP *bool
+	ClientToken       string
+	MinCount          int
+	MaxCount          int
+	InstanceTags      []Tag
+	VolumeTags        []Tag // accepted; the root device is instance-store, so there is no volume to tag
+	Options           InstanceOptions
 }
 
 // ClientTokenError says that the account already made a reservation with

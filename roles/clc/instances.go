@@ -235,12 +235,19 @@ func (c *Cloud) RunInstances(ctx context.Context, accountID string, spec store.L
 	}
 
 	res := store.Reservation{ID: ids.New("r"), AccountID: accountID, ClientToken: spec.ClientToken, RequestHash: hash}
+	// A public address from the pool, as the subnet says (a default
+	// subnet maps one, as Eucalyptus gave every instance one) unless the
+	// launch says otherwise; lent after the records are written.
+	mapPublic := subnet.MapPublicIP
+	if spec.AssociatePublicIP != nil {
+		mapPublic = *spec.AssociatePublicIP
+	}
 	insts := make([]store.Instance, n)
 	for i := range insts {
 		insts[i] = store.Instance{
 			ID: ids.New("i"), LaunchIndex: i, ImageID: img.ID, KernelID: kernel.ID, RamdiskID: ramdisk.ID,
 			InstanceType: vt.Name, Architecture: img.Architecture, KeyName: key.Name, PublicKey: key.PublicKey,
-			Zone: subnet.Zone, SubnetID: subnet.ID, VPCID: subnet.VPCID, ENIID: ids.New("eni"),
+			Zone: subnet.Zone, SubnetID: subnet.ID, VPCID: subnet.VPCID, ENIID: ids.New("eni"), MapPublicIP: mapPublic,
 			State: store.InstancePending, UserData: spec.UserData, Options: spec.Options, Groups: groups, Tags: spec.InstanceTags,
 		}
 	}
@@ -271,6 +278,11 @@ func (c *Cloud) RunInstances(ctx context.Context, accountID string, spec store.L
 		return nil, awserr.New("TagLimitExceeded", "The maximum number of tags per resource is %d.", store.MaxTags)
 	case err != nil:
 		return nil, fmt.Errorf("record instances: %w", err)
+	}
+	if mapPublic {
+		if _, err := c.store.FillPublicAddresses(ctx, c.publicPool()); err != nil {
+			c.log.Warn("lend public addresses", "err", err)
+		}
 	}
 	reqs := make([]ccapi.InstanceRequest, len(insts))
 	for i, in := range insts {
@@ -1050,6 +1062,11 @@ func (c *Cloud) reconcile(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// Addresses that terminated instances let go are lent to those
+	// waiting for one (the zones' networks are sent next pass).
+	if _, err := c.store.FillPublicAddresses(ctx, c.publicPool()); err != nil {
+		errs = append(errs, fmt.Errorf("lend public addresses: %w", err))
+	}
 	gone, err := c.store.DeleteTerminatedInstances(ctx, timeNow().Add(-terminatedKeep).UnixMilli())
 	if err != nil {
 		errs = append(errs, err)

@@ -1,0 +1,239 @@
+package ec2api
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/euca-cloud/euca/internal/awserr"
+	"github.com/euca-cloud/euca/internal/queryapi"
+)
+
+// newAddrAPI is the instances' fixture with a pool of four public
+// addresses.
+func newAddrAPI(t *testing.T) *instAPI {
+	t.Helper()
+	cfg := testConfig(t)
+	for a, i := netip.MustParseAddr("192.0.2.10"), 0; i < 4; a, i = a.Next(), i+1 {
+		cfg.VNetPublicIPs = append(cfg.VNetPublicIPs, a)
+	}
+	return newInstAPIWith(t, cfg)
+}
+
+func (f *instAPI) launch(t *testing.T) map[string]any {
+	t.Helper()
+	r := f.must(t, "RunInstances", queryapi.Params{"ImageId": f.emi, "MinCount": "1", "MaxCount": "1"})
+	return obj(t, r, "Instances", 0).(map[string]any)
+}
+
+func (f *instAPI) instance(t *testing.T, id string) map[string]any {
+	t.Helper()
+	r := f.must(t, "DescribeInstances", queryapi.Params{"InstanceId.1": id})
+	return obj(t, r, "Reservations", 0, "Instances", 0).(map[string]any)
+}
+
+func (f *instAPI) addresses(t *testing.T, p queryapi.Params) []any {
+	t.Helper()
+	l, _ := f.must(t, "DescribeAddresses", p)["Addresses"].([]any)
+	return l
+}
+
+// TestElasticIPs walks the address calls as boto3 makes them, each answer
+// parsed by botocore against the model, through every refusal EC2 has for
+// them, and checks that the cluster is handed each change at once.
+func TestElasticIPs(t *testing.T) {
+	f := newAddrAPI(t)
+	// A launch into the default subnet is lent an address of the pool;
+	// it is no allocation.
+	i1 := f.launch(t)
+	id1 := i1["InstanceId"].(string)
+	if i1["PublicIpAddress"] != "192.0.2.10" || obj(t, i1, "NetworkInterfaces", 0, "Association", "IpOwnerId") != "amazon" {
+		t.Fatalf("launched without a public address: %v %v", i1["PublicIpAddress"], i1["NetworkInterfaces"])
+	}
+	if got := f.cl.publicIPs()[id1]; got != "192.0.2.10" {
+		t.Fatalf("cluster has %q", got)
+	}
+	if l := f.addresses(t, nil); len(l) != 0 {
+		t.Fatalf("a lent address is described: %v", l)
+	}
+	// Allocation, in both domains.
+	a1 := f.must(t, "AllocateAddress", queryapi.Params{"Domain": "vpc",
+		"TagSpecification.1.ResourceType": "elastic-ip", "TagSpecification.1.Tag.1.Key": "Name", "TagSpecification.1.Tag.1.Value": "web"})
+	alloc1, pub1 := a1["AllocationId"].(string), a1["PublicIp"].(string)
+	if !strings.HasPrefix(alloc1, "eipalloc-") || pub1 != "192.0.2.11" || a1["Domain"] != "vpc" {
+		t.Fatalf("allocate: %v", a1)
+	}
+	a2 := f.must(t, "AllocateAddress", queryapi.Params{"Domain": "standard"})
+	alloc2, pub2 := a2["AllocationId"].(string), a2["PublicIp"].(string)
+	if a2["Domain"] != "standard" || pub2 != "192.0.2.12" {
+		t.Fatalf("allocate standard: %v", a2)
+	}
+	// Associate by allocation id: the lent address returns to the pool.
+	as := f.must(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc1, "InstanceId": id1})
+	assoc1 := as["AssociationId"].(string)
+	if !strings.HasPrefix(assoc1, "eipassoc-") {
+		t.Fatalf("associate: %v", as)
+	}
+	in := f.instance(t, id1)
+	eni := obj(t, in, "NetworkInterfaces", 0).(map[string]any)
+	if in["PublicIpAddress"] != pub1 || in["PublicDnsName"] != "ip-192-0-2-11.us-east-1.compute.internal" ||
+		obj(t, eni, "Association", "IpOwnerId") != f.alice || obj(t, eni, "PrivateIpAddresses", 0, "Association", "PublicIp") != pub1 {
+		t.Fatalf("instance after associate: %v %v", in["PublicIpAddress"], eni)
+	}
+	if got := f.cl.publicIPs()[id1]; got != pub1 {
+		t.Fatalf("cluster has %q after associate", got)
+	}
+	nis := f.must(t, "DescribeNetworkInterfaces", queryapi.Params{"Filter.1.Name": "association.allocation-id", "Filter.1.Value.1": alloc1})
+	if obj(t, nis, "NetworkInterfaces", 0, "Association", "AssociationId") != assoc1 {
+		t.Fatalf("interface by allocation: %v", nis)
+	}
+	// Every filter finds it.
+	d := obj(t, f.addresses(t, queryapi.Params{"AllocationId.1": alloc1}), 0).(map[string]any)
+	for k, want := range map[string]any{"InstanceId": id1, "AssociationId": assoc1, "PublicIp": pub1, "Domain": "vpc",
+		"NetworkInterfaceId": eni["NetworkInterfaceId"], "NetworkInterfaceOwnerId": f.alice, "PrivateIpAddress": in["PrivateIpAddress"]} {
+		if d[k] != want {
+			t.Errorf("%s = %v, want %v", k, d[k], want)
+		}
+	}
+	for name, v := range map[string]string{"allocation-id": alloc1, "association-id": assoc1, "instance-id": id1, "public-ip": pub1,
+		"domain": "vpc", "network-interface-id": eni["NetworkInterfaceId"].(string), "private-ip-address": in["PrivateIpAddress"].(string),
+		"tag:Name": "web"} {
+		l := f.addresses(t, queryapi.Params{"Filter.1.Name": name, "Filter.1.Value.1": v})
+		if len(l) != 1 || obj(t, l, 0, "AllocationId") != alloc1 {
+			t.Errorf("filter %s=%s: %v", name, v, l)
+		}
+	}
+	if l := f.addresses(t, queryapi.Params{"PublicIp.1": pub2}); len(l) != 1 || obj(t, l, 0, "AllocationId") != alloc2 {
+		t.Errorf("by public address: %v", l)
+	}
+	// An instance that has an address takes another by public address:
+	// the first is let go, still allocated.
+	f.must(t, "AssociateAddress", queryapi.Params{"PublicIp": pub2, "InstanceId": id1})
+	if d := obj(t, f.addresses(t, queryapi.Params{"AllocationId.1": alloc1}), 0).(map[string]any); d["InstanceId"] != nil || d["AssociationId"] != nil {
+		t.Fatalf("first address still associated: %v", d)
+	}
+	// A second instance: the address in use is refused without
+	// reassociation, moved with it; the first instance is lent one again.
+	i2 := f.launch(t)
+	id2 := i2["InstanceId"].(string)
+	f.fails(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc2, "InstanceId": id2}, "Resource.AlreadyAssociated")
+	f.must(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc2, "NetworkInterfaceId": obj(t, i2, "NetworkInterfaces", 0, "NetworkInterfaceId").(string),
+		"AllowReassociation": "true"})
+	if got := f.instance(t, id2)["PublicIpAddress"]; got != pub2 {
+		t.Fatalf("moved address: %v", got)
+	}
+	if got := f.instance(t, id1)["PublicIpAddress"]; got == nil || got == pub2 || got == pub1 {
+		t.Fatalf("first instance after its address moved: %v", got)
+	}
+	if ips := f.cl.publicIPs(); ips[id2] != pub2 || ips[id1] == "" {
+		t.Fatalf("cluster after the move: %v", ips)
+	}
+	// The administrator's verbose view: every address with who holds it.
+	lent1 := f.instance(t, id1)["PublicIpAddress"].(string)
+	resp, err := f.call(f.admin, "DescribeAddresses", queryapi.Params{"PublicIp.1": "verbose"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, it := range obj(t, botoParse(t, "DescribeAddresses", resp), "Addresses").([]any) {
+		lines = append(lines, obj(t, it, "PublicIp").(string)+" "+obj(t, it, "InstanceId").(string))
+	}
+	if want := []string{lent1 + " " + id1 + " (eucalyptus)", "192.0.2.11 available (alice)", "192.0.2.12 " + id2 + " (alice)", "192.0.2.13 nobody"}; !slices.Equal(lines, want) {
+		t.Errorf("verbose view %q, want %q", lines, want)
+	}
+	f.fails(t, "DescribeAddresses", queryapi.Params{"PublicIp.1": "verbose"}, "InvalidParameterValue")
+	// Refusals, with EC2's codes.
+	f.fails(t, "ReleaseAddress", queryapi.Params{"AllocationId": "eipalloc-00000000"}, "InvalidAllocationID.NotFound")
+	f.fails(t, "ReleaseAddress", queryapi.Params{"PublicIp": "198.51.100.7"}, "InvalidAddress.NotFound")
+	f.fails(t, "DescribeAddresses", queryapi.Params{"PublicIp.1": "198.51.100.7"}, "InvalidAddress.NotFound")
+	f.fails(t, "DescribeAddresses", queryapi.Params{"AllocationId.1": "eipalloc-00000000"}, "InvalidAllocationID.NotFound")
+	f.fails(t, "DisassociateAddress", queryapi.Params{"AssociationId": "eipassoc-00000000"}, "InvalidAssociationID.NotFound")
+	f.fails(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc1, "InstanceId": "i-00000000"}, "InvalidInstanceID.NotFound")
+	f.fails(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc1, "NetworkInterfaceId": "eni-00000000"}, "InvalidNetworkInterfaceID.NotFound")
+	f.fails(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc1}, "MissingParameter")
+	f.fails(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc1, "InstanceId": id1, "NetworkInterfaceId": "eni-1"}, "InvalidParameterCombination")
+	f.fails(t, "AllocateAddress", queryapi.Params{"Domain": "classic"}, "InvalidParameterValue")
+	f.must(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc1, "InstanceId": id1})
+	f.fails(t, "ReleaseAddress", queryapi.Params{"AllocationId": alloc1}, "InvalidIPAddress.InUse")
+	// Another account: an address not its own by public address is
+	// AuthFailure, by allocation id not found.
+	for _, c := range []struct {
+		action string
+		p      queryapi.Params
+		code   string
+	}{
+		{"AssociateAddress", queryapi.Params{"PublicIp": pub1, "InstanceId": id1}, "AuthFailure"},
+		{"ReleaseAddress", queryapi.Params{"PublicIp": pub1}, "AuthFailure"},
+		{"DisassociateAddress", queryapi.Params{"PublicIp": pub2}, "AuthFailure"},
+		{"ReleaseAddress", queryapi.Params{"AllocationId": alloc1}, "InvalidAllocationID.NotFound"},
+		{"DescribeAddresses", queryapi.Params{"AllocationId.1": alloc1}, "InvalidAllocationID.NotFound"},
+		{"DescribeAddresses", queryapi.Params{"PublicIp.1": pub1}, "InvalidAddress.NotFound"},
+	} {
+		if _, err := f.call(f.admin, c.action, c.p); !isCode(err, c.code) {
+			t.Errorf("admin %s %v: %v, want %s", c.action, c.p, err, c.code)
+		}
+	}
+	// The pool runs out.
+	a3 := f.must(t, "AllocateAddress", nil)
+	a4 := f.must(t, "AllocateAddress", nil)
+	f.fails(t, "AllocateAddress", nil, "InsufficientAddressCapacity")
+	// The reverse DNS name.
+	attr := f.must(t, "DescribeAddressesAttribute", queryapi.Params{"AllocationId.1": alloc1, "Attribute": "domain-name"})
+	if obj(t, attr, "Addresses", 0, "PtrRecord") != "ip-192-0-2-11.us-east-1.compute.internal." || obj(t, attr, "Addresses", 0, "PublicIp") != pub1 {
+		t.Errorf("attribute: %v", attr)
+	}
+	// Disassociation by public address: no address is free, so the
+	// instance has none, until one is released.
+	f.must(t, "DisassociateAddress", queryapi.Params{"PublicIp": pub1})
+	if got := f.instance(t, id1)["PublicIpAddress"]; got != nil {
+		t.Errorf("lent an address from an exhausted pool: %v", got)
+	}
+	f.must(t, "ReleaseAddress", queryapi.Params{"AllocationId": a4["AllocationId"].(string)})
+	if got := f.instance(t, id1)["PublicIpAddress"]; got != a4["PublicIp"] {
+		t.Errorf("not lent the released address: %v", got)
+	}
+	// Release of a standard address while associated disassociates it.
+	f.must(t, "ReleaseAddress", queryapi.Params{"PublicIp": pub2})
+	if got := f.instance(t, id2)["PublicIpAddress"]; got != pub2 {
+		t.Errorf("after releasing its standard address: %v", got)
+	}
+	f.must(t, "ReleaseAddress", queryapi.Params{"AllocationId": alloc1})
+	if l := f.addresses(t, nil); len(l) != 1 {
+		t.Errorf("after release: %v", l)
+	}
+	// Termination lets an elastic IP go, still allocated.
+	alloc3 := a3["AllocationId"].(string)
+	f.must(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc3, "InstanceId": id2})
+	f.must(t, "TerminateInstances", queryapi.Params{"InstanceId.1": id2})
+	f.fails(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc3, "InstanceId": id2, "AllowReassociation": "true"}, "IncorrectInstanceState")
+}
+
+func isCode(err error, code string) bool {
+	e, ok := awserr.As(err)
+	return ok && e.Code == code
+}
+
+// Without NAT (STATIC and SYSTEM) there is no elastic IP to allocate, and
+// instances are lent none.
+func TestElasticIPsNeedNAT(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.VNetMode = "SYSTEM"
+	cfg.VNetPublicIPs = []netip.Addr{netip.MustParseAddr("192.0.2.10")}
+	f := newInstAPIWith(t, cfg)
+	f.fails(t, "AllocateAddress", nil, "UnsupportedOperation")
+	if in := f.launch(t); in["PublicIpAddress"] != nil {
+		t.Errorf("lent %v without NAT", in["PublicIpAddress"])
+	}
+}
+
+// TestAddressFiltersMatchModel: DescribeAddresses answers every filter the
+// model documents.
+func TestAddressFiltersMatchModel(t *testing.T) {
+	want := modelFilterNames(t, "DescribeAddresses")["DescribeAddresses"]
+	for _, name := range want {
+		if _, ok := addressFilters[name]; !ok && !strings.HasPrefix(name, "tag") {
+			t.Errorf("filter %s not answered", name)
+		}
+	}
+}
