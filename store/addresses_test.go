@@ -38,7 +38,7 @@ func launchPublic(t *testing.T, s *Store, account, token string, n int) []Instan
 			InstanceType: "m1.small", Zone: "z1", SubnetID: "subnet-1", VPCID: "vpc-1", ENIID: fmt.Sprintf("eni-%s-%d", token, i),
 			State: InstancePending, MapPublicIP: true})
 	}
-	out, err := s.LaunchInstances(context.Background(), Reservation{ID: "r-" + account + token, AccountID: account}, insts, seqAlloc)
+	out, err := s.LaunchInstances(context.Background(), Reservation{ID: "r-" + account + token, AccountID: account}, insts, SegmentRange{}, seqAlloc)
 	if err != nil {
 		t.Fatal(err)
 	}
