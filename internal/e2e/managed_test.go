@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -40,11 +38,8 @@ func docBlock(t *testing.T, name string, replace ...string) []string {
 // after which c (rebooted, to fetch again) can.
 func TestManagedSegments(t *testing.T) {
 	t.Parallel() // its hosts are network namespaces of its own
-	needLAN(t)
-	Need(t, "aws", "curl", "unzip", "bash", "libvirtd", "virtlogd", "qemu-system-x86_64")
-	if !exists(filepath.Join(guestDir(t), "root.img")) {
-		Missing(t, "no test guest (make guest-image)")
-	}
+	needGuestLAN(t)
+	Need(t, "curl")
 	const subnet = "10.242.64.0/18"
 	l := newLANNamed(t, "mgd", "10.242.9")
 	fe := l.host("fe", append(docBlock(t, "managed-frontend.conf",
@@ -53,69 +48,29 @@ func TestManagedSegments(t *testing.T) {
 	nodeConf := append(docBlock(t, "managed-node.conf", "peth0", "eth0"), `HYPERVISOR="qemu"`)
 	n1, n2 := l.host("n1", nodeConf...), l.host("n2", nodeConf...)
 	client := l.host("cl")
+	g := startGuestLAN(t, fe, n1, n2)
+	nc1, nc2 := g.nodes[0], g.nodes[1]
 
-	front := fe.start("--roles=clc,walrus,cc")
-	front.waitListening(8773)
-	env := lanCredentials(t, fe)
-	_, aws := lanAWS(t, fe, env, func() string { return front.log.String() })
-	server := fe.IP + ":8773"
-	nc1 := n1.startWithHypervisor("--roles=nc", "--join", lanToken(t, fe), "--server", server)
-	nc2 := n2.startWithHypervisor("--roles=nc", "--join", lanToken(t, fe), "--server", server)
-	nc1.waitListening(8775)
-	nc2.waitListening(8775)
-	if out, err := fe.euca("node", "register", n1.IP, n2.IP); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	eventually(t, "both nodes up", time.Minute, func() error { return nodesUp(fe, n1.IP, n2.IP) })
-
-	g := guestDir(t)
-	eki := lanRegister(t, fe, env, aws, filepath.Join(g, "vmlinuz"), "kernel", "--kernel", "true")
-	eri := lanRegister(t, fe, env, aws, filepath.Join(g, "initrd.img"), "ramdisk", "--ramdisk", "true")
-	emi := lanRegister(t, fe, env, aws, filepath.Join(g, "root.img"), "root", "--kernel", eki, "--ramdisk", eri)
-
-	group := func(name string) string {
-		var id string
-		jsonField(t, aws("ec2", "create-security-group", "--group-name", name, "--description", name, "--query", "GroupId"), &id)
-		return id
-	}
-	srv, cli := group("srv"), group("cli")
-	aws("ec2", "authorize-security-group-ingress", "--group-id", srv, "--ip-permissions",
+	srv, cli := g.group("srv"), g.group("cli")
+	g.aws("ec2", "authorize-security-group-ingress", "--group-id", srv, "--ip-permissions",
 		fmt.Sprintf(`[{"IpProtocol":"tcp","FromPort":80,"ToPort":80,"IpRanges":[{"CidrIp":"%s/32"}],"UserIdGroupPairs":[{"GroupId":"%s"}]}]`, client.IP, srv))
 
-	launch := func(groupID, userData string) (id string, ip netip.Addr) {
-		t.Helper()
-		args := []string{"ec2", "run-instances", "--image-id", emi, "--instance-type", "m1.small", "--security-group-ids", groupID}
-		if userData != "" {
-			args = append(args, "--user-data", userData)
-		}
-		var out struct {
-			Instances []struct{ InstanceId, PrivateIpAddress string }
-		}
-		if err := json.Unmarshal([]byte(aws(args...)), &out); err != nil || len(out.Instances) != 1 {
-			t.Fatalf("run-instances: %v %+v", err, out)
-		}
-		ip, err := netip.ParseAddr(out.Instances[0].PrivateIpAddress)
-		if err != nil {
-			t.Fatalf("run-instances: private address %q", out.Instances[0].PrivateIpAddress)
-		}
-		return out.Instances[0].InstanceId, ip
-	}
 	// ROUNDROBIN: s1 on n1, s2 on n2, c on n1.
-	s1, s1IP := launch(srv, "")
+	s1, s1IP := g.launch(srv, "")
 	fetch := fmt.Sprintf("EUCA-FETCH http://%s/\n", s1IP)
-	s2, s2IP := launch(srv, fetch)
-	c, cIP := launch(cli, fetch)
-	ids := []string{s1, s2, c}
+	s2, s2IP := g.launch(srv, fetch)
+	c, cIP := g.launch(cli, fetch)
+	ids, ips := []string{s1, s2, c}, []string{s1IP, s2IP, cIP}
 
 	// Addresses: srv's two in one segment of VNET_ADDRSPERNET=64, cli's
 	// in another, all in VNET_SUBNET and in the default subnet shown.
-	seg := func(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, 26).Masked() }
-	if seg(s1IP) != seg(s2IP) || seg(cIP) == seg(s1IP) || !netip.MustParsePrefix(subnet).Contains(cIP) {
+	seg := func(a string) netip.Prefix { return netip.PrefixFrom(netip.MustParseAddr(a), 26).Masked() }
+	if seg(s1IP) != seg(s2IP) || seg(cIP) == seg(s1IP) || !netip.MustParsePrefix(subnet).Contains(netip.MustParseAddr(cIP)) {
 		t.Errorf("addresses s1 %s, s2 %s, c %s: want srv's two in one /26 of %s and cli's in another", s1IP, s2IP, cIP, subnet)
 	}
 	var cidrs []string
-	jsonField(t, aws("ec2", "describe-subnets", "--filters", "Name=default-for-az,Values=true", "--query", "Subnets[].CidrBlock"), &cidrs)
-	if len(cidrs) != 1 || !netip.MustParsePrefix(cidrs[0]).Contains(s1IP) || !netip.MustParsePrefix(cidrs[0]).Contains(cIP) {
+	jsonField(t, g.aws("ec2", "describe-subnets", "--filters", "Name=default-for-az,Values=true", "--query", "Subnets[].CidrBlock"), &cidrs)
+	if len(cidrs) != 1 || !netip.MustParsePrefix(cidrs[0]).Contains(netip.MustParseAddr(s1IP)) || !netip.MustParsePrefix(cidrs[0]).Contains(netip.MustParseAddr(cIP)) {
 		t.Errorf("default subnets %v do not hold the instances' addresses", cidrs)
 	}
 	eventually(t, "placement s1 and c on n1, s2 on n2", time.Minute, func() error {
@@ -124,67 +79,41 @@ func TestManagedSegments(t *testing.T) {
 		}
 		return nil
 	})
-
-	console := func(id string) string {
-		var out string
-		jsonField(t, aws("ec2", "get-console-output", "--instance-id", id, "--latest", "--query", "Output"), &out)
-		if b, err := base64.StdEncoding.DecodeString(out); err == nil {
-			return string(b)
-		}
-		return out
-	}
-	waitFor := func(id string, n int, markers ...string) string {
-		t.Helper()
-		var last string
-		eventually(t, id+" prints "+strings.Join(markers, " or "), 6*time.Minute, func() error {
-			last = console(id)
-			seen := 0
-			for _, m := range markers {
-				seen += strings.Count("\n"+last, "\n"+m)
-			}
-			if seen >= n {
-				return nil
-			}
-			return fmt.Errorf("not yet; console ends:\n%s", tail(last, 8))
-		})
-		return last
-	}
 	for i, id := range ids {
-		ip := []netip.Addr{s1IP, s2IP, cIP}[i]
-		if out := waitFor(id, 1, "EUCA-READY"); !strings.Contains(out, "EUCA-LEASE ip="+ip.String()+" ") {
-			t.Errorf("%s did not lease %s from its segment's DHCP:\n%s", id, ip, tail(out, 20))
+		if out := g.waitFor(id, 1, "EUCA-READY"); !strings.Contains(out, "EUCA-LEASE ip="+ips[i]+" ") {
+			t.Errorf("%s did not lease %s from its segment's DHCP:\n%s", id, ips[i], tail(out, 20))
 		}
 	}
 
 	// The client host reaches s1 on the port srv opens to it, through the
 	// front-end's routing; cli opens nothing, so not c.
-	client.run(nil, "ip", "route", "add", subnet, "via", fe.IP)
+	if out, err := client.run(nil, "ip", "route", "add", subnet, "via", fe.IP); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
 	eventually(t, "the client reaches s1", time.Minute, func() error {
-		out, err := client.run(nil, "curl", "-sS", "-m", "5", "http://"+s1IP.String()+"/")
+		out, err := client.run(nil, "curl", "-sS", "-m", "5", "http://"+s1IP+"/")
 		if err != nil || !strings.Contains(out, s1) {
 			return fmt.Errorf("%q %v", out, err)
 		}
 		return nil
 	})
-	if out, err := client.run(nil, "curl", "-sS", "-m", "3", "http://"+cIP.String()+"/"); err == nil {
+	if out, err := client.run(nil, "curl", "-sS", "-m", "3", "http://"+cIP+"/"); err == nil {
 		t.Errorf("the client reaches c, whose group opens nothing: %q", out)
 	}
 
 	// s2 reaches s1 in their segment across the hosts; c, in cli's, not.
-	if out := waitFor(s2, 1, "EUCA-FETCHED", "EUCA-FETCH-FAIL"); !strings.Contains(out, "EUCA-FETCHED url=http://"+s1IP.String()+"/ body="+s1) {
+	if out := g.waitFor(s2, 1, "EUCA-FETCHED", "EUCA-FETCH-FAIL"); !strings.Contains(out, "EUCA-FETCHED url=http://"+s1IP+"/ body="+s1) {
 		t.Errorf("s2 on n2 cannot reach s1 on n1 in their group's segment:\n%s", tail(out, 10))
 	}
-	if out := waitFor(c, 1, "EUCA-FETCHED", "EUCA-FETCH-FAIL"); !strings.Contains(out, "EUCA-FETCH-FAIL url=http://"+s1IP.String()+"/") {
+	if out := g.waitFor(c, 1, "EUCA-FETCHED", "EUCA-FETCH-FAIL"); !strings.Contains(out, "EUCA-FETCH-FAIL url=http://"+s1IP+"/") {
 		t.Fatalf("c reaches s1 before srv admits cli:\n%s", tail(out, 10))
 	}
 	// srv admits cli: c, booted again, fetches again and gets through.
-	aws("ec2", "authorize-security-group-ingress", "--group-id", srv, "--ip-permissions",
+	g.aws("ec2", "authorize-security-group-ingress", "--group-id", srv, "--ip-permissions",
 		fmt.Sprintf(`[{"IpProtocol":"tcp","FromPort":80,"ToPort":80,"UserIdGroupPairs":[{"GroupId":"%s"}]}]`, cli))
-	aws("ec2", "reboot-instances", "--instance-ids", c)
-	if out := waitFor(c, 2, "EUCA-FETCHED", "EUCA-FETCH-FAIL"); !strings.Contains(out, "EUCA-FETCHED url=http://"+s1IP.String()+"/ body="+s1) {
+	g.aws("ec2", "reboot-instances", "--instance-ids", c)
+	if out := g.waitFor(c, 2, "EUCA-FETCHED", "EUCA-FETCH-FAIL"); !strings.Contains(out, "EUCA-FETCHED url=http://"+s1IP+"/ body="+s1) {
 		t.Errorf("c cannot reach s1 after srv admits cli:\n%s", tail(out, 12))
 	}
-
-	aws(append([]string{"ec2", "terminate-instances", "--instance-ids"}, ids...)...)
-	eventually(t, "guests terminated", 2*time.Minute, func() error { return wantStates(aws, ids, "terminated", 3) })
+	g.terminate(ids...)
 }
