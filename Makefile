@@ -78,6 +78,14 @@ bench-launch: guest-image libvirt
 bench-ec2:
 	bench/ec2/run.sh $(BENCH_EC2_FLAGS)
 
+# How long a security-group change takes to be in force with 1,000 groups
+# of 10 rules (root; a benchmark, not a test): from a changed ruleset to
+# the kernel holding it, against the same ruleset put into an empty
+# namespace in the same run. BENCH_NETFILTER_FLAGS="-groups 250" for less.
+.PHONY: bench-netfilter
+bench-netfilter:
+	bench/netfilter/run.sh $(BENCH_NETFILTER_FLAGS)
+
 # Placement and the cluster's answers at scale, over 1,000 simulated hosts
 # in one process (a benchmark, not a test): each SCHEDPOLICY's placements
 # per second, 10,000 launches end to end, DescribeInstances p50/p99 of

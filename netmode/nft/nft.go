@@ -53,16 +53,22 @@
 package nft
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -502,7 +508,7 @@ func Sync(s Spec) (*Ruleset, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	c, err := nftables.New()
+	c, err := nftables.New(nftables.WithSockOptions(rs.Buffers()))
 	if err != nil {
 		return nil, false, fmt.Errorf("nftables: %w", err)
 	}
@@ -510,26 +516,181 @@ func Sync(s Spec) (*Ruleset, bool, error) {
 	return rs, changed, err
 }
 
-// Apply brings the kernel's table to rs: nothing is sent when it already
-// matches, otherwise the old table is deleted and the new one added in one
-// atomic batch (established flows keep their conntrack entries and NAT).
-// It reports whether it changed anything.
+// Buffers sizes a netlink socket for rs's batch: sent whole (one atomic
+// transaction), it exceeds the default socket buffer past a few thousand
+// rules ("message too long"), and its acknowledgements, one per message,
+// would overflow the default receive buffer (ENOBUFS). The sizes are
+// forced (CAP_NET_ADMIN), past net.core.[rw]mem_max.
+func (rs *Ruleset) Buffers() nftables.SockOption {
+	n := max(minBuffer, (len(rs.Chains)+len(rs.Rules)+4)*bufferPerMessage)
+	return func(c *netlink.Conn) error {
+		raw, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		err = raw.Control(func(fd uintptr) {
+			for _, opt := range []int{unix.SO_SNDBUFFORCE, unix.SO_RCVBUFFORCE} {
+				if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, n); e != nil && serr == nil {
+					serr = fmt.Errorf("netlink socket buffer of %d bytes: %w", n, e)
+				}
+			}
+		})
+		return errors.Join(err, serr)
+	}
+}
+
+// A message of the batch is a few hundred bytes at most; its
+// acknowledgement costs the receive buffer about a kilobyte (the skb).
+const (
+	minBuffer        = 4 << 20
+	bufferPerMessage = 2 << 10
+)
+
+// Apply brings the kernel's table to rs in one atomic batch, and reports
+// whether it changed anything. Nothing is sent when the kernel already
+// holds rs. A table missing, or with a base chain of another definition,
+// is made whole (an old one deleted in the same batch). Otherwise only what
+// differs is sent: a chain whose rules differ is flushed and refilled, a
+// new chain added, a chain no longer wanted (a deleted group's, a gone
+// instance's) deleted, so that a change to one group costs that group's
+// rules, not the table's. Established flows keep their conntrack entries
+// and NAT either way.
 func Apply(c *nftables.Conn, rs *Ruleset) (bool, error) {
-	cur, err := load(c, rs.Table.Family, rs.Table.Name)
+	cur, curDigest, err := load(c, rs.Table.Family, rs.Table.Name)
 	if err != nil {
 		return false, err
 	}
-	if cur != nil && cur.equal(shapeOf(rs)) {
+	want := shapeOf(rs)
+	digest := want.digest()
+	changed := cur == nil || !cur.equal(want)
+	if !changed && curDigest == digest {
 		return false, nil
 	}
-	if cur != nil {
-		c.DelTable(rs.Table)
+	// Made whole: a missing table, a base chain to redefine, or a table
+	// not as Apply leaves it (more than one digest).
+	whole := cur == nil || !cur.sameBase(want) || curDigest == manyDigests
+	switch {
+	case whole:
+		if cur != nil {
+			c.DelTable(rs.Table)
+		}
+		rs.queue(c)
+	case changed:
+		rs.queueDiff(c, cur, want)
 	}
-	rs.queue(c)
+	if curDigest != digest {
+		if !whole && curDigest != "" {
+			c.DelChain(&nftables.Chain{Name: digestPrefix + curDigest, Table: rs.Table})
+		}
+		c.AddChain(&nftables.Chain{Name: digestPrefix + digest, Table: rs.Table})
+	}
 	if err := c.Flush(); err != nil {
-		return false, fmt.Errorf("nftables: replace table %s: %w", rs.Table.Name, err)
+		return false, fmt.Errorf("nftables: apply table %s: %w", rs.Table.Name, err)
 	}
-	return true, nil
+	remember(digest, want)
+	return changed, nil
+}
+
+// The table carries the digest of its contents as Apply wrote them, as the
+// name of an empty chain (digest-<hex>), and the process remembers the
+// contents of the last few digests it wrote: reading the chains back (one
+// dump) then tells what the kernel holds, where reading every rule back
+// takes seconds with tens of thousands of rules (the kernel's rule dump
+// restarts its walk for each buffer it fills). A table whose digest the
+// process does not know (written by an earlier process, or changed by
+// hand since) is read whole, once.
+const digestPrefix = "digest-"
+
+// manyDigests is load's digest of a table with more than one.
+const manyDigests = "?"
+
+var applied struct {
+	sync.Mutex
+	order []string
+	shape map[string]shape
+}
+
+// remember records that the table with digest d holds s.
+func remember(d string, s shape) {
+	applied.Lock()
+	defer applied.Unlock()
+	if applied.shape == nil {
+		applied.shape = map[string]shape{}
+	}
+	if _, ok := applied.shape[d]; ok {
+		return
+	}
+	applied.shape[d] = s
+	applied.order = append(applied.order, d)
+	if len(applied.order) > rememberTables {
+		delete(applied.shape, applied.order[0])
+		applied.order = applied.order[1:]
+	}
+}
+
+// rememberTables is how many digests a process keeps: a table or two of
+// its own (the cluster's, a node's, the guest ports') and the tests'
+// namespaces.
+const rememberTables = 16
+
+func remembered(d string) shape {
+	applied.Lock()
+	defer applied.Unlock()
+	return applied.shape[d]
+}
+
+// digest names the contents of a table: every chain's definition and its
+// rules' comments.
+func (s shape) digest() string {
+	h := sha256.New()
+	for _, name := range slices.Sorted(maps.Keys(s)) {
+		cs := s[name]
+		fmt.Fprintf(h, "%s\x00%s\x00%d\x00", name, cs.key, len(cs.comments))
+		for _, c := range cs.comments {
+			fmt.Fprintf(h, "%s\x00", c)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// queueDiff adds to c's next batch what turns the table cur into want
+// (rs's shape): new chains first, so that refilled rules can jump to them;
+// then each changed chain flushed and refilled; stale chains last, once
+// the rules that jumped to them are gone.
+func (rs *Ruleset) queueDiff(c *nftables.Conn, cur, want shape) {
+	byChain := map[string][]*nftables.Rule{}
+	for _, r := range rs.Rules {
+		byChain[r.Chain.Name] = append(byChain[r.Chain.Name], r)
+	}
+	for _, ch := range rs.Chains {
+		if _, ok := cur[ch.Name]; !ok {
+			c.AddChain(ch)
+		}
+	}
+	for _, ch := range rs.Chains {
+		have, ok := cur[ch.Name]
+		if ok && slices.Equal(have.comments, want[ch.Name].comments) {
+			continue
+		}
+		if ok {
+			c.FlushChain(ch)
+		}
+		for _, r := range byChain[ch.Name] {
+			c.AddRule(r)
+		}
+	}
+	stale := slices.Sorted(maps.Keys(cur))
+	for _, name := range stale {
+		if _, ok := want[name]; !ok {
+			c.FlushChain(&nftables.Chain{Name: name, Table: rs.Table})
+		}
+	}
+	for _, name := range stale {
+		if _, ok := want[name]; !ok {
+			c.DelChain(&nftables.Chain{Name: name, Table: rs.Table})
+		}
+	}
 }
 
 // Remove deletes the inet table name; a missing table is not an error.
@@ -576,8 +737,13 @@ func findTable(c *nftables.Conn, family nftables.TableFamily, name string) (*nft
 }
 
 // shape is what Apply compares: each chain's definition and its rules'
-// comments, in order.
-type shape map[string][]string
+// comments, in order, by chain name.
+type shape map[string]chainShape
+
+type chainShape struct {
+	key      string // chainKey: its hook, priority, type and policy
+	comments []string
+}
 
 func chainKey(c *nftables.Chain) string {
 	k := c.Name
@@ -598,14 +764,13 @@ func chainKey(c *nftables.Chain) string {
 
 func shapeOf(rs *Ruleset) shape {
 	s := shape{}
-	keys := map[string]string{}
 	for _, c := range rs.Chains {
-		keys[c.Name] = chainKey(c)
-		s[chainKey(c)] = []string{}
+		s[c.Name] = chainShape{key: chainKey(c), comments: []string{}}
 	}
 	for _, r := range rs.Rules {
-		k := keys[r.Chain.Name]
-		s[k] = append(s[k], Comment(r))
+		cs := s[r.Chain.Name]
+		cs.comments = append(cs.comments, Comment(r))
+		s[r.Chain.Name] = cs
 	}
 	return s
 }
@@ -616,40 +781,134 @@ func (s shape) equal(o shape) bool {
 	}
 	for k, v := range s {
 		w, ok := o[k]
-		if !ok || !slices.Equal(v, w) {
+		if !ok || v.key != w.key || !slices.Equal(v.comments, w.comments) {
 			return false
 		}
 	}
 	return true
 }
 
-// load reads the kernel's table name of family as a shape, or nil when it
-// is absent.
-func load(c *nftables.Conn, family nftables.TableFamily, name string) (shape, error) {
+// sameBase reports whether every chain both have is defined alike (a base
+// chain's hook, priority, type and policy cannot be changed in place).
+func (s shape) sameBase(o shape) bool {
+	for k, v := range s {
+		if w, ok := o[k]; ok && v.key != w.key {
+			return false
+		}
+	}
+	return true
+}
+
+// load reads the kernel's table name as a shape, or nil when it is absent,
+// and the digest it carries ("": none). Its chains are listed (one dump);
+// its rules are read only when the digest is not one this process wrote
+// (see remember), in one dump of the whole table.
+func load(c *nftables.Conn, family nftables.TableFamily, name string) (shape, string, error) {
 	t, err := findTable(c, family, name)
 	if err != nil || t == nil {
-		return nil, err
+		return nil, "", err
 	}
 	chains, err := c.ListChainsOfTableFamily(family)
 	if err != nil {
-		return nil, fmt.Errorf("nftables: list chains: %w", err)
+		return nil, "", fmt.Errorf("nftables: list chains: %w", err)
 	}
-	s := shape{}
+	s, digest := shape{}, ""
 	for _, ch := range chains {
 		if ch.Table == nil || ch.Table.Name != name {
 			continue
 		}
-		rules, err := c.GetRules(t, ch)
-		if err != nil {
-			return nil, fmt.Errorf("nftables: rules of %s: %w", ch.Name, err)
+		if d, ok := strings.CutPrefix(ch.Name, digestPrefix); ok && ch.Hooknum == nil {
+			if digest != "" {
+				digest = manyDigests
+			} else {
+				digest = d
+			}
+			continue
 		}
-		comments := []string{}
-		for _, r := range rules {
-			comments = append(comments, Comment(r))
-		}
-		s[chainKey(ch)] = comments
+		s[ch.Name] = chainShape{key: chainKey(ch), comments: []string{}}
 	}
-	return s, nil
+	if known := remembered(digest); known != nil && sameChains(known, s) {
+		return known, digest, nil
+	}
+	rules, err := dumpComments(c.NetNS, family, name)
+	if err != nil {
+		return nil, "", err
+	}
+	for ch, comments := range rules {
+		cs, ok := s[ch]
+		if !ok {
+			return nil, "", fmt.Errorf("nftables: table %s changed while read (rules of chain %s, which was not listed)", name, ch)
+		}
+		cs.comments = comments
+		s[ch] = cs
+	}
+	return s, digest, nil
+}
+
+// sameChains reports whether a and b have the same chains, alike defined.
+func sameChains(a, b shape) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w.key != v.key {
+			return false
+		}
+	}
+	return true
+}
+
+// dumpComments reads the comments of every rule of the table name, by
+// chain, in order, in one netlink dump (google/nftables dumps one chain
+// at a time). netNS is the namespace's file descriptor as
+// nftables.Conn.NetNS holds it (0: the calling thread's).
+func dumpComments(netNS int, family nftables.TableFamily, name string) (map[string][]string, error) {
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netNS})
+	if err != nil {
+		return nil, fmt.Errorf("nftables: dump rules of %s: %w", name, err)
+	}
+	defer conn.Close()
+	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NFTA_RULE_TABLE, Data: []byte(name + "\x00")}})
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := conn.Execute(netlink.Message{
+		Header: netlink.Header{
+			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETRULE),
+			Flags: netlink.Request | netlink.Dump,
+		},
+		// struct nfgenmsg: family, version, resource id.
+		Data: append([]byte{byte(family), unix.NFNETLINK_V0, 0, 0}, attrs...),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nftables: dump rules of %s: %w", name, err)
+	}
+	out := map[string][]string{}
+	for _, m := range msgs {
+		if len(m.Data) < 4 {
+			continue
+		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+		if err != nil {
+			return nil, fmt.Errorf("nftables: dump rules of %s: %w", name, err)
+		}
+		var chain string
+		var ud []byte
+		for ad.Next() {
+			switch ad.Type() {
+			case unix.NFTA_RULE_CHAIN:
+				chain = ad.String()
+			case unix.NFTA_RULE_USERDATA:
+				ud = ad.Bytes()
+			}
+		}
+		if err := ad.Err(); err != nil {
+			return nil, fmt.Errorf("nftables: dump rules of %s: %w", name, err)
+		}
+		comment, _ := userdata.GetString(ud, userdata.TypeComment)
+		out[chain] = append(out[chain], comment)
+	}
+	return out, nil
 }
 
 // ipsDstNAT is conntrack's IPS_DST_NAT status bit (linux/netfilter/nf_conntrack_common.h).

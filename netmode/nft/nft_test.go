@@ -15,6 +15,7 @@ import (
 	"github.com/euca-cloud/euca/internal/nstest"
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -461,4 +462,89 @@ func TestHost(t *testing.T) {
 	if _, err := Build(s); err == nil {
 		t.Error("an IPv6 host address accepted")
 	}
+}
+
+// forget drops what this process remembers of the tables it wrote, as a
+// restarted process has it.
+func forget() {
+	applied.Lock()
+	applied.shape, applied.order = nil, nil
+	applied.Unlock()
+}
+
+// TestKernelApplyDiff: a change to one group is sent as that group's
+// chain alone (the other chains' rules keep their handles), a removed
+// group's and instance's chains go, the table carries one digest; a
+// process that does not know the digest reads the table whole, adopting
+// it as it is and putting back what was changed by hand.
+func TestKernelApplyDiff(t *testing.T) {
+	ns := nstest.New(t)
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := spec()
+	s.Instances = append(s.Instances, Instance{ID: "i-2", Addr: ma("172.31.0.6"), Groups: []string{"sg-2"}})
+	s.Groups = append(s.Groups, Group{ID: "sg-2", Ingress: []Rule{{Proto: 6, FromPort: 22, ToPort: 22, Peers: []netip.Prefix{mp("10.0.0.0/8")}}}})
+	apply := func(s Spec, wantChanged bool) {
+		t.Helper()
+		if changed, err := Apply(c, mustBuild(t, s)); err != nil || changed != wantChanged {
+			t.Fatalf("Apply = %v, %v; want changed %v", changed, err, wantChanged)
+		}
+	}
+	// holds checks the kernel holds s, rule by rule, under one digest.
+	holds := func(s Spec) {
+		t.Helper()
+		forget()
+		got, digest, err := load(c, nftables.TableFamilyINet, TableName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := shapeOf(mustBuild(t, s))
+		if !got.equal(want) || digest != want.digest() {
+			t.Fatalf("kernel holds\n%v (digest %s)\nwant\n%v (digest %s)", got, digest, want, want.digest())
+		}
+	}
+	apply(s, true)
+	holds(s)
+	before := nstest.RuleHandles(t, ns, TableName)
+
+	s2 := s
+	s2.Groups = slices.Clone(s.Groups)
+	// One more rule: the table made whole would shift every later handle.
+	s2.Groups[1].Ingress = []Rule{{Proto: 6, FromPort: 2222, ToPort: 2222, Peers: []netip.Prefix{mp("10.0.0.0/8")}},
+		{Proto: 17, FromPort: 53, ToPort: 53, Peers: []netip.Prefix{mp("10.0.0.0/8")}}}
+	apply(s2, true)
+	holds(s2)
+	after := nstest.RuleHandles(t, ns, TableName)
+	for k, h := range before {
+		if !strings.HasPrefix(k, GroupChain("sg-2")+"/") && after[k] != h {
+			t.Errorf("rule %s of an unchanged chain was replaced (handle %d -> %d)", k, h, after[k])
+		}
+	}
+	if _, ok := after[GroupChain("sg-2")+"/tcp 2222-2222 from 10.0.0.0/8"]; !ok {
+		t.Errorf("the changed rule is not in the kernel: %v", after)
+	}
+
+	apply(spec(), true) // i-2 and sg-2 gone
+	holds(spec())
+	for k := range nstest.RuleHandles(t, ns, TableName) {
+		if strings.Contains(k, "sg-2") || strings.Contains(k, "i-2") {
+			t.Errorf("rule %s of a removed group or instance", k)
+		}
+	}
+
+	// A restarted process reads the table whole and adopts it...
+	forget()
+	apply(spec(), false)
+	// ...or puts back what was changed by hand.
+	tbl := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
+	c.AddRule(&nftables.Rule{Table: tbl, Chain: &nftables.Chain{Name: GroupChain("sg-1"), Table: tbl},
+		Exprs: verdict(expr.VerdictAccept), UserData: userdata.AppendString(nil, userdata.TypeComment, "by hand")})
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	forget()
+	apply(spec(), true)
+	holds(spec())
 }
