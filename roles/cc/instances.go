@@ -53,6 +53,7 @@ func (c *Cluster) RunInstances(ctx context.Context, reqs []ccapi.InstanceRequest
 				errs[i] = fmt.Errorf("start %s on node %s: %w", r.ID, assign[i], errNotConnected)
 				return
 			}
+			c.readyNode(ctx, assign[i], n)
 			if err := n.RunInstance(ctx, nr); err != nil {
 				errs[i] = fmt.Errorf("start %s on node %s: %w", r.ID, assign[i], err)
 				return

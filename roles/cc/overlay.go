@@ -42,6 +42,7 @@ type overlay struct {
 	doc    *ncapi.Network        // what every such node is handed; nil: to build
 	repeer bool                  // peers changed: the CC's network must be set again
 	warned map[string]bool       // nodes whose address could not be found, warned of once
+	taken  map[string]string     // node name -> the network version it last took from this CC
 }
 
 // changed drops the cached node network: the desired network changed.
@@ -104,7 +105,25 @@ func (c *Cluster) joinNode(ctx context.Context, name string, n ncapi.Node, have 
 		}
 		return
 	}
+	c.ov.mu.Lock()
+	if c.ov.taken == nil {
+		c.ov.taken = map[string]string{}
+	}
+	c.ov.taken[name] = doc.Version()
+	c.ov.mu.Unlock()
 	c.log.InfoContext(ctx, "cc: node network sent", "node", name, "version", doc.Version(), "segments", len(doc.Segments))
+}
+
+// readyNode hands node name (on another host) the network before an
+// instance starts on it, unless the network it last took is the one
+// wanted: the instance's NIC joins its segment's bridge on the node, and
+// in MANAGED a group's first instance is what makes its segment, so
+// waiting for the next poll would race the node's start of the guest.
+func (c *Cluster) readyNode(ctx context.Context, name string, n ncapi.Node) {
+	c.ov.mu.Lock()
+	have := c.ov.taken[name]
+	c.ov.mu.Unlock()
+	c.joinNode(ctx, name, n, have)
 }
 
 // addrOf is node name's underlay address, invalid for a node on this
