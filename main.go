@@ -85,6 +85,7 @@ func main() {
 			ecli.VMTypesCommand(),
 			ecli.NetworkCommand(),
 			ecli.NodeCommand(),
+			ecli.AddressCommand(),
 			ecli.TokenCommand(),
 			ecli.ClusterCommand(),
 		},

@@ -290,15 +290,16 @@ func (c *Cloud) AddressPool(ctx context.Context, accountID string) ([]PoolAddres
 	if err != nil {
 		return nil, false, fmt.Errorf("account %s: %w", accountID, err)
 	}
-	out, err := PoolView(ctx, c.store, c.publicPool())
+	out, err := c.PoolView(ctx)
 	return out, true, err
 }
 
-// PoolView is the pool with who holds each address (the command line's
-// `euca address list` reads it from the store as the API does). Addresses
-// in use that the pool no longer lists come last.
-func PoolView(ctx context.Context, st *store.Store, pool []netip.Addr) ([]PoolAddress, error) {
-	used, err := st.PublicAddressesInUse(ctx)
+// PoolView is the pool with who holds each address: the administrator's
+// view, which `euca address list` prints. Addresses in use that the pool
+// no longer lists come last.
+func (c *Cloud) PoolView(ctx context.Context) ([]PoolAddress, error) {
+	pool := c.publicPool()
+	used, err := c.store.PublicAddressesInUse(ctx)
 	if err != nil {
 		return nil, err
 	}
