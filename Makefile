@@ -94,3 +94,12 @@ bench-netfilter:
 .PHONY: bench-sched
 bench-sched:
 	bench/sched/run.sh $(BENCH_SCHED_FLAGS)
+
+# What the cloud's filter and NAT cost a guest's traffic (root; a benchmark,
+# not a test): TCP throughput from a client namespace to a guest namespace
+# through its elastic IP (MANAGED-NOVLAN's bridge, security group filter,
+# 1:1 NAT) against the same path with routing only, in one run, and their
+# ratio.
+.PHONY: bench-eip
+bench-eip:
+	$(GO) test -run '^$$' -bench ElasticIP -benchtime 1x -count 1 ./bench/eipnat
