@@ -129,7 +129,9 @@ func TestElasticIPGuests(t *testing.T) {
 	aws("ec2", "authorize-security-group-ingress", "--group-id", group, "--protocol", "tcp", "--port", "80", "--cidr", "0.0.0.0/0")
 
 	// Each guest asks its metadata for its public address at boot.
-	var run struct{ Instances []struct{ InstanceId, PublicIpAddress string } }
+	var run struct {
+		Instances []struct{ InstanceId, PublicIpAddress string }
+	}
 	jsonField(t, aws("ec2", "run-instances", "--image-id", emi, "--instance-type", "m1.small", "--count", "2",
 		"--security-group-ids", group, "--user-data", "EUCA-FETCH http://169.254.169.254/latest/meta-data/public-ipv4\n"), &run)
 	if len(run.Instances) != 2 {
