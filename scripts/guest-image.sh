@@ -30,9 +30,18 @@
 #                             one the node labelled for that use ("FAIL" if not;
 #                             "EUCA-BDM swap=none" when the mapping has no entry)
 #   EUCA-HTTPD port=80        busybox httpd serves /index.html (the instance id)
+#   EUCA-HTTPD port=8080      and the same page on a second port, so a test can
+#                             tell a port a group opened from one it did not
 #   EUCA-READY ...            init is done; the guest then idles
 #   EUCA-FETCHED url=... body=... / EUCA-FETCH-FAIL url=...  for each
 #                             "EUCA-FETCH URL" line of the user data (within 40 s)
+#   EUCA-POLL-OK url=... body=... / EUCA-POLL-FAIL url=...  for each
+#                             "EUCA-POLL URL" line of the user data: the URL is
+#                             fetched every second, for as long as the guest
+#                             runs, and a line is printed on the first answer
+#                             and whenever the outcome changes (an answer after
+#                             none, none after one, another body), so the
+#                             console shows each transition a rule change makes
 set -euo pipefail
 
 OUT=${1:-build/guest}
@@ -274,6 +283,7 @@ fi
 
 echo "${IID:-unknown}" >/www/index.html
 httpd -p 80 -h /www && echo "EUCA-HTTPD port=80"
+httpd -p 8080 -h /www && echo "EUCA-HTTPD port=8080"
 echo "EUCA-READY instance-id=${IID:-unknown} uptime=$(up)"
 # "EUCA-FETCH URL" lines in the user data: fetch each URL (another
 # instance's httpd, say) for up to 40 s and say whether it answered, so a
@@ -291,6 +301,24 @@ if [ -s /run/user-data ]; then
         sleep 2
       done
       echo "EUCA-FETCH-FAIL url=$url"
+    ) &
+  done
+  # "EUCA-POLL URL" lines: fetch each URL every second, forever, and print
+  # its outcome when it changes, so a test can change a rule and watch the
+  # guest's traffic follow (a connection a filter drops times out in 3 s).
+  grep '^EUCA-POLL ' /run/user-data | while read -r _ url; do
+    (
+      last=
+      while :; do
+        if body=$(timeout 3 wget -q -O - "$url" 2>/dev/null); then
+          now="EUCA-POLL-OK url=$url body=$(echo $body)"
+        else
+          now="EUCA-POLL-FAIL url=$url"
+        fi
+        [ "$now" = "$last" ] || echo "$now"
+        last=$now
+        sleep 1
+      done
     ) &
   done
 fi

@@ -1,0 +1,329 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSecurityGroupsGuests checks the security groups on real packets
+// between test guests and a client outside the cloud, on one host: the
+// cloud (every role, a libvirtd of its own, MANAGED-NOVLAN) in one network
+// namespace, the client in another on the same LAN, routing the cloud's
+// private subnet through the cloud's host as an office network would.
+// The steps are sgScenario's.
+func TestSecurityGroupsGuests(t *testing.T) {
+	t.Parallel() // its hosts are network namespaces of its own
+	needSGGuests(t)
+	l := newLANNamed(t, "sge", "10.244.1")
+	cloud := l.host("cloud", `HYPERVISOR="qemu"`, `VNET_MODE="MANAGED-NOVLAN"`,
+		`VNET_SUBNET="10.244.101.0"`, `VNET_NETMASK="255.255.255.0"`)
+	client := l.host("client")
+	front := cloud.startWithHypervisor("--roles=all")
+	front.waitListening(8773)
+	sgScenario(t, sgCloud{front: cloud, frontProc: front, client: client, subnet: "10.244.101.0/24"})
+}
+
+// TestSecurityGroupsAcrossHosts is TestSecurityGroupsGuests with the two
+// guests on two compute hosts (each a network namespace with its own
+// libvirtd) behind a front-end on a third, the cluster's network carried
+// between them over VXLAN: the same group checks, between guests on
+// different nodes and from the client to a guest on a node.
+func TestSecurityGroupsAcrossHosts(t *testing.T) {
+	t.Parallel()
+	needSGGuests(t)
+	l := newLANNamed(t, "sge", "10.244.2")
+	fe := l.host("fe", `SCHEDPOLICY="ROUNDROBIN"`, `VNET_MODE="MANAGED-NOVLAN"`,
+		`VNET_SUBNET="10.244.102.0"`, `VNET_NETMASK="255.255.255.0"`)
+	nodeConf := []string{`HYPERVISOR="qemu"`}
+	n1, n2 := l.host("n1", nodeConf...), l.host("n2", nodeConf...)
+	client := l.host("client")
+
+	front := fe.start("--roles=clc,walrus,cc")
+	front.waitListening(8773)
+	server := fe.IP + ":8773"
+	nc1 := n1.startWithHypervisor("--roles=nc", "--join", lanToken(t, fe), "--server", server)
+	nc2 := n2.startWithHypervisor("--roles=nc", "--join", lanToken(t, fe), "--server", server)
+	nc1.waitListening(8775)
+	nc2.waitListening(8775)
+	if out, err := fe.euca("node", "register", n1.IP, n2.IP); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	eventually(t, "both nodes up", time.Minute, func() error { return nodesUp(fe, n1.IP, n2.IP) })
+	sgScenario(t, sgCloud{front: fe, frontProc: front, client: client, subnet: "10.244.102.0/24",
+		placed: func(server, member string) error {
+			// ROUNDROBIN: one guest on each node, whichever goes first.
+			a, b := countIn(nc1, []string{server}), countIn(nc2, []string{member})
+			c, d := countIn(nc2, []string{server}), countIn(nc1, []string{member})
+			if a+b != 2 && c+d != 2 {
+				return fmt.Errorf("%s and %s are not on different nodes (n1 names %d, n2 %d of them)", server, member, a+d, b+c)
+			}
+			return nil
+		}})
+}
+
+// needSGGuests skips (or fails under CI) where the guests cannot run: each
+// host starts a libvirtd of its own, so the machine's need not run.
+func needSGGuests(t *testing.T) {
+	t.Helper()
+	needLAN(t)
+	Need(t, "aws", "unzip", "bash", "curl", "python3", "libvirtd", "virtlogd", "qemu-system-x86_64")
+	if !exists(filepath.Join(guestDir(t), "root.img")) {
+		Missing(t, "no test guest (make guest-image)")
+	}
+}
+
+// sgCloud is where sgScenario runs: the front-end host (the API, the
+// cluster's network) and its euca process, a client host on the same LAN
+// outside the cloud, the cloud's private subnet, and, across hosts, a
+// check that the two guests run on different nodes.
+type sgCloud struct {
+	front     *lanHost
+	frontProc *lanProc
+	client    *lanHost
+	subnet    string
+	placed    func(server, member string) error
+}
+
+// sgScenario: two guests, "server" in groups srv and team and "member" in
+// cli and team; the member polls the server's web page and a web page the
+// client serves outside the cloud, every second (the guest's EUCA-POLL),
+// and prints each change of outcome on its console. Then, each change
+// made with the AWS CLI and awaited by polling (the time it took is
+// logged, never asserted):
+//
+//  1. from the client: the server's port 80 and 8080 (both served) are
+//     closed; srv opens 80 to the client's address: 80 answers, 8080 not;
+//     the rule revoked, 80 no longer answers;
+//  2. from the member: it got no answer from the server all along (its
+//     groups are not admitted); srv admits port 80 from cli (a referenced
+//     group): it does; revoked: it does not; team admits port 80 from team
+//     (a group referencing itself): it does; revoked: it does not;
+//  3. the member reaches the client's page (new groups allow all egress);
+//     its groups' allow-all egress rules revoked, it does not; restored on
+//     one group, it does.
+func sgScenario(t *testing.T, c sgCloud) {
+	fe := c.front
+	env := lanCredentials(t, fe)
+	try, aws := lanAWS(t, fe, env, func() string { return c.frontProc.log.String() })
+
+	// The client routes the cloud's private subnet through the front-end
+	// and serves a page of its own for the guests' outbound traffic.
+	if out, err := c.client.run(nil, "ip", "route", "add", c.subnet, "via", fe.IP); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	www := t.TempDir()
+	if err := os.WriteFile(filepath.Join(www, "index.html"), []byte("outside\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.client.startCmd(c.client.cmd("python3", "-m", "http.server", "--bind", c.client.IP, "--directory", www, "8000"))
+	outside := "http://" + c.client.IP + ":8000/"
+	eventually(t, "the client's web server", 30*time.Second, func() error {
+		_, err := c.client.run(nil, "curl", "-sSf", "-m", "3", outside)
+		return err
+	})
+
+	g := guestDir(t)
+	eki := lanRegister(t, fe, env, aws, filepath.Join(g, "vmlinuz"), "kernel", "--kernel", "true")
+	eri := lanRegister(t, fe, env, aws, filepath.Join(g, "initrd.img"), "ramdisk", "--ramdisk", "true")
+	emi := lanRegister(t, fe, env, aws, filepath.Join(g, "root.img"), "root", "--kernel", eki, "--ramdisk", eri)
+
+	group := func(name string) string {
+		var id string
+		jsonField(t, aws("ec2", "create-security-group", "--group-name", name, "--description", name, "--query", "GroupId"), &id)
+		return id
+	}
+	srv, cli, team := group("srv"), group("cli"), group("team")
+	launch := func(userData string, groups ...string) (id, ip string) {
+		t.Helper()
+		args := append([]string{"ec2", "run-instances", "--image-id", emi, "--instance-type", "m1.small", "--security-group-ids"}, groups...)
+		if userData != "" {
+			args = append(args, "--user-data", userData)
+		}
+		var out struct {
+			Instances []struct{ InstanceId, PrivateIpAddress string }
+		}
+		if err := json.Unmarshal([]byte(aws(args...)), &out); err != nil || len(out.Instances) != 1 {
+			t.Fatalf("run-instances: %v %+v", err, out)
+		}
+		return out.Instances[0].InstanceId, out.Instances[0].PrivateIpAddress
+	}
+	// Two launches, one right after the other (the guests boot together):
+	// the member's user data names the server's address, known at launch.
+	server, serverIP := launch("", srv, team)
+	serverURL := "http://" + serverIP + "/"
+	member, _ := launch("EUCA-POLL "+serverURL+"\nEUCA-POLL "+outside+"\n", cli, team)
+	t.Cleanup(func() {
+		if _, err := try("ec2", "terminate-instances", "--instance-ids", server, member); err == nil {
+			eventually(t, "guests terminated", 2*time.Minute, func() error {
+				return wantStates(aws, []string{server, member}, "terminated", 2)
+			})
+		}
+	})
+	if c.placed != nil {
+		eventually(t, "placement", time.Minute, func() error { return c.placed(server, member) })
+	}
+	for _, id := range []string{server, member} {
+		out := lanWaitConsole(t, aws, id, 6*time.Minute, "EUCA-READY")
+		if !strings.Contains(out, "EUCA-HTTPD port=8080") {
+			t.Fatalf("%s serves no second port:\n%s", id, tail(out, 20))
+		}
+	}
+
+	// timed polls until ok, logging when the check that first saw the
+	// change began, counted from the API's answer: for the client's own
+	// probes, a bound on the time the change took to be in force.
+	timed := func(what string, ok func() error) {
+		t.Helper()
+		start := time.Now()
+		for {
+			began := time.Since(start)
+			err := ok()
+			if err == nil {
+				t.Logf("%s: seen by a check begun %v after the change", what, began.Round(10*time.Millisecond))
+				return
+			}
+			if began > time.Minute {
+				t.Fatalf("%s: not within a minute: %v", what, err)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	perm := func(proto string, port int, from string) string {
+		src := fmt.Sprintf(`"IpRanges":[{"CidrIp":%q}]`, from)
+		if strings.HasPrefix(from, "sg-") {
+			src = fmt.Sprintf(`"UserIdGroupPairs":[{"GroupId":%q}]`, from)
+		}
+		return fmt.Sprintf(`[{"IpProtocol":%q,"FromPort":%d,"ToPort":%d,%s}]`, proto, port, port, src)
+	}
+
+	// 1. From the client, outside the cloud.
+	// get fetches url from the client within limit seconds: a short
+	// limit where an answer is awaited (a probe sent before the change
+	// is in force is dropped, and holds the next one up), a longer one
+	// where none is expected (so a slow answer is not taken for none).
+	get := func(url, limit string) (string, error) {
+		out, err := c.client.run(nil, "curl", "-sSf", "-m", limit, url)
+		return strings.TrimSpace(out), err
+	}
+	answers := func(url string) func() error {
+		return func() error {
+			body, err := get(url, "1")
+			if err != nil {
+				return err
+			}
+			if body != server {
+				return fmt.Errorf("%s answered %q, not the server's id %s", url, body, server)
+			}
+			return nil
+		}
+	}
+	silent := func(url string) func() error {
+		return func() error {
+			if body, err := get(url, "3"); err == nil {
+				return fmt.Errorf("%s answered %q", url, body)
+			}
+			return nil
+		}
+	}
+	port8080 := "http://" + serverIP + ":8080/"
+	t.Run("from outside", func(t *testing.T) {
+		for _, url := range []string{serverURL, port8080} {
+			if err := silent(url)(); err != nil {
+				t.Errorf("a port srv never opened: %v", err)
+			}
+		}
+		clientCIDR := c.client.IP + "/32"
+		aws("ec2", "authorize-security-group-ingress", "--group-id", srv, "--ip-permissions", perm("tcp", 80, clientCIDR))
+		timed("port 80 opened to the client", answers(serverURL))
+		if err := silent(port8080)(); err != nil {
+			t.Errorf("port 8080 with only 80 open: %v", err)
+		}
+		aws("ec2", "revoke-security-group-ingress", "--group-id", srv, "--ip-permissions", perm("tcp", 80, clientCIDR))
+		timed("port 80 revoked from the client", silent(serverURL))
+	})
+
+	// 2. From the member, a guest of other groups.
+	state := func(url string) string { return lastPoll(lanConsole(t, aws, member), url) }
+	becomes := func(url, want string) func() error {
+		return func() error {
+			if got := state(url); got != want {
+				return fmt.Errorf("the member's last poll of %s: %q, want %q", url, got, want)
+			}
+			return nil
+		}
+	}
+	reached, blocked := "OK "+server, "FAIL"
+	t.Run("between groups", func(t *testing.T) {
+		// The member polled the server all through step 1 and was never
+		// let in: the server's groups admitted only the client.
+		eventually(t, "the member's first poll of the server", time.Minute, func() error {
+			if state(serverURL) == "" {
+				return fmt.Errorf("no EUCA-POLL line for %s yet", serverURL)
+			}
+			return nil
+		})
+		if out := lanConsole(t, aws, member); strings.Contains(out, "EUCA-POLL-OK url="+serverURL+" ") {
+			t.Errorf("a guest of groups srv does not admit reached the server:\n%s", tail(out, 10))
+		}
+		if got := state(serverURL); got != blocked {
+			t.Errorf("the member's poll of the server before any rule: %q", got)
+		}
+		aws("ec2", "authorize-security-group-ingress", "--group-id", srv, "--ip-permissions", perm("tcp", 80, cli))
+		timed("srv admits cli", becomes(serverURL, reached))
+		aws("ec2", "revoke-security-group-ingress", "--group-id", srv, "--ip-permissions", perm("tcp", 80, cli))
+		timed("srv no longer admits cli", becomes(serverURL, blocked))
+		aws("ec2", "authorize-security-group-ingress", "--group-id", team, "--ip-permissions", perm("tcp", 80, team))
+		timed("team admits itself", becomes(serverURL, reached))
+		aws("ec2", "revoke-security-group-ingress", "--group-id", team, "--ip-permissions", perm("tcp", 80, team))
+		timed("team no longer admits itself", becomes(serverURL, blocked))
+	})
+}
+
+// lastPoll is the last outcome a guest's console shows for EUCA-POLL url:
+// "OK body", "FAIL", or "" before the first.
+func lastPoll(console, url string) string {
+	last := ""
+	for _, line := range strings.Split(console, "\n") {
+		line = strings.TrimRight(line, "\r")
+		if i := strings.Index(line, "EUCA-POLL-OK url="+url+" body="); i >= 0 {
+			last = "OK " + strings.TrimSpace(line[i+len("EUCA-POLL-OK url="+url+" body="):])
+		} else if i := strings.Index(line, "EUCA-POLL-FAIL url="+url); i >= 0 && strings.TrimSpace(line[i+len("EUCA-POLL-FAIL url="+url):]) == "" {
+			last = "FAIL"
+		}
+	}
+	return last
+}
+
+// lanConsole is an instance's console output through the AWS CLI.
+func lanConsole(t *testing.T, aws func(...string) string, id string) string {
+	t.Helper()
+	var out string
+	jsonField(t, aws("ec2", "get-console-output", "--instance-id", id, "--latest", "--query", "Output"), &out)
+	if b, err := base64.StdEncoding.DecodeString(out); err == nil {
+		return string(b)
+	}
+	return out
+}
+
+// lanWaitConsole waits until the console has a line beginning with one of
+// the markers, and returns it.
+func lanWaitConsole(t *testing.T, aws func(...string) string, id string, limit time.Duration, markers ...string) string {
+	t.Helper()
+	var last string
+	eventually(t, id+" prints "+strings.Join(markers, " or "), limit, func() error {
+		last = lanConsole(t, aws, id)
+		for _, m := range markers {
+			if strings.Contains("\n"+last, "\n"+m) {
+				return nil
+			}
+		}
+		return fmt.Errorf("not yet; console ends:\n%s", tail(last, 8))
+	})
+	return last
+}
