@@ -106,7 +106,7 @@ type sgCloud struct {
 //     (a group referencing itself): it does; revoked: it does not;
 //  3. the member reaches the client's page (new groups allow all egress);
 //     its groups' allow-all egress rules revoked, it does not; restored on
-//     one group, it does.
+//     one of them, it does.
 func sgScenario(t *testing.T, c sgCloud) {
 	fe := c.front
 	env := lanCredentials(t, fe)
@@ -282,6 +282,19 @@ func sgScenario(t *testing.T, c sgCloud) {
 		timed("team admits itself", becomes(serverURL, reached))
 		aws("ec2", "revoke-security-group-ingress", "--group-id", team, "--ip-permissions", perm("tcp", 80, team))
 		timed("team no longer admits itself", becomes(serverURL, blocked))
+	})
+
+	// 3. The member's outbound traffic, to the client's page.
+	t.Run("egress", func(t *testing.T) {
+		out := "OK outside"
+		timed("the member reaches the client (new groups allow all egress)", becomes(outside, out))
+		all := `[{"IpProtocol":"-1","IpRanges":[{"CidrIp":"0.0.0.0/0"}]}]`
+		// Each of the member's groups lets it out: both rules go.
+		aws("ec2", "revoke-security-group-egress", "--group-id", cli, "--ip-permissions", all)
+		aws("ec2", "revoke-security-group-egress", "--group-id", team, "--ip-permissions", all)
+		timed("allow-all egress revoked", becomes(outside, blocked))
+		aws("ec2", "authorize-security-group-egress", "--group-id", cli, "--ip-permissions", all)
+		timed("allow-all egress restored on one group", becomes(outside, out))
 	})
 }
 
