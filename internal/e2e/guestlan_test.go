@@ -39,10 +39,16 @@ func needGuestLAN(t *testing.T) {
 }
 
 // startGuestLAN starts the front-end on fe and a node on each of nodes,
-// and registers the test guest.
+// and registers the test guest. With no nodes, the front-end is the node
+// too (every role, a libvirtd of its own): a cloud on one host.
 func startGuestLAN(t *testing.T, fe *lanHost, nodes ...*lanHost) *guestLAN {
 	t.Helper()
-	g := &guestLAN{t: t, fe: fe, front: fe.start("--roles=clc,walrus,cc")}
+	g := &guestLAN{t: t, fe: fe}
+	if len(nodes) == 0 {
+		g.front = fe.startWithHypervisor("--roles=all")
+	} else {
+		g.front = fe.start("--roles=clc,walrus,cc")
+	}
 	g.front.waitListening(8773)
 	g.env = lanCredentials(t, fe)
 	_, g.aws = lanAWS(t, fe, g.env, func() string { return g.front.log.String() })
@@ -55,10 +61,12 @@ func startGuestLAN(t *testing.T, fe *lanHost, nodes ...*lanHost) *guestLAN {
 	for _, p := range g.nodes {
 		p.waitListening(8775)
 	}
-	if out, err := fe.euca(append([]string{"node", "register"}, ips...)...); err != nil {
-		t.Fatalf("%v\n%s", err, out)
+	if len(ips) > 0 {
+		if out, err := fe.euca(append([]string{"node", "register"}, ips...)...); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		eventually(t, "nodes up", time.Minute, func() error { return nodesUp(fe, ips...) })
 	}
-	eventually(t, "nodes up", time.Minute, func() error { return nodesUp(fe, ips...) })
 
 	dir := guestDir(t)
 	eki := lanRegister(t, fe, g.env, g.aws, filepath.Join(dir, "vmlinuz"), "kernel", "--kernel", "true")
@@ -79,7 +87,13 @@ func (g *guestLAN) group(name string) string {
 // empty), returning its id and private address.
 func (g *guestLAN) launch(groupID, userData string) (id, ip string) {
 	g.t.Helper()
-	args := []string{"ec2", "run-instances", "--image-id", g.emi, "--instance-type", "m1.small", "--security-group-ids", groupID}
+	return g.launchIn([]string{groupID}, userData)
+}
+
+// launchIn is launch with the guest in several groups.
+func (g *guestLAN) launchIn(groupIDs []string, userData string) (id, ip string) {
+	g.t.Helper()
+	args := append([]string{"ec2", "run-instances", "--image-id", g.emi, "--instance-type", "m1.small", "--security-group-ids"}, groupIDs...)
 	if userData != "" {
 		args = append(args, "--user-data", userData)
 	}

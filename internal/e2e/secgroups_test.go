@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,9 +22,7 @@ func TestSecurityGroupsGuests(t *testing.T) {
 	cloud := l.host("cloud", `HYPERVISOR="qemu"`, `VNET_MODE="MANAGED-NOVLAN"`,
 		`VNET_SUBNET="10.244.101.0"`, `VNET_NETMASK="255.255.255.0"`)
 	client := l.host("client")
-	front := cloud.startWithHypervisor("--roles=all")
-	front.waitListening(8773)
-	sgScenario(t, sgCloud{front: cloud, frontProc: front, client: client, subnet: "10.244.101.0/24"})
+	sgScenario(t, startGuestLAN(t, cloud), client, "10.244.101.0/24", nil)
 }
 
 // TestSecurityGroupsAcrossHosts is TestSecurityGroupsGuests with the two
@@ -43,51 +39,24 @@ func TestSecurityGroupsAcrossHosts(t *testing.T) {
 	nodeConf := []string{`HYPERVISOR="qemu"`}
 	n1, n2 := l.host("n1", nodeConf...), l.host("n2", nodeConf...)
 	client := l.host("client")
-
-	front := fe.start("--roles=clc,walrus,cc")
-	front.waitListening(8773)
-	server := fe.IP + ":8773"
-	nc1 := n1.startWithHypervisor("--roles=nc", "--join", lanToken(t, fe), "--server", server)
-	nc2 := n2.startWithHypervisor("--roles=nc", "--join", lanToken(t, fe), "--server", server)
-	nc1.waitListening(8775)
-	nc2.waitListening(8775)
-	if out, err := fe.euca("node", "register", n1.IP, n2.IP); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	eventually(t, "both nodes up", time.Minute, func() error { return nodesUp(fe, n1.IP, n2.IP) })
-	sgScenario(t, sgCloud{front: fe, frontProc: front, client: client, subnet: "10.244.102.0/24",
-		placed: func(server, member string) error {
-			// ROUNDROBIN: one guest on each node, whichever goes first.
-			a, b := countIn(nc1, []string{server}), countIn(nc2, []string{member})
-			c, d := countIn(nc2, []string{server}), countIn(nc1, []string{member})
-			if a+b != 2 && c+d != 2 {
-				return fmt.Errorf("%s and %s are not on different nodes (n1 names %d, n2 %d of them)", server, member, a+d, b+c)
-			}
-			return nil
-		}})
+	g := startGuestLAN(t, fe, n1, n2)
+	nc1, nc2 := g.nodes[0], g.nodes[1]
+	sgScenario(t, g, client, "10.244.102.0/24", func(server, member string) error {
+		// ROUNDROBIN: one guest on each node, whichever goes first.
+		a, b := countIn(nc1, []string{server}), countIn(nc2, []string{member})
+		c, d := countIn(nc2, []string{server}), countIn(nc1, []string{member})
+		if a+b != 2 && c+d != 2 {
+			return fmt.Errorf("%s and %s are not on different nodes (n1 names %d, n2 %d of them)", server, member, a+d, b+c)
+		}
+		return nil
+	})
 }
 
-// needSGGuests skips (or fails under CI) where the guests cannot run: each
-// host starts a libvirtd of its own, so the machine's need not run.
+// needSGGuests skips (or fails under CI) where the guests cannot run.
 func needSGGuests(t *testing.T) {
 	t.Helper()
-	needLAN(t)
-	Need(t, "aws", "unzip", "bash", "curl", "python3", "libvirtd", "virtlogd", "qemu-system-x86_64")
-	if !exists(filepath.Join(guestDir(t), "root.img")) {
-		Missing(t, "no test guest (make guest-image)")
-	}
-}
-
-// sgCloud is where sgScenario runs: the front-end host (the API, the
-// cluster's network) and its euca process, a client host on the same LAN
-// outside the cloud, the cloud's private subnet, and, across hosts, a
-// check that the two guests run on different nodes.
-type sgCloud struct {
-	front     *lanHost
-	frontProc *lanProc
-	client    *lanHost
-	subnet    string
-	placed    func(server, member string) error
+	needGuestLAN(t)
+	Need(t, "curl", "python3")
 }
 
 // sgScenario: two guests, "server" in groups srv and team and "member" in
@@ -107,69 +76,40 @@ type sgCloud struct {
 //  3. the member reaches the client's page (new groups allow all egress);
 //     its groups' allow-all egress rules revoked, it does not; restored on
 //     one of them, it does.
-func sgScenario(t *testing.T, c sgCloud) {
-	fe := c.front
-	env := lanCredentials(t, fe)
-	try, aws := lanAWS(t, fe, env, func() string { return c.frontProc.log.String() })
+//
+// client is a host of the LAN outside the cloud, subnet the cloud's
+// private one, placed (when not nil) checks that the two guests run on
+// different nodes.
+func sgScenario(t *testing.T, g *guestLAN, client *lanHost, subnet string, placed func(server, member string) error) {
+	aws := g.aws
 
 	// The client routes the cloud's private subnet through the front-end
 	// and serves a page of its own for the guests' outbound traffic.
-	if out, err := c.client.run(nil, "ip", "route", "add", c.subnet, "via", fe.IP); err != nil {
+	if out, err := client.run(nil, "ip", "route", "add", subnet, "via", g.fe.IP); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	www := t.TempDir()
 	if err := os.WriteFile(filepath.Join(www, "index.html"), []byte("outside\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c.client.startCmd(c.client.cmd("python3", "-m", "http.server", "--bind", c.client.IP, "--directory", www, "8000"))
-	outside := "http://" + c.client.IP + ":8000/"
+	client.startCmd(client.cmd("python3", "-m", "http.server", "--bind", client.IP, "--directory", www, "8000"))
+	outside := "http://" + client.IP + ":8000/"
 	eventually(t, "the client's web server", 30*time.Second, func() error {
-		_, err := c.client.run(nil, "curl", "-sSf", "-m", "3", outside)
+		_, err := client.run(nil, "curl", "-sSf", "-m", "3", outside)
 		return err
 	})
 
-	g := guestDir(t)
-	eki := lanRegister(t, fe, env, aws, filepath.Join(g, "vmlinuz"), "kernel", "--kernel", "true")
-	eri := lanRegister(t, fe, env, aws, filepath.Join(g, "initrd.img"), "ramdisk", "--ramdisk", "true")
-	emi := lanRegister(t, fe, env, aws, filepath.Join(g, "root.img"), "root", "--kernel", eki, "--ramdisk", eri)
-
-	group := func(name string) string {
-		var id string
-		jsonField(t, aws("ec2", "create-security-group", "--group-name", name, "--description", name, "--query", "GroupId"), &id)
-		return id
-	}
-	srv, cli, team := group("srv"), group("cli"), group("team")
-	launch := func(userData string, groups ...string) (id, ip string) {
-		t.Helper()
-		args := append([]string{"ec2", "run-instances", "--image-id", emi, "--instance-type", "m1.small", "--security-group-ids"}, groups...)
-		if userData != "" {
-			args = append(args, "--user-data", userData)
-		}
-		var out struct {
-			Instances []struct{ InstanceId, PrivateIpAddress string }
-		}
-		if err := json.Unmarshal([]byte(aws(args...)), &out); err != nil || len(out.Instances) != 1 {
-			t.Fatalf("run-instances: %v %+v", err, out)
-		}
-		return out.Instances[0].InstanceId, out.Instances[0].PrivateIpAddress
-	}
+	srv, cli, team := g.group("srv"), g.group("cli"), g.group("team")
 	// Two launches, one right after the other (the guests boot together):
 	// the member's user data names the server's address, known at launch.
-	server, serverIP := launch("", srv, team)
+	server, serverIP := g.launchIn([]string{srv, team}, "")
 	serverURL := "http://" + serverIP + "/"
-	member, _ := launch("EUCA-POLL "+serverURL+"\nEUCA-POLL "+outside+"\n", cli, team)
-	t.Cleanup(func() {
-		if _, err := try("ec2", "terminate-instances", "--instance-ids", server, member); err == nil {
-			eventually(t, "guests terminated", 2*time.Minute, func() error {
-				return wantStates(aws, []string{server, member}, "terminated", 2)
-			})
-		}
-	})
-	if c.placed != nil {
-		eventually(t, "placement", time.Minute, func() error { return c.placed(server, member) })
+	member, _ := g.launchIn([]string{cli, team}, "EUCA-POLL "+serverURL+"\nEUCA-POLL "+outside+"\n")
+	if placed != nil {
+		eventually(t, "placement", time.Minute, func() error { return placed(server, member) })
 	}
 	for _, id := range []string{server, member} {
-		out := lanWaitConsole(t, aws, id, 6*time.Minute, "EUCA-READY")
+		out := g.waitFor(id, 1, "EUCA-READY")
 		if !strings.Contains(out, "EUCA-HTTPD port=8080") {
 			t.Fatalf("%s serves no second port:\n%s", id, tail(out, 20))
 		}
@@ -202,13 +142,12 @@ func sgScenario(t *testing.T, c sgCloud) {
 		return fmt.Sprintf(`[{"IpProtocol":%q,"FromPort":%d,"ToPort":%d,%s}]`, proto, port, port, src)
 	}
 
-	// 1. From the client, outside the cloud.
 	// get fetches url from the client within limit seconds: a short
 	// limit where an answer is awaited (a probe sent before the change
 	// is in force is dropped, and holds the next one up), a longer one
 	// where none is expected (so a slow answer is not taken for none).
 	get := func(url, limit string) (string, error) {
-		out, err := c.client.run(nil, "curl", "-sSf", "-m", limit, url)
+		out, err := client.run(nil, "curl", "-sSf", "-m", limit, url)
 		return strings.TrimSpace(out), err
 	}
 	answers := func(url string) func() error {
@@ -231,14 +170,15 @@ func sgScenario(t *testing.T, c sgCloud) {
 			return nil
 		}
 	}
+	// 1. From the client, outside the cloud.
 	port8080 := "http://" + serverIP + ":8080/"
-	t.Run("from outside", func(t *testing.T) {
+	{
 		for _, url := range []string{serverURL, port8080} {
 			if err := silent(url)(); err != nil {
 				t.Errorf("a port srv never opened: %v", err)
 			}
 		}
-		clientCIDR := c.client.IP + "/32"
+		clientCIDR := client.IP + "/32"
 		aws("ec2", "authorize-security-group-ingress", "--group-id", srv, "--ip-permissions", perm("tcp", 80, clientCIDR))
 		timed("port 80 opened to the client", answers(serverURL))
 		if err := silent(port8080)(); err != nil {
@@ -246,10 +186,10 @@ func sgScenario(t *testing.T, c sgCloud) {
 		}
 		aws("ec2", "revoke-security-group-ingress", "--group-id", srv, "--ip-permissions", perm("tcp", 80, clientCIDR))
 		timed("port 80 revoked from the client", silent(serverURL))
-	})
+	}
 
 	// 2. From the member, a guest of other groups.
-	state := func(url string) string { return lastPoll(lanConsole(t, aws, member), url) }
+	state := func(url string) string { return lastPoll(g.console(member), url) }
 	becomes := func(url, want string) func() error {
 		return func() error {
 			if got := state(url); got != want {
@@ -259,7 +199,7 @@ func sgScenario(t *testing.T, c sgCloud) {
 		}
 	}
 	reached, blocked := "OK "+server, "FAIL"
-	t.Run("between groups", func(t *testing.T) {
+	{
 		// The member polled the server all through step 1 and was never
 		// let in: the server's groups admitted only the client.
 		eventually(t, "the member's first poll of the server", time.Minute, func() error {
@@ -268,7 +208,7 @@ func sgScenario(t *testing.T, c sgCloud) {
 			}
 			return nil
 		})
-		if out := lanConsole(t, aws, member); strings.Contains(out, "EUCA-POLL-OK url="+serverURL+" ") {
+		if out := g.console(member); strings.Contains(out, "EUCA-POLL-OK url="+serverURL+" ") {
 			t.Errorf("a guest of groups srv does not admit reached the server:\n%s", tail(out, 10))
 		}
 		if got := state(serverURL); got != blocked {
@@ -282,10 +222,10 @@ func sgScenario(t *testing.T, c sgCloud) {
 		timed("team admits itself", becomes(serverURL, reached))
 		aws("ec2", "revoke-security-group-ingress", "--group-id", team, "--ip-permissions", perm("tcp", 80, team))
 		timed("team no longer admits itself", becomes(serverURL, blocked))
-	})
+	}
 
 	// 3. The member's outbound traffic, to the client's page.
-	t.Run("egress", func(t *testing.T) {
+	{
 		out := "OK outside"
 		timed("the member reaches the client (new groups allow all egress)", becomes(outside, out))
 		all := `[{"IpProtocol":"-1","IpRanges":[{"CidrIp":"0.0.0.0/0"}]}]`
@@ -295,7 +235,8 @@ func sgScenario(t *testing.T, c sgCloud) {
 		timed("allow-all egress revoked", becomes(outside, blocked))
 		aws("ec2", "authorize-security-group-egress", "--group-id", cli, "--ip-permissions", all)
 		timed("allow-all egress restored on one group", becomes(outside, out))
-	})
+	}
+	g.terminate(server, member)
 }
 
 // lastPoll is the last outcome a guest's console shows for EUCA-POLL url:
@@ -310,33 +251,5 @@ func lastPoll(console, url string) string {
 			last = "FAIL"
 		}
 	}
-	return last
-}
-
-// lanConsole is an instance's console output through the AWS CLI.
-func lanConsole(t *testing.T, aws func(...string) string, id string) string {
-	t.Helper()
-	var out string
-	jsonField(t, aws("ec2", "get-console-output", "--instance-id", id, "--latest", "--query", "Output"), &out)
-	if b, err := base64.StdEncoding.DecodeString(out); err == nil {
-		return string(b)
-	}
-	return out
-}
-
-// lanWaitConsole waits until the console has a line beginning with one of
-// the markers, and returns it.
-func lanWaitConsole(t *testing.T, aws func(...string) string, id string, limit time.Duration, markers ...string) string {
-	t.Helper()
-	var last string
-	eventually(t, id+" prints "+strings.Join(markers, " or "), limit, func() error {
-		last = lanConsole(t, aws, id)
-		for _, m := range markers {
-			if strings.Contains("\n"+last, "\n"+m) {
-				return nil
-			}
-		}
-		return fmt.Errorf("not yet; console ends:\n%s", tail(last, 8))
-	})
 	return last
 }
