@@ -123,6 +123,17 @@ func TestKernelSecurityGroups(t *testing.T) {
 		nstest.MustWho(t, l.a, "10.241.128.2:7000", "10.241.128.1") // masqueraded
 	})
 
+	t.Run("the host is no member: the ingress rules decide its flows too", func(t *testing.T) {
+		nstest.MustNotConnect(t, l.host, b8000)
+		l.group("sg-b", []Rule{tcpIn(8000, 8000, "10.241.0.1/32")}, allOut)
+		nstest.MustWho(t, l.host, b8000, "10.241.0.1")
+		// What the host must send passes whatever the groups say: its
+		// DHCP server's answers.
+		if _, err := nstest.Lease(l.c, "eth0", nil, 3); err != nil {
+			t.Errorf("lease: %v", err)
+		}
+	})
+
 	t.Run("tcp port range edges", func(t *testing.T) {
 		l.group("sg-b", []Rule{tcpIn(8000, 8002, "10.241.0.2/32")}, allOut)
 		for _, p := range []int{8000, 8001, 8002} {

@@ -92,6 +92,7 @@ const (
 	ChainPostrouting = "postrouting"
 	ChainForward     = "forward"
 	ChainGuard       = "guard"
+	ChainHostOutput  = "host-output"
 )
 
 // Spec is the desired state the rules implement.
@@ -327,6 +328,19 @@ func (rs *Ruleset) filter(fwd *nftables.Chain, s Spec, bridges []string) error {
 
 	toInst := &nftables.Chain{Name: ChainToInstances, Table: rs.Table}
 	rs.Chains = append(rs.Chains, toInst)
+	// The host's own new flows to an instance meet its ingress rules as a
+	// flow from outside does: the host is no member of any group. Its DHCP
+	// server's answers, and what it sends itself (through loopback),
+	// pass.
+	hostOut := &nftables.Chain{Name: ChainHostOutput, Table: rs.Table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityFilter, Policy: &policyAccept}
+	rs.Chains = append(rs.Chains, hostOut)
+	rs.add(hostOut, "established", concat(ctBits(expr.CtKeySTATE, expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), verdict(expr.VerdictAccept)))
+	rs.add(hostOut, "to itself", concat(ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, "lo"), verdict(expr.VerdictAccept)))
+	// Source and destination port in one load, as nft writes it.
+	rs.add(hostOut, "dhcp answers", concat(ipv4(), l4(unix.IPPROTO_UDP),
+		payload(expr.PayloadBaseTransportHeader, 0, []byte{0, 67, 0, 68}, expr.CmpOpEq), verdict(expr.VerdictAccept)))
+	rs.add(hostOut, "towards the instances", verdict(expr.VerdictGoto, ChainToInstances))
 	for _, g := range groups {
 		for _, dir := range []direction{ingress, egress} {
 			c := &nftables.Chain{Name: dir.groupChain(g.ID), Table: rs.Table}

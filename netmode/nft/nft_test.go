@@ -136,7 +136,7 @@ func TestSameBytesAsNft(t *testing.T) {
 		}
 		n++
 	}
-	if n < 23 {
+	if n < 26 {
 		t.Fatalf("only %d golden rules", n)
 	}
 }
@@ -179,6 +179,7 @@ func TestComments(t *testing.T) {
 		ChainForward: {"established", "invalid", "metadata", "metadata at 172.31.0.1:8773", "no IPv6 to euca-br0",
 			"no IPv6 from euca-br0", "from i-1 172.31.0.5", "towards the instances"},
 		ChainToInstances: {"to i-1 172.31.0.5", "nothing else new to 172.31.0.0/16", "elsewhere"},
+		ChainHostOutput:  {"established", "to itself", "dhcp answers", "towards the instances"},
 		"group-sg-1":     {"tcp 1000-2000 from 10.0.0.0/9", "icmp type 8 from 0.0.0.0/0"},
 		"out-group-sg-1": {"udp 53-53 to 10.0.0.0/9", "all to 0.0.0.0/0"},
 		"inst-i-1":       {"group sg-1", "default drop"},
@@ -188,7 +189,7 @@ func TestComments(t *testing.T) {
 	for _, c := range rs.Chains {
 		names = append(names, c.Name)
 	}
-	if !slices.Equal(names, []string{"prerouting", "output", "postrouting", "forward", "to-instances",
+	if !slices.Equal(names, []string{"prerouting", "output", "postrouting", "forward", "to-instances", "host-output",
 		"group-sg-1", "out-group-sg-1", "inst-i-1", "out-inst-i-1"}) {
 		t.Errorf("chains %v", names)
 	}

@@ -11,6 +11,7 @@ nft 'add chain inet euca prerouting { type nat hook prerouting priority -100; po
 nft 'add chain inet euca postrouting { type nat hook postrouting priority 100; policy accept; }'
 nft 'add chain inet euca forward { type filter hook forward priority 0; policy accept; }'
 nft 'add chain inet euca guard { type filter hook prerouting priority -150; policy accept; }'
+nft 'add chain inet euca host-output { type filter hook output priority 0; policy accept; }'
 nft add chain inet euca group-sg-1
 nft add chain inet euca inst-i-1
 nft add chain inet euca to-instances
