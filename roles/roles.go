@@ -52,6 +52,7 @@ import (
 	"github.com/euca-cloud/euca/internal/pki"
 	"github.com/euca-cloud/euca/internal/rpc"
 	"github.com/euca-cloud/euca/netmode"
+	"github.com/euca-cloud/euca/netmode/guestport"
 	"github.com/euca-cloud/euca/netmode/nodenet"
 	"github.com/euca-cloud/euca/roles/cc"
 	"github.com/euca-cloud/euca/roles/cc/power"
@@ -409,6 +410,9 @@ func startNode(ctx context.Context, o Options, st *store.Store, src nc.ImageSour
 			return nil, fmt.Errorf("nc: network: %w", err)
 		}
 		node.UseNetwork(nc.NodeNetwork(agent))
+		// Its guests may send only as themselves, in every mode; in
+		// SYSTEM it learns their addresses from their DHCP.
+		node.UsePorts(guestport.New(func(id string, l guestport.Lease) { node.Learned(id, l.Addr) }, log))
 	}
 	background("nc", func(ctx context.Context) error {
 		defer drv.Close()

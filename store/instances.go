@@ -584,6 +584,24 @@ func (s *Store) SetInstanceNodes(ctx context.Context, nodes map[string]string) e
 	})
 }
 
+// SetInstanceAddress records the private address a live instance was
+// found to hold (SYSTEM mode: its node learned it from the guest's DHCP).
+// ErrConflict when another live instance of its zone holds it;
+// ErrNotFound when the instance is terminated or unknown.
+func (s *Store) SetInstanceAddress(ctx context.Context, id string, ip netip.Addr) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE instances SET private_ip = ?, updated_ms = ? WHERE id = ? AND state != 'terminated'`,
+			ip.String(), now(), id)
+		if err != nil {
+			return conflict(err, "instance "+id+" at "+ip.String())
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("live instance %s: %w", id, ErrNotFound)
+		}
+		return nil
+	})
+}
+
 // InstanceTransition is one instance's state before and after a call.
 type InstanceTransition struct {
 	ID, Previous, Current string

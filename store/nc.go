@@ -48,14 +48,15 @@ func (s *Store) NCCreateInstance(ctx context.Context, in NCInstance) error {
 	})
 }
 
-// NCUpdateInstance writes an instance's state, reason, spec and launch time
-// (its request, directory and creation time never change) and stamps
+// NCUpdateInstance writes an instance's request (which changes only by
+// the address a node learns in SYSTEM mode), state, reason, spec and launch
+// time (its directory and creation time never change) and stamps
 // UpdatedMS with now, which it returns; ErrNotFound for an unknown id.
 func (s *Store) NCUpdateInstance(ctx context.Context, in NCInstance) (int64, error) {
 	t := now()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE nc_instances SET state = ?, reason = ?, spec = ?, launched_ms = ?, updated_ms = ? WHERE id = ?`,
-			in.State, in.Reason, in.Spec, in.LaunchedMS, t, in.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE nc_instances SET request = ?, state = ?, reason = ?, spec = ?, launched_ms = ?, updated_ms = ? WHERE id = ?`,
+			in.Request, in.State, in.Reason, in.Spec, in.LaunchedMS, t, in.ID)
 		if err != nil {
 			return err
 		}

@@ -38,14 +38,15 @@ func TestNCInstances(t *testing.T) {
 		t.Fatalf("get %+v, %v", got, err)
 	}
 	got.State, got.Spec, got.LaunchedMS, got.Reason = "running", `{"id":"x"}`, 77, "r"
-	got.Request, got.Dir = "changed", "changed" // never rewritten
+	got.Request, got.Dir = "changed", "changed" // the request with a learned address; the directory never
+
 	at, err := s.NCUpdateInstance(ctx, got)
 	if err != nil {
 		t.Fatal(err)
 	}
 	again, _ := s.NCInstance(ctx, a.ID)
 	if again.State != "running" || again.Spec != `{"id":"x"}` || again.LaunchedMS != 77 || again.Reason != "r" ||
-		again.Request != a.Request || again.Dir != a.Dir || again.UpdatedMS != at {
+		again.Request != "changed" || again.Dir != a.Dir || again.UpdatedMS != at {
 		t.Fatalf("after update %+v", again)
 	}
 	if _, err := s.NCUpdateInstance(ctx, NCInstance{ID: "i-00000000nothere"}); !errors.Is(err, ErrNotFound) {

@@ -14,6 +14,8 @@ import (
 	"github.com/euca-cloud/euca/hypervisor/drivers"
 	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/netmode"
+	"github.com/euca-cloud/euca/netmode/nft"
+	"github.com/google/nftables"
 )
 
 // NetworkCommand is `euca network flush`: remove the cluster network a
@@ -61,6 +63,15 @@ func NetworkFlush(c *cli.Context) error {
 		return err
 	}
 	if err := mode.Close(ctx); err != nil {
+		return fmt.Errorf("network flush: %w", err)
+	}
+	// The node's guard of its guests' ports (package guestport), the
+	// bridge table: no guest runs, so none is left unguarded.
+	nc, err := nftables.New()
+	if err == nil {
+		err = nft.RemovePorts(nc)
+	}
+	if err != nil {
 		return fmt.Errorf("network flush: %w", err)
 	}
 	return nil

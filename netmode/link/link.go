@@ -50,13 +50,27 @@ func Owned(name string) bool { return strings.HasPrefix(name, Prefix) }
 // characters of the id after "i-" ("i-0a1b2c3d4e5f60718" → "euca-0a1b2c3d4e"),
 // 15 characters, unique as long as ids differ in their first ten digits
 // (random ids: one chance in 2^40).
-func TapName(instanceID string) string {
+func TapName(instanceID string) string { return instanceLink(Prefix, instanceID) }
+
+// instanceLink is prefix and as much of the id after "i-" as fits.
+func instanceLink(prefix, instanceID string) string {
 	id := strings.TrimPrefix(instanceID, "i-")
-	if len(id) > MaxName-len(Prefix) {
-		id = id[:MaxName-len(Prefix)]
+	if len(id) > MaxName-len(prefix) {
+		id = id[:MaxName-len(prefix)]
 	}
-	return Prefix + id
+	return prefix + id
 }
+
+// PortPrefix starts the name of the tap a hypervisor makes for a guest's
+// NIC on a node (PortName). Not Prefix: the network modes remove the
+// project's taps that no instance of theirs wants, and these are the
+// hypervisor's to make and remove.
+const PortPrefix = "euvm-"
+
+// PortName is the tap the hypervisor makes for instance's NIC: the node
+// knows which guest a port is by its name (anti-spoofing and filtering
+// per port). PortPrefix and ten characters of the id, as TapName.
+func PortName(instanceID string) string { return instanceLink(PortPrefix, instanceID) }
 
 // TapMAC is the host side's MAC for a guest's tap: the guest's with the
 // first byte set to 0xfe, as libvirt does, so that the bridge never takes a

@@ -287,8 +287,8 @@ func (c *Cloud) RunInstances(ctx context.Context, accountID string, spec store.L
 	reqs := make([]ccapi.InstanceRequest, len(insts))
 	for i, in := range insts {
 		ip, _ := netip.ParseAddr(in.PrivateIP)
-		reqs[i] = ccapi.InstanceRequest{PrivateIP: ip, InstanceRequest: ncapi.InstanceRequest{
-			ID: in.ID, VMType: vt.Name, MAC: in.MAC,
+		reqs[i] = ccapi.InstanceRequest{InstanceRequest: ncapi.InstanceRequest{
+			ID: in.ID, VMType: vt.Name, MAC: in.MAC, PrivateIP: ip,
 			Holds: ncapi.Resources{Cores: vt.Cores, MemoryMiB: vt.MemoryMB, DiskGiB: vt.DiskGB},
 			Image: imageRef(img), Kernel: optImageRef(kernel), Ramdisk: optImageRef(ramdisk),
 		}}
@@ -1220,6 +1220,7 @@ func (c *Cloud) reconcileZone(ctx context.Context, zone string, cl ccapi.Cluster
 	for _, f := range changes {
 		f()
 	}
+	c.learnAddresses(ctx, live, reported)
 	// Instances a node runs that no record asks for: a launch rolled back
 	// after its cluster started it, or an instance deleted from the store.
 	for id, is := range reported {
@@ -1238,6 +1239,29 @@ func (c *Cloud) reconcileZone(ctx context.Context, zone string, cl ccapi.Cluster
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// learnAddresses records, in SYSTEM mode, the address each instance's
+// node learned from its guest's DHCP (an outside server gives it):
+// DescribeInstances and the metadata service (which knows its callers by
+// their address) follow it, and the network sent to the cluster names it
+// for the security groups. In the other modes the cloud gave the address
+// and a node's report changes nothing.
+func (c *Cloud) learnAddresses(ctx context.Context, live []store.Instance, reported map[string]ccapi.InstanceStatus) {
+	if !strings.EqualFold(c.cfg.VNetMode, "SYSTEM") {
+		return
+	}
+	for _, in := range live {
+		is, seen := reported[in.ID]
+		if !seen || !is.PrivateIP.Is4() || is.PrivateIP.String() == in.PrivateIP || is.Unreachable != "" {
+			continue
+		}
+		if err := c.store.SetInstanceAddress(ctx, in.ID, is.PrivateIP); err != nil {
+			c.log.Warn("instance address not recorded", "instance", in.ID, "addr", is.PrivateIP, "err", err)
+			continue
+		}
+		c.log.Info("instance address learned", "instance", in.ID, "addr", is.PrivateIP, "was", in.PrivateIP)
+	}
 }
 
 // lose ends an instance no node reports any more although every node

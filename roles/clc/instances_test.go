@@ -946,6 +946,32 @@ func TestRunSystemMAC(t *testing.T) {
 	if got[0].MAC == got[1].MAC {
 		t.Errorf("two instances share MAC %s", got[0].MAC)
 	}
+	// Their nodes learn the addresses the LAN's DHCP gave them: the cloud
+	// records them, but never one address for two instances.
+	addr := netip.MustParseAddr("10.243.5.7")
+	f.cl.mu.Lock()
+	for _, in := range got {
+		f.cl.instances[in.ID].State = ncapi.StateRunning
+		f.cl.instances[in.ID].PrivateIP = addr
+	}
+	f.cl.mu.Unlock()
+	f.reconcile(t)
+	var holders int
+	for _, in := range f.instances(t, f.alice) {
+		switch in.PrivateIP {
+		case addr.String():
+			holders++
+		case "":
+		default:
+			t.Errorf("%s: address %q, reported %v", in.ID, in.PrivateIP, addr)
+		}
+	}
+	if holders != 1 {
+		t.Fatalf("%d instances hold the learned address, want 1", holders)
+	}
+	if in, err := f.c.store.LiveInstanceByAddress(context.Background(), addr.String()); err != nil || in.MAC == "" {
+		t.Errorf("the metadata service cannot know the instance by its learned address: %v", err)
+	}
 }
 
 // TestPeerOfAnotherAccount: a rule naming another account's group the

@@ -18,6 +18,7 @@ import (
 	"github.com/euca-cloud/euca/hypervisor"
 	"github.com/euca-cloud/euca/hypervisor/disk"
 	"github.com/euca-cloud/euca/internal/reqid"
+	"github.com/euca-cloud/euca/netmode/link"
 	"github.com/euca-cloud/euca/roles/nc/imagecache"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
 	"github.com/euca-cloud/euca/store"
@@ -138,6 +139,8 @@ func (n *Node) launch(ctx context.Context, cancel context.CancelFunc, in *instan
 	}
 	var dom hypervisor.Domain
 	if err == nil {
+		// Its port is guarded before its guest can send a frame.
+		n.syncPorts(ctx)
 		dom, err = n.drv.Start(ctx, spec)
 	}
 	if err != nil {
@@ -188,7 +191,7 @@ func (n *Node) prepare(ctx context.Context, in *instance) (hypervisor.InstanceSp
 		ConsoleLog:    filepath.Join(dir, consoleFile),
 	}
 	if req.Bridge != "" {
-		spec.NICs = []hypervisor.NIC{{Bridge: req.Bridge, MAC: req.MAC}}
+		spec.NICs = []hypervisor.NIC{{Bridge: req.Bridge, MAC: req.MAC, Tap: link.PortName(req.ID)}}
 	}
 	if req.Platform == "ec2" {
 		spec.SysInfo = ec2SysInfo(req.ID)
@@ -384,6 +387,7 @@ func (n *Node) finishTerminateOp(ctx context.Context, in *instance, reason strin
 		return err
 	}
 	n.log.InfoContext(ctx, "instance terminated", "instance", in.id)
+	n.syncPorts(ctx)
 	return nil
 }
 

@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -113,6 +114,7 @@ type Node struct {
 	max   ncapi.Resources
 
 	network nodeNetwork // the cluster's network on this host (network.go)
+	ports   nodePorts   // its guests' ports (ports.go)
 
 	// Tests replace these.
 	now       func() time.Time
@@ -129,6 +131,7 @@ type instance struct {
 	rec     store.NCInstance
 	cancel  context.CancelFunc // the launch in progress, if any
 	console []byte             // the console's end, kept when the files go
+	learned netip.Addr         // the address its DHCP server gave it (SYSTEM); the record's request holds it too
 
 	// op serializes the steps that touch the guest and its files (launch,
 	// teardown, reboot); pins is guarded by it.
@@ -200,6 +203,7 @@ func (n *Node) Run(ctx context.Context) error {
 			if err := n.Reconcile(ctx); err != nil {
 				n.log.WarnContext(ctx, "reconcile", "error", err)
 			}
+			n.syncPorts(ctx)
 			n.reapplyNetwork(ctx)
 		}
 	}
@@ -317,7 +321,7 @@ func (n *Node) Describe(ctx context.Context) (ncapi.NodeStatus, error) {
 		s.Version = *v
 	}
 	for _, in := range n.sortedLocked() {
-		is := ncapi.InstanceStatus{ID: in.rec.ID, State: in.rec.State, Reason: in.rec.Reason, Holds: in.req.Holds}
+		is := ncapi.InstanceStatus{ID: in.rec.ID, State: in.rec.State, Reason: in.rec.Reason, Holds: in.req.Holds, PrivateIP: in.addrLocked()}
 		if in.rec.LaunchedMS > 0 {
 			is.LaunchedAt = store.Time(in.rec.LaunchedMS)
 		}

@@ -257,7 +257,7 @@ func TestRunDescribeRebootConsoleTerminate(t *testing.T) {
 	}
 	spec := doms[0].Spec
 	if filepath.Dir(spec.Kernel) != cacheDir || filepath.Dir(spec.Ramdisk) != cacheDir ||
-		spec.NICs[0] != (hypervisor.NIC{Bridge: "euca-br0", MAC: "d0:0d:00:00:00:01"}) ||
+		spec.NICs[0] != (hypervisor.NIC{Bridge: "euca-br0", MAC: "d0:0d:00:00:00:01", Tap: "euvm-0000000000"}) ||
 		spec.EphemeralDisk.Path == "" || spec.SwapDisk.Path == "" || spec.Cores != 1 || spec.MemoryMiB != 256 {
 		t.Fatalf("spec %+v", spec)
 	}

@@ -111,7 +111,6 @@ type InstanceStatus struct {
 // allocated by the cloud controller and are already in the network state.
 type InstanceRequest struct {
 	ncapi.InstanceRequest
-	PrivateIP netip.Addr `json:"private_ip"`
 }
 
 // Placement says which node took an instance.

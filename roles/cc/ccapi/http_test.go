@@ -147,8 +147,8 @@ func testCluster(t *testing.T, makeCluster func(t *testing.T, f *fakeCluster) cc
 	}
 	small := ncapi.Resources{Cores: 1, MemoryMiB: 128, DiskGiB: 2}
 	req := func(id string, holds ncapi.Resources) ccapi.InstanceRequest {
-		return ccapi.InstanceRequest{PrivateIP: netip.MustParseAddr("172.31.0.5"), InstanceRequest: ncapi.InstanceRequest{
-			ID: id, VMType: "m1.small", Holds: holds, MAC: "d0:0d:ac:1f:00:05",
+		return ccapi.InstanceRequest{InstanceRequest: ncapi.InstanceRequest{
+			ID: id, VMType: "m1.small", Holds: holds, MAC: "d0:0d:ac:1f:00:05", PrivateIP: netip.MustParseAddr("172.31.0.5"),
 			Image: ncapi.ImageRef{ID: "emi-1", SHA256: strings.Repeat("a", 64), Size: 10}}}
 	}
 

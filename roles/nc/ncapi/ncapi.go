@@ -112,6 +112,10 @@ type InstanceStatus struct {
 	Reason     string    `json:"reason,omitempty"`
 	Holds      Resources `json:"holds"`
 	LaunchedAt time.Time `json:"launched_at,omitzero"`
+	// PrivateIP is the address the guest holds as far as the node knows:
+	// the one it was given, or in SYSTEM mode the one the node learned
+	// from the DHCP server's answer to it (invalid until then).
+	PrivateIP netip.Addr `json:"private_ip,omitzero"`
 }
 
 // ImageRef names an image a node must have, with what it must hash to. The
@@ -133,7 +137,10 @@ type InstanceRequest struct {
 	Ramdisk       *ImageRef `json:"ramdisk,omitempty"`
 	KernelCmdline string    `json:"kernel_cmdline,omitempty"`
 	MAC           string    `json:"mac"`
-	Bridge        string    `json:"bridge"` // the network mode's bridge the NIC joins
+	// PrivateIP is the instance's address (invalid in SYSTEM mode, where
+	// an outside DHCP server gives it): its port sends from it only.
+	PrivateIP netip.Addr `json:"private_ip,omitzero"`
+	Bridge    string     `json:"bridge"` // the network mode's bridge the NIC joins
 	// Platform, when "ec2", makes the guest's SMBIOS say it runs on EC2, so
 	// cloud-init uses its EC2 datasource.
 	Platform string `json:"platform,omitempty"`

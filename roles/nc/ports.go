@@ -1,0 +1,120 @@
+package nc
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/euca-cloud/euca/netmode/guestport"
+	"github.com/euca-cloud/euca/netmode/link"
+)
+
+// Ports guards the ports of this host's guests (package
+// netmode/guestport): each may send only as itself, and in SYSTEM mode
+// the address its DHCP server gives it is learned (Learned).
+type Ports interface {
+	Set(ports []guestport.Port) error
+}
+
+// nodePorts is what the node holds of its guests' ports.
+type nodePorts struct {
+	mu    sync.Mutex // serializes Set: the kernel's table follows the last call
+	ports Ports      // nil: none guarded (a simulated node, or one not run as root)
+	last  string     // the last list applied, to log changes once
+}
+
+// UsePorts makes the node guard its guests' ports through p.
+func (n *Node) UsePorts(p Ports) {
+	n.ports.mu.Lock()
+	n.ports.ports = p
+	n.ports.mu.Unlock()
+}
+
+// learns reports whether ports learn their guest's address from its DHCP:
+// in SYSTEM mode, the operator's DHCP server gives it (and may give
+// another at a renewal); elsewhere only while the cloud gave none.
+func (n *Node) learns(addr netip.Addr) bool {
+	return strings.EqualFold(n.cfg.VNetMode, "SYSTEM") || !addr.IsValid()
+}
+
+// syncPorts applies the ports of the instances that hold a guest (from
+// acceptance until their guest is gone): called when one is accepted,
+// before its guest can send a frame, when one goes, when an address is
+// learned and at each reconcile.
+func (n *Node) syncPorts(ctx context.Context) {
+	n.ports.mu.Lock()
+	defer n.ports.mu.Unlock()
+	if n.ports.ports == nil {
+		return
+	}
+	n.mu.Lock()
+	var ps []guestport.Port
+	for _, in := range n.insts {
+		if !holds(in.rec.State) || in.req.Bridge == "" {
+			continue
+		}
+		mac, err := net.ParseMAC(in.req.MAC)
+		if err != nil {
+			continue // none given: the hypervisor chose; nothing to hold it to
+		}
+		ps = append(ps, guestport.Port{ID: in.id, Name: link.PortName(in.id), MAC: mac,
+			Addr: in.addrLocked(), Learn: n.learns(in.req.PrivateIP)})
+	}
+	n.mu.Unlock()
+	sort.Slice(ps, func(i, j int) bool { return ps[i].ID < ps[j].ID })
+	if err := n.ports.ports.Set(ps); err != nil {
+		n.log.WarnContext(ctx, "nc: guest ports not guarded", "err", err)
+		n.ports.last = ""
+		return
+	}
+	if b, _ := json.Marshal(ps); string(b) != n.ports.last {
+		n.ports.last = string(b)
+		n.log.InfoContext(ctx, "nc: guest ports guarded", "ports", len(ps))
+	}
+}
+
+// Learned records the address instance id's guest got from its DHCP
+// server (guestport's watcher calls it): its port may send from it from
+// now on, and Describe reports it, for the cloud to show and to know
+// the guest by. It is kept in the instance's record, so a restarted node
+// still holds the guest to it.
+func (n *Node) Learned(id string, addr netip.Addr) {
+	ctx := context.Background()
+	n.mu.Lock()
+	in, ok := n.insts[id]
+	if !ok || !holds(in.rec.State) || in.addrLocked() == addr {
+		n.mu.Unlock()
+		return
+	}
+	req := in.req
+	req.PrivateIP = addr
+	js, err := json.Marshal(req)
+	if err == nil {
+		rec := in.rec
+		rec.Request = string(js)
+		err = n.writeLocked(ctx, in, rec)
+	}
+	if err == nil {
+		in.learned = addr
+	}
+	n.mu.Unlock()
+	if err != nil {
+		n.log.WarnContext(ctx, "nc: learned address not recorded", "instance", id, "addr", addr, "err", err)
+		return
+	}
+	n.log.InfoContext(ctx, "nc: instance address learned", "instance", id, "addr", addr)
+	n.syncPorts(ctx)
+}
+
+// addrLocked is the guest's address: the one learned, else the request's;
+// the caller holds n.mu.
+func (in *instance) addrLocked() netip.Addr {
+	if in.learned.IsValid() {
+		return in.learned
+	}
+	return in.req.PrivateIP
+}

@@ -1,0 +1,88 @@
+package nc
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/euca-cloud/euca/internal/conf"
+	"github.com/euca-cloud/euca/netmode/guestport"
+	"github.com/euca-cloud/euca/roles/nc/ncapi"
+)
+
+// fakePorts records what the node asks its guard.
+type fakePorts struct {
+	mu   sync.Mutex
+	last []guestport.Port
+	sets int
+}
+
+func (f *fakePorts) Set(ps []guestport.Port) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last, f.sets = slices.Clone(ps), f.sets+1
+	return nil
+}
+
+func (f *fakePorts) ports() []guestport.Port {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.last)
+}
+
+// TestPorts: a guest's port is guarded with its MAC and address before
+// its guest starts, and no longer once it is terminated.
+func TestPorts(t *testing.T) {
+	h := newHost(t, nil)
+	n := h.start()
+	fp := &fakePorts{}
+	n.UsePorts(fp)
+	req := h.req("i-0000000000000031")
+	req.PrivateIP = netip.MustParseAddr("172.31.0.9")
+	running(t, n, req)
+	ps := fp.ports()
+	if len(ps) != 1 || ps[0].ID != req.ID || ps[0].Name != "euvm-0000000000" || ps[0].MAC.String() != req.MAC ||
+		ps[0].Addr != req.PrivateIP || ps[0].Learn {
+		t.Fatalf("ports %+v", ps)
+	}
+	if err := n.TerminateInstance(context.Background(), req.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ps := fp.ports(); len(ps) != 0 {
+		t.Fatalf("ports after termination %+v", ps)
+	}
+}
+
+// TestLearned: in SYSTEM a port learns; the learned address is reported,
+// guarded, and kept by a restarted node.
+func TestLearned(t *testing.T) {
+	h := newHost(t, func(c *conf.Config) { c.VNetMode = "SYSTEM" })
+	n := h.start()
+	fp := &fakePorts{}
+	n.UsePorts(fp)
+	req := h.req("i-0000000000000032")
+	req.MAC = "d2:00:00:00:00:32"
+	is := running(t, n, req)
+	if is.PrivateIP.IsValid() {
+		t.Fatalf("an address before any was learned: %v", is.PrivateIP)
+	}
+	if ps := fp.ports(); len(ps) != 1 || !ps[0].Learn || ps[0].Addr.IsValid() {
+		t.Fatalf("ports before learning %+v", ps)
+	}
+	addr := netip.MustParseAddr("10.243.4.20")
+	n.Learned(req.ID, addr)
+	n.Learned("i-nobody", addr) // not an instance of this node: nothing
+	if ps := fp.ports(); len(ps) != 1 || ps[0].Addr != addr || !ps[0].Learn {
+		t.Fatalf("ports after learning %+v", ps)
+	}
+	if got := waitState(t, n, req.ID, ncapi.StateRunning); got.PrivateIP != addr {
+		t.Fatalf("Describe reports %v, want the learned %v", got.PrivateIP, addr)
+	}
+	n.stop()
+	n2 := h.start()
+	if got := waitState(t, n2, req.ID, ncapi.StateRunning); got.PrivateIP != addr {
+		t.Fatalf("a restarted node reports %v, want the learned %v", got.PrivateIP, addr)
+	}
+}
