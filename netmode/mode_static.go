@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/euca-cloud/euca/netmode/dhcp"
@@ -16,7 +17,8 @@ import (
 )
 
 // static is STATIC mode: instances sit on the operator's bridge
-// (VNET_BRIDGE, which must exist, with an address of the host on it) and
+// (VNET_BRIDGE, which must exist, with an address of the host on it; on a
+// front-end without guests VNET_INTERFACE, its port towards the nodes) and
 // take the VNET_MACMAP pair the CC gave them from this host's DHCP server,
 // with VNET_ROUTER as their router. The metadata redirect (with the guard
 // that keeps this bridge, the LAN itself here, from the host's loopback) is
@@ -24,19 +26,28 @@ import (
 // had none). LAN hosts reach the metadata service through the redirect as
 // instances do; it answers running instances' addresses only.
 type static struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	iface string // VNET_BRIDGE, else VNET_INTERFACE: where DHCP and the redirect are
 
 	mu   sync.Mutex
 	dhcp dhcpServers
 }
 
 func newStatic(cfg Config, log *slog.Logger) (Mode, error) {
-	if cfg.Bridge == "" {
-		return nil, fmt.Errorf("STATIC needs VNET_BRIDGE: the bridge on the instances' network")
+	// The 1.5 documentation's front-end block names only VNET_INTERFACE,
+	// the port towards the nodes: a front-end with no guests of its own
+	// serves DHCP and the metadata redirect on that port. The nodes put
+	// their guests on their own VNET_BRIDGE.
+	iface := cfg.Bridge
+	if iface == "" {
+		iface = cfg.PrivInterface
 	}
-	if err := link.CheckName(cfg.Bridge); err != nil {
-		return nil, fmt.Errorf("VNET_BRIDGE: %w", err)
+	if iface == "" {
+		return nil, fmt.Errorf("STATIC needs VNET_BRIDGE (the bridge on the instances' network) or VNET_INTERFACE (the front-end's port towards the nodes)")
+	}
+	if err := link.CheckName(iface); err != nil {
+		return nil, fmt.Errorf("VNET_BRIDGE or VNET_INTERFACE: %w", err)
 	}
 	if len(cfg.MACMap) == 0 {
 		return nil, fmt.Errorf("STATIC needs VNET_MACMAP: the MAC=IP pairs instances take")
@@ -45,7 +56,7 @@ func newStatic(cfg Config, log *slog.Logger) (Mode, error) {
 		return nil, fmt.Errorf("STATIC: VNET_SUBNET/VNET_NETMASK %v is not IPv4", cfg.Subnet)
 	}
 	cfg.Subnet = cfg.Subnet.Masked()
-	s := &static{cfg: cfg, log: log}
+	s := &static{cfg: cfg, log: log, iface: iface}
 	s.dhcp.log = log
 	return s, nil
 }
@@ -79,9 +90,12 @@ func (s *static) Set(ctx context.Context, st State) error {
 			return fmt.Errorf("STATIC: instance %s: %s outside %s", in.ID, in.PrivateIP, s.cfg.Subnet)
 		}
 	}
-	br, err := link.Bridge(s.cfg.Bridge)
+	br, err := netlink.LinkByName(s.iface)
 	if err != nil {
-		return fmt.Errorf("STATIC: VNET_BRIDGE: %w", err)
+		return fmt.Errorf("STATIC: VNET_BRIDGE or VNET_INTERFACE %s: %w", s.iface, err)
+	}
+	if br.Type() != link.KindBridge && slices.ContainsFunc(st.Instances, func(in Instance) bool { return in.Tap != "" }) {
+		return fmt.Errorf("STATIC: %s is a %s: instances' taps need a bridge (VNET_BRIDGE)", s.iface, br.Type())
 	}
 	server, err := firstAddr(br, s.cfg.Subnet)
 	if err != nil {
@@ -90,8 +104,8 @@ func (s *static) Set(ctx context.Context, st State) error {
 	var errs []error
 	errs = append(errs, syncTaps(st.Instances, func(Instance) (netlink.Link, error) { return br, nil }, s.log))
 	if st.Metadata.IsValid() {
-		errs = append(errs, allowLoopbackTarget(st.Metadata, []string{s.cfg.Bridge}))
-		errs = append(errs, applyRules(nft.Spec{Bridges: []string{s.cfg.Bridge}, Subnet: s.cfg.Subnet, Metadata: st.Metadata}, s.log))
+		errs = append(errs, allowLoopbackTarget(st.Metadata, []string{s.iface}))
+		errs = append(errs, applyRules(nft.Spec{Bridges: []string{s.iface}, Subnet: s.cfg.Subnet, Metadata: st.Metadata}, s.log))
 	} else {
 		errs = append(errs, removeRules())
 	}
@@ -103,7 +117,7 @@ func (s *static) Set(ctx context.Context, st State) error {
 	for _, in := range st.Instances {
 		w.leases = append(w.leases, dhcp.Lease{MAC: in.MAC, IP: in.PrivateIP})
 	}
-	errs = append(errs, s.dhcp.set(map[string]dhcpWant{s.cfg.Bridge: w}))
+	errs = append(errs, s.dhcp.set(map[string]dhcpWant{s.iface: w}))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("STATIC: %w", err)
 	}

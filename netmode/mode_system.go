@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/euca-cloud/euca/netmode/ipam"
@@ -24,11 +25,13 @@ type system struct {
 }
 
 func newSystem(cfg Config, log *slog.Logger) (Mode, error) {
-	if cfg.Bridge == "" {
-		return nil, fmt.Errorf("SYSTEM needs VNET_BRIDGE: the bridge on the physical network")
-	}
-	if err := link.CheckName(cfg.Bridge); err != nil {
-		return nil, fmt.Errorf("VNET_BRIDGE: %w", err)
+	// The 1.5 documentation's front-end block is VNET_MODE alone: a
+	// front-end without guests has nothing to bridge; the nodes put theirs
+	// on their own VNET_BRIDGE.
+	if cfg.Bridge != "" {
+		if err := link.CheckName(cfg.Bridge); err != nil {
+			return nil, fmt.Errorf("VNET_BRIDGE: %w", err)
+		}
 	}
 	return &system{cfg: cfg, log: log}, nil
 }
@@ -54,6 +57,12 @@ func (s *system) Set(ctx context.Context, st State) error {
 	defer s.mu.Unlock()
 	if err := checkInstances(st.Instances, false); err != nil {
 		return fmt.Errorf("SYSTEM: %w", err)
+	}
+	if s.cfg.Bridge == "" {
+		if slices.ContainsFunc(st.Instances, func(in Instance) bool { return in.Tap != "" }) {
+			return fmt.Errorf("SYSTEM needs VNET_BRIDGE for instances' taps: the bridge on the physical network")
+		}
+		return nil
 	}
 	br, err := link.Bridge(s.cfg.Bridge)
 	if err != nil {

@@ -65,13 +65,22 @@ func TestNewErrors(t *testing.T) {
 		"segments too big":   {Mode: Managed, Subnet: mp("10.0.0.0/28"), AddrsPerNet: 32},
 		"bad privinterface":  {Mode: Managed, Subnet: ok.Subnet, AddrsPerNet: 32, PrivInterface: "a b"},
 		"static no bridge":   {Mode: Static, Subnet: ok.Subnet, MACMap: []conf.MACIP{{MAC: mac("d0:0d:00:00:00:01"), IP: ma("10.0.0.5")}}},
+		"static bad iface":   {Mode: Static, Subnet: ok.Subnet, PrivInterface: "a b", MACMap: []conf.MACIP{{MAC: mac("d0:0d:00:00:00:01"), IP: ma("10.0.0.5")}}},
 		"static no macmap":   {Mode: Static, Subnet: ok.Subnet, Bridge: "br0"},
-		"system no bridge":   {Mode: System},
 		"system long bridge": {Mode: System, Bridge: "averyveryverylongname"},
 	} {
 		if _, err := New(cfg, nil); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+	// A front-end of the 1.5 documentation: SYSTEM with VNET_MODE alone,
+	// STATIC serving on VNET_INTERFACE; neither bridges guests itself.
+	if m, err := New(Config{Mode: System}, nil); err != nil || m.Bridge(0) != "" {
+		t.Errorf("SYSTEM front-end without VNET_BRIDGE: %v", err)
+	}
+	if m, err := New(Config{Mode: Static, Subnet: ok.Subnet, PrivInterface: "eth0",
+		MACMap: []conf.MACIP{{MAC: mac("d0:0d:00:00:00:01"), IP: ma("10.0.0.5")}}}, nil); err != nil || m.Bridge(0) != "" {
+		t.Errorf("STATIC front-end on VNET_INTERFACE: %v", err)
 	}
 }
 

@@ -190,8 +190,8 @@ func (n *Node) prepare(ctx context.Context, in *instance) (hypervisor.InstanceSp
 		RootDisk:      hypervisor.Disk{Path: filepath.Join(dir, rootFile), Format: hypervisor.QCOW2},
 		ConsoleLog:    filepath.Join(dir, consoleFile),
 	}
-	if req.Bridge != "" {
-		spec.NICs = []hypervisor.NIC{{Bridge: req.Bridge, MAC: req.MAC, Tap: link.PortName(req.ID)}}
+	if br := n.bridge(req); br != "" {
+		spec.NICs = []hypervisor.NIC{{Bridge: br, MAC: req.MAC, Tap: link.PortName(req.ID)}}
 	}
 	if req.Platform == "ec2" {
 		spec.SysInfo = ec2SysInfo(req.ID)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/euca-cloud/euca/netmode/guestport"
 	"github.com/euca-cloud/euca/netmode/link"
+	"github.com/euca-cloud/euca/roles/nc/ncapi"
 )
 
 // Ports guards the ports of this host's guests (package
@@ -34,6 +35,20 @@ func (n *Node) UsePorts(p Ports) {
 	n.ports.mu.Unlock()
 }
 
+// bridge is the bridge req's NIC joins: in STATIC and SYSTEM the
+// operator's, which each host names in its own VNET_BRIDGE (as the 1.5
+// documentation's node blocks do), else the one the cluster controller
+// names (its network's).
+func (n *Node) bridge(req ncapi.InstanceRequest) string {
+	switch strings.ToUpper(n.cfg.VNetMode) {
+	case "STATIC", "SYSTEM":
+		if n.cfg.VNetBridge != "" {
+			return n.cfg.VNetBridge
+		}
+	}
+	return req.Bridge
+}
+
 // learns reports whether ports learn their guest's address from its DHCP:
 // in SYSTEM mode, the operator's DHCP server gives it (and may give
 // another at a renewal); elsewhere only while the cloud gave none.
@@ -54,7 +69,7 @@ func (n *Node) syncPorts(ctx context.Context) {
 	n.mu.Lock()
 	var ps []guestport.Port
 	for _, in := range n.insts {
-		if !holds(in.rec.State) || in.req.Bridge == "" {
+		if !holds(in.rec.State) || n.bridge(in.req) == "" {
 			continue
 		}
 		mac, err := net.ParseMAC(in.req.MAC)
