@@ -97,9 +97,13 @@ const (
 
 // Spec is the desired state the rules implement.
 type Spec struct {
-	Table      string         // "": TableName
-	Bridges    []string       // the cloud's private bridges
-	Subnet     netip.Prefix   // the private space
+	Table   string   // "": TableName
+	Bridges []string // the cloud's private bridges
+	// Subnet is the cloud's private space: new flows to an address of it
+	// that no instance holds drop, and NAT leaves it alone. Invalid: the
+	// guests are on the operator's LAN (STATIC, SYSTEM), whose other hosts
+	// the groups do not decide for; then no NAT either.
+	Subnet     netip.Prefix
 	Metadata   netip.AddrPort // where 169.254.169.254:80 goes; invalid: no redirect
 	Masquerade bool           // NAT the subnet's outbound traffic
 	NAT        []OneToOne     // elastic IPs
@@ -171,8 +175,11 @@ func Build(s Spec) (*Ruleset, error) {
 	if s.Table == "" {
 		s.Table = TableName
 	}
-	if !s.Subnet.Addr().Is4() {
+	switch {
+	case s.Subnet.IsValid() && !s.Subnet.Addr().Is4():
 		return nil, fmt.Errorf("nft: subnet %v is not IPv4", s.Subnet)
+	case !s.Subnet.IsValid() && (s.Masquerade || len(s.NAT) > 0):
+		return nil, fmt.Errorf("nft: NAT without the cloud's subnet")
 	}
 	s.Subnet = s.Subnet.Masked()
 	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: s.Table}
@@ -318,7 +325,7 @@ func (rs *Ruleset) filter(fwd *nftables.Chain, s Spec, bridges []string) error {
 	insts := slices.Clone(s.Instances)
 	slices.SortFunc(insts, func(a, b Instance) int { return a.Addr.Compare(b.Addr) })
 	for i, in := range insts {
-		if !in.Addr.Is4() || !s.Subnet.Contains(in.Addr) {
+		if !in.Addr.Is4() || s.Subnet.IsValid() && !s.Subnet.Contains(in.Addr) {
 			return fmt.Errorf("nft: instance %s address %v outside %s", in.ID, in.Addr, s.Subnet)
 		}
 		if i > 0 && insts[i-1].Addr == in.Addr {
@@ -385,8 +392,10 @@ func (rs *Ruleset) filter(fwd *nftables.Chain, s Spec, bridges []string) error {
 			concat(ipv4(), addr(offDaddr, expr.CmpOpEq, self), verdict(expr.VerdictGoto, ingress.instanceChain(in.ID))))
 	}
 	rs.add(fwd, "towards the instances", verdict(expr.VerdictGoto, ChainToInstances))
-	rs.add(toInst, fmt.Sprintf("nothing else new to %s", s.Subnet),
-		concat(ipv4(), addr(offDaddr, expr.CmpOpEq, s.Subnet), verdict(expr.VerdictDrop)))
+	if s.Subnet.IsValid() {
+		rs.add(toInst, fmt.Sprintf("nothing else new to %s", s.Subnet),
+			concat(ipv4(), addr(offDaddr, expr.CmpOpEq, s.Subnet), verdict(expr.VerdictDrop)))
+	}
 	// Ends every path that came here by goto from an egress rule: falling
 	// off this chain would return into the egress chain that jumped.
 	rs.add(toInst, "elsewhere", verdict(expr.VerdictAccept))

@@ -322,6 +322,7 @@ func TestPeerGroupsAndOrder(t *testing.T) {
 func TestBuildErrors(t *testing.T) {
 	for name, mutate := range map[string]func(*Spec){
 		"IPv6 subnet":        func(s *Spec) { s.Subnet = mp("fd00::/64") },
+		"NAT without subnet": func(s *Spec) { s.Subnet = netip.Prefix{} },
 		"instance outside":   func(s *Spec) { s.Instances[0].Addr = ma("10.0.0.1") },
 		"shared address":     func(s *Spec) { s.Instances = append(s.Instances, Instance{ID: "i-2", Addr: ma("172.31.0.5")}) },
 		"group twice":        func(s *Spec) { s.Groups = append(s.Groups, s.Groups[0]) },
@@ -548,4 +549,20 @@ func TestKernelApplyDiff(t *testing.T) {
 	forget()
 	apply(spec(), true)
 	holds(spec())
+}
+
+// TestOperatorLAN: without the cloud's subnet (guests on the operator's
+// LAN: STATIC, SYSTEM) the groups decide for the instances alone, and the
+// LAN's other addresses are not dropped.
+func TestOperatorLAN(t *testing.T) {
+	s := spec()
+	s.Subnet, s.NAT, s.Masquerade, s.Metadata = netip.Prefix{}, nil, false, netip.AddrPort{}
+	s.Instances[0].Addr = ma("192.168.1.77")
+	rs := mustBuild(t, s)
+	if got := rs.Comments(ChainToInstances); !slices.Equal(got, []string{"to i-1 192.168.1.77", "elsewhere"}) {
+		t.Errorf("to-instances %q", got)
+	}
+	if got := rs.Comments("inst-i-1"); !slices.Equal(got, []string{"group sg-1", "default drop"}) {
+		t.Errorf("inst-i-1 %q", got)
+	}
 }
