@@ -31,7 +31,8 @@ func docBlock(t *testing.T, name string, replace ...string) []string {
 // namespaces, each node with a libvirtd of its own, QEMU under TCG), with
 // a client host on the same LAN. Two groups are two segments: "srv" holds
 // s1 on n1 and s2 on n2 (one segment spanning the hosts over VXLAN), "cli"
-// holds c on n1. Each guest leases its address in its group's segment;
+// holds c on n1. Each guest leases its address in its group's segment and
+// reads its metadata through its segment's redirect;
 // srv admits port 80 from the client host and from its own members: the
 // client reaches s1 through the front-end's routing, s2 reaches s1 across
 // the hosts, and c, in the other segment, cannot until srv admits cli,
@@ -80,8 +81,9 @@ func TestManagedSegments(t *testing.T) {
 		return nil
 	})
 	for i, id := range ids {
-		if out := g.waitFor(id, 1, "EUCA-READY"); !strings.Contains(out, "EUCA-LEASE ip="+ips[i]+" ") {
-			t.Errorf("%s did not lease %s from its segment's DHCP:\n%s", id, ips[i], tail(out, 20))
+		out := g.waitFor(id, 1, "EUCA-READY")
+		if !strings.Contains(out, "EUCA-LEASE ip="+ips[i]+" ") || !strings.Contains(out, "EUCA-META instance-id="+id) {
+			t.Errorf("%s did not lease %s from its segment's DHCP or read its own metadata:\n%s", id, ips[i], tail(out, 20))
 		}
 	}
 
