@@ -37,7 +37,7 @@ func TestNodeTakesNetworkBeforeInstance(t *testing.T) {
 		if err := c.SetNetwork(ctx, n); err != nil {
 			t.Fatal(err)
 		}
-		req := ccapi.InstanceRequest{PrivateIP: netip.MustParseAddr(ip), InstanceRequest: ncapi.InstanceRequest{ID: id, VMType: "m1.small", Holds: small}}
+		req := ccapi.InstanceRequest{InstanceRequest: ncapi.InstanceRequest{ID: id, VMType: "m1.small", Holds: small, PrivateIP: netip.MustParseAddr(ip)}}
 		if _, err := c.RunInstances(ctx, []ccapi.InstanceRequest{req}); err != nil {
 			t.Fatal(err)
 		}
