@@ -88,6 +88,13 @@ func TestElasticIPs(t *testing.T) {
 	if obj(t, nis, "NetworkInterfaces", 0, "Association", "AssociationId") != assoc1 {
 		t.Fatalf("interface by allocation: %v", nis)
 	}
+	for name, v := range map[string]string{"network-interface.association.allocation-id": alloc1, "ip-address": pub1,
+		"network-interface.association.ip-owner-id": f.alice, "network-interface.addresses.association.association-id": assoc1} {
+		r := f.must(t, "DescribeInstances", queryapi.Params{"Filter.1.Name": name, "Filter.1.Value.1": v})
+		if obj(t, r, "Reservations", 0, "Instances", 0, "InstanceId") != id1 {
+			t.Errorf("instances by %s=%s: %v", name, v, r)
+		}
+	}
 	// Every filter finds it.
 	d := obj(t, f.addresses(t, queryapi.Params{"AllocationId.1": alloc1}), 0).(map[string]any)
 	for k, want := range map[string]any{"InstanceId": id1, "AssociationId": assoc1, "PublicIp": pub1, "Domain": "vpc",

@@ -624,6 +624,24 @@ func rowENI(f func(instanceENIXML) []string) func(instanceRow) []string {
 	}
 }
 
+// rowPublic is a filter on the instance's public address (its interface's
+// association), which a terminated instance has let go.
+func rowPublic(f func(instanceRow) string) func(instanceRow) []string {
+	return func(r instanceRow) []string {
+		if len(r.item.NetworkInterfaces.Items) == 0 || r.in.PublicIP == "" {
+			return nil
+		}
+		return optValue(f(r))
+	}
+}
+
+func ipOwner(r instanceRow) string {
+	if a := r.item.NetworkInterfaces.Items[0].Association; a != nil {
+		return a.IPOwnerID
+	}
+	return ""
+}
+
 func rowGroups(f func(groupIdentifier) string) func(instanceRow) []string {
 	return func(r instanceRow) []string {
 		var out []string
@@ -675,15 +693,26 @@ var instanceFilters = func() filterFields[instanceRow] {
 		"metadata-options.http-put-response-hop-limit": func(r instanceRow) []string {
 			return []string{strconv.Itoa(r.item.MetadataOptions.HTTPPutResponseHopLimit)}
 		},
-		"metadata-options.http-tokens":                   func(r instanceRow) []string { return optValue(r.item.MetadataOptions.HTTPTokens) },
-		"metadata-options.instance-metadata-tags":        func(r instanceRow) []string { return optValue(r.item.MetadataOptions.InstanceMetadataTags) },
-		"metadata-options.state":                         func(r instanceRow) []string { return optValue(r.item.MetadataOptions.State) },
-		"monitoring-state":                               func(r instanceRow) []string { return optValue(r.item.Monitoring.State) },
-		"network-interface.addresses.primary":            rowENI(func(instanceENIXML) []string { return []string{"true"} }),
-		"network-interface.addresses.private-dns-name":   rowENI(func(e instanceENIXML) []string { return optValue(e.PrivateDNSName) }),
-		"network-interface.addresses.private-ip-address": rowENI(func(e instanceENIXML) []string { return optValue(e.PrivateIPAddress) }),
-		"network-interface.attachment.attach-time":       rowENI(func(e instanceENIXML) []string { return optValue(e.Attachment.AttachTime) }),
-		"network-interface.attachment.attachment-id":     rowENI(func(e instanceENIXML) []string { return optValue(e.Attachment.AttachmentID) }),
+		"metadata-options.http-tokens":                            func(r instanceRow) []string { return optValue(r.item.MetadataOptions.HTTPTokens) },
+		"metadata-options.instance-metadata-tags":                 func(r instanceRow) []string { return optValue(r.item.MetadataOptions.InstanceMetadataTags) },
+		"metadata-options.state":                                  func(r instanceRow) []string { return optValue(r.item.MetadataOptions.State) },
+		"monitoring-state":                                        func(r instanceRow) []string { return optValue(r.item.Monitoring.State) },
+		"network-interface.addresses.primary":                     rowENI(func(instanceENIXML) []string { return []string{"true"} }),
+		"network-interface.association.public-ip":                 rowPublic(func(r instanceRow) string { return r.in.PublicIP }),
+		"network-interface.association.public-dns-name":           rowPublic(func(r instanceRow) string { return r.item.DNSName }),
+		"network-interface.association.ip-owner-id":               rowPublic(ipOwner),
+		"network-interface.association.allocation-id":             rowPublic(func(r instanceRow) string { return r.in.AllocationID }),
+		"network-interface.association.association-id":            rowPublic(func(r instanceRow) string { return r.in.AssociationID }),
+		"network-interface.addresses.association.public-ip":       rowPublic(func(r instanceRow) string { return r.in.PublicIP }),
+		"network-interface.addresses.association.public-dns-name": rowPublic(func(r instanceRow) string { return r.item.DNSName }),
+		"network-interface.addresses.association.ip-owner-id":     rowPublic(ipOwner),
+		"network-interface.addresses.association.allocation-id":   rowPublic(func(r instanceRow) string { return r.in.AllocationID }),
+		"network-interface.addresses.association.association-id":  rowPublic(func(r instanceRow) string { return r.in.AssociationID }),
+		"network-interface.public-dns-name":                       rowPublic(func(r instanceRow) string { return r.item.DNSName }),
+		"network-interface.addresses.private-dns-name":            rowENI(func(e instanceENIXML) []string { return optValue(e.PrivateDNSName) }),
+		"network-interface.addresses.private-ip-address":          rowENI(func(e instanceENIXML) []string { return optValue(e.PrivateIPAddress) }),
+		"network-interface.attachment.attach-time":                rowENI(func(e instanceENIXML) []string { return optValue(e.Attachment.AttachTime) }),
+		"network-interface.attachment.attachment-id":              rowENI(func(e instanceENIXML) []string { return optValue(e.Attachment.AttachmentID) }),
 		"network-interface.attachment.delete-on-termination": rowENI(func(e instanceENIXML) []string {
 			return []string{boolString(e.Attachment.DeleteOnTermination)}
 		}),
