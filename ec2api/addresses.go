@@ -192,29 +192,29 @@ var addressFilters = filterFields[addressItem]{
 	"public-ipv4-pool":           addressField(func(it addressItem) string { return it.PublicIPv4Pool }),
 }
 
-// verboseKeyword, given as the only PublicIp.1 by the administrator, asks
-// for every address of the pool with who holds it: Eucalyptus's
-// `euca-describe-addresses verbose`. Each address's instanceId reads
-// "<instance or available> (<account>)", "<instance> (eucalyptus)" for one
-// lent to an instance from the pool, or "nobody" for a free one.
+// verboseKeyword (catalog.go), given as the only PublicIp.1 by the
+// administrator, asks for every address of the pool with who holds it:
+// Eucalyptus's `euca-describe-addresses verbose`. Each address's
+// instanceId reads "<instance or available> (<account>)", "<instance>
+// (eucalyptus)" for one lent to an instance from the pool, or "nobody" for
+// a free one.
 const (
-	addressesVerbose = "verbose"
-	addressFree      = "nobody"
-	addressLentBy    = "eucalyptus"
+	addressFree   = "nobody"
+	addressLentBy = "eucalyptus"
 )
 
 func (a *api) describeAddresses(ctx context.Context, req *queryapi.Request) (any, error) {
 	p := req.Params
 	publicIPs, allocationIDs := p.List("PublicIp"), p.List("AllocationId")
 	for _, ip := range publicIPs {
-		if ip == addressesVerbose && len(publicIPs) == 1 {
+		if ip == verboseKeyword && len(publicIPs) == 1 {
 			continue
 		}
 		if addr, err := netip.ParseAddr(ip); err != nil || !addr.Is4() {
 			return nil, awserr.InvalidParameterValue("Invalid value '%s' for PublicIp. It must be an IPv4 address.", ip)
 		}
 	}
-	if len(publicIPs) == 1 && publicIPs[0] == addressesVerbose && len(allocationIDs) == 0 {
+	if len(publicIPs) == 1 && publicIPs[0] == verboseKeyword && len(allocationIDs) == 0 {
 		if err := dryRun(p); err != nil {
 			return nil, err
 		}
@@ -226,7 +226,7 @@ func (a *api) describeAddresses(ctx context.Context, req *queryapi.Request) (any
 			return &describeAddressesResponse{Addresses: setOf[addressItem]{verboseAddresses(pool)}}, nil
 		}
 		// Anyone else asked about an address named "verbose": none is.
-		return nil, awserr.InvalidParameterValue("Invalid value '%s' for PublicIp. It must be an IPv4 address.", addressesVerbose)
+		return nil, awserr.InvalidParameterValue("Invalid value '%s' for PublicIp. It must be an IPv4 address.", verboseKeyword)
 	}
 	region := a.cloud.Region()
 	items, _, err := describe(p, describeCall[addressItem]{
