@@ -203,7 +203,7 @@ func (s *Store) PublicAddressesInUse(ctx context.Context) ([]PublicAddressUse, e
 		UNION ALL
 		SELECT i.public_ip, i.account_id, coalesce(ac.name, ''), '', i.id
 		FROM instances i LEFT JOIN accounts ac ON ac.id = i.account_id
-		WHERE i.public_ip != '' AND i.state != 'terminated' AND NOT EXISTS (SELECT 1 FROM addresses a WHERE a.instance_id = i.id)`)
+		WHERE i.public_ip != '' AND i.state != 'terminated' AND NOT EXISTS (SELECT 1 FROM addresses a WHERE a.instance_id = i.id AND a.instance_id != '')`)
 	if err != nil {
 		return nil, fmt.Errorf("store: public addresses in use: %w", err)
 	}
@@ -288,7 +288,7 @@ func addressOf(ctx context.Context, q queryer, accountID, allocationID string) (
 // dropAssociation disassociates whatever elastic IP an instance has; its
 // public address is then none until FillPublicAddresses lends it one.
 func dropAssociation(ctx context.Context, q queryer, instanceID string) error {
-	got, err := addresses(ctx, q, `a.instance_id = ?`, instanceID)
+	got, err := addresses(ctx, q, `a.instance_id = ? AND a.instance_id != ''`, instanceID)
 	if err != nil || len(got) == 0 {
 		return err
 	}
@@ -360,27 +360,15 @@ func (s *Store) ReleaseAddress(ctx context.Context, accountID, allocationID stri
 // networks on. Harmless to call again: the launch, each disassociation and
 // the reconcile loop call it.
 func (s *Store) FillPublicAddresses(ctx context.Context, pool []netip.Addr) (zones []string, err error) {
+	// Most calls find nothing to do: they look first without the writer.
+	todo, free, err := lendable(ctx, s.r, pool)
+	if err != nil || len(todo) == 0 || !free && !slices.ContainsFunc(todo, func(l lent) bool { return l.ip != "" }) {
+		return nil, err
+	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		zones = zones[:0]
-		type lent struct{ id, zone, ip string }
-		rows, err := tx.QueryContext(ctx, `SELECT i.id, i.zone, i.public_ip FROM instances i
-			WHERE i.state NOT IN ('terminated', 'shutting-down') AND i.map_public_ip = 1
-			AND NOT EXISTS (SELECT 1 FROM addresses a WHERE a.instance_id = i.id)
-			ORDER BY i.created_ms, i.reservation_id, i.launch_index`)
+		todo, _, err := lendable(ctx, tx, pool)
 		if err != nil {
-			return fmt.Errorf("store: instances lent addresses: %w", err)
-		}
-		var todo []lent
-		for rows.Next() {
-			var l lent
-			if err := rows.Scan(&l.id, &l.zone, &l.ip); err != nil {
-				rows.Close()
-				return err
-			}
-			todo = append(todo, l)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		used, err := usedPublic(ctx, tx)
@@ -388,10 +376,6 @@ func (s *Store) FillPublicAddresses(ctx context.Context, pool []netip.Addr) (zon
 			return err
 		}
 		for _, l := range todo {
-			ip, perr := netip.ParseAddr(l.ip)
-			if l.ip != "" && perr == nil && slices.Contains(pool, ip) {
-				continue
-			}
 			next, ok := freePublic(pool, used)
 			if !ok && l.ip == "" {
 				continue
@@ -411,6 +395,43 @@ func (s *Store) FillPublicAddresses(ctx context.Context, pool []netip.Addr) (zon
 		return nil
 	})
 	return zones, err
+}
+
+// lent is a live instance that takes a public address from the pool.
+type lent struct{ id, zone, ip string }
+
+// lendable lists the instances that take a public address from the pool
+// and have none, or one the pool no longer holds, oldest first, and says
+// whether the pool has a free address.
+func lendable(ctx context.Context, q queryer, pool []netip.Addr) ([]lent, bool, error) {
+	rows, err := q.QueryContext(ctx, `SELECT i.id, i.zone, i.public_ip FROM instances i
+		WHERE i.state NOT IN ('terminated', 'shutting-down') AND i.map_public_ip = 1
+		AND NOT EXISTS (SELECT 1 FROM addresses a WHERE a.instance_id = i.id AND a.instance_id != '')
+		ORDER BY i.created_ms, i.reservation_id, i.launch_index`)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: instances lent addresses: %w", err)
+	}
+	var out []lent
+	for rows.Next() {
+		var l lent
+		if err := rows.Scan(&l.id, &l.zone, &l.ip); err != nil {
+			rows.Close()
+			return nil, false, err
+		}
+		if ip, err := netip.ParseAddr(l.ip); l.ip == "" || err != nil || !slices.Contains(pool, ip) {
+			out = append(out, l)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(out) == 0 {
+		return nil, false, err
+	}
+	used, err := usedPublic(ctx, q)
+	if err != nil {
+		return nil, false, err
+	}
+	_, free := freePublic(pool, used)
+	return out, free, nil
 }
 
 // InstanceZone is the zone of an instance of any account (ErrNotFound when

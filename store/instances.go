@@ -303,7 +303,7 @@ const instanceCols = `i.id, i.reservation_id, i.account_id, i.launch_index, i.im
 	i.http_tokens, i.http_endpoint, i.http_hop_limit, r.client_token, i.created_ms, i.launched_ms, i.updated_ms`
 
 const instanceFrom = ` FROM instances i JOIN reservations r ON r.id = i.reservation_id
-	LEFT JOIN addresses a ON a.instance_id = i.id`
+	LEFT JOIN addresses a ON a.instance_id = i.id AND a.instance_id != ''` // the != lets the partial index serve
 
 func scanInstance(sc interface{ Scan(...any) error }) (Instance, error) {
 	var in Instance
