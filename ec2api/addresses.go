@@ -211,7 +211,7 @@ func (a *api) describeAddresses(ctx context.Context, req *queryapi.Request) (any
 			continue
 		}
 		if addr, err := netip.ParseAddr(ip); err != nil || !addr.Is4() {
-			return nil, awserr.InvalidParameterValue("Invalid value '%s' for PublicIp. It must be an IPv4 address.", ip)
+			return nil, awserr.New("InvalidAddress.Malformed", "Invalid IPv4 address: %s", ip)
 		}
 	}
 	if len(publicIPs) == 1 && publicIPs[0] == verboseKeyword && len(allocationIDs) == 0 {
@@ -226,7 +226,7 @@ func (a *api) describeAddresses(ctx context.Context, req *queryapi.Request) (any
 			return &describeAddressesResponse{Addresses: setOf[addressItem]{verboseAddresses(pool)}}, nil
 		}
 		// Anyone else asked about an address named "verbose": none is.
-		return nil, awserr.InvalidParameterValue("Invalid value '%s' for PublicIp. It must be an IPv4 address.", verboseKeyword)
+		return nil, awserr.New("InvalidAddress.Malformed", "Invalid IPv4 address: %s", verboseKeyword)
 	}
 	region := a.cloud.Region()
 	items, _, err := describe(p, describeCall[addressItem]{

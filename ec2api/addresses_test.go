@@ -149,7 +149,9 @@ func TestElasticIPs(t *testing.T) {
 	if want := []string{lent1 + " " + id1 + " (eucalyptus)", "192.0.2.11 available (alice)", "192.0.2.12 " + id2 + " (alice)", "192.0.2.13 nobody"}; !slices.Equal(lines, want) {
 		t.Errorf("verbose view %q, want %q", lines, want)
 	}
-	f.fails(t, "DescribeAddresses", queryapi.Params{"PublicIp.1": "verbose"}, "InvalidParameterValue")
+	f.fails(t, "DescribeAddresses", queryapi.Params{"PublicIp.1": "verbose"}, "InvalidAddress.Malformed")
+	f.fails(t, "ReleaseAddress", queryapi.Params{"PublicIp": "10.0.0"}, "InvalidAddress.Malformed")
+	f.fails(t, "AllocateAddress", queryapi.Params{"Address": "192.0.2.99"}, "InvalidAddress.NotFound")
 	// Refusals, with EC2's codes.
 	f.fails(t, "ReleaseAddress", queryapi.Params{"AllocationId": "eipalloc-00000000"}, "InvalidAllocationID.NotFound")
 	f.fails(t, "ReleaseAddress", queryapi.Params{"PublicIp": "198.51.100.7"}, "InvalidAddress.NotFound")
@@ -185,6 +187,7 @@ func TestElasticIPs(t *testing.T) {
 	a3 := f.must(t, "AllocateAddress", nil)
 	a4 := f.must(t, "AllocateAddress", nil)
 	f.fails(t, "AllocateAddress", nil, "InsufficientAddressCapacity")
+	f.fails(t, "AllocateAddress", queryapi.Params{"Address": pub1}, "InvalidIPAddress.InUse")
 	// The reverse DNS name.
 	attr := f.must(t, "DescribeAddressesAttribute", queryapi.Params{"AllocationId.1": alloc1, "Attribute": "domain-name"})
 	if obj(t, attr, "Addresses", 0, "PtrRecord") != "ip-192-0-2-11.us-east-1.compute.internal." || obj(t, attr, "Addresses", 0, "PublicIp") != pub1 {

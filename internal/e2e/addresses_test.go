@@ -67,7 +67,7 @@ assert code(ec2.release_address, PublicIp=os.environ['ADMIN_IP']) == 'AuthFailur
 assert code(ec2.describe_addresses, PublicIps=[os.environ['ADMIN_IP']]) == 'InvalidAddress.NotFound'
 assert code(ec2.disassociate_address, AssociationId='eipassoc-00000000') == 'InvalidAssociationID.NotFound'
 assert code(ec2.associate_address, AllocationId=a['AllocationId'], InstanceId='i-00000000') == 'InvalidInstanceID.NotFound'
-assert code(ec2.describe_addresses, PublicIps=['verbose']) == 'InvalidParameterValue'
+assert code(ec2.describe_addresses, PublicIps=['verbose']) == 'InvalidAddress.Malformed'
 got = ec2.describe_addresses()['Addresses']
 assert [x['PublicIp'] for x in got] == ['10.240.200.10'], got
 print('ok')

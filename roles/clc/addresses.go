@@ -54,7 +54,7 @@ func (c *Cloud) AllocateAddress(ctx context.Context, accountID, domain, want str
 	if want != "" {
 		var err error
 		if ip, err = netip.ParseAddr(want); err != nil || !ip.Is4() {
-			return store.Address{}, awserr.New("InvalidParameterValue", "Invalid value '%s' for address.", want)
+			return store.Address{}, malformedAddress(want)
 		}
 	}
 	a, err := c.store.AllocateAddress(ctx, store.Address{AllocationID: ids.New("eipalloc"), AccountID: accountID, Domain: domain, Tags: tags},
@@ -67,7 +67,7 @@ func (c *Cloud) AllocateAddress(ctx context.Context, accountID, domain, want str
 	case errors.As(err, &missing):
 		return a, awserr.New("InvalidAddress.NotFound", "Address '%s' not found.", want)
 	case errors.Is(err, store.ErrConflict):
-		return a, awserr.New("InvalidAddress.InUse", "Address '%s' is in use.", want)
+		return a, awserr.New("InvalidIPAddress.InUse", "Address %s is in use.", want)
 	case errors.Is(err, store.ErrTagLimit):
 		return a, awserr.New("TagLimitExceeded", "The maximum number of tags per resource is %d.", store.MaxTags)
 	case err != nil:
@@ -98,6 +98,9 @@ func (c *Cloud) addressOf(ctx context.Context, accountID, allocationID, publicIP
 	if publicIP == "" {
 		return store.Address{}, awserr.MissingParameter("AllocationId or PublicIp")
 	}
+	if ip, err := netip.ParseAddr(publicIP); err != nil || !ip.Is4() {
+		return store.Address{}, malformedAddress(publicIP)
+	}
 	a, err := c.store.AddressByPublicIP(ctx, publicIP)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -108,6 +111,11 @@ func (c *Cloud) addressOf(ctx context.Context, accountID, allocationID, publicIP
 		return store.Address{}, awserr.New("AuthFailure", "The address '%s' does not belong to you.", publicIP)
 	}
 	return a, nil
+}
+
+// malformedAddress is EC2's answer to a public address that is not one.
+func malformedAddress(v string) error {
+	return awserr.New("InvalidAddress.Malformed", "Invalid IPv4 address: %s", v)
 }
 
 // AssociateAddress associates the account's address (by allocation id or
