@@ -114,6 +114,14 @@ func TestElasticIPs(t *testing.T) {
 	if l := f.addresses(t, queryapi.Params{"PublicIp.1": pub2}); len(l) != 1 || obj(t, l, 0, "AllocationId") != alloc2 {
 		t.Errorf("by public address: %v", l)
 	}
+	f.must(t, "CreateTags", queryapi.Params{"ResourceId.1": alloc2, "Tag.1.Key": "role", "Tag.1.Value": "db"})
+	if l := f.addresses(t, queryapi.Params{"Filter.1.Name": "tag:role", "Filter.1.Value.1": "db"}); len(l) != 1 || obj(t, l, 0, "AllocationId") != alloc2 {
+		t.Errorf("tagged by CreateTags: %v", l)
+	}
+	tags := f.must(t, "DescribeTags", queryapi.Params{"Filter.1.Name": "resource-id", "Filter.1.Value.1": alloc2})
+	if obj(t, tags, "Tags", 0, "ResourceType") != "elastic-ip" {
+		t.Errorf("DescribeTags: %v", tags)
+	}
 	// An instance that has an address takes another by public address:
 	// the first is let go, still allocated.
 	f.must(t, "AssociateAddress", queryapi.Params{"PublicIp": pub2, "InstanceId": id1})
