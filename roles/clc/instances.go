@@ -271,6 +271,10 @@ func (c *Cloud) RunInstances(ctx context.Context, accountID string, spec store.L
 		c.log.WarnContext(ctx, "MANAGED: launch refused, every network segment of the zone is held by a group with instances",
 			"zone", subnet.Zone, "group", groups[0].ID, "err", err)
 		return nil, insufficientCapacity(spec.InstanceType, subnet.Zone)
+	case errors.Is(err, ipam.ErrExhausted) && c.managed():
+		return nil, awserr.New("InsufficientFreeAddressesInSubnet",
+			"There are not enough free addresses in the network of security group '%s' (VNET_ADDRSPERNET=%d, MANAGED mode) to satisfy the requested number of instances.",
+			groups[0].ID, c.cfg.VNetAddrsPerNet)
 	case errors.Is(err, ipam.ErrExhausted):
 		return nil, awserr.New("InsufficientFreeAddressesInSubnet",
 			"There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.", subnet.ID)

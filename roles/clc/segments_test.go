@@ -3,8 +3,10 @@ package clc
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 
+	"github.com/euca-cloud/euca/internal/awserr"
 	"github.com/euca-cloud/euca/internal/conf"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
@@ -27,7 +29,7 @@ func managedConf(t *testing.T) *conf.Config {
 // for capacity.
 func TestManagedSegments(t *testing.T) {
 	ctx := context.Background()
-	f := newInstFixtureConf(t, 20, managedConf(t))
+	f := newInstFixtureConf(t, 100, managedConf(t))
 	var groups []string
 	for _, name := range []string{"a", "b", "c", "d", "e"} {
 		g, err := f.c.CreateSecurityGroup(ctx, f.alice, name, name, "", nil)
@@ -85,6 +87,13 @@ func TestManagedSegments(t *testing.T) {
 	}
 	_, err = launch(1, "", groups[4])
 	wantCode(t, "fifth group in four segments", err, "InsufficientInstanceCapacity")
+	// A segment holds 61 instances (64 less network, gateway, broadcast):
+	// d's has room for 60 more, not 61.
+	_, err = launch(61, "", groups[3])
+	wantCode(t, "a full segment", err, "InsufficientFreeAddressesInSubnet")
+	if e, ok := awserr.As(err); !ok || !strings.Contains(e.Message, groups[3]) {
+		t.Errorf("a full segment's refusal does not name the group: %v", err)
+	}
 
 	// b's last instance ends: its segment is e's to take.
 	if _, err := f.c.TerminateInstances(ctx, f.alice, []string{b[0].ID}); err != nil {
