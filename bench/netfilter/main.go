@@ -57,6 +57,7 @@ func main() {
 
 	a := spec(*groups, *rules, *members, 0)
 	b := spec(*groups, *rules, *members, 1)
+	launched := spec(*groups, *rules, *members, 2)
 	rs, err := nft.Build(a)
 	check(err)
 	fmt.Printf("netfilter: %d groups x %d rules, %d instances: %d chains, %d rules in the table\n",
@@ -64,7 +65,7 @@ func main() {
 
 	c, err := nftables.New()
 	check(err)
-	var empty, change, build []time.Duration
+	var empty, change, launch, build []time.Duration
 	for range *runs {
 		check(nft.Remove(c, nft.TableName))
 		empty = append(empty, timed(a))
@@ -80,11 +81,19 @@ func main() {
 		build = append(build, time.Since(t0))
 		change = append(change, timed(s))
 	}
+	for i := range *runs {
+		s := a
+		if i%2 == 0 {
+			s = launched
+		}
+		launch = append(launch, timed(s))
+	}
 	check(nft.Remove(c, nft.TableName))
-	me, mc := median(empty), median(change)
+	me, mc, ml := median(empty), median(change), median(launch)
 	fmt.Printf("baseline: the ruleset into an empty namespace   %8.1f ms\n", ms(me))
 	fmt.Printf("one rule changed, in force (Sync returned)      %8.1f ms  (%.2fx the baseline; building the ruleset %.1f ms of it)\n",
 		ms(mc), float64(mc)/float64(me), ms(median(build)))
+	fmt.Printf("one instance launched into a group, in force     %8.1f ms  (%.2fx the baseline)\n", ms(ml), float64(ml)/float64(me))
 }
 
 // timed syncs s and returns how long until the kernel held it.
@@ -101,13 +110,19 @@ func timed(s nft.Spec) time.Duration {
 
 // spec is a cloud of n groups, each with members instances and rules
 // ingress rules: a CIDR rule per port range, and every fifth rule naming
-// the next group as its source (its members' addresses). variant changes
-// one port of one rule of the middle group.
+// the next group as its source (its members' addresses). Variant 1
+// changes one port of one rule of the middle group, variant 2 launches
+// one more instance into it (a peer of the group before it).
 func spec(n, rules, members, variant int) nft.Spec {
 	s := nft.Spec{Bridges: []string{"euca-br0"}, Subnet: netip.MustParsePrefix("10.0.0.0/8"), Filter: true,
 		Metadata: netip.MustParseAddrPort("127.0.0.1:8773"), Masquerade: true}
 	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}) }
 	peers := map[int][]netip.Prefix{}
+	if variant == 2 {
+		i := 2 + n*members
+		s.Instances = append(s.Instances, nft.Instance{ID: fmt.Sprintf("i-%08x", i), Addr: addr(i), Groups: []string{fmt.Sprintf("sg-%05d", n/2)}})
+		peers[n/2] = append(peers[n/2], netip.PrefixFrom(addr(i), 32))
+	}
 	for g := range n {
 		for m := range members {
 			i := 2 + g*members + m

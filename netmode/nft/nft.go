@@ -24,13 +24,15 @@
 //	                           drop; the cloud's own services (the host's
 //	                           addresses, the metadata service) pass; a new
 //	                           flow from an instance goes to that instance's
-//	                           egress chain, which jumps to each of its
+//	                           egress chain (found in the verdict map
+//	                           from-instances), which jumps to each of its
 //	                           groups' egress chains (a rule per egress
 //	                           permission and destination, going on to
 //	                           to-instances) and then drops; every other new
 //	                           flow goes to to-instances.
 //	to-instances               a new flow to an instance goes to that
-//	                           instance's ingress chain, which jumps to each
+//	                           instance's ingress chain (found in the verdict
+//	                           map to-instances), which jumps to each
 //	                           of its groups' ingress chains (an accept per
 //	                           ingress permission and source) and then drops;
 //	                           a new flow to any other address of the subnet
@@ -39,6 +41,9 @@
 //	                           too (br_netfilter's bridge-nf-call-iptables),
 //	                           so a flow between two instances must be let
 //	                           out of the one and into the other.
+//	host-output (filter)       the host's own new flows to an instance go to
+//	                           to-instances: the host is no member of any
+//	                           group. Its DHCP answers pass.
 //
 // Chains: inst-<id> and group-<id> (ingress), out-inst-<id> and
 // out-group-<id> (egress). Being stateful (conntrack), an allowed flow's
@@ -47,9 +52,9 @@
 //
 // Every rule carries a comment (nft's userdata TLV, shown by `nft list
 // ruleset`) that names what it does; the comments double as the rule's
-// identity, so Apply can see that the kernel already holds the desired
-// table and do nothing. Otherwise it replaces the whole table in one
-// atomic netlink batch.
+// identity, so Apply can see what of the table the kernel already holds
+// and send only the chains and maps that differ, in one atomic batch (see
+// Apply; the table's digest spares reading it back).
 package nft
 
 import (
@@ -149,7 +154,67 @@ type Rule struct {
 type Ruleset struct {
 	Table  *nftables.Table
 	Chains []*nftables.Chain
+	Maps   []*Map
 	Rules  []*nftables.Rule
+}
+
+// Map is a verdict map of the table: an IPv4 address to a verdict.
+type Map struct {
+	Set      *nftables.Set
+	Elements []nftables.SetElement
+}
+
+// The verdict maps of the filter: a new flow finds its instance's chain in
+// one lookup, not by walking a rule per instance.
+const (
+	MapFromInstances = "from-instances" // source address: goto the instance's egress chain
+	MapToInstances   = "to-instances"   // destination address: goto its ingress chain
+)
+
+// Texts are m's elements as Apply compares them: "address verdict chain".
+func (m *Map) Texts() []string {
+	out := make([]string, len(m.Elements))
+	for i, e := range m.Elements {
+		out[i] = elementText(e.Key, int32(e.VerdictData.Kind), e.VerdictData.Chain)
+	}
+	return out
+}
+
+// add queues m's elements, a few hundred to a message: google/nftables
+// puts a call's elements in one netlink attribute, whose length (16 bits)
+// a thousand elements overflow.
+func (m *Map) add(c *nftables.Conn) error {
+	for es := range slices.Chunk(m.Elements, elementsPerMessage) {
+		if err := c.SetAddElements(m.Set, es); err != nil {
+			return fmt.Errorf("nftables: map %s: %w", m.Set.Name, err)
+		}
+	}
+	return nil
+}
+
+// elementsPerMessage keeps a message's elements well under 64 KiB (an
+// element of an address and a goto is under 60 bytes).
+const elementsPerMessage = 512
+
+func elementText(key []byte, kind int32, chain string) string {
+	a, _ := netip.AddrFromSlice(key)
+	return fmt.Sprintf("%s %d %s", a, kind, chain)
+}
+
+// vmap makes a verdict map keyed by IPv4 address, and the rule
+// expressions looking the source or destination address (at off) up in
+// it.
+func (rs *Ruleset) vmap(name string, off uint32) (*Map, []expr.Any) {
+	// The set's id within a batch that adds it, numbered as nft does; a
+	// batch that does not add it finds it by name.
+	id := uint32(len(rs.Maps) + 1)
+	m := &Map{Set: &nftables.Set{Table: rs.Table, Name: name, ID: id, IsMap: true,
+		KeyType: nftables.TypeIPAddr, DataType: nftables.TypeVerdict}}
+	rs.Maps = append(rs.Maps, m)
+	return m, concat(ipv4(), []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4},
+		&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: name, SetID: id},
+	})
 }
 
 // InstanceChain and GroupChain name the per-instance and per-group
@@ -335,6 +400,9 @@ func (rs *Ruleset) filter(fwd *nftables.Chain, s Spec, bridges []string) error {
 
 	toInst := &nftables.Chain{Name: ChainToInstances, Table: rs.Table}
 	rs.Chains = append(rs.Chains, toInst)
+	from, fromLookup := rs.vmap(MapFromInstances, offSaddr)
+	to, toLookup := rs.vmap(MapToInstances, offDaddr)
+	rs.add(toInst, "to the instances", toLookup)
 	// The host's own new flows to an instance meet its ingress rules as a
 	// flow from outside does: the host is no member of any group. Its DHCP
 	// server's answers, and what it sends itself (through loopback),
@@ -386,11 +454,13 @@ func (rs *Ruleset) filter(fwd *nftables.Chain, s Spec, bridges []string) error {
 			}
 			rs.add(c, "default drop", verdict(expr.VerdictDrop))
 		}
-		rs.add(fwd, fmt.Sprintf("from %s %s", in.ID, in.Addr),
-			concat(ipv4(), addr(offSaddr, expr.CmpOpEq, self), verdict(expr.VerdictGoto, egress.instanceChain(in.ID))))
-		rs.add(toInst, fmt.Sprintf("to %s %s", in.ID, in.Addr),
-			concat(ipv4(), addr(offDaddr, expr.CmpOpEq, self), verdict(expr.VerdictGoto, ingress.instanceChain(in.ID))))
+		key := self.Addr().AsSlice()
+		from.Elements = append(from.Elements, nftables.SetElement{Key: key,
+			VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: egress.instanceChain(in.ID)}})
+		to.Elements = append(to.Elements, nftables.SetElement{Key: key,
+			VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: ingress.instanceChain(in.ID)}})
 	}
+	rs.add(fwd, "from the instances", fromLookup)
 	rs.add(fwd, "towards the instances", verdict(expr.VerdictGoto, ChainToInstances))
 	if s.Subnet.IsValid() {
 		rs.add(toInst, fmt.Sprintf("nothing else new to %s", s.Subnet),
@@ -513,14 +583,23 @@ func Comment(r *nftables.Rule) string {
 }
 
 // queue adds the whole ruleset to c's next batch.
-func (rs *Ruleset) queue(c *nftables.Conn) {
+func (rs *Ruleset) queue(c *nftables.Conn) error {
 	c.AddTable(rs.Table)
 	for _, ch := range rs.Chains {
 		c.AddChain(ch)
 	}
+	for _, m := range rs.Maps { // after the chains their verdicts name
+		if err := c.AddSet(m.Set, nil); err != nil {
+			return fmt.Errorf("nftables: map %s: %w", m.Set.Name, err)
+		}
+		if err := m.add(c); err != nil {
+			return err
+		}
+	}
 	for _, r := range rs.Rules {
 		c.AddRule(r)
 	}
+	return nil
 }
 
 // Sync builds the ruleset of s and applies it to this network namespace's
@@ -592,15 +671,18 @@ func Apply(c *nftables.Conn, rs *Ruleset) (bool, error) {
 	}
 	// Made whole: a missing table, a base chain to redefine, or a table
 	// not as Apply leaves it (more than one digest).
-	whole := cur == nil || !cur.sameBase(want) || curDigest == manyDigests
+	whole := cur == nil || !cur.sameBase(want) || curDigest == manyDigests || !sameMaps(cur, want)
 	switch {
 	case whole:
 		if cur != nil {
 			c.DelTable(rs.Table)
 		}
-		rs.queue(c)
+		err = rs.queue(c)
 	case changed:
-		rs.queueDiff(c, cur, want)
+		err = rs.queueDiff(c, cur, want)
+	}
+	if err != nil {
+		return false, err
 	}
 	if curDigest != digest {
 		if !whole && curDigest != "" {
@@ -681,7 +763,7 @@ func (s shape) digest() string {
 // (rs's shape): new chains first, so that refilled rules can jump to them;
 // then each changed chain flushed and refilled; stale chains last, once
 // the rules that jumped to them are gone.
-func (rs *Ruleset) queueDiff(c *nftables.Conn, cur, want shape) {
+func (rs *Ruleset) queueDiff(c *nftables.Conn, cur, want shape) error {
 	byChain := map[string][]*nftables.Rule{}
 	for _, r := range rs.Rules {
 		byChain[r.Chain.Name] = append(byChain[r.Chain.Name], r)
@@ -689,6 +771,18 @@ func (rs *Ruleset) queueDiff(c *nftables.Conn, cur, want shape) {
 	for _, ch := range rs.Chains {
 		if _, ok := cur[ch.Name]; !ok {
 			c.AddChain(ch)
+		}
+	}
+	// A map's elements name chains: refilled once the new chains are
+	// there, and before the stale ones go.
+	for _, m := range rs.Maps {
+		k := mapKey(m.Set.Name)
+		if slices.Equal(cur[k].comments, want[k].comments) {
+			continue
+		}
+		c.FlushSet(m.Set)
+		if err := m.add(c); err != nil {
+			return err
 		}
 	}
 	for _, ch := range rs.Chains {
@@ -703,17 +797,39 @@ func (rs *Ruleset) queueDiff(c *nftables.Conn, cur, want shape) {
 			c.AddRule(r)
 		}
 	}
-	stale := slices.Sorted(maps.Keys(cur))
+	stale := slices.DeleteFunc(slices.Sorted(maps.Keys(cur)), func(name string) bool {
+		_, wanted := want[name]
+		return wanted || isMapKey(name)
+	})
 	for _, name := range stale {
-		if _, ok := want[name]; !ok {
-			c.FlushChain(&nftables.Chain{Name: name, Table: rs.Table})
-		}
+		c.FlushChain(&nftables.Chain{Name: name, Table: rs.Table})
 	}
 	for _, name := range stale {
-		if _, ok := want[name]; !ok {
-			c.DelChain(&nftables.Chain{Name: name, Table: rs.Table})
+		c.DelChain(&nftables.Chain{Name: name, Table: rs.Table})
+	}
+	return nil
+}
+
+// A map is in a shape as "@name", which no chain of ours is called.
+func mapKey(name string) string { return "@" + name }
+func isMapKey(key string) bool  { return strings.HasPrefix(key, "@") }
+func mapName(key string) string { return strings.TrimPrefix(key, "@") }
+
+const mapShapeKey = "map"
+
+// sameMaps reports whether a and b have the same maps (their elements
+// aside): a diff refills a map in place, never makes or deletes one.
+func sameMaps(a, b shape) bool { return slices.Equal(mapKeys(a), mapKeys(b)) }
+
+func mapKeys(s shape) []string {
+	var out []string
+	for k := range s {
+		if isMapKey(k) {
+			out = append(out, k)
 		}
 	}
+	slices.Sort(out)
+	return out
 }
 
 // Remove deletes the inet table name; a missing table is not an error.
@@ -795,6 +911,9 @@ func shapeOf(rs *Ruleset) shape {
 		cs.comments = append(cs.comments, Comment(r))
 		s[r.Chain.Name] = cs
 	}
+	for _, m := range rs.Maps {
+		s[mapKey(m.Set.Name)] = chainShape{key: mapShapeKey, comments: slices.Sorted(slices.Values(m.Texts()))}
+	}
 	return s
 }
 
@@ -850,8 +969,28 @@ func load(c *nftables.Conn, family nftables.TableFamily, name string) (shape, st
 		}
 		s[ch.Name] = chainShape{key: chainKey(ch), comments: []string{}}
 	}
+	sets, err := c.GetSets(t)
+	if err != nil {
+		return nil, "", fmt.Errorf("nftables: list sets: %w", err)
+	}
+	for _, set := range sets {
+		s[mapKey(set.Name)] = chainShape{key: mapShapeKey, comments: []string{}}
+	}
 	if known := remembered(digest); known != nil && sameChains(known, s) {
 		return known, digest, nil
+	}
+	for _, set := range sets {
+		elems, err := c.GetSetElements(set)
+		if err != nil {
+			return nil, "", fmt.Errorf("nftables: elements of %s: %w", set.Name, err)
+		}
+		var texts []string
+		for _, e := range elems {
+			kind, chain := verdictOf(e.Val)
+			texts = append(texts, elementText(e.Key, kind, chain))
+		}
+		slices.Sort(texts)
+		s[mapKey(set.Name)] = chainShape{key: mapShapeKey, comments: texts}
 	}
 	rules, err := dumpComments(c.NetNS, family, name)
 	if err != nil {
@@ -866,6 +1005,28 @@ func load(c *nftables.Conn, family nftables.TableFamily, name string) (shape, st
 		s[ch] = cs
 	}
 	return s, digest, nil
+}
+
+// verdictOf decodes a verdict map element's data as the kernel returns
+// it (google/nftables hands it over undecoded): NFTA_VERDICT_CODE, and
+// NFTA_VERDICT_CHAIN for a jump or goto.
+func verdictOf(b []byte) (int32, string) {
+	ad, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		return 0, ""
+	}
+	ad.ByteOrder = binary.BigEndian
+	var kind int32
+	var chain string
+	for ad.Next() {
+		switch ad.Type() {
+		case unix.NFTA_VERDICT_CODE:
+			kind = int32(ad.Uint32())
+		case unix.NFTA_VERDICT_CHAIN:
+			chain = ad.String()
+		}
+	}
+	return kind, chain
 }
 
 // sameChains reports whether a and b have the same chains, alike defined.

@@ -17,6 +17,8 @@ nft add chain inet euca inst-i-1
 nft add chain inet euca to-instances
 nft add chain inet euca out-group-sg-1
 nft add chain inet euca out-inst-i-1
+nft 'add map inet euca from-instances { type ipv4_addr : verdict; }'
+nft 'add map inet euca to-instances { type ipv4_addr : verdict; }'
 nft --debug=mnl add rule inet euca $1 $2
 " 2>&1 | sed 's/\x1b\[[0-9;]*m//g' > "$dump"
 python3 - "$dump" <<'EOF'
