@@ -116,12 +116,19 @@ func applyRules(spec nft.Spec, log *slog.Logger) error {
 
 // removeRules deletes the project's nftables tables: the cluster
 // controller's, and a node's (package nodenet) should one be here.
-func removeRules() error {
+func removeRules() error { return removeTables(nft.TableName, nft.NodeTableName) }
+
+// removeTables deletes the inet tables names.
+func removeTables(names ...string) error {
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	return errors.Join(nft.Remove(c, nft.TableName), nft.Remove(c, nft.NodeTableName))
+	var errs []error
+	for _, n := range names {
+		errs = append(errs, nft.Remove(c, n))
+	}
+	return errors.Join(errs...)
 }
 
 // dhcpServers runs one DHCP server per bridge.

@@ -422,6 +422,11 @@ func Filter(instances []Instance, groups []Group) ([]nft.Instance, []nft.Group, 
 	var targets []nft.Instance
 	members := map[string][]netip.Prefix{}
 	for _, in := range instances {
+		if !in.PrivateIP.IsValid() {
+			// SYSTEM, before its node learned the address: nothing to
+			// name, and its port lets it send nothing but DHCP.
+			continue
+		}
 		for _, g := range slices.Compact(slices.Sorted(slices.Values(in.Groups))) {
 			members[g] = append(members[g], netip.PrefixFrom(in.PrivateIP, 32))
 		}

@@ -107,7 +107,9 @@ func (s *static) Set(ctx context.Context, st State) error {
 		errs = append(errs, allowLoopbackTarget(st.Metadata, []string{s.iface}))
 		errs = append(errs, applyRules(nft.Spec{Bridges: []string{s.iface}, Subnet: s.cfg.Subnet, Metadata: st.Metadata}, s.log))
 	} else {
-		errs = append(errs, removeRules())
+		// Only the controller's own: a node on this host filters its
+		// guests in its table (package nodenet).
+		errs = append(errs, removeTables(nft.TableName))
 	}
 	w := dhcpWant{ifindex: br.Attrs().Index,
 		cfg: dhcp.Config{ServerIP: server, Subnet: s.cfg.Subnet, Broadcast: s.cfg.Broadcast, Router: s.cfg.Router, DNS: s.cfg.DNS, LeaseTime: s.cfg.LeaseTime}}

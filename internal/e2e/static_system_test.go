@@ -65,10 +65,21 @@ func newGuestCloud(t *testing.T, l *lan, feConf, nodeConf []string) *guestCloud 
 	eki := lanRegister(t, g.fe, g.env, g.aws, filepath.Join(dir, "vmlinuz"), "kernel", "--kernel", "true")
 	eri := lanRegister(t, g.fe, g.env, g.aws, filepath.Join(dir, "initrd.img"), "ramdisk", "--ramdisk", "true")
 	g.emi = lanRegister(t, g.fe, g.env, g.aws, filepath.Join(dir, "root.img"), "root", "--kernel", eki, "--ramdisk", eri)
-	// The guests' httpd is what the tests reach; the default group
-	// admits the front-end's address on port 80.
-	g.aws("ec2", "authorize-security-group-ingress", "--group-name", "default", "--protocol", "tcp", "--port", "80", "--cidr", g.fe.IP+"/32")
 	return g
+}
+
+// openHTTPD has the default group admit the front-end's address on port
+// 80, where the guests' httpd is.
+func (g *guestCloud) openHTTPD() {
+	g.aws("ec2", "authorize-security-group-ingress", "--group-name", "default", "--protocol", "tcp", "--port", "80", "--cidr", g.fe.IP+"/32")
+}
+
+// closedHTTPD fails t if the front-end reaches the guest's httpd.
+func (g *guestCloud) closedHTTPD(t *testing.T, ip string) {
+	t.Helper()
+	if out, err := g.fe.run(nil, "curl", "-sS", "-m", "3", "http://"+ip+"/"); err == nil {
+		t.Errorf("the front-end reaches %s's httpd, which the default group does not open to it: %q", ip, out)
+	}
 }
 
 // instance is what DescribeInstances says of one instance's network.
@@ -153,8 +164,9 @@ func needGuests(t *testing.T) {
 // mapped MAC and address from the front-end's DHCP with the block's
 // router, DNS and netmask, the metadata service answers it, a second
 // launch finds the map exhausted and is refused with
-// InsufficientInstanceCapacity, and the pair is free again once the
-// guest is terminated.
+// InsufficientInstanceCapacity, the node filters the guest by its group
+// (its httpd reached once the group opens port 80), and the pair is free
+// again once the guest is terminated.
 func TestStaticMode(t *testing.T) {
 	t.Parallel() // its hosts are network namespaces of its own
 	needGuests(t)
@@ -181,6 +193,10 @@ func TestStaticMode(t *testing.T) {
 			t.Errorf("console lacks %q:\n%s", want, tail(console, 30))
 		}
 	}
+	// The node filters its guest on the operator's bridge: port 80 is
+	// closed to the front-end until the default group opens it.
+	g.closedHTTPD(t, "10.243.10.3")
+	g.openHTTPD()
 	g.reachHTTPD(t, "10.243.10.3", id)
 	g.terminate(t, id)
 	again, err := g.run(t)
@@ -263,7 +279,7 @@ func (d *lanDHCP) lease(mac string) (netip.Addr, bool) {
 // which the cloud does not run; the node learns the address from the
 // server's answer, DescribeInstances shows it (Eucalyptus showed
 // 0.0.0.0), and the guest, its port now holding it to that address,
-// serves the front-end.
+// serves the front-end once its group opens port 80.
 func TestSystemMode(t *testing.T) {
 	t.Parallel() // its hosts are network namespaces of its own
 	needGuests(t)
@@ -301,6 +317,8 @@ func TestSystemMode(t *testing.T) {
 		t.Errorf("console lacks the lease %s:\n%s", leased, tail(console, 20))
 	}
 	g.console(t, id, "EUCA-HTTPD")
+	g.closedHTTPD(t, leased.String())
+	g.openHTTPD()
 	eventually(t, "the front-end reaches the guest's httpd", 2*time.Minute, func() error {
 		out, err := g.fe.run(nil, "curl", "-sS", "-m", "5", "http://"+leased.String()+"/")
 		if err != nil {

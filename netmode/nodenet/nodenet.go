@@ -56,6 +56,10 @@ type Network struct {
 	// name. Only ID, PrivateIP and Groups matter here.
 	Instances []netmode.Instance
 	Groups    []netmode.Group
+	// Filter, with no segments, has the node filter its guests on the
+	// operator's bridge (STATIC, SYSTEM), on the controller's host too.
+	// Subnet is then invalid: the LAN's other hosts are let be.
+	Filter bool
 }
 
 // Segment is one of the cluster's networks: a bridge carried between
@@ -123,6 +127,9 @@ func (a *Agent) Set(ctx context.Context, n Network) error {
 	defer a.mu.Unlock()
 	if err := check(n); err != nil {
 		return fmt.Errorf("node network: %w", err)
+	}
+	if len(n.Segments) == 0 && n.Filter {
+		return a.filterOnly(n)
 	}
 	if len(n.Segments) == 0 {
 		return a.closeLocked()
@@ -327,6 +334,26 @@ func (a *Agent) removeStale(bridges, tunnels map[string]bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// filterOnly is Set for a network of no segments that the node filters
+// (STATIC, SYSTEM): its guests are on the operator's bridge, which
+// br_netfilter must hand to the inet hooks, and on no tunnel of ours.
+func (a *Agent) filterOnly(n Network) error {
+	a.shared = false
+	errs := []error{a.removeStale(nil, nil)}
+	for _, p := range []string{bridgeNF4, bridgeNF6} {
+		if _, err := link.WriteSysctl(p, "1"); err != nil {
+			errs = append(errs, fmt.Errorf("filtering the guests needs br_netfilter: sysctl %s: %w", p, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("node network: %w", err)
+	}
+	if err := a.filter(n); err != nil {
+		return fmt.Errorf("node network: %w", err)
+	}
+	return nil
 }
 
 // filter reconciles the table euca-node with the security groups of n.

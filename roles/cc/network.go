@@ -153,6 +153,13 @@ func (a *modeNetwork) Segments(n ccapi.Network) []ncapi.Segment {
 	return out
 }
 
+// FilterAtNodes: in STATIC and SYSTEM the guests sit on the operator's
+// bridge, each node's, and nothing of this host is on their path: each
+// node filters its own (ncapi.Network.Filter).
+func (a *modeNetwork) FilterAtNodes() bool {
+	return a.m.Name() == netmode.Static || a.m.Name() == netmode.System
+}
+
 func (a *modeNetwork) Set(ctx context.Context, n ccapi.Network) error {
 	if !n.Metadata.IsValid() {
 		n.Metadata = a.relay

@@ -28,6 +28,9 @@ import (
 type spanning interface {
 	SetPeers(peers []netip.Addr)
 	Segments(n ccapi.Network) []ncapi.Segment
+	// FilterAtNodes reports whether each node, on this host or another,
+	// enforces the security groups for its own guests (STATIC, SYSTEM).
+	FilterAtNodes() bool
 }
 
 // overlay is what the CC keeps of it.
@@ -85,11 +88,20 @@ func (c *Cluster) joinNode(ctx context.Context, name string, n ncapi.Node, have 
 		c.log.Log(ctx, level, "cc: node's underlay address unknown; its instances get no network until it resolves", "node", name, "err", err)
 		return
 	}
-	if !addr.IsValid() {
-		return // on this host
+	var doc ncapi.Network
+	switch {
+	case !addr.IsValid() && !sp.FilterAtNodes():
+		return // on this host: the network mode's bridges are its already
+	case !addr.IsValid():
+		// On this host, guests on the operator's bridge: the node
+		// filters them, with no segment to join.
+		c.netMu.Lock()
+		doc = nodeNetworkOf(c.desired, nil, nil, true)
+		c.netMu.Unlock()
+	default:
+		c.prunePeers(sp)
+		doc, err = c.nodeNetwork(sp, name, addr)
 	}
-	c.prunePeers(sp)
-	doc, err := c.nodeNetwork(sp, name, addr)
 	if err != nil {
 		c.log.WarnContext(ctx, "cc: node network", "node", name, "err", err)
 		return
@@ -215,7 +227,7 @@ func (c *Cluster) nodeNetwork(sp spanning, name string, addr netip.Addr) (ncapi.
 	c.netMu.Lock()
 	n := c.desired
 	c.netMu.Unlock()
-	doc := nodeNetworkOf(n, sp.Segments(n), remotes)
+	doc := nodeNetworkOf(n, sp.Segments(n), remotes, sp.FilterAtNodes())
 
 	c.ov.mu.Lock()
 	defer c.ov.mu.Unlock()
@@ -298,9 +310,13 @@ func sortedAddrs(m map[string]netip.Addr) []netip.Addr {
 	return slices.Compact(out)
 }
 
-// nodeNetworkOf is the node API's form of the zone's network n.
-func nodeNetworkOf(n ccapi.Network, segs []ncapi.Segment, remotes []netip.Addr) ncapi.Network {
+// nodeNetworkOf is the node API's form of the zone's network n; filter:
+// the node filters its guests itself (ncapi.Network.Filter).
+func nodeNetworkOf(n ccapi.Network, segs []ncapi.Segment, remotes []netip.Addr, filter bool) ncapi.Network {
 	out := ncapi.Network{Subnet: n.Subnet, Segments: []ncapi.Segment{}, Instances: []ncapi.NetInstance{}, Groups: []ncapi.SecurityGroup{}}
+	if filter {
+		out.Filter, out.Subnet = true, netip.Prefix{}
+	}
 	for _, s := range segs {
 		s.Remotes = remotes
 		out.Segments = append(out.Segments, s)

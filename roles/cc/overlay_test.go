@@ -176,6 +176,7 @@ func overlayInNamespace(t *testing.T, e *env) {
 type spanningFake struct{ *fakeNetwork }
 
 func (spanningFake) SetPeers([]netip.Addr) {}
+func (spanningFake) FilterAtNodes() bool   { return false }
 func (spanningFake) Segments(ccapi.Network) []ncapi.Segment {
 	return []ncapi.Segment{{Bridge: "euca-br0", VNI: 1, Gateway: netip.MustParseAddr("10.1.0.1")}}
 }
@@ -194,5 +195,36 @@ func TestOverlayUnresolvedNodeWarnsOnce(t *testing.T) {
 	}
 	if n := strings.Count(buf.String(), "underlay address unknown"); n != 1 {
 		t.Errorf("warned %d times, want once:\n%s", n, buf.String())
+	}
+}
+
+// TestFilterAtNodes: in SYSTEM (and STATIC) the guests are on the
+// operator's bridge, and a node filters its own, even on this host: it is
+// handed the groups with no segment, no subnet, and Filter set.
+func TestFilterAtNodes(t *testing.T) {
+	e := newEnv(t, "GREEDY", []string{"localhost"}, room(4))
+	m, err := netmode.New(netmode.Config{Mode: netmode.System}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c, err := New(ctx, e.cfg, e.st, e.dial, NetworkOf(m), testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Teardown(ctx)
+	n := ccapi.Network{Subnet: netip.MustParsePrefix("10.243.8.0/24"),
+		Instances: []ccapi.NetInstance{{ID: "i-0", MAC: "d2:00:00:00:00:02", PrivateIP: netip.MustParseAddr("10.243.8.5"), Groups: []string{"sg-1"}}},
+		Groups:    []ccapi.SecurityGroup{{ID: "sg-1", Ingress: []ccapi.Rule{{Protocol: "tcp", FromPort: 80, ToPort: 80, PeerGroup: "sg-1"}}}}}
+	if err := c.SetNetwork(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	c.poll(ctx)
+	f := e.nodes["localhost"]
+	f.mu.Lock()
+	got := f.net
+	f.mu.Unlock()
+	if got == nil || !got.Filter || len(got.Segments) != 0 || got.Subnet.IsValid() || len(got.Instances) != 1 || len(got.Groups) != 1 {
+		t.Fatalf("the node on this host was handed %+v", got)
 	}
 }

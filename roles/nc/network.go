@@ -24,7 +24,7 @@ func NodeNetwork(a *nodenet.Agent) Network { return agentNetwork{a} }
 type agentNetwork struct{ a *nodenet.Agent }
 
 func (g agentNetwork) Set(ctx context.Context, n ncapi.Network) error {
-	nn := nodenet.Network{Subnet: n.Subnet}
+	nn := nodenet.Network{Subnet: n.Subnet, Filter: n.Filter}
 	for _, s := range n.Segments {
 		nn.Segments = append(nn.Segments, nodenet.Segment{Bridge: s.Bridge, VNI: s.VNI, Gateway: s.Gateway, Remotes: s.Remotes})
 	}

@@ -153,6 +153,12 @@ type Network struct {
 	Subnet    netip.Prefix    `json:"subnet"`
 	Instances []NetInstance   `json:"instances"` // every instance of the cluster: targets and peers of the groups
 	Groups    []SecurityGroup `json:"groups"`
+	// Filter has the node enforce the security groups on its guests'
+	// traffic although it joins no segment (STATIC, SYSTEM: the guests are
+	// on the operator's LAN and no other host of the cloud is on their
+	// path), on a host of the cluster controller's too. Subnet is then
+	// invalid: the LAN's other hosts are not the groups' to decide for.
+	Filter bool `json:"filter,omitempty"`
 }
 
 // Segment is one network of the cluster: a bridge carried between hosts
