@@ -292,30 +292,19 @@ type echoConn struct {
 
 func serveEcho(t *testing.T, ns netns.NsHandle, addr string) {
 	t.Helper()
-	var ln net.Listener
-	nstest.MustDo(t, ns, func() (err error) { ln, err = net.Listen("tcp4", addr); return err })
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	nstest.Serve(t, ns, addr, func(c net.Conn) {
+		defer c.Close()
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if _, err := c.Write([]byte(line)); err != nil {
-						return
-					}
-				}
-			}()
+			if _, err := c.Write([]byte(line)); err != nil {
+				return
+			}
 		}
-	}()
+	})
 }
 
 func dialEcho(t *testing.T, ns netns.NsHandle, addr string) *echoConn {

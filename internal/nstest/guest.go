@@ -73,9 +73,9 @@ func SetMTU(t testing.TB, ns netns.NsHandle, name string, mtu int) {
 	})
 }
 
-// ServeWho listens on addr in ns and tells each connection the address it
-// came from, as the server sees it, until the test ends.
-func ServeWho(t testing.TB, ns netns.NsHandle, addr string) {
+// Serve listens on addr in ns and hands each connection to handle, on a
+// goroutine of its own, until the test ends.
+func Serve(t testing.TB, ns netns.NsHandle, addr string, handle func(net.Conn)) {
 	t.Helper()
 	var ln net.Listener
 	MustDo(t, ns, func() (err error) {
@@ -89,10 +89,19 @@ func ServeWho(t testing.TB, ns netns.NsHandle, addr string) {
 			if err != nil {
 				return
 			}
-			fmt.Fprintln(c, c.RemoteAddr().(*net.TCPAddr).IP)
-			c.Close()
+			go handle(c)
 		}
 	}()
+}
+
+// ServeWho listens on addr in ns and tells each connection the address it
+// came from, as the server sees it, until the test ends.
+func ServeWho(t testing.TB, ns netns.NsHandle, addr string) {
+	t.Helper()
+	Serve(t, ns, addr, func(c net.Conn) {
+		defer c.Close()
+		fmt.Fprintln(c, c.RemoteAddr().(*net.TCPAddr).IP)
+	})
 }
 
 // Who connects from ns to addr (a ServeWho listener) and returns the
