@@ -127,11 +127,22 @@ func overlayInNamespace(t *testing.T, e *env) {
 	if k := sent("192.0.2.8"); k != before {
 		t.Errorf("an unchanged network sent again (%d, then %d)", before, k)
 	}
-	// The network changes: it is sent again.
+	// The network changes: it is sent again, at a poll that SetNetwork asks
+	// Run for at once (a changed rule is in force on the nodes within a
+	// second, not at the next poll).
+	select {
+	case <-c.kick:
+	default:
+	}
 	n.Instances = append(n.Instances, ccapi.NetInstance{ID: "i-1", MAC: "d0:0d:0a:7c:00:03", PrivateIP: netip.MustParseAddr("10.124.0.3"), Groups: []string{"sg-1"}})
 	if err := c.SetNetwork(ctx, n); err != nil {
 		t.Error(err)
 		return
+	}
+	select {
+	case <-c.kick:
+	default:
+		t.Error("SetNetwork did not ask for a poll")
 	}
 	round()
 	if k := sent("192.0.2.8"); k != before+1 || len(e.nodes["192.0.2.8"].net.Instances) != 2 {
