@@ -311,7 +311,7 @@ if [ -s /run/user-data ]; then
       last=
       while :; do
         if body=$(timeout 3 wget -q -O - "$url" 2>/dev/null); then
-          now="EUCA-POLL-OK url=$url body=$(echo $body)"
+          now="EUCA-POLL-OK url=$url body=$(printf '%s' "$body" | tr '\n' ' ')"
         else
           now="EUCA-POLL-FAIL url=$url"
         fi
