@@ -19,10 +19,18 @@
 // DHCP, the metadata redirect and NAT stay on this host for them all, and
 // the DHCP server offers the tunnel's MTU (option 26: the underlay's less
 // 50 bytes) so that guests do not send frames the tunnel would drop.
-//   - STATIC: the operator's bridge (VNET_BRIDGE) and DHCP of the VNET_MACMAP
-//     pairs, the metadata redirect, no NAT and no filtering.
-//   - SYSTEM: taps on the operator's bridge, random MACs, and nothing else:
-//     an outside DHCP server gives the addresses.
+//   - STATIC: the operator's bridge (VNET_BRIDGE; on a front-end without
+//     guests, VNET_INTERFACE) and DHCP of the VNET_MACMAP pairs, the
+//     metadata redirect, no NAT.
+//   - SYSTEM: the operator's bridge, random locally administered MACs, and
+//     nothing on the cluster controller's side: an outside DHCP server
+//     gives the addresses.
+//
+// In STATIC and SYSTEM no host of the cloud is on the guests' path (their
+// router is the operator's), so each node filters its own guests by their
+// security groups (package nodenet, Network.Filter), and learns SYSTEM
+// guests' addresses from their DHCP (package guestport), which also holds
+// every guest, in every mode, to its own MAC and address.
 //
 // A Mode reconciles: Set takes the whole desired State (every instance and
 // security group), makes what is missing, changes what differs and removes

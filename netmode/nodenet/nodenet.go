@@ -18,6 +18,16 @@
 // nf_conntrack_bridge (not in this kernel) it has no connection state, so
 // it could not let the answers of a guest's own connections back in.
 //
+// STATIC and SYSTEM. The guests sit on the operator's bridge, each node's,
+// and reach the LAN and each other through it: no host of the cloud is on
+// their path. The controller hands every node (on its own host too) a
+// network of no segments with Filter set, and the node enforces its
+// guests' groups in the same table, stateful as above, with no subnet: the
+// LAN's other hosts are not the groups' to decide for. A packet's source
+// address is true there because each guest's port is held to its own
+// (package guestport), and a SYSTEM guest whose address is not learned
+// yet is no target: its port lets it send nothing but DHCP.
+//
 // Everything carries the project's names (bridges as the controller names
 // them, "euca-vx<VNI>", the table euca-node); Set makes what is missing
 // and removes what it made and no longer wants, and netmode's Close
