@@ -136,6 +136,15 @@ func MAC(ip netip.Addr) net.HardwareAddr {
 	return net.HardwareAddr{MACPrefix[0], MACPrefix[1], a[0], a[1], a[2], a[3]}
 }
 
+// AddrOfMAC is the private address a MAC made by MAC stands for (the
+// inverse of MAC); ok is false for a MAC of another scheme.
+func AddrOfMAC(m net.HardwareAddr) (ip netip.Addr, ok bool) {
+	if len(m) != 6 || m[0] != MACPrefix[0] || m[1] != MACPrefix[1] {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4([4]byte{m[2], m[3], m[4], m[5]}), true
+}
+
 // SystemMACPrefix is the first byte of SYSTEM mode's MACs: D0 (the
 // cloud's) with the locally-administered bit set, since on the operator's
 // LAN a made-up MAC must not pass for a vendor's (unicast: bit 0 clear).

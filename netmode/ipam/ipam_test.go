@@ -131,7 +131,13 @@ func TestMAC(t *testing.T) {
 	if got := MAC(ma("172.31.0.2")).String(); got != "d0:0d:ac:1f:00:02" {
 		t.Fatalf("MAC = %s", got)
 	}
+	if ip, ok := AddrOfMAC(MAC(ma("172.31.0.2"))); !ok || ip != ma("172.31.0.2") {
+		t.Fatalf("AddrOfMAC(MAC(172.31.0.2)) = %v, %v", ip, ok)
+	}
 	r1, r2 := RandomMAC(), RandomMAC()
+	if _, ok := AddrOfMAC(r1); ok {
+		t.Fatalf("AddrOfMAC(%s) of a random MAC", r1)
+	}
 	if r1[0] != SystemMACPrefix || len(r1) != 6 {
 		t.Fatalf("RandomMAC = %s", r1)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/euca-cloud/euca/netmode/guestport"
+	"github.com/euca-cloud/euca/netmode/ipam"
 	"github.com/euca-cloud/euca/netmode/link"
 	"github.com/euca-cloud/euca/roles/nc/ncapi"
 )
@@ -40,11 +41,8 @@ func (n *Node) UsePorts(p Ports) {
 // documentation's node blocks do), else the one the cluster controller
 // names (its network's).
 func (n *Node) bridge(req ncapi.InstanceRequest) string {
-	switch strings.ToUpper(n.cfg.VNetMode) {
-	case "STATIC", "SYSTEM":
-		if n.cfg.VNetBridge != "" {
-			return n.cfg.VNetBridge
-		}
+	if (n.system() || strings.EqualFold(n.cfg.VNetMode, "STATIC")) && n.cfg.VNetBridge != "" {
+		return n.cfg.VNetBridge
 	}
 	return req.Bridge
 }
@@ -52,9 +50,10 @@ func (n *Node) bridge(req ncapi.InstanceRequest) string {
 // learns reports whether ports learn their guest's address from its DHCP:
 // in SYSTEM mode, the operator's DHCP server gives it (and may give
 // another at a renewal); elsewhere only while the cloud gave none.
-func (n *Node) learns(addr netip.Addr) bool {
-	return strings.EqualFold(n.cfg.VNetMode, "SYSTEM") || !addr.IsValid()
-}
+func (n *Node) learns(addr netip.Addr) bool { return n.system() || !addr.IsValid() }
+
+// system reports whether the node's network mode is SYSTEM.
+func (n *Node) system() bool { return strings.EqualFold(n.cfg.VNetMode, "SYSTEM") }
 
 // syncPorts applies the ports of the instances that hold a guest (from
 // acceptance until their guest is gone): called when one is accepted,
@@ -76,8 +75,14 @@ func (n *Node) syncPorts(ctx context.Context) {
 		if err != nil {
 			continue // none given: the hypervisor chose; nothing to hold it to
 		}
+		addr := in.addrLocked()
+		if !addr.IsValid() && !n.system() {
+			// Not SYSTEM, and a request from before requests carried the
+			// address: the managed modes made the MAC from it.
+			addr, _ = ipam.AddrOfMAC(mac)
+		}
 		ps = append(ps, guestport.Port{ID: in.id, Name: link.PortName(in.id), MAC: mac,
-			Addr: in.addrLocked(), Learn: n.learns(in.req.PrivateIP)})
+			Addr: addr, Learn: n.learns(addr)})
 	}
 	n.mu.Unlock()
 	sort.Slice(ps, func(i, j int) bool { return ps[i].ID < ps[j].ID })

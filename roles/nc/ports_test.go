@@ -86,3 +86,19 @@ func TestLearned(t *testing.T) {
 		t.Fatalf("a restarted node reports %v, want the learned %v", got.PrivateIP, addr)
 	}
 }
+
+// TestPortsOldRequest: an instance accepted before requests carried its
+// address (a node upgraded with guests running) is held to the address
+// its managed-mode MAC stands for, not cut off until it leases again.
+func TestPortsOldRequest(t *testing.T) {
+	h := newHost(t, nil)
+	n := h.start()
+	fp := &fakePorts{}
+	n.UsePorts(fp)
+	req := h.req("i-0000000000000033")
+	req.MAC = "d0:0d:ac:1f:00:21"
+	running(t, n, req)
+	if ps := fp.ports(); len(ps) != 1 || ps[0].Addr != netip.MustParseAddr("172.31.0.33") || ps[0].Learn {
+		t.Fatalf("ports %+v", ps)
+	}
+}
