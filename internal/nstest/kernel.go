@@ -96,3 +96,18 @@ func RuleHandles(t testing.TB, ns netns.NsHandle, table string) map[string]uint6
 	}
 	return out
 }
+
+// Bridge makes the bridge name in ns, up, with the links ports of ns on it.
+func Bridge(t testing.TB, ns netns.NsHandle, name string, ports ...string) {
+	t.Helper()
+	MustDo(t, ns, func() error {
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+		if err := netlink.LinkAdd(br); err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(br)
+	})
+	for _, p := range ports {
+		Attach(t, ns, p, name)
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"github.com/euca-cloud/euca/internal/nstest"
 	"github.com/euca-cloud/euca/netmode/dhcp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/vishvananda/netlink"
 )
 
 var (
@@ -99,17 +98,9 @@ func FuzzParseACK(f *testing.F) {
 //	guest eth0 ── stsg ─ stsbr ─ stsl ── lan eth0 10.243.3.1 (DHCP server)
 func TestKernelLearn(t *testing.T) {
 	host, guest, lan := nstest.New(t), nstest.New(t), nstest.New(t)
-	nstest.MustDo(t, host, func() error {
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "stsbr"}}
-		if err := netlink.LinkAdd(br); err != nil {
-			return err
-		}
-		return netlink.LinkSetUp(br)
-	})
 	nstest.Veth(t, host, "stsg", guest, "eth0", guestMAC)
 	nstest.Veth(t, host, "stsl", lan, "eth0", nil)
-	nstest.Attach(t, host, "stsg", "stsbr")
-	nstest.Attach(t, host, "stsl", "stsbr")
+	nstest.Bridge(t, host, "stsbr", "stsg", "stsl")
 	nstest.Addr(t, lan, "eth0", "10.243.3.1/24")
 	var srv *dhcp.Server
 	nstest.MustDo(t, lan, func() (err error) {

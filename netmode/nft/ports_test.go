@@ -11,7 +11,6 @@ import (
 
 	"github.com/euca-cloud/euca/internal/nstest"
 	"github.com/google/nftables"
-	"github.com/vishvananda/netlink"
 )
 
 func TestBuildPorts(t *testing.T) {
@@ -59,17 +58,9 @@ func TestKernelPorts(t *testing.T) {
 	om, _ := net.ParseMAC("02:43:00:00:00:66")
 	gip, oip, dst := ma("10.243.2.10"), ma("10.243.2.66"), ma("10.243.2.1")
 	zero, bcast := ma("0.0.0.0"), ma("255.255.255.255")
-	nstest.MustDo(t, host, func() error {
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "stsbr"}}
-		if err := netlink.LinkAdd(br); err != nil {
-			return err
-		}
-		return netlink.LinkSetUp(br)
-	})
 	nstest.Veth(t, host, "stsg", guest, "eth0", gm)
 	nstest.Veth(t, host, "stsl", lan, "eth0", nil)
-	nstest.Attach(t, host, "stsg", "stsbr")
-	nstest.Attach(t, host, "stsl", "stsbr")
+	nstest.Bridge(t, host, "stsbr", "stsg", "stsl")
 	capture := nstest.Listen(t, lan, "eth0")
 
 	udp := func(srcMAC net.HardwareAddr, src, dst netip.Addr, sport, dport uint16, marker string) []byte {

@@ -51,25 +51,7 @@ type hosts struct {
 
 func lanBridge(t *testing.T, ns netns.NsHandle, ports ...string) {
 	t.Helper()
-	nstest.MustDo(t, ns, func() error {
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "lan0"}}
-		if err := netlink.LinkAdd(br); err != nil {
-			return err
-		}
-		if err := netlink.LinkSetUp(br); err != nil {
-			return err
-		}
-		for _, p := range ports {
-			l, err := netlink.LinkByName(p)
-			if err != nil {
-				return err
-			}
-			if err := netlink.LinkSetMaster(l, br); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	nstest.Bridge(t, ns, "lan0", ports...)
 }
 
 // metadata GETs a path of 169.254.169.254 from ns and checks the metadata
