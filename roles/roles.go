@@ -411,8 +411,11 @@ func startNode(ctx context.Context, o Options, st *store.Store, src nc.ImageSour
 		}
 		node.UseNetwork(nc.NodeNetwork(agent))
 		// Its guests may send only as themselves, in every mode; in
-		// SYSTEM it learns their addresses from their DHCP.
-		node.UsePorts(guestport.New(func(id string, l guestport.Lease) { node.Learned(id, l.Addr) }, log))
+		// SYSTEM it learns their addresses from their DHCP. The sim
+		// driver's guests have no ports to guard.
+		if drv.Name() != "sim" {
+			node.UsePorts(guestport.New(func(id string, l guestport.Lease) { node.Learned(id, l.Addr) }, log))
+		}
 	}
 	background("nc", func(ctx context.Context) error {
 		defer drv.Close()
