@@ -68,7 +68,7 @@ func (f *fakeNode) RunInstance(ctx context.Context, req ncapi.InstanceRequest) e
 		return ncapi.ErrNoCapacity
 	}
 	f.insts[req.ID] = ncapi.InstanceStatus{ID: req.ID, State: ncapi.StatePending, Holds: req.Holds,
-		LaunchedAt: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)}
+		LaunchedAt: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), PrivateIP: req.PrivateIP}
 	return nil
 }
 
@@ -127,7 +127,8 @@ func testNode(t *testing.T, makeNode func(t *testing.T, f *fakeNode) ncapi.Node)
 	ctx := reqid.With(context.Background(), "req-42")
 	small := ncapi.Resources{Cores: 1, MemoryMiB: 128, DiskGiB: 2}
 	req := ncapi.InstanceRequest{ID: "i-0123456789abcdef0", VMType: "m1.small", Holds: small,
-		Image: ncapi.ImageRef{ID: "emi-1", SHA256: strings.Repeat("a", 64), Size: 10}, MAC: "d0:0d:01:02:03:04", Bridge: "euca-br0"}
+		Image: ncapi.ImageRef{ID: "emi-1", SHA256: strings.Repeat("a", 64), Size: 10}, MAC: "d0:0d:01:02:03:04", Bridge: "euca-br0",
+		PrivateIP: netip.MustParseAddr("10.1.2.3")}
 
 	if err := n.RunInstance(ctx, req); err != nil {
 		t.Fatal(err)
@@ -143,7 +144,8 @@ func testNode(t *testing.T, makeNode func(t *testing.T, f *fakeNode) ncapi.Node)
 		t.Fatal(err)
 	}
 	if len(s.Instances) != 1 || s.Instances[0].ID != req.ID || s.Instances[0].State != ncapi.StatePending ||
-		!s.Instances[0].LaunchedAt.Equal(time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)) || s.Free != f.max.Sub(small) {
+		!s.Instances[0].LaunchedAt.Equal(time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)) || s.Free != f.max.Sub(small) ||
+		s.Instances[0].PrivateIP != req.PrivateIP {
 		t.Fatalf("describe: %+v", s)
 	}
 
@@ -190,6 +192,7 @@ func testNode(t *testing.T, makeNode func(t *testing.T, f *fakeNode) ncapi.Node)
 			{Protocol: "tcp", FromPort: 22, ToPort: 22, CIDR: netip.MustParsePrefix("0.0.0.0/0")},
 			{Protocol: "-1", FromPort: -1, ToPort: -1, PeerGroup: "sg-1"}},
 			Egress: []ncapi.Rule{{Protocol: "icmp", FromPort: 8, ToPort: 0, PeerGroup: "sg-1"}}}},
+		Filter: true,
 	}
 	if err := n.SetNetwork(ctx, nw); err != nil {
 		t.Fatal(err)
