@@ -17,7 +17,8 @@ import (
 //
 // A guest may send only frames from its own MAC; IPv4 only from its own
 // address, or from 0.0.0.0 to a DHCP server (udp 68 to 67: DISCOVER and
-// REQUEST before it has an address); ARP only for IPv4 over Ethernet, with
+// REQUEST before it has an address), and never as a DHCP server (udp from
+// port 67); ARP only for IPv4 over Ethernet, with
 // its own MAC as sender and its own address (or 0.0.0.0: a probe) as the
 // sender address. Everything else it sends drops: IPv6 (instances have no
 // IPv6 addresses the cloud could vouch for), VLAN tags (which would carry
@@ -105,6 +106,12 @@ func (rs *Ruleset) portRules(c *nftables.Chain, p Port) {
 		return concat(payload(expr.PayloadBaseLLHeader, 12, etherIPv4, expr.CmpOpEq),
 			payload(expr.PayloadBaseNetworkHeader, 12, src, expr.CmpOpEq))
 	}
+	// No guest answers DHCP: a forged answer to another guest would
+	// have that guest's node learn an address of the forger's choosing
+	// (SYSTEM), and mislead the guest itself.
+	rs.add(c, "no dhcp answers", concat(payload(expr.PayloadBaseLLHeader, 12, etherIPv4, expr.CmpOpEq),
+		payload(expr.PayloadBaseNetworkHeader, 9, []byte{unix.IPPROTO_UDP}, expr.CmpOpEq),
+		port(0, 67, 67), verdict(expr.VerdictDrop)))
 	if p.Addr.IsValid() {
 		a := p.Addr.As4()
 		rs.add(c, "arp as "+p.Addr.String(), arpFrom(a[:]))

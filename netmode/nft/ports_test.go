@@ -23,12 +23,12 @@ func TestBuildPorts(t *testing.T) {
 	if got, want := rs.Comments(ChainPorts), []string{"from i-1 euvm-1", "from i-2 euvm-2"}; !slices.Equal(got, want) {
 		t.Errorf("ports chain %q, want %q", got, want)
 	}
-	if got, want := rs.Comments(PortChain("i-1")), []string{"not from 02:43:00:00:00:0a", "arp as 10.243.2.10",
+	if got, want := rs.Comments(PortChain("i-1")), []string{"not from 02:43:00:00:00:0a", "no dhcp answers", "arp as 10.243.2.10",
 		"ipv4 from 10.243.2.10", "arp probe", "dhcp from 0.0.0.0", "nothing else"}; !slices.Equal(got, want) {
 		t.Errorf("port chain %q, want %q", got, want)
 	}
 	// Before its address is known a port may send DHCP and probes only.
-	if got, want := rs.Comments(PortChain("i-2")), []string{"not from 02:43:00:00:00:0a", "arp probe", "dhcp from 0.0.0.0",
+	if got, want := rs.Comments(PortChain("i-2")), []string{"not from 02:43:00:00:00:0a", "no dhcp answers", "arp probe", "dhcp from 0.0.0.0",
 		"nothing else"}; !slices.Equal(got, want) {
 		t.Errorf("port chain without an address %q, want %q", got, want)
 	}
@@ -84,6 +84,7 @@ func TestKernelPorts(t *testing.T) {
 			{m("arp-spoof-sha"), nstest.ARPFrame(gm, om, gip, dst, m("arp-spoof-sha"))},
 			{m("dhcp"), udp(gm, zero, bcast, 68, 67, m("dhcp"))},
 			{m("zero-not-dhcp"), udp(gm, zero, bcast, 68, 53, m("zero-not-dhcp"))},
+			{m("dhcp-answer"), udp(gm, gip, bcast, 67, 68, m("dhcp-answer"))},
 			{m("ipv6"), nstest.EtherFrame(gm, nstest.Broadcast, 0x86dd, append(ipv6, m("ipv6")...))},
 			{m("vlan"), nstest.EtherFrame(gm, nstest.Broadcast, 0x8100, vlan)},
 			// Last, and passing in every round: once it is in, whatever
@@ -136,7 +137,7 @@ func TestKernelPorts(t *testing.T) {
 	})
 	sync()
 	check("without the table", send(3), "udp", "spoof-ip", "spoof-mac", "arp", "arp-probe", "arp-spoof-ip",
-		"arp-spoof-sha", "dhcp", "zero-not-dhcp", "ipv6", "vlan")
+		"arp-spoof-sha", "dhcp", "zero-not-dhcp", "dhcp-answer", "ipv6", "vlan")
 	nstest.MustDo(t, host, func() error {
 		c, err := nftables.New()
 		if err != nil {
