@@ -415,20 +415,17 @@ func (m *managed) rules(st State, nets []*network) (nft.Spec, error) {
 }
 
 // Filter is the security-group part of a state as the nftables rules
-// take it: every instance a target, and each group's rules both ways with
-// peer groups resolved into their members' addresses. Rules the IPv4
-// filter cannot express (ICMPv6) are left out.
+// take it: every instance a target, and each group's rules both ways (a
+// peer group's members are the targets in that group, which the table
+// keeps as a set of addresses). Rules the IPv4 filter cannot express
+// (ICMPv6) are left out.
 func Filter(instances []Instance, groups []Group) ([]nft.Instance, []nft.Group, error) {
 	var targets []nft.Instance
-	members := map[string][]netip.Prefix{}
 	for _, in := range instances {
 		if !in.PrivateIP.IsValid() {
 			// SYSTEM, before its node learned the address: nothing to
 			// name, and its port lets it send nothing but DHCP.
 			continue
-		}
-		for _, g := range slices.Compact(slices.Sorted(slices.Values(in.Groups))) {
-			members[g] = append(members[g], netip.PrefixFrom(in.PrivateIP, 32))
 		}
 		targets = append(targets, nft.Instance{ID: in.ID, Addr: in.PrivateIP, Groups: in.Groups})
 	}
@@ -445,7 +442,7 @@ func Filter(instances []Instance, groups []Group) ([]nft.Instance, []nft.Group, 
 			nr := nft.Rule{Proto: proto, FromPort: r.FromPort, ToPort: r.ToPort}
 			switch {
 			case r.PeerGroup != "":
-				nr.Peers = members[r.PeerGroup]
+				nr.PeerGroup = r.PeerGroup
 			case r.CIDR.IsValid():
 				nr.Peers = []netip.Prefix{r.CIDR}
 			}

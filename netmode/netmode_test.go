@@ -181,8 +181,12 @@ func TestRulesFromState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := rs.Comments("group-sg-web"); !slices.Equal(got, []string{"tcp 80-80 from 0.0.0.0/0", "tcp 5432-5432 from 172.31.0.3/32"}) {
-		t.Errorf("sg-web rules %q (peer group sg-app = i-app's address; icmpv6 left out)", got)
+	if got := rs.Comments("group-sg-web"); !slices.Equal(got, []string{"tcp 80-80 from 0.0.0.0/0", "tcp 5432-5432 from group sg-app"}) {
+		t.Errorf("sg-web rules %q (peer group sg-app; icmpv6 left out)", got)
+	}
+	if i := slices.IndexFunc(rs.Maps, func(m *nft.Map) bool { return m.Set.Name == nft.MembersSet("sg-app") }); i < 0 ||
+		!slices.Equal(rs.Maps[i].Texts(), []string{"172.31.0.3"}) {
+		t.Errorf("sg-app's members are not i-app's address: %v", rs.Maps)
 	}
 	if got := rs.Comments(nft.ChainPrerouting); !slices.Equal(got, []string{"metadata from euca-br0 to 172.31.0.1:8773", "elastic 203.0.113.10 to 172.31.0.2"}) {
 		t.Errorf("prerouting %q", got)

@@ -110,24 +110,21 @@ func timed(s nft.Spec) time.Duration {
 
 // spec is a cloud of n groups, each with members instances and rules
 // ingress rules: a CIDR rule per port range, and every fifth rule naming
-// the next group as its source (its members' addresses). Variant 1
+// the next group as its source (its members, as netmode hands them over). Variant 1
 // changes one port of one rule of the middle group, variant 2 launches
 // one more instance into it (a peer of the group before it).
 func spec(n, rules, members, variant int) nft.Spec {
 	s := nft.Spec{Bridges: []string{"euca-br0"}, Subnet: netip.MustParsePrefix("10.0.0.0/8"), Filter: true,
 		Metadata: netip.MustParseAddrPort("127.0.0.1:8773"), Masquerade: true}
 	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}) }
-	peers := map[int][]netip.Prefix{}
 	if variant == 2 {
 		i := 2 + n*members
 		s.Instances = append(s.Instances, nft.Instance{ID: fmt.Sprintf("i-%08x", i), Addr: addr(i), Groups: []string{fmt.Sprintf("sg-%05d", n/2)}})
-		peers[n/2] = append(peers[n/2], netip.PrefixFrom(addr(i), 32))
 	}
 	for g := range n {
 		for m := range members {
 			i := 2 + g*members + m
 			s.Instances = append(s.Instances, nft.Instance{ID: fmt.Sprintf("i-%08x", i), Addr: addr(i), Groups: []string{fmt.Sprintf("sg-%05d", g)}})
-			peers[g] = append(peers[g], netip.PrefixFrom(addr(i), 32))
 		}
 	}
 	for g := range n {
@@ -140,7 +137,7 @@ func spec(n, rules, members, variant int) nft.Spec {
 			}
 			rule := nft.Rule{Proto: unix.IPPROTO_TCP, FromPort: port, ToPort: port + 5}
 			if r%5 == 4 {
-				rule.Peers = peers[(g+1)%n]
+				rule.PeerGroup = fmt.Sprintf("sg-%05d", (g+1)%n)
 			} else {
 				rule.Peers = []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 168, byte(g % 256), byte(r * 16)}), 28)}
 			}

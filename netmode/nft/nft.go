@@ -46,7 +46,8 @@
 //	                           group. Its DHCP answers pass.
 //
 // Chains: inst-<id> and group-<id> (ingress), out-inst-<id> and
-// out-group-<id> (egress). Being stateful (conntrack), an allowed flow's
+// out-group-<id> (egress). Sets: the verdict maps from-instances and
+// to-instances, and members-<group> for each group a rule names. Being stateful (conntrack), an allowed flow's
 // answers pass both ways whatever the rules say, and an established flow
 // outlives the rule that let it start, as EC2's tracked connections do.
 //
@@ -147,6 +148,11 @@ type Rule struct {
 	FromPort int            // TCP/UDP: first port; ICMP: type; -1: any
 	ToPort   int            // TCP/UDP: last port; ICMP: code; -1: any
 	Peers    []netip.Prefix // sources or destinations; none: the rule allows nothing
+	// PeerGroup, when set, is the peer instead of Peers: the instances of
+	// the Spec in that group, matched through the table's set of its
+	// members (MembersSet), so that a launch changes an element, not
+	// every rule naming the group.
+	PeerGroup string
 }
 
 // Ruleset is the table, chains and rules Build made, in the order they are
@@ -158,7 +164,8 @@ type Ruleset struct {
 	Rules  []*nftables.Rule
 }
 
-// Map is a verdict map of the table: an IPv4 address to a verdict.
+// Map is a set of the table: a verdict map (an IPv4 address to a
+// verdict), or a set of IPv4 addresses (a group's members).
 type Map struct {
 	Set      *nftables.Set
 	Elements []nftables.SetElement
@@ -171,10 +178,18 @@ const (
 	MapToInstances   = "to-instances"   // destination address: goto its ingress chain
 )
 
-// Texts are m's elements as Apply compares them: "address verdict chain".
+// MembersSet names the set of a group's members' addresses.
+func MembersSet(group string) string { return "members-" + group }
+
+// Texts are m's elements as Apply compares them: "address verdict chain",
+// or the address alone in a set that is not a map.
 func (m *Map) Texts() []string {
 	out := make([]string, len(m.Elements))
 	for i, e := range m.Elements {
+		if e.VerdictData == nil {
+			out[i] = elementText(e.Key, 0, "")
+			continue
+		}
 		out[i] = elementText(e.Key, int32(e.VerdictData.Kind), e.VerdictData.Chain)
 	}
 	return out
@@ -198,7 +213,28 @@ const elementsPerMessage = 512
 
 func elementText(key []byte, kind int32, chain string) string {
 	a, _ := netip.AddrFromSlice(key)
+	if chain == "" && kind == 0 {
+		return a.String()
+	}
 	return fmt.Sprintf("%s %d %s", a, kind, chain)
+}
+
+// addrSet makes the set name of the addresses addrs, and returns the
+// expressions matching the source or destination address (at off)
+// against it.
+func (rs *Ruleset) addrSet(name string, addrs []netip.Addr) func(off uint32) []expr.Any {
+	id := uint32(len(rs.Maps) + 1)
+	m := &Map{Set: &nftables.Set{Table: rs.Table, Name: name, ID: id, KeyType: nftables.TypeIPAddr}}
+	for _, a := range addrs {
+		m.Elements = append(m.Elements, nftables.SetElement{Key: a.AsSlice()})
+	}
+	rs.Maps = append(rs.Maps, m)
+	return func(off uint32) []expr.Any {
+		return []expr.Any{
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4},
+			&expr.Lookup{SourceRegister: 1, SetName: name, SetID: id},
+		}
+	}
 }
 
 // vmap makes a verdict map keyed by IPv4 address, and the rule
@@ -416,12 +452,40 @@ func (rs *Ruleset) filter(fwd *nftables.Chain, s Spec, bridges []string) error {
 	rs.add(hostOut, "dhcp answers", concat(ipv4(), l4(unix.IPPROTO_UDP),
 		payload(expr.PayloadBaseTransportHeader, 0, []byte{0, 67, 0, 68}, expr.CmpOpEq), verdict(expr.VerdictAccept)))
 	rs.add(hostOut, "towards the instances", verdict(expr.VerdictGoto, ChainToInstances))
+	// The members of each group a rule names, as a set.
+	members := map[string][]netip.Addr{}
+	for _, in := range insts {
+		for _, g := range slices.Compact(slices.Sorted(slices.Values(in.Groups))) {
+			members[g] = append(members[g], in.Addr)
+		}
+	}
+	named := map[string]bool{}
+	for _, g := range groups {
+		for _, r := range slices.Concat(g.Ingress, g.Egress) {
+			if r.PeerGroup != "" {
+				named[r.PeerGroup] = true
+			}
+		}
+	}
+	peerSets := map[string]func(uint32) []expr.Any{}
+	for _, g := range slices.Sorted(maps.Keys(named)) {
+		peerSets[g] = rs.addrSet(MembersSet(g), members[g])
+	}
+
 	for _, g := range groups {
 		for _, dir := range []direction{ingress, egress} {
 			c := &nftables.Chain{Name: dir.groupChain(g.ID), Table: rs.Table}
 			rs.Chains = append(rs.Chains, c)
 			var texts []string
 			for _, r := range dir.rules(g) {
+				if r.PeerGroup != "" {
+					e, text, ok := ruleMatch(r, dir, peerSets[r.PeerGroup], "group "+r.PeerGroup)
+					if ok && !slices.Contains(texts, text) {
+						texts = append(texts, text)
+						rs.add(c, text, e)
+					}
+					continue
+				}
 				peers := slices.Clone(r.Peers)
 				slices.SortFunc(peers, func(a, b netip.Prefix) int {
 					if c := a.Addr().Compare(b.Addr()); c != 0 {
@@ -512,6 +576,12 @@ func ruleExprs(r Rule, peer netip.Prefix, dir direction) (e []expr.Any, text str
 		return nil, "", false
 	}
 	peer = peer.Masked()
+	return ruleMatch(r, dir, func(off uint32) []expr.Any { return addr(off, expr.CmpOpEq, peer) }, peer.String())
+}
+
+// ruleMatch is ruleExprs with the peer matched by peerExprs (given the
+// offset of the address to match) and named peerText in the comment.
+func ruleMatch(r Rule, dir direction, peerExprs func(off uint32) []expr.Any, peerText string) (e []expr.Any, text string, ok bool) {
 	name, known := protoNames[r.Proto]
 	if !known {
 		name = fmt.Sprint(r.Proto)
@@ -546,12 +616,12 @@ func ruleExprs(r Rule, peer netip.Prefix, dir direction) (e []expr.Any, text str
 	// The peer match goes first, after the IPv4 dependency nft adds in an
 	// inet table: it is what differs most between rules.
 	off, v := uint32(offSaddr), verdict(expr.VerdictAccept)
-	text += " from " + peer.String()
+	text += " from " + peerText
 	if dir == egress {
 		off, v = offDaddr, verdict(expr.VerdictGoto, ChainToInstances)
 		text = strings.Replace(text, " from ", " to ", 1)
 	}
-	e = concat(ipv4(), addr(off, expr.CmpOpEq, peer), e)
+	e = concat(ipv4(), peerExprs(off), e)
 	return append(e, v...), text, true
 }
 
@@ -671,7 +741,7 @@ func Apply(c *nftables.Conn, rs *Ruleset) (bool, error) {
 	}
 	// Made whole: a missing table, a base chain to redefine, or a table
 	// not as Apply leaves it (more than one digest).
-	whole := cur == nil || !cur.sameBase(want) || curDigest == manyDigests || !sameMaps(cur, want)
+	whole := cur == nil || !cur.sameBase(want) || curDigest == manyDigests
 	switch {
 	case whole:
 		if cur != nil {
@@ -773,14 +843,22 @@ func (rs *Ruleset) queueDiff(c *nftables.Conn, cur, want shape) error {
 			c.AddChain(ch)
 		}
 	}
-	// A map's elements name chains: refilled once the new chains are
-	// there, and before the stale ones go.
+	// A map's elements name chains: made or refilled once the new chains
+	// are there, and before the stale ones go; a set before the rules
+	// that name it.
 	for _, m := range rs.Maps {
 		k := mapKey(m.Set.Name)
-		if slices.Equal(cur[k].comments, want[k].comments) {
+		have, ok := cur[k]
+		switch {
+		case ok && slices.Equal(have.comments, want[k].comments):
 			continue
+		case ok:
+			c.FlushSet(m.Set)
+		default:
+			if err := c.AddSet(m.Set, nil); err != nil {
+				return fmt.Errorf("nftables: set %s: %w", m.Set.Name, err)
+			}
 		}
-		c.FlushSet(m.Set)
 		if err := m.add(c); err != nil {
 			return err
 		}
@@ -799,13 +877,24 @@ func (rs *Ruleset) queueDiff(c *nftables.Conn, cur, want shape) error {
 	}
 	stale := slices.DeleteFunc(slices.Sorted(maps.Keys(cur)), func(name string) bool {
 		_, wanted := want[name]
-		return wanted || isMapKey(name)
+		return wanted
 	})
 	for _, name := range stale {
-		c.FlushChain(&nftables.Chain{Name: name, Table: rs.Table})
+		if !isMapKey(name) {
+			c.FlushChain(&nftables.Chain{Name: name, Table: rs.Table})
+		}
 	}
 	for _, name := range stale {
-		c.DelChain(&nftables.Chain{Name: name, Table: rs.Table})
+		if !isMapKey(name) {
+			c.DelChain(&nftables.Chain{Name: name, Table: rs.Table})
+		}
+	}
+	// Sets last: the rules naming them and the chains their elements
+	// name are gone by now.
+	for _, name := range stale {
+		if isMapKey(name) {
+			c.DelSet(&nftables.Set{Table: rs.Table, Name: mapName(name)})
+		}
 	}
 	return nil
 }
@@ -815,21 +904,13 @@ func mapKey(name string) string { return "@" + name }
 func isMapKey(key string) bool  { return strings.HasPrefix(key, "@") }
 func mapName(key string) string { return strings.TrimPrefix(key, "@") }
 
-const mapShapeKey = "map"
-
-// sameMaps reports whether a and b have the same maps (their elements
-// aside): a diff refills a map in place, never makes or deletes one.
-func sameMaps(a, b shape) bool { return slices.Equal(mapKeys(a), mapKeys(b)) }
-
-func mapKeys(s shape) []string {
-	var out []string
-	for k := range s {
-		if isMapKey(k) {
-			out = append(out, k)
-		}
+// setShapeKey is a set's definition in a shape: a verdict map or a set of
+// addresses.
+func setShapeKey(s *nftables.Set) string {
+	if s.IsMap {
+		return "map"
 	}
-	slices.Sort(out)
-	return out
+	return "set"
 }
 
 // Remove deletes the inet table name; a missing table is not an error.
@@ -912,7 +993,7 @@ func shapeOf(rs *Ruleset) shape {
 		s[r.Chain.Name] = cs
 	}
 	for _, m := range rs.Maps {
-		s[mapKey(m.Set.Name)] = chainShape{key: mapShapeKey, comments: slices.Sorted(slices.Values(m.Texts()))}
+		s[mapKey(m.Set.Name)] = chainShape{key: setShapeKey(m.Set), comments: slices.Sorted(slices.Values(m.Texts()))}
 	}
 	return s
 }
@@ -974,7 +1055,7 @@ func load(c *nftables.Conn, family nftables.TableFamily, name string) (shape, st
 		return nil, "", fmt.Errorf("nftables: list sets: %w", err)
 	}
 	for _, set := range sets {
-		s[mapKey(set.Name)] = chainShape{key: mapShapeKey, comments: []string{}}
+		s[mapKey(set.Name)] = chainShape{key: setShapeKey(set), comments: []string{}}
 	}
 	if known := remembered(digest); known != nil && sameChains(known, s) {
 		return known, digest, nil
@@ -984,13 +1065,13 @@ func load(c *nftables.Conn, family nftables.TableFamily, name string) (shape, st
 		if err != nil {
 			return nil, "", fmt.Errorf("nftables: elements of %s: %w", set.Name, err)
 		}
-		var texts []string
+		texts := []string{}
 		for _, e := range elems {
 			kind, chain := verdictOf(e.Val)
 			texts = append(texts, elementText(e.Key, kind, chain))
 		}
 		slices.Sort(texts)
-		s[mapKey(set.Name)] = chainShape{key: mapShapeKey, comments: texts}
+		s[mapKey(set.Name)] = chainShape{key: setShapeKey(set), comments: texts}
 	}
 	rules, err := dumpComments(c.NetNS, family, name)
 	if err != nil {

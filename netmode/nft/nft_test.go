@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"reflect"
@@ -617,5 +618,65 @@ func TestKernelScale(t *testing.T) {
 	}
 	if n := len(got[mapKey(MapToInstances)].comments); n != 2000 {
 		t.Errorf("%d elements in %s", n, MapToInstances)
+	}
+}
+
+// TestKernelPeerSets: a rule naming a group matches the set of its
+// members; a launch into that group changes the set's elements and not
+// the rules; a set no rule names any more goes, in a diff.
+func TestKernelPeerSets(t *testing.T) {
+	ns := nstest.New(t)
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Spec{Bridges: []string{"euca-br0"}, Subnet: mp("172.31.0.0/16"), Filter: true,
+		Instances: []Instance{
+			{ID: "i-1", Addr: ma("172.31.0.5"), Groups: []string{"sg-1"}},
+			{ID: "i-2", Addr: ma("172.31.0.6"), Groups: []string{"sg-2"}},
+		},
+		Groups: []Group{{ID: "sg-1"}, {ID: "sg-2", Ingress: []Rule{{Proto: 6, FromPort: 22, ToPort: 22, PeerGroup: "sg-1"}}}},
+	}
+	apply := func(s Spec) map[string]uint64 {
+		t.Helper()
+		if _, err := Apply(c, mustBuild(t, s)); err != nil {
+			t.Fatal(err)
+		}
+		forget()
+		got, _, err := load(c, nftables.TableFamilyINet, TableName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := shapeOf(mustBuild(t, s)); !got.equal(want) {
+			t.Fatalf("kernel holds\n%v\nwant\n%v", got, want)
+		}
+		return nstest.RuleHandles(t, ns, TableName)
+	}
+	before := apply(s)
+	rule := GroupChain("sg-2") + "/tcp 22-22 from group sg-1"
+	if before[rule] == 0 {
+		t.Fatalf("no rule %s: %v", rule, before)
+	}
+	s.Instances = append(s.Instances, Instance{ID: "i-3", Addr: ma("172.31.0.7"), Groups: []string{"sg-1"}})
+	after := apply(s)
+	if after[rule] != before[rule] {
+		t.Errorf("a launch into sg-1 replaced the rule naming it (handle %d -> %d)", before[rule], after[rule])
+	}
+	s.Groups[1].Ingress[0].PeerGroup = "sg-3"
+	last := slices.Max(slices.Collect(maps.Values(after)))
+	after = apply(s)
+	// Added to the table as it was, the new rule's handle is past every
+	// earlier one (a table made whole numbers its rules from the start).
+	if h := after[GroupChain("sg-2")+"/tcp 22-22 from group sg-3"]; h <= last {
+		t.Errorf("the table was made whole for a set made and one deleted (new rule's handle %d, the last was %d)", h, last)
+	}
+	sets, err := c.GetSets(&nftables.Table{Family: nftables.TableFamilyINet, Name: TableName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range sets {
+		if set.Name == MembersSet("sg-1") {
+			t.Error("the set of sg-1, which no rule names any more, is still there")
+		}
 	}
 }

@@ -159,7 +159,17 @@ func agentInNamespace(t *testing.T) {
 			got = append(got, nft.Comment(r))
 		}
 	}
-	if want := []string{"tcp 22-22 from 10.9.0.0/16", "udp 53-53 from 10.1.0.3/32"}; !slices.Equal(got, want) {
+	if want := []string{"tcp 22-22 from 10.9.0.0/16", "udp 53-53 from group sg-2"}; !slices.Equal(got, want) {
 		t.Errorf("sg-1's rules on the node %q, want %q", got, want)
+	}
+	// sg-2's members, the peers of that rule: its instance's address.
+	members, err := c.GetSetByName(tbl, nft.MembersSet("sg-2"))
+	if err != nil {
+		t.Errorf("the set of sg-2's members: %v", err)
+		return
+	}
+	elems, err := c.GetSetElements(members)
+	if err != nil || len(elems) != 1 || netip.AddrFrom4([4]byte(elems[0].Key)) != netip.MustParseAddr("10.1.0.3") {
+		t.Errorf("sg-2's members %v, %v; want 10.1.0.3", elems, err)
 	}
 }
