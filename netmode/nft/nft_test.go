@@ -680,3 +680,31 @@ func TestKernelPeerSets(t *testing.T) {
 		}
 	}
 }
+
+// TestEgressExprs: an egress rule matches the destination and goes on to
+// the destination's ingress side; a rule naming a group looks its
+// members up in the group's set.
+func TestEgressExprs(t *testing.T) {
+	got, text, ok := ruleExprs(Rule{Proto: 6, FromPort: 443, ToPort: 443}, mp("10.1.2.0/24"), egress)
+	want := concat(ipv4(), addr(offDaddr, expr.CmpOpEq, mp("10.1.2.0/24")), l4(6), port(offDport, 443, 443),
+		verdict(expr.VerdictGoto, ChainToInstances))
+	if !ok || text != "tcp 443-443 to 10.1.2.0/24" || !reflect.DeepEqual(got, want) {
+		t.Errorf("egress rule %q:\n got  %#v\n want %#v", text, got, want)
+	}
+	rs := mustBuild(t, Spec{Subnet: mp("172.31.0.0/16"), Filter: true,
+		Instances: []Instance{{ID: "i-1", Addr: ma("172.31.0.5"), Groups: []string{"sg-1"}}},
+		Groups:    []Group{{ID: "sg-1", Egress: []Rule{{Proto: 17, FromPort: 53, ToPort: 53, PeerGroup: "sg-1"}}}}})
+	var rule *nftables.Rule
+	for _, r := range rs.Rules {
+		if r.Chain.Name == GroupEgressChain("sg-1") {
+			rule = r
+		}
+	}
+	if rule == nil || Comment(rule) != "udp 53-53 to group sg-1" {
+		t.Fatalf("egress rule naming a group: %v", rs.Comments(GroupEgressChain("sg-1")))
+	}
+	lookup, ok := rule.Exprs[3].(*expr.Lookup)
+	if p, isPayload := rule.Exprs[2].(*expr.Payload); !isPayload || p.Offset != offDaddr || !ok || lookup.SetName != MembersSet("sg-1") {
+		t.Errorf("egress rule naming a group: %s", dump(rule.Exprs))
+	}
+}
