@@ -218,6 +218,7 @@ type lanDHCP struct {
 	mu     sync.Mutex
 	next   netip.Addr
 	leases map[string]netip.Addr
+	acked  map[string]time.Time // each MAC's first ACK
 }
 
 func startLANDHCP(t *testing.T, l *lan, server, first string) *lanDHCP {
@@ -229,7 +230,8 @@ func startLANDHCP(t *testing.T, l *lan, server, first string) *lanDHCP {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	d := &lanDHCP{server: net.ParseIP(server).To4(), next: netip.MustParseAddr(first), leases: map[string]netip.Addr{}}
+	d := &lanDHCP{server: net.ParseIP(server).To4(), next: netip.MustParseAddr(first), leases: map[string]netip.Addr{},
+		acked: map[string]time.Time{}}
 	nstest.MustDo(t, ns, func() (err error) {
 		d.srv, err = server4.NewServer("br0", nil, d.handle)
 		return err
@@ -263,7 +265,20 @@ func (d *lanDHCP) handle(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHCPv4)
 	if err != nil {
 		return
 	}
-	_, _ = conn.WriteTo(resp.ToBytes(), &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort})
+	if _, err := conn.WriteTo(resp.ToBytes(), &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}); err == nil && mt == dhcpv4.MessageTypeAck {
+		d.mu.Lock()
+		if _, ok := d.acked[req.ClientHWAddr.String()]; !ok {
+			d.acked[req.ClientHWAddr.String()] = time.Now()
+		}
+		d.mu.Unlock()
+	}
+}
+
+// ackedAt is when mac's first ACK was sent (zero: none yet).
+func (d *lanDHCP) ackedAt(mac string) time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.acked[strings.ToLower(mac)]
 }
 
 func (d *lanDHCP) lease(mac string) (netip.Addr, bool) {
@@ -312,6 +327,9 @@ func TestSystemMode(t *testing.T) {
 		}
 		return nil
 	})
+	// A figure for the README, not a bound: the polls of the node and the
+	// cluster decide it.
+	t.Logf("DescribeInstances showed the lease %s after the server's ACK", time.Since(dhcp.ackedAt(first.MAC)).Round(100*time.Millisecond))
 	console := g.console(t, id, "EUCA-LEASE")
 	if !strings.Contains(console, "EUCA-LEASE ip="+leased.String()+" ") {
 		t.Errorf("console lacks the lease %s:\n%s", leased, tail(console, 20))
