@@ -233,6 +233,12 @@ func (c *Cloud) RunInstances(ctx context.Context, accountID string, spec store.L
 	if n < spec.MinCount {
 		return nil, insufficientCapacity(spec.InstanceType, subnet.Zone)
 	}
+	if n, err = c.fitPairs(ctx, subnet.Zone, n, want); err != nil {
+		return nil, err
+	}
+	if n < spec.MinCount {
+		return nil, noPair(spec.InstanceType, subnet.Zone, len(c.cfg.VNetMACMap))
+	}
 
 	res := store.Reservation{ID: ids.New("r"), AccountID: accountID, ClientToken: spec.ClientToken, RequestHash: hash}
 	// A public address from the pool, as the subnet says (a default
@@ -261,9 +267,7 @@ func (c *Cloud) RunInstances(ctx context.Context, accountID string, spec store.L
 	case errors.Is(err, errAddressReserved):
 		return nil, awserr.InvalidParameterValue("Address %s is reserved in subnet %s", spec.PrivateIP, subnet.ID)
 	case errors.Is(err, errNoPair):
-		return nil, awserr.New("InsufficientInstanceCapacity",
-			"We currently do not have sufficient %s capacity in the Availability Zone you requested (%s): every address of this cloud's STATIC network (its %d VNET_MACMAP pairs) is held by an instance. Launch again after one is terminated.",
-			spec.InstanceType, subnet.Zone, len(c.cfg.VNetMACMap))
+		return nil, noPair(spec.InstanceType, subnet.Zone, len(c.cfg.VNetMACMap))
 	case errors.Is(err, errAddressOutsideSegment):
 		return nil, awserr.InvalidParameterValue("Address %s is not in the network of security group %s (MANAGED: %v)",
 			spec.PrivateIP, groups[0].ID, errors.Unwrap(err))
@@ -301,6 +305,39 @@ func (c *Cloud) RunInstances(ctx context.Context, accountID string, spec store.L
 		return nil, err
 	}
 	return c.reservationInstances(ctx, accountID, res.ID)
+}
+
+// noPair refuses a STATIC launch for want of VNET_MACMAP pairs.
+func noPair(instanceType, zone string, pairs int) error {
+	return awserr.New("InsufficientInstanceCapacity",
+		"We currently do not have sufficient %s capacity in the Availability Zone you requested (%s): every address of this cloud's STATIC network (its %d VNET_MACMAP pairs) is held by an instance. Launch again after one is terminated.",
+		instanceType, zone, pairs)
+}
+
+// fitPairs lowers n, in STATIC mode, to the VNET_MACMAP pairs the zone's
+// live instances leave free: as EC2 launches as many of MaxCount as fit
+// (the launch's own transaction still takes each pair for one instance
+// only). A launch asking for an address (want) is one instance, which
+// the allocator answers for that address alone.
+func (c *Cloud) fitPairs(ctx context.Context, zone string, n int, want netip.Addr) (int, error) {
+	if !strings.EqualFold(c.cfg.VNetMode, "STATIC") || want.IsValid() {
+		return n, nil
+	}
+	live, err := c.store.ZoneInstances(ctx, zone)
+	if err != nil {
+		return 0, err
+	}
+	held := map[string]bool{}
+	for _, in := range live {
+		held[in.PrivateIP] = true
+	}
+	free := 0
+	for _, p := range c.cfg.VNetMACMap {
+		if !held[p.IP.String()] {
+			free++
+		}
+	}
+	return min(n, free), nil
 }
 
 func insufficientCapacity(instanceType, zone string) error {

@@ -896,13 +896,17 @@ func TestRunStaticMACMap(t *testing.T) {
 		{MAC: mac("00:AA:DD:11:CE:FF"), IP: netip.MustParseAddr("172.31.0.4")},
 	}
 	f := newInstFixtureConf(t, 10, cfg)
-	got := f.launch(t, 2)
+	// MaxCount beyond the map: as many as it holds.
+	got, err := f.c.RunInstances(ctx, f.alice, f.spec(1, 5))
+	if err != nil || len(got) != 2 {
+		t.Fatalf("MinCount 1, MaxCount 5 with a map of 2: %d instances, %v", len(got), err)
+	}
 	for i, want := range []string{"172.31.0.3/00:aa:dd:11:ce:fe", "172.31.0.4/00:aa:dd:11:ce:ff"} {
 		if g := got[i].PrivateIP + "/" + got[i].MAC; g != want {
 			t.Errorf("instance %d: %s, want the pair %s", i, g, want)
 		}
 	}
-	_, err := f.c.RunInstances(ctx, f.alice, f.spec(1, 1))
+	_, err = f.c.RunInstances(ctx, f.alice, f.spec(1, 1))
 	wantCode(t, "map exhausted", err, "InsufficientInstanceCapacity")
 	if err == nil || !strings.Contains(err.Error(), "VNET_MACMAP") {
 		t.Errorf("the refusal does not name its cause: %v", err)
