@@ -255,3 +255,18 @@ func TestAddressFiltersMatchModel(t *testing.T) {
 		}
 	}
 }
+
+// A launch that asks for no public address (the AWS CLI's
+// --no-associate-public-ip-address) is lent none; the default subnet's
+// MapPublicIpOnLaunch lends the next.
+func TestLaunchWithoutPublicAddress(t *testing.T) {
+	f := newAddrAPI(t)
+	r := f.must(t, "RunInstances", queryapi.Params{"ImageId": f.emi, "MinCount": "1", "MaxCount": "1",
+		"NetworkInterface.1.DeviceIndex": "0", "NetworkInterface.1.AssociatePublicIpAddress": "false"})
+	if in := obj(t, r, "Instances", 0).(map[string]any); in["PublicIpAddress"] != nil {
+		t.Errorf("lent %v though the launch asked for none", in["PublicIpAddress"])
+	}
+	if in := f.launch(t); in["PublicIpAddress"] != "192.0.2.10" {
+		t.Errorf("default launch lent %v", in["PublicIpAddress"])
+	}
+}
