@@ -3,11 +3,17 @@ package e2e
 import (
 	"encoding/base64"
 	"fmt"
+	"net"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/euca-cloud/euca/internal/nstest"
 )
 
 // TestElasticIPAPI drives the address calls with the AWS CLI and boto3 as
@@ -97,12 +103,16 @@ print('ok')
 
 // TestElasticIPGuests: two guests of the test image on one host (all roles,
 // MANAGED-NOVLAN from the 1.5 documentation's block, its own libvirtd) and
-// a client host outside the cloud on the same LAN. Each guest is lent an
-// address of the pool at launch, which its metadata reports and which
-// reaches it from the client; an elastic IP associated with the first
-// reaches the first (its lent address goes back to the pool and answers no
-// more), re-associated to the second reaches the second, and once
-// disassociated answers nothing; the first is lent an address again.
+// a client host outside the cloud on the same LAN. Each guest polls, every
+// second, its metadata's public-ipv4 and a server on the client host that
+// answers with the address it sees the guest's connection come from. Each
+// guest is lent an address of the pool at launch: the client reaches the
+// guest through it, the guest's metadata names it, and the guest's own
+// connections leave from it. An elastic IP associated with the first guest
+// then does all three for it (the lent address goes back to the pool and
+// answers no more); re-associated to the second it does them for the second
+// while the first is lent an address again; once disassociated it answers
+// nothing and the second is lent one again.
 func TestElasticIPGuests(t *testing.T) {
 	t.Parallel() // its hosts are network namespaces of its own
 	needLAN(t)
@@ -115,6 +125,25 @@ func TestElasticIPGuests(t *testing.T) {
 		"192.168.1.0", "10.240.0.0", "255.255.0.0", "255.255.240.0", "192.168.1.2", "10.240.30.1",
 		"10.0.0.0 10.0.0.1 …", "10.240.200.0/29"), `HYPERVISOR="qemu"`)...)
 	client := l.host("cl")
+	// The client host's server: it answers with the address a request
+	// comes from.
+	clientNS, err := netns.GetFromName(client.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { clientNS.Close() })
+	var ln net.Listener
+	nstest.MustDo(t, clientNS, func() (err error) { ln, err = net.Listen("tcp4", client.IP+":8080"); return err })
+	t.Cleanup(func() { ln.Close() })
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		fmt.Fprint(w, host)
+	}))
+	// The client host routes the pool to the front-end, as the LAN's
+	// router would.
+	if out, err := client.run(nil, "ip", "route", "add", "10.240.200.0/29", "via", fe.IP); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
 	front := fe.startWithHypervisor("--roles=all")
 	front.waitListening(8773)
 	env := lanCredentials(t, fe)
@@ -128,12 +157,13 @@ func TestElasticIPGuests(t *testing.T) {
 	jsonField(t, aws("ec2", "create-security-group", "--group-name", "web", "--description", "web", "--query", "GroupId"), &group)
 	aws("ec2", "authorize-security-group-ingress", "--group-id", group, "--protocol", "tcp", "--port", "80", "--cidr", "0.0.0.0/0")
 
-	// Each guest asks its metadata for its public address at boot.
+	const metaURL = "http://169.254.169.254/latest/meta-data/public-ipv4"
+	seenURL := "http://" + client.IP + ":8080/"
 	var run struct {
 		Instances []struct{ InstanceId, PublicIpAddress string }
 	}
 	jsonField(t, aws("ec2", "run-instances", "--image-id", emi, "--instance-type", "m1.small", "--count", "2",
-		"--security-group-ids", group, "--user-data", "EUCA-FETCH http://169.254.169.254/latest/meta-data/public-ipv4\n"), &run)
+		"--security-group-ids", group, "--user-data", "EUCA-POLL "+metaURL+"\nEUCA-POLL "+seenURL+"\n"), &run)
 	if len(run.Instances) != 2 {
 		t.Fatalf("run-instances: %+v", run)
 	}
@@ -153,24 +183,34 @@ func TestElasticIPGuests(t *testing.T) {
 		}
 		return out
 	}
-	for _, id := range []string{g1, g2} {
+	// answers waits until the guest's console shows both polls answered
+	// with ip, each later than since (a line the console showed before).
+	answers := func(id, ip string, since map[string]int) map[string]int {
+		t.Helper()
+		at := map[string]int{}
 		var last string
-		eventually(t, id+" ready", 6*time.Minute, func() error {
-			if last = console(id); strings.Contains(last, "EUCA-READY") && strings.Contains(last, "EUCA-FETCH") {
-				return nil
+		eventually(t, id+" sees "+ip, 6*time.Minute, func() error {
+			last = console(id)
+			for _, u := range []string{metaURL, seenURL} {
+				// The serial console ends lines with \r\n.
+				found := regexp.MustCompile(`EUCA-POLL-OK url=`+regexp.QuoteMeta(u)+` body=`+regexp.QuoteMeta(ip)+`\s*(\n|$)`).
+					FindAllStringIndex(last, -1)
+				i := -1
+				if len(found) > 0 {
+					i = found[len(found)-1][0]
+				}
+				if i < 0 || i <= since[u] {
+					return fmt.Errorf("%s does not answer %s yet; console ends:\n%s", u, ip, tail(last, 8))
+				}
+				at[u] = i
 			}
-			return fmt.Errorf("not yet; console ends:\n%s", tail(last, 8))
+			return nil
 		})
-		if want := "EUCA-FETCHED url=http://169.254.169.254/latest/meta-data/public-ipv4 body=" + lent[id]; !strings.Contains(last, want) {
-			t.Errorf("%s's metadata does not give its public address %s:\n%s", id, lent[id], tail(last, 12))
-		}
+		return at
 	}
+	never := map[string]int{metaURL: -1, seenURL: -1}
+	seen1, seen2 := answers(g1, lent[g1], never), answers(g2, lent[g2], never)
 
-	// The client host routes the pool to the front-end, as the LAN's
-	// router would.
-	if out, err := client.run(nil, "ip", "route", "add", "10.240.200.0/29", "via", fe.IP); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
 	get := func(ip string) (string, error) {
 		out, err := client.run(nil, "curl", "-sS", "-m", "3", "http://"+ip+"/")
 		return strings.TrimSpace(out), err
@@ -210,6 +250,7 @@ func TestElasticIPGuests(t *testing.T) {
 	}
 	reaches(eip.PublicIp, g1)
 	silent(lent[g1])
+	seen1 = answers(g1, eip.PublicIp, seen1)
 	// Without AllowReassociation an address in use is refused.
 	if out, err := try("ec2", "associate-address", "--allocation-id", eip.AllocationId, "--instance-id", g2); err == nil ||
 		!strings.Contains(out, "Resource.AlreadyAssociated") {
@@ -217,18 +258,25 @@ func TestElasticIPGuests(t *testing.T) {
 	}
 	jsonField(t, aws("ec2", "associate-address", "--allocation-id", eip.AllocationId, "--instance-id", g2, "--allow-reassociation"), &assoc)
 	reaches(eip.PublicIp, g2)
+	seen2 = answers(g2, eip.PublicIp, seen2)
 	again := publicOf(g1)
 	if again == "" || again == eip.PublicIp {
-		t.Errorf("%s has no public address after its elastic IP moved: %q", g1, again)
-	} else {
-		reaches(again, g1)
+		t.Fatalf("%s has no public address after its elastic IP moved: %q", g1, again)
 	}
+	reaches(again, g1)
+	answers(g1, again, seen1)
 	if out, err := fe.euca("address", "list"); err != nil || !regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(eip.PublicIp)+`\s+admin .*`+eip.AllocationId+`\s+`+g2+`$`).MatchString(out) {
 		t.Errorf("euca address list: %v\n%s", err, out)
 	}
 
 	aws("ec2", "disassociate-address", "--association-id", assoc.AssociationId)
 	silent(eip.PublicIp)
+	if back := publicOf(g2); back == "" || back == eip.PublicIp {
+		t.Errorf("%s has no public address after disassociation: %q", g2, back)
+	} else {
+		reaches(back, g2)
+		answers(g2, back, seen2)
+	}
 	aws("ec2", "release-address", "--allocation-id", eip.AllocationId)
 	var left []any
 	jsonField(t, aws("ec2", "describe-addresses", "--query", "Addresses"), &left)
