@@ -102,12 +102,30 @@ func (n *Node) syncPorts(ctx context.Context) {
 // now on, and Describe reports it, for the cloud to show and to know
 // the guest by. It is kept in the instance's record, so a restarted node
 // still holds the guest to it.
+//
+// An address another instance holds (a guest of this node, or one the
+// cluster's network names) is not learned: an outside DHCP server can be
+// talked into handing out a held address again (a release forged on the
+// holder's behalf, its client id copied), and the port would then send
+// from it and the metadata service, which knows its caller by that
+// address, answer with the holder's data.
 func (n *Node) Learned(id string, addr netip.Addr) {
 	ctx := context.Background()
+	holder := n.networkHolder(id, addr)
 	n.mu.Lock()
 	in, ok := n.insts[id]
 	if !ok || !holds(in.rec.State) || in.addrLocked() == addr {
 		n.mu.Unlock()
+		return
+	}
+	for oid, o := range n.insts {
+		if oid != id && holds(o.rec.State) && o.addrLocked() == addr {
+			holder = oid
+		}
+	}
+	if holder != "" {
+		n.mu.Unlock()
+		n.log.WarnContext(ctx, "nc: learned address refused: another instance holds it", "instance", id, "addr", addr, "holder", holder)
 		return
 	}
 	req := in.req
@@ -137,4 +155,17 @@ func (in *instance) addrLocked() netip.Addr {
 		return in.learned
 	}
 	return in.req.PrivateIP
+}
+
+// networkHolder is the instance other than id that the cluster's network
+// places at addr, "" when none.
+func (n *Node) networkHolder(id string, addr netip.Addr) string {
+	n.network.mu.Lock()
+	defer n.network.mu.Unlock()
+	for _, o := range n.network.last.Instances {
+		if o.ID != id && o.PrivateIP == addr {
+			return o.ID
+		}
+	}
+	return ""
 }

@@ -102,3 +102,55 @@ func TestPortsOldRequest(t *testing.T) {
 		t.Fatalf("ports %+v", ps)
 	}
 }
+
+// TestLearnedHeld: an address another instance holds (a guest of this
+// node, or one the cluster's network names on another) is not learned:
+// a DHCP server talked into handing it out again (a forged release on
+// the holder's behalf, a client id copied) would otherwise let the
+// learner's port send from it, and the metadata service, which knows
+// its caller by that address, answer with the holder's user data.
+func TestLearnedHeld(t *testing.T) {
+	h := newHost(t, func(c *conf.Config) { c.VNetMode = "SYSTEM" })
+	n := h.start()
+	fp := &fakePorts{}
+	n.UsePorts(fp)
+	a, b := h.req("i-0000000000000034"), h.req("i-0000000000000035")
+	a.MAC, b.MAC = "d2:00:00:00:00:34", "d2:00:00:00:00:35"
+	running(t, n, a)
+	running(t, n, b)
+	held := netip.MustParseAddr("10.243.4.34")
+	n.Learned(a.ID, held)
+	n.Learned(b.ID, held)
+	for _, p := range fp.ports() {
+		if p.ID == b.ID && p.Addr.IsValid() {
+			t.Fatalf("%s learned %v, which %s holds on this node", b.ID, p.Addr, a.ID)
+		}
+	}
+	// Held by an instance of another node, as the cluster's network says.
+	elsewhere := netip.MustParseAddr("10.243.4.36")
+	if err := n.SetNetwork(context.Background(), ncapi.Network{Filter: true,
+		Instances: []ncapi.NetInstance{{ID: "i-0000000000000036", PrivateIP: elsewhere}}}); err != nil {
+		t.Fatal(err)
+	}
+	n.Learned(b.ID, elsewhere)
+	for _, p := range fp.ports() {
+		if p.ID == b.ID && p.Addr.IsValid() {
+			t.Fatalf("%s learned %v, which another node's instance holds", b.ID, p.Addr)
+		}
+	}
+	// A free one is learned; the instance's own address in the network
+	// (the cloud recorded it) is no conflict at a renewal.
+	free := netip.MustParseAddr("10.243.4.35")
+	n.Learned(b.ID, free)
+	if err := n.SetNetwork(context.Background(), ncapi.Network{Filter: true,
+		Instances: []ncapi.NetInstance{{ID: b.ID, PrivateIP: free}}}); err != nil {
+		t.Fatal(err)
+	}
+	n.Learned(b.ID, netip.MustParseAddr("10.243.4.37"))
+	n.Learned(b.ID, free)
+	for _, p := range fp.ports() {
+		if p.ID == b.ID && p.Addr != free {
+			t.Fatalf("%s holds %v, want %v", b.ID, p.Addr, free)
+		}
+	}
+}
