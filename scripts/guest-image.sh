@@ -31,17 +31,20 @@
 #                             "EUCA-BDM swap=none" when the mapping has no entry)
 #   EUCA-HTTPD port=80        busybox httpd serves /index.html (the instance id)
 #   EUCA-HTTPD port=8080      and the same page on a second port, so a test can
-#                             tell a port a group opened from one it did not
+#                             tell a port a group opened from one it did not;
+#                             both also serve /big, 2 MiB of zeros: a download
+#                             a test can hold open across a rule change
 #   EUCA-READY ...            init is done; the guest then idles
 #   EUCA-FETCHED url=... body=... / EUCA-FETCH-FAIL url=...  for each
 #                             "EUCA-FETCH URL" line of the user data (within 40 s)
 #   EUCA-POLL-OK url=... body=... / EUCA-POLL-FAIL url=...  for each
 #                             "EUCA-POLL URL" line of the user data: the URL is
 #                             fetched every second, for as long as the guest
-#                             runs, and a line is printed on the first answer
-#                             and whenever the outcome changes (an answer after
-#                             none, none after one, another body), so the
-#                             console shows each transition a rule change makes
+#                             runs, and a line is printed on the first outcome
+#                             and whenever it changes (an answer after none,
+#                             another body; no answer twice in a row after one),
+#                             so the console shows each transition a rule
+#                             change makes
 set -euo pipefail
 
 OUT=${1:-build/guest}
@@ -282,6 +285,7 @@ if [ -e /sys/class/net/eth0 ]; then
 fi
 
 echo "${IID:-unknown}" >/www/index.html
+dd if=/dev/zero of=/www/big bs=65536 count=32 2>/dev/null
 httpd -p 80 -h /www && echo "EUCA-HTTPD port=80"
 httpd -p 8080 -h /www && echo "EUCA-HTTPD port=8080"
 echo "EUCA-READY instance-id=${IID:-unknown} uptime=$(up)"
@@ -306,14 +310,20 @@ if [ -s /run/user-data ]; then
   # "EUCA-POLL URL" lines: fetch each URL every second, forever, and print
   # its outcome when it changes, so a test can change a rule and watch the
   # guest's traffic follow (a connection a filter drops times out in 3 s).
+  # One probe without an answer may be a slow moment of a busy host; the
+  # outcome changes to FAIL only on the second in a row.
   grep '^EUCA-POLL ' /run/user-data | while read -r _ url; do
     (
       last=
+      fails=0
       while :; do
         if body=$(timeout 3 wget -q -O - "$url" 2>/dev/null); then
           now="EUCA-POLL-OK url=$url body=$(printf '%s' "$body" | tr '\n' ' ')"
+          fails=0
         else
           now="EUCA-POLL-FAIL url=$url"
+          fails=$((fails + 1))
+          [ -n "$last" ] && [ $fails -lt 2 ] && now=$last
         fi
         [ "$now" = "$last" ] || echo "$now"
         last=$now

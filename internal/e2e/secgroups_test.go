@@ -1,12 +1,19 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/euca-cloud/euca/internal/nstest"
+	"github.com/vishvananda/netns"
 )
 
 // TestSecurityGroupsGuests checks the security groups on real packets
@@ -68,7 +75,8 @@ func needSGGuests(t *testing.T) {
 //
 //  1. from the client: the server's port 80 and 8080 (both served) are
 //     closed; srv opens 80 to the client's address: 80 answers, 8080 not;
-//     the rule revoked, 80 no longer answers;
+//     the rule revoked (after an unrelated change), 80 no longer answers
+//     but a download begun before both changes goes on to its end;
 //  2. from the member: it got no answer from the server all along (its
 //     groups are not admitted); srv admits port 80 from cli (a referenced
 //     group): it does; revoked: it does not; team admits port 80 from team
@@ -184,8 +192,17 @@ func sgScenario(t *testing.T, g *guestLAN, client *lanHost, subnet string, place
 		if err := silent(port8080)(); err != nil {
 			t.Errorf("port 8080 with only 80 open: %v", err)
 		}
+		// A download begun now is held open (the client reads its first
+		// part only) across an unrelated change and the revoking of the
+		// rule that let it start: EC2 keeps such a tracked flow, and
+		// refuses new ones.
+		flow := startDownload(t, client, serverIP+":80", "/big")
+		aws("ec2", "authorize-security-group-ingress", "--group-id", team, "--ip-permissions", perm("tcp", 22, "10.244.250.0/24"))
 		aws("ec2", "revoke-security-group-ingress", "--group-id", srv, "--ip-permissions", perm("tcp", 80, clientCIDR))
 		timed("port 80 revoked from the client", silent(serverURL))
+		if err := flow.finish(); err != nil {
+			t.Errorf("a download begun before the changes: %v", err)
+		}
 	}
 
 	// 2. From the member, a guest of other groups.
@@ -252,4 +269,67 @@ func lastPoll(console, url string) string {
 		}
 	}
 	return last
+}
+
+// download is a GET held open from a host of the LAN: its headers and the
+// first part of its body read, the rest waiting in the connection.
+type download struct {
+	conn net.Conn
+	body io.Reader
+	want int64 // the body's length, from Content-Length
+	got  int64
+}
+
+// startDownload connects from the host's namespace to addr, asks for
+// path and reads the headers and 64 KiB of the body. The small receive
+// buffer keeps most of the body unsent until finish reads it.
+func startDownload(t *testing.T, h *lanHost, addr, path string) *download {
+	t.Helper()
+	ns, err := netns.GetFromName(h.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	d := &download{}
+	err = nstest.Do(ns, func() (err error) {
+		d.conn, err = net.DialTimeout("tcp4", addr, 5*time.Second)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("download from %s: %v", addr, err)
+	}
+	t.Cleanup(func() { d.conn.Close() })
+	d.conn.(*net.TCPConn).SetReadBuffer(16 << 10)
+	d.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(d.conn, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, addr)
+	resp, err := http.ReadResponse(bufio.NewReader(d.conn), nil)
+	if err != nil {
+		t.Fatalf("download from %s: %v", addr, err)
+	}
+	const first = 64 << 10
+	if resp.StatusCode != http.StatusOK || resp.ContentLength <= 2*first {
+		t.Fatalf("download from %s%s: %s, %d bytes: too short to hold open", addr, path, resp.Status, resp.ContentLength)
+	}
+	d.body, d.want = resp.Body, resp.ContentLength
+	n, err := io.ReadFull(d.body, make([]byte, first))
+	d.got = int64(n)
+	if err != nil {
+		t.Fatalf("download from %s: the first %d bytes: %v", addr, first, err)
+	}
+	d.conn.SetDeadline(time.Time{})
+	return d
+}
+
+// finish reads the rest of the body: nil when all of it came.
+func (d *download) finish() error {
+	d.conn.SetDeadline(time.Now().Add(time.Minute))
+	n, err := io.Copy(io.Discard, d.body)
+	d.got += n
+	if err != nil {
+		return fmt.Errorf("cut after %d of %d bytes: %w", d.got, d.want, err)
+	}
+	if d.got != d.want {
+		return fmt.Errorf("ended after %d of %d bytes", d.got, d.want)
+	}
+	return nil
 }
