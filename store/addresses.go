@@ -42,6 +42,10 @@ type Address struct {
 // ErrNoFreeAddress says that every address of the pool is in use.
 var ErrNoFreeAddress = errors.New("store: no free public address in the pool")
 
+// ErrAddressLimit says that the account holds as many allocations as it
+// may.
+var ErrAddressLimit = errors.New("store: the account holds its limit of elastic IPs")
+
 // AlreadyAssociatedError refuses to associate an address associated with
 // another instance unless reassociation is allowed.
 type AlreadyAssociatedError struct{ AllocationID, AssociationID string }
@@ -66,8 +70,20 @@ func (e *InstanceStateError) Error() string {
 // valid (ErrConflict when it is in use, a *MissingResourceError naming it
 // when it is not in the pool), else the first free one (ErrNoFreeAddress
 // when none is). a carries the allocation id, account, domain and tags.
-func (s *Store) AllocateAddress(ctx context.Context, a Address, pool []netip.Addr, want netip.Addr) (Address, error) {
+// An account holding limit allocations already is refused with
+// ErrAddressLimit (0: no limit), counted in the transaction, so that no
+// account drains the pool the others share, even by concurrent calls.
+func (s *Store) AllocateAddress(ctx context.Context, a Address, pool []netip.Addr, want netip.Addr, limit int) (Address, error) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if limit > 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM addresses WHERE account_id = ?`, a.AccountID).Scan(&n); err != nil {
+				return fmt.Errorf("store: addresses of %s: %w", a.AccountID, err)
+			}
+			if n >= limit {
+				return fmt.Errorf("%s holds %d: %w", a.AccountID, n, ErrAddressLimit)
+			}
+		}
 		used, err := usedPublic(ctx, tx)
 		if err != nil {
 			return err

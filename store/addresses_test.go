@@ -75,7 +75,7 @@ func TestAllocateAddressConcurrent(t *testing.T) {
 				}
 				return
 			}
-			a, err := s.AllocateAddress(ctx, Address{AllocationID: fmt.Sprintf("eipalloc-%d", k), AccountID: "444455556666", Domain: DomainVPC}, p, netip.Addr{})
+			a, err := s.AllocateAddress(ctx, Address{AllocationID: fmt.Sprintf("eipalloc-%d", k), AccountID: "444455556666", Domain: DomainVPC}, p, netip.Addr{}, 0)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -145,22 +145,22 @@ func TestAddressLifecycle(t *testing.T) {
 		t.Fatalf("lent %q %q", a, b)
 	}
 	// A specific address: free, in use, outside the pool.
-	if _, err := s.AllocateAddress(ctx, Address{AllocationID: "eipalloc-x", AccountID: acct, Domain: DomainVPC}, p, netip.MustParseAddr("192.0.2.10")); !errors.Is(err, ErrConflict) {
+	if _, err := s.AllocateAddress(ctx, Address{AllocationID: "eipalloc-x", AccountID: acct, Domain: DomainVPC}, p, netip.MustParseAddr("192.0.2.10"), 0); !errors.Is(err, ErrConflict) {
 		t.Fatalf("allocate a lent address: %v", err)
 	}
 	var missing *MissingResourceError
-	if _, err := s.AllocateAddress(ctx, Address{AllocationID: "eipalloc-x", AccountID: acct, Domain: DomainVPC}, p, netip.MustParseAddr("198.51.100.1")); !errors.As(err, &missing) {
+	if _, err := s.AllocateAddress(ctx, Address{AllocationID: "eipalloc-x", AccountID: acct, Domain: DomainVPC}, p, netip.MustParseAddr("198.51.100.1"), 0); !errors.As(err, &missing) {
 		t.Fatalf("allocate outside the pool: %v", err)
 	}
-	e1, err := s.AllocateAddress(ctx, Address{AllocationID: "eipalloc-1", AccountID: acct, Domain: DomainVPC, Tags: []Tag{{"Name", "web"}}}, p, netip.Addr{})
+	e1, err := s.AllocateAddress(ctx, Address{AllocationID: "eipalloc-1", AccountID: acct, Domain: DomainVPC, Tags: []Tag{{"Name", "web"}}}, p, netip.Addr{}, 0)
 	if err != nil || e1.PublicIP != "192.0.2.12" {
 		t.Fatalf("allocate: %+v %v", e1, err)
 	}
-	e2, err := s.AllocateAddress(ctx, Address{AllocationID: "eipalloc-2", AccountID: acct, Domain: DomainStandard}, p, netip.MustParseAddr("192.0.2.13"))
+	e2, err := s.AllocateAddress(ctx, Address{AllocationID: "eipalloc-2", AccountID: acct, Domain: DomainStandard}, p, netip.MustParseAddr("192.0.2.13"), 0)
 	if err != nil || e2.PublicIP != "192.0.2.13" {
 		t.Fatalf("allocate a chosen address: %+v %v", e2, err)
 	}
-	if _, err := s.AllocateAddress(ctx, Address{AllocationID: "eipalloc-3", AccountID: other, Domain: DomainVPC}, p, netip.Addr{}); !errors.Is(err, ErrNoFreeAddress) {
+	if _, err := s.AllocateAddress(ctx, Address{AllocationID: "eipalloc-3", AccountID: other, Domain: DomainVPC}, p, netip.Addr{}, 0); !errors.Is(err, ErrNoFreeAddress) {
 		t.Fatalf("allocate from an exhausted pool: %v", err)
 	}
 	// Associating lends the instance's pool address back.
@@ -171,7 +171,7 @@ func TestAddressLifecycle(t *testing.T) {
 	if in := publicIP(t, s, acct, i1); in.PublicIP != e1.PublicIP || in.AllocationID != "eipalloc-1" || in.AssociationID != "eipassoc-1" {
 		t.Fatalf("instance after associate: %+v", in)
 	}
-	if a3, err := s.AllocateAddress(ctx, Address{AllocationID: "eipalloc-3", AccountID: other, Domain: DomainVPC}, p, netip.Addr{}); err != nil || a3.PublicIP != "192.0.2.10" {
+	if a3, err := s.AllocateAddress(ctx, Address{AllocationID: "eipalloc-3", AccountID: other, Domain: DomainVPC}, p, netip.Addr{}, 0); err != nil || a3.PublicIP != "192.0.2.10" {
 		t.Fatalf("the lent address did not return to the pool: %+v %v", a3, err)
 	}
 	// Another account's address and instance are not found.

@@ -58,9 +58,11 @@ func (c *Cloud) AllocateAddress(ctx context.Context, accountID, domain, want str
 		}
 	}
 	a, err := c.store.AllocateAddress(ctx, store.Address{AllocationID: ids.New("eipalloc"), AccountID: accountID, Domain: domain, Tags: tags},
-		c.publicPool(), ip)
+		c.publicPool(), ip, MaxElasticIPs)
 	var missing *store.MissingResourceError
 	switch {
+	case errors.Is(err, store.ErrAddressLimit):
+		return a, awserr.New("AddressLimitExceeded", "The maximum number of addresses (%d) has been reached.", MaxElasticIPs).WithCause(err)
 	case errors.Is(err, store.ErrNoFreeAddress):
 		return a, awserr.New("InsufficientAddressCapacity",
 			"Not enough available addresses to satisfy your minimum request. Reduce the number of addresses you are requesting or wait for additional capacity to become available.")

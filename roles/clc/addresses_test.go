@@ -1,7 +1,12 @@
 package clc
 
 import (
+	"errors"
+	"sync"
+
 	"context"
+	"github.com/euca-cloud/euca/internal/awserr"
+	"github.com/euca-cloud/euca/store"
 	"net/http"
 	"net/netip"
 	"testing"
@@ -44,4 +49,53 @@ func TestMetadataFollowsAddresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	want("192.0.2.10")
+}
+
+// TestAddressLimit: an account holds at most MaxElasticIPs allocations,
+// however many calls race for more (AddressLimitExceeded, as EC2's
+// per-account limit answers), so one account cannot drain the pool the
+// others share; another account still allocates, and a release makes
+// room again.
+func TestAddressLimit(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	for i := range 20 {
+		cfg.VNetPublicIPs = append(cfg.VNetPublicIPs, netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)}))
+	}
+	f := newInstFixtureConf(t, 10, cfg)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var got []store.Address
+	limited := 0
+	for range 3 * MaxElasticIPs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := f.c.AllocateAddress(ctx, f.alice, "", "", nil)
+			mu.Lock()
+			defer mu.Unlock()
+			var ae *awserr.Error
+			switch {
+			case errors.As(err, &ae) && ae.Code == "AddressLimitExceeded":
+				limited++
+			case err != nil:
+				t.Error(err)
+			default:
+				got = append(got, a)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(got) != MaxElasticIPs || limited != 2*MaxElasticIPs {
+		t.Fatalf("%d allocated, %d refused; want %d and %d", len(got), limited, MaxElasticIPs, 2*MaxElasticIPs)
+	}
+	if _, err := f.c.AllocateAddress(ctx, f.bob, "", "", nil); err != nil {
+		t.Fatalf("another account: %v", err)
+	}
+	if err := f.c.ReleaseAddress(ctx, f.alice, got[0].AllocationID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.AllocateAddress(ctx, f.alice, "", "", nil); err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
 }

@@ -41,8 +41,10 @@ func (c *Cloud) SetCapacity(cp Capacity) {
 	c.cap = cp
 }
 
-// Account limits answered by DescribeAccountAttributes. Not enforced yet:
-// they say what a client may expect, as AWS's defaults do.
+// Account limits answered by DescribeAccountAttributes, AWS's defaults.
+// MaxElasticIPs is enforced (AllocateAddress: AddressLimitExceeded), so
+// that no account drains the pool every account shares; the others say
+// what a client may expect.
 const (
 	MaxInstances                     = 20
 	MaxElasticIPs                    = 5
