@@ -356,9 +356,5 @@ func (c *Cloud) publicChanged(ctx context.Context, zone, other string) {
 	for _, z := range changed {
 		zones[z] = true
 	}
-	for z := range zones {
-		if err := c.sendNetwork(ctx, z, false); err != nil {
-			c.log.Warn("network after an address change", "zone", z, "err", err)
-		}
-	}
+	c.pushNetworks(ctx, zones, "network after an address change; sent again at the next reconcile")
 }

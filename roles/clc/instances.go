@@ -77,6 +77,13 @@ const (
 	DefaultInstanceType = "m1.small"
 )
 
+// pushWait bounds the push of a network that an API call makes at
+// once (a rule, group or address changed): the change is stored, and
+// a cluster that does not answer is sent it again by the reconcile
+// loop, instead of holding the call (and every other account's calls
+// to its zone) for the cluster client's retries.
+var pushWait = 10 * time.Second
+
 // timeNow is the instances' clock; tests move it.
 var timeNow = time.Now
 
@@ -97,8 +104,13 @@ type instanceRuntime struct {
 	// reported them (DescribeAvailabilityZones).
 	nodes map[string][]ccapi.NodeInfo
 
-	netMu sync.Mutex // one zone's network is computed and sent at a time
-	sent  map[string]sentNetwork
+	// netMu guards netLocks and sent. A zone's network is computed and
+	// sent holding its lock in netLocks (a channel of one, so that a
+	// caller with a deadline stops waiting), one zone at a time each, so
+	// that a cluster that does not answer holds up only its own zone.
+	netMu    sync.Mutex
+	netLocks map[string]chan struct{}
+	sent     map[string]sentNetwork
 
 	keyOnce sync.Once
 	key     []byte // signs IMDSv2 tokens
@@ -1016,12 +1028,30 @@ func (c *Cloud) zoneNetwork(ctx context.Context, zone string) (ccapi.Network, er
 // skips the zones it leaves as they were). A failure is logged: the
 // reconcile loop sends again.
 func (c *Cloud) groupsChanged(ctx context.Context) {
-	ctx = context.WithoutCancel(ctx) // the change is made: a caller gone does not undo it
+	zones := map[string]bool{}
 	for zone := range c.inst.allClusters() {
-		if err := c.sendNetwork(ctx, zone, false); err != nil {
-			c.log.WarnContext(ctx, "network after a security group change; sent again at the next reconcile", "zone", zone, "err", err)
-		}
+		zones[zone] = true
 	}
+	c.pushNetworks(ctx, zones, "network after a security group change; sent again at the next reconcile")
+}
+
+// pushNetworks hands the networks of zones to their clusters at once, the
+// zones side by side, each within pushWait; a failure is logged with msg.
+func (c *Cloud) pushNetworks(ctx context.Context, zones map[string]bool, msg string) {
+	// The change is made: a caller gone does not undo it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pushWait)
+	defer cancel()
+	var wg sync.WaitGroup
+	for zone := range zones {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.sendNetwork(ctx, zone, false); err != nil {
+				c.log.WarnContext(ctx, msg, "zone", zone, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // sendNetwork hands a zone's network to its cluster when it changed since
@@ -1032,8 +1062,11 @@ func (c *Cloud) sendNetwork(ctx context.Context, zone string, force bool) error 
 	if cl == nil {
 		return nil
 	}
-	c.inst.netMu.Lock()
-	defer c.inst.netMu.Unlock()
+	unlock, err := c.inst.lockZone(ctx, zone)
+	if err != nil {
+		return fmt.Errorf("network of %s: waiting for the one being sent: %w", zone, err)
+	}
+	defer unlock()
 	n, err := c.zoneNetwork(ctx, zone)
 	if err != nil {
 		return fmt.Errorf("network of %s: %w", zone, err)
@@ -1045,11 +1078,16 @@ func (c *Cloud) sendNetwork(ctx context.Context, zone string, force bool) error 
 	sum := sha256.Sum256(doc)
 	hash := hex.EncodeToString(sum[:])
 	now := timeNow()
+	c.inst.netMu.Lock()
 	last, ok := c.inst.sent[zone]
+	c.inst.netMu.Unlock()
 	if !force && ok && last.hash == hash && now.Sub(last.at) < resendEvery {
 		return nil
 	}
-	if err := cl.SetNetwork(ctx, n); err != nil {
+	err = cl.SetNetwork(ctx, n)
+	c.inst.netMu.Lock()
+	defer c.inst.netMu.Unlock()
+	if err != nil {
 		delete(c.inst.sent, zone)
 		return fmt.Errorf("hand the network of %s to its cluster: %w", zone, err)
 	}
@@ -1058,6 +1096,26 @@ func (c *Cloud) sendNetwork(ctx context.Context, zone string, force bool) error 
 	}
 	c.inst.sent[zone] = sentNetwork{hash: hash, at: now}
 	return nil
+}
+
+// lockZone takes zone's network lock, or gives up when ctx ends first.
+func (r *instanceRuntime) lockZone(ctx context.Context, zone string) (unlock func(), err error) {
+	r.netMu.Lock()
+	l, ok := r.netLocks[zone]
+	if !ok {
+		if r.netLocks == nil {
+			r.netLocks = map[string]chan struct{}{}
+		}
+		l = make(chan struct{}, 1)
+		r.netLocks[zone] = l
+	}
+	r.netMu.Unlock()
+	select {
+	case l <- struct{}{}:
+		return func() { <-l }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // ---- the reconcile loop

@@ -1037,3 +1037,89 @@ func TestPeerOfAnotherAccount(t *testing.T) {
 	_, err = f.c.DeleteSecurityGroup(ctx, f.bob, bobs.ID, "")
 	wantCode(t, "delete a referenced group", err, "DependencyViolation")
 }
+
+// stuckCluster is a cluster controller that never answers SetNetwork:
+// it waits until its caller gives up, and records whether the caller
+// would ever have, and whether live had the change by then.
+type stuckCluster struct {
+	*fakeCluster
+	live   *fakeCluster
+	rule   string // the rule live must have been sent
+	mu     sync.Mutex
+	calls  int
+	nowait int // calls whose context had no deadline
+	before int // calls that ended before live had the rule
+}
+
+func (s *stuckCluster) SetNetwork(ctx context.Context, n ccapi.Network) error {
+	s.mu.Lock()
+	s.calls++
+	s.mu.Unlock()
+	if _, ok := ctx.Deadline(); !ok {
+		s.mu.Lock()
+		s.nowait++
+		s.mu.Unlock()
+		return errors.New("stuck: a caller that would wait for ever")
+	}
+	<-ctx.Done()
+	if !s.live.sentRule(s.rule) {
+		s.mu.Lock()
+		s.before++
+		s.mu.Unlock()
+	}
+	return ctx.Err()
+}
+
+// sentRule reports whether a network with an ingress rule from peer cidr
+// was handed over.
+func (f *fakeCluster) sentRule(cidr string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range f.networks {
+		for _, g := range n.Groups {
+			for _, r := range g.Ingress {
+				if r.CIDR.String() == cidr {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// TestPushDeadline: a zone whose cluster controller does not answer holds
+// a security group change only for pushWait, and never holds up the push
+// to the other zones: one account's change (or a dead cluster) does not
+// stall every account's API calls behind the cluster client's retries.
+func TestPushDeadline(t *testing.T) {
+	ctx := context.Background()
+	f := newInstFixture(t, 10)
+	web := sgMust(f.c.CreateSecurityGroup(ctx, f.alice, "web", "w", "", nil))
+	spec := f.spec(1, 1)
+	spec.GroupIDs = []string{web.ID}
+	if _, err := f.c.RunInstances(ctx, f.alice, spec); err != nil {
+		t.Fatal(err)
+	}
+	stuck := &stuckCluster{fakeCluster: newFakeCluster("dead-zone", 10), live: f.cl, rule: "198.51.100.7/32"}
+	f.c.SetCluster(stuck)
+	old := pushWait
+	pushWait = 200 * time.Millisecond
+	defer func() { pushWait = old }()
+	port := 22
+	if _, err := f.c.AuthorizeSecurityGroupRules(ctx, f.alice, web.ID, "", false, []store.IPPermission{{Protocol: "tcp", FromPort: &port, ToPort: &port,
+		IPv4Ranges: []store.PermissionCIDR{{CIDR: stuck.rule}}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	stuck.mu.Lock()
+	defer stuck.mu.Unlock()
+	switch {
+	case stuck.calls == 0:
+		t.Fatal("the dead zone was not sent the change")
+	case stuck.nowait > 0:
+		t.Fatalf("%d pushes to the dead zone without a deadline", stuck.nowait)
+	case stuck.before > 0:
+		t.Fatal("the live zone was sent the change only after the dead zone gave up")
+	case !f.cl.sentRule(stuck.rule):
+		t.Fatal("the live zone was not sent the change")
+	}
+}
