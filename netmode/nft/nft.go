@@ -1257,6 +1257,15 @@ func payload(base expr.PayloadBase, offset uint32, want []byte, op expr.CmpOp) [
 	}
 }
 
+// payloadBits matches a header field having any of the bits of mask.
+func payloadBits(base expr.PayloadBase, offset uint32, mask []byte) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: base, Offset: offset, Len: uint32(len(mask))},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: uint32(len(mask)), Mask: mask, Xor: make([]byte, len(mask))},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, len(mask))},
+	}
+}
+
 // ctBits matches conntrack state or status having any of bits.
 func ctBits(key expr.CtKey, bits uint32) []expr.Any {
 	return []expr.Any{

@@ -17,8 +17,9 @@ import (
 //
 // A guest may send only frames from its own MAC; IPv4 only from its own
 // address, or from 0.0.0.0 to a DHCP server (udp 68 to 67: DISCOVER and
-// REQUEST before it has an address), and never as a DHCP server (udp from
-// port 67); ARP only for IPv4 over Ethernet, with
+// REQUEST before it has an address), never as a DHCP server (udp from
+// port 67) nor as another DHCP client (a message naming another hardware
+// address, or in fragments); ARP only for IPv4 over Ethernet, with
 // its own MAC as sender and its own address (or 0.0.0.0: a probe) as the
 // sender address. Everything else it sends drops: IPv6 (instances have no
 // IPv6 addresses the cloud could vouch for), VLAN tags (which would carry
@@ -55,6 +56,13 @@ var (
 	etherIPv4 = []byte{0x08, 0x00}
 	arpIPv4   = []byte{0x00, 0x01, 0x08, 0x00, 0x06, 0x04}
 	zero4     = []byte{0, 0, 0, 0}
+)
+
+// Where a DHCP message's client hardware address (chaddr) is: after the
+// UDP header, at offset 28 of the BOOTP header.
+const (
+	udpHeaderLen     = 8
+	dhcpChaddrOffset = 28
 )
 
 // BuildPorts makes the bridge table of ports. Equal lists give identical
@@ -112,6 +120,21 @@ func (rs *Ruleset) portRules(c *nftables.Chain, p Port) {
 	rs.add(c, "no dhcp answers", concat(payload(expr.PayloadBaseLLHeader, 12, etherIPv4, expr.CmpOpEq),
 		payload(expr.PayloadBaseNetworkHeader, 9, []byte{unix.IPPROTO_UDP}, expr.CmpOpEq),
 		port(0, 67, 67), verdict(expr.VerdictDrop)))
+	// A guest speaks DHCP for itself only: a message to a server naming
+	// another client's hardware address (a release forged on its behalf,
+	// which frees its address for the forger to lease; a request in its
+	// name) drops, and so does a first fragment to a server, whose client
+	// address a later fragment could carry past this check. (The client
+	// identifier option, which a server may prefer, sits at no fixed
+	// offset: the node's learner refuses an address another instance
+	// holds instead.)
+	toServer := concat(payload(expr.PayloadBaseLLHeader, 12, etherIPv4, expr.CmpOpEq),
+		payload(expr.PayloadBaseNetworkHeader, 9, []byte{unix.IPPROTO_UDP}, expr.CmpOpEq),
+		port(offDport, 67, 67))
+	rs.add(c, "dhcp as another client", concat(toServer,
+		payload(expr.PayloadBaseTransportHeader, udpHeaderLen+dhcpChaddrOffset, mac, expr.CmpOpNeq), verdict(expr.VerdictDrop)))
+	rs.add(c, "dhcp in fragments", concat(toServer,
+		payloadBits(expr.PayloadBaseNetworkHeader, 6, []byte{0x20, 0x00}), verdict(expr.VerdictDrop)))
 	if p.Addr.IsValid() {
 		a := p.Addr.As4()
 		rs.add(c, "arp as "+p.Addr.String(), arpFrom(a[:]))

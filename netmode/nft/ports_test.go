@@ -23,12 +23,12 @@ func TestBuildPorts(t *testing.T) {
 	if got, want := rs.Comments(ChainPorts), []string{"from i-1 euvm-1", "from i-2 euvm-2"}; !slices.Equal(got, want) {
 		t.Errorf("ports chain %q, want %q", got, want)
 	}
-	if got, want := rs.Comments(PortChain("i-1")), []string{"not from 02:43:00:00:00:0a", "no dhcp answers", "arp as 10.243.2.10",
+	if got, want := rs.Comments(PortChain("i-1")), []string{"not from 02:43:00:00:00:0a", "no dhcp answers", "dhcp as another client", "dhcp in fragments", "arp as 10.243.2.10",
 		"ipv4 from 10.243.2.10", "arp probe", "dhcp from 0.0.0.0", "nothing else"}; !slices.Equal(got, want) {
 		t.Errorf("port chain %q, want %q", got, want)
 	}
 	// Before its address is known a port may send DHCP and probes only.
-	if got, want := rs.Comments(PortChain("i-2")), []string{"not from 02:43:00:00:00:0a", "no dhcp answers", "arp probe", "dhcp from 0.0.0.0",
+	if got, want := rs.Comments(PortChain("i-2")), []string{"not from 02:43:00:00:00:0a", "no dhcp answers", "dhcp as another client", "dhcp in fragments", "arp probe", "dhcp from 0.0.0.0",
 		"nothing else"}; !slices.Equal(got, want) {
 		t.Errorf("port chain without an address %q, want %q", got, want)
 	}
@@ -85,6 +85,11 @@ func TestKernelPorts(t *testing.T) {
 			{m("dhcp"), udp(gm, zero, bcast, 68, 67, m("dhcp"))},
 			{m("zero-not-dhcp"), udp(gm, zero, bcast, 68, 53, m("zero-not-dhcp"))},
 			{m("dhcp-answer"), udp(gm, gip, bcast, 67, 68, m("dhcp-answer"))},
+			{m("dhcp-own"), udp(gm, zero, bcast, 68, 67, string(bootp(gm, m("dhcp-own"))))},
+			{m("dhcp-other"), udp(gm, zero, bcast, 68, 67, string(bootp(om, m("dhcp-other"))))},
+			{m("renew-own"), udp(gm, gip, dst, 68, 67, string(bootp(gm, m("renew-own"))))},
+			{m("release-other"), udp(gm, gip, dst, 68, 67, string(bootp(om, m("release-other"))))},
+			{m("dhcp-fragment"), firstFragment(udp(gm, zero, bcast, 68, 67, m("dhcp-fragment")))},
 			{m("ipv6"), nstest.EtherFrame(gm, nstest.Broadcast, 0x86dd, append(ipv6, m("ipv6")...))},
 			{m("vlan"), nstest.EtherFrame(gm, nstest.Broadcast, 0x8100, vlan)},
 			// Last, and passing in every round: once it is in, whatever
@@ -125,9 +130,9 @@ func TestKernelPorts(t *testing.T) {
 	}
 
 	sync(Port{ID: "i-g", Name: "stsg", MAC: gm, Addr: gip})
-	check("with its address", send(1), "udp", "arp", "arp-probe", "dhcp")
+	check("with its address", send(1), "udp", "arp", "arp-probe", "dhcp", "dhcp-own", "renew-own")
 	sync(Port{ID: "i-g", Name: "stsg", MAC: gm})
-	check("before its address is known", send(2), "arp-probe", "dhcp")
+	check("before its address is known", send(2), "arp-probe", "dhcp", "dhcp-own")
 	nstest.MustDo(t, host, func() error {
 		changed, err := SyncPorts([]Port{{ID: "i-g", Name: "stsg", MAC: gm}})
 		if err == nil && changed {
@@ -137,7 +142,8 @@ func TestKernelPorts(t *testing.T) {
 	})
 	sync()
 	check("without the table", send(3), "udp", "spoof-ip", "spoof-mac", "arp", "arp-probe", "arp-spoof-ip",
-		"arp-spoof-sha", "dhcp", "zero-not-dhcp", "dhcp-answer", "ipv6", "vlan")
+		"arp-spoof-sha", "dhcp", "zero-not-dhcp", "dhcp-answer", "ipv6", "vlan", "dhcp-own", "dhcp-other", "renew-own",
+		"release-other", "dhcp-fragment")
 	nstest.MustDo(t, host, func() error {
 		c, err := nftables.New()
 		if err != nil {
@@ -148,4 +154,31 @@ func TestKernelPorts(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// bootp is a BOOTP request from client hardware address chaddr, marker
+// after its fixed header.
+func bootp(chaddr net.HardwareAddr, marker string) []byte {
+	b := make([]byte, 236)
+	b[0], b[1], b[2] = 1, 1, 6
+	copy(b[28:], chaddr)
+	return append(b, marker...)
+}
+
+// firstFragment marks an Ethernet frame's IPv4 packet as the first of
+// several fragments (more fragments), its header checksummed again.
+func firstFragment(f []byte) []byte {
+	f = slices.Clone(f)
+	h := f[14:34]
+	h[6] |= 0x20
+	h[10], h[11] = 0, 0
+	var sum uint32
+	for i := 0; i < len(h); i += 2 {
+		sum += uint32(h[i])<<8 | uint32(h[i+1])
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	h[10], h[11] = byte(^sum>>8), byte(^sum)
+	return f
 }
