@@ -144,6 +144,14 @@ func TestElasticIPs(t *testing.T) {
 	if ips := f.cl.publicIPs(); ips[id2] != pub2 || ips[id1] == "" {
 		t.Fatalf("cluster after the move: %v", ips)
 	}
+	// Terraform's aws_eip whose instance changes names the new instance
+	// and, still from its state, the old one's interface: EC2 takes that
+	// without an error, and the instance named wins.
+	f.must(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc2, "InstanceId": id2,
+		"NetworkInterfaceId": eni["NetworkInterfaceId"].(string), "AllowReassociation": "true"})
+	if got := f.instance(t, id2)["PublicIpAddress"]; got != pub2 {
+		t.Fatalf("instance and another's interface named: the address went to %v's interface", f.instance(t, id1)["PublicIpAddress"])
+	}
 	// The administrator's verbose view: every address with who holds it.
 	lent1 := f.instance(t, id1)["PublicIpAddress"].(string)
 	resp, err := f.call(f.admin, "DescribeAddresses", queryapi.Params{"PublicIp.1": "verbose"})
@@ -169,7 +177,6 @@ func TestElasticIPs(t *testing.T) {
 	f.fails(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc1, "InstanceId": "i-00000000"}, "InvalidInstanceID.NotFound")
 	f.fails(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc1, "NetworkInterfaceId": "eni-00000000"}, "InvalidNetworkInterfaceID.NotFound")
 	f.fails(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc1}, "MissingParameter")
-	f.fails(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc1, "InstanceId": id1, "NetworkInterfaceId": "eni-1"}, "InvalidParameterCombination")
 	f.fails(t, "AllocateAddress", queryapi.Params{"Domain": "classic"}, "InvalidParameterValue")
 	f.must(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc1, "InstanceId": id1})
 	f.fails(t, "ReleaseAddress", queryapi.Params{"AllocationId": alloc1}, "InvalidIPAddress.InUse")

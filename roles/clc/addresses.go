@@ -124,11 +124,8 @@ func malformedAddress(v string) error {
 // public address) with one of its instances, named directly or through its
 // network interface, and returns the association id.
 func (c *Cloud) AssociateAddress(ctx context.Context, accountID, allocationID, publicIP, instanceID, eniID, privateIP string, reassociate bool) (string, error) {
-	switch {
-	case instanceID == "" && eniID == "":
+	if instanceID == "" && eniID == "" {
 		return "", awserr.MissingParameter("InstanceId or NetworkInterfaceId")
-	case instanceID != "" && eniID != "":
-		return "", awserr.New("InvalidParameterCombination", "You may specify an instance ID or a network interface ID, not both.")
 	}
 	a, err := c.addressOf(ctx, accountID, allocationID, publicIP)
 	if err != nil {
@@ -168,7 +165,10 @@ func (c *Cloud) AssociateAddress(ctx context.Context, accountID, allocationID, p
 }
 
 // addressTarget is the account's instance an address is to be associated
-// with, named by id or by its (primary and only) network interface.
+// with, named by id or by its (primary and only) network interface. When
+// both are named the instance wins: EC2 answers that without an error, and
+// Terraform's AWS provider sends it whenever an aws_eip moves to another
+// instance (the new instance, and the old one's interface from its state).
 func (c *Cloud) addressTarget(ctx context.Context, accountID, instanceID, eniID string) (store.Instance, error) {
 	if instanceID != "" {
 		in, err := c.store.Instance(ctx, accountID, instanceID)
