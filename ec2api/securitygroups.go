@@ -39,6 +39,13 @@ type SecurityGroupService interface {
 	// RevokeSecurityGroupRules removes rules by id or by properties and
 	// returns those removed and those requested that matched none.
 	RevokeSecurityGroupRules(ctx context.Context, accountID, groupID, groupName string, egress bool, perms []store.IPPermission, ruleIDs []string) (revoked, unknown []store.SecurityGroupRule, err error)
+	// UpdateSecurityGroupRuleDescriptions sets rules' descriptions, the
+	// rules named by their properties (perms, each peer with its new
+	// description) or by id (ruleIDs[i] gets descriptions[i]).
+	UpdateSecurityGroupRuleDescriptions(ctx context.Context, accountID, groupID, groupName string, egress bool, perms []store.IPPermission, ruleIDs, descriptions []string) error
+	// ModifySecurityGroupRules replaces rules by id: updates[i], with one
+	// peer, is the whole new rule for ruleIDs[i].
+	ModifySecurityGroupRules(ctx context.Context, accountID, groupID string, ruleIDs []string, updates []store.IPPermission) error
 }
 
 type sgGroupItem struct {
@@ -301,6 +308,75 @@ func (a *api) revokeSecurityGroup(ctx context.Context, req *queryapi.Request, eg
 		})
 	}
 	return resp, nil
+}
+
+func (a *api) updateSecurityGroupRuleDescriptions(ctx context.Context, req *queryapi.Request, egress bool) (any, error) {
+	p := req.Params
+	perms, err := sgDecodePermissions(p)
+	if err != nil {
+		return nil, err
+	}
+	var ruleIDs, descriptions []string
+	for _, m := range p.Members("SecurityGroupRuleDescription") {
+		ruleIDs, descriptions = append(ruleIDs, m.String("SecurityGroupRuleId")), append(descriptions, m.String("Description"))
+	}
+	if err := dryRun(p); err != nil {
+		return nil, err
+	}
+	// Both directions accept GroupName here (a group of the default VPC).
+	if err := a.cloud.UpdateSecurityGroupRuleDescriptions(ctx, req.Caller.AccountID, p.String("GroupId"), p.String("GroupName"),
+		egress, perms, ruleIDs, descriptions); err != nil {
+		return nil, err
+	}
+	return ok()
+}
+
+// modifySecurityGroupRules reads SecurityGroupRule.N: a SecurityGroupRuleId
+// and a SecurityGroupRuleRequest (SecurityGroupRule.N.SecurityGroupRule.*),
+// which names its one peer by CidrIpv4, CidrIpv6, PrefixListId or
+// ReferencedGroupId.
+func (a *api) modifySecurityGroupRules(ctx context.Context, req *queryapi.Request) (any, error) {
+	p := req.Params
+	var ruleIDs []string
+	var updates []store.IPPermission
+	for i, m := range p.Members("SecurityGroupRule") {
+		prefix := "SecurityGroupRule." + strconv.Itoa(i+1) + ".SecurityGroupRule."
+		r := queryapi.Params{}
+		for k, v := range m {
+			if rest, ok := strings.CutPrefix(k, "SecurityGroupRule."); ok {
+				r[rest] = v
+			}
+		}
+		u := store.IPPermission{Protocol: r.String("IpProtocol")}
+		var err error
+		if u.FromPort, err = sgPort(r, "FromPort"); err != nil {
+			return nil, sgPrefixed(err, prefix)
+		}
+		if u.ToPort, err = sgPort(r, "ToPort"); err != nil {
+			return nil, sgPrefixed(err, prefix)
+		}
+		d := r.String("Description")
+		if v := r.String("CidrIpv4"); v != "" {
+			u.IPv4Ranges = []store.PermissionCIDR{{CIDR: v, Description: d}}
+		}
+		if v := r.String("CidrIpv6"); v != "" {
+			u.IPv6Ranges = []store.PermissionCIDR{{CIDR: v, Description: d}}
+		}
+		if v := r.String("PrefixListId"); v != "" {
+			u.PrefixLists = []store.PermissionPrefixList{{ID: v, Description: d}}
+		}
+		if v := r.String("ReferencedGroupId"); v != "" {
+			u.Groups = []store.PermissionGroup{{GroupID: v, Description: d}}
+		}
+		ruleIDs, updates = append(ruleIDs, m.String("SecurityGroupRuleId")), append(updates, u)
+	}
+	if err := dryRun(p); err != nil {
+		return nil, err
+	}
+	if err := a.cloud.ModifySecurityGroupRules(ctx, req.Caller.AccountID, p.String("GroupId"), ruleIDs, updates); err != nil {
+		return nil, err
+	}
+	return ok()
 }
 
 // sgGroupNameParam is GroupName where AWS accepts it: ingress only (egress

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -494,4 +495,109 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestSecurityGroupRulesChangedInPlace: the calls Terraform's AWS provider
+// makes when a rule changes, with the parameters it sends (traced from
+// provider 5.100): UpdateSecurityGroupRuleDescriptionsEgress for a new
+// description of an aws_security_group_rule, ModifySecurityGroupRules for
+// any change of an aws_vpc_security_group_*_rule. Each keeps the rule's id
+// and tags, and the group's rules read back as changed.
+func TestSecurityGroupRulesChangedInPlace(t *testing.T) {
+	h := newSGHarness(t)
+	alice := h.alice
+	g := sgDecode[struct {
+		GroupID string `xml:"groupId"`
+	}](t, h.ok(alice, "CreateSecurityGroup", queryapi.Params{"GroupName": "db", "GroupDescription": "db"})).GroupID
+	peer := sgDecode[struct {
+		GroupID string `xml:"groupId"`
+	}](t, h.ok(alice, "CreateSecurityGroup", queryapi.Params{"GroupName": "web", "GroupDescription": "web"})).GroupID
+	h.ok(alice, "AuthorizeSecurityGroupEgress", queryapi.Params{"GroupId": g,
+		"IpPermissions.1.FromPort": "443", "IpPermissions.1.IpProtocol": "tcp", "IpPermissions.1.IpRanges.1.CidrIp": "10.1.0.0/16", "IpPermissions.1.ToPort": "443"})
+	ssh := sgDecode[sgRules](t, h.ok(alice, "AuthorizeSecurityGroupIngress", queryapi.Params{"GroupId": g,
+		"IpPermissions.1.FromPort": "22", "IpPermissions.1.IpProtocol": "tcp", "IpPermissions.1.IpRanges.1.CidrIp": "10.2.0.0/16",
+		"IpPermissions.1.IpRanges.1.Description": "ssh", "IpPermissions.1.ToPort": "22",
+		"TagSpecification.1.ResourceType": "security-group-rule", "TagSpecification.1.Tag.1.Key": "Name", "TagSpecification.1.Tag.1.Value": "ssh"})).Rules[0].ID
+	rule := func(id string) sgRuleRead {
+		t.Helper()
+		got := sgDecode[struct {
+			Rules []sgRuleRead `xml:"securityGroupRuleSet>item"`
+		}](t, h.ok(alice, "DescribeSecurityGroupRules", queryapi.Params{"SecurityGroupRuleId.1": id})).Rules
+		if len(got) != 1 {
+			t.Fatalf("rule %s: %+v", id, got)
+		}
+		return got[0]
+	}
+
+	// aws_security_group_rule: a description added to an egress rule.
+	h.ok(alice, "UpdateSecurityGroupRuleDescriptionsEgress", queryapi.Params{"GroupId": g,
+		"IpPermissions.1.FromPort": "443", "IpPermissions.1.IpProtocol": "tcp", "IpPermissions.1.IpRanges.1.CidrIp": "10.1.0.0/16",
+		"IpPermissions.1.IpRanges.1.Description": "tls out", "IpPermissions.1.ToPort": "443"})
+	d := sgDecode[sgDescribed](t, h.ok(alice, "DescribeSecurityGroups", queryapi.Params{"GroupId.1": g}))
+	var tls []string
+	for _, p := range d.Groups[0].Egress {
+		for _, c := range p.CIDRs {
+			tls = append(tls, c.CIDR+"="+c.Description)
+		}
+	}
+	if !slices.Contains(tls, "10.1.0.0/16=tls out") {
+		t.Errorf("egress after the description update: %v", tls)
+	}
+	// By rule id, ingress, the group by name (default VPC).
+	h.ok(alice, "UpdateSecurityGroupRuleDescriptionsIngress", queryapi.Params{"GroupName": "db",
+		"SecurityGroupRuleDescription.1.SecurityGroupRuleId": ssh, "SecurityGroupRuleDescription.1.Description": "admins"})
+	if r := rule(ssh); r.Description != "admins" {
+		t.Errorf("described by id: %+v", r)
+	}
+	h.fails(alice, "UpdateSecurityGroupRuleDescriptionsIngress", queryapi.Params{"GroupId": g,
+		"IpPermissions.1.FromPort": "23", "IpPermissions.1.IpProtocol": "tcp", "IpPermissions.1.IpRanges.1.CidrIp": "10.2.0.0/16",
+		"IpPermissions.1.IpRanges.1.Description": "x", "IpPermissions.1.ToPort": "23"}, "InvalidPermission.NotFound")
+	h.fails(alice, "UpdateSecurityGroupRuleDescriptionsEgress", queryapi.Params{"GroupId": g,
+		"SecurityGroupRuleDescription.1.SecurityGroupRuleId": ssh, "SecurityGroupRuleDescription.1.Description": "x"}, "InvalidSecurityGroupRuleId.NotFound")
+	h.fails(alice, "UpdateSecurityGroupRuleDescriptionsIngress", queryapi.Params{"GroupId": g}, "MissingParameter")
+	h.fails(h.bob, "UpdateSecurityGroupRuleDescriptionsIngress", queryapi.Params{"GroupId": g,
+		"SecurityGroupRuleDescription.1.SecurityGroupRuleId": ssh, "SecurityGroupRuleDescription.1.Description": "x"}, "InvalidGroup.NotFound")
+
+	// aws_vpc_security_group_ingress_rule: description and CIDR changed;
+	// then the same rule made to reference a group.
+	h.ok(alice, "ModifySecurityGroupRules", queryapi.Params{"GroupId": g,
+		"SecurityGroupRule.1.SecurityGroupRule.CidrIpv4": "10.4.0.0/16", "SecurityGroupRule.1.SecurityGroupRule.Description": "ssh admins",
+		"SecurityGroupRule.1.SecurityGroupRule.FromPort": "22", "SecurityGroupRule.1.SecurityGroupRule.IpProtocol": "tcp",
+		"SecurityGroupRule.1.SecurityGroupRule.ToPort": "22", "SecurityGroupRule.1.SecurityGroupRuleId": ssh})
+	if r := rule(ssh); r.CIDR != "10.4.0.0/16" || r.Description != "ssh admins" || r.FromPort != 22 || r.IsEgress || len(r.Tags) != 1 {
+		t.Errorf("modified: %+v", r)
+	}
+	h.ok(alice, "ModifySecurityGroupRules", queryapi.Params{"GroupId": g,
+		"SecurityGroupRule.1.SecurityGroupRule.ReferencedGroupId": peer, "SecurityGroupRule.1.SecurityGroupRule.IpProtocol": "-1",
+		"SecurityGroupRule.1.SecurityGroupRuleId": ssh})
+	if r := rule(ssh); r.CIDR != "" || r.Referenced != peer || r.Protocol != "-1" || r.FromPort != -1 {
+		t.Errorf("modified to a group: %+v", r)
+	}
+	// Becoming a rule the group has already is a duplicate.
+	again := sgDecode[sgRules](t, h.ok(alice, "AuthorizeSecurityGroupIngress", queryapi.Params{"GroupId": g,
+		"IpPermissions.1.FromPort": "80", "IpPermissions.1.IpProtocol": "tcp", "IpPermissions.1.IpRanges.1.CidrIp": "0.0.0.0/0", "IpPermissions.1.ToPort": "80"})).Rules[0].ID
+	h.fails(alice, "ModifySecurityGroupRules", queryapi.Params{"GroupId": g,
+		"SecurityGroupRule.1.SecurityGroupRule.ReferencedGroupId": peer, "SecurityGroupRule.1.SecurityGroupRule.IpProtocol": "-1",
+		"SecurityGroupRule.1.SecurityGroupRuleId": again}, "InvalidPermission.Duplicate")
+	h.fails(alice, "ModifySecurityGroupRules", queryapi.Params{"GroupId": g,
+		"SecurityGroupRule.1.SecurityGroupRule.IpProtocol": "tcp", "SecurityGroupRule.1.SecurityGroupRuleId": again}, "InvalidParameterValue")
+	h.fails(alice, "ModifySecurityGroupRules", queryapi.Params{"GroupId": g,
+		"SecurityGroupRule.1.SecurityGroupRule.CidrIpv4": "10.0.0.0/8", "SecurityGroupRule.1.SecurityGroupRule.IpProtocol": "tcp",
+		"SecurityGroupRule.1.SecurityGroupRule.FromPort": "1", "SecurityGroupRule.1.SecurityGroupRule.ToPort": "1",
+		"SecurityGroupRule.1.SecurityGroupRuleId": "sgr-0123456789abcdef0"}, "InvalidSecurityGroupRuleId.NotFound")
+	h.fails(alice, "ModifySecurityGroupRules", queryapi.Params{"GroupId": g}, "MissingParameter")
+	h.fails(h.bob, "ModifySecurityGroupRules", queryapi.Params{"GroupId": g,
+		"SecurityGroupRule.1.SecurityGroupRule.IpProtocol": "-1", "SecurityGroupRule.1.SecurityGroupRule.CidrIpv4": "10.0.0.0/8",
+		"SecurityGroupRule.1.SecurityGroupRuleId": again}, "InvalidGroup.NotFound")
+}
+
+type sgRuleRead struct {
+	ID          string  `xml:"securityGroupRuleId"`
+	IsEgress    bool    `xml:"isEgress"`
+	Protocol    string  `xml:"ipProtocol"`
+	FromPort    int     `xml:"fromPort"`
+	CIDR        string  `xml:"cidrIpv4"`
+	Referenced  string  `xml:"referencedGroupInfo>groupId"`
+	Description string  `xml:"description"`
+	Tags        []sgTag `xml:"tagSet>item"`
 }

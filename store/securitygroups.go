@@ -135,16 +135,8 @@ func (s *Store) AddSecurityGroupRules(ctx context.Context, accountID, groupID st
 		}
 		ts := now()
 		for i, r := range rules {
-			if r.PeerGroupID != "" && r.PeerGroupID != groupID {
-				// Checked here, in the transaction, so a peer deleted since
-				// the caller resolved it cannot leave a dangling reference.
-				var n int
-				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM security_groups WHERE id = ?`, r.PeerGroupID).Scan(&n); err != nil {
-					return err
-				}
-				if n == 0 {
-					return fmt.Errorf("security group %s: %w", r.PeerGroupID, ErrNotFound)
-				}
+			if err := peerExists(ctx, tx, groupID, r); err != nil {
+				return err
 			}
 			r.GroupID = groupID
 			if err := insertRule(ctx, tx, accountID, r, ts); err != nil {
@@ -161,6 +153,57 @@ func (s *Store) AddSecurityGroupRules(ctx context.Context, accountID, groupID st
 			}
 			if most > maxPerDirection {
 				return fmt.Errorf("%s would have %d rules in one direction, more than %d: %w", groupID, most, maxPerDirection, ErrRuleLimit)
+			}
+		}
+		return nil
+	})
+}
+
+// peerExists checks, in the caller's transaction, that the group a rule
+// of groupID references still exists, so that a peer deleted since the
+// caller resolved it cannot leave a dangling reference.
+func peerExists(ctx context.Context, q queryer, groupID string, r SecurityGroupRule) error {
+	if r.PeerGroupID == "" || r.PeerGroupID == groupID {
+		return nil
+	}
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM security_groups WHERE id = ?`, r.PeerGroupID).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("security group %s: %w", r.PeerGroupID, ErrNotFound)
+	}
+	return nil
+}
+
+// UpdateSecurityGroupRules rewrites rules of an account's group in place,
+// all or none, keeping each rule's id, direction, tags and age (what
+// ModifySecurityGroupRules and the description updates do): ErrNotFound
+// when any is not (or no longer) a rule of that group or its peer group is
+// gone; a *RuleConflictError when one would become the same rule as
+// another of the group.
+func (s *Store) UpdateSecurityGroupRules(ctx context.Context, accountID, groupID string, rules []SecurityGroupRule) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := groupExists(ctx, tx, accountID, groupID); err != nil {
+			return err
+		}
+		for i, r := range rules {
+			if err := peerExists(ctx, tx, groupID, r); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE security_group_rules SET protocol = ?, from_port = ?, to_port = ?,
+				cidr_ipv4 = ?, cidr_ipv6 = ?, peer_group_id = ?, peer_owner_id = ?, prefix_list_id = ?, description = ?
+				WHERE id = ? AND group_id = ?`,
+				r.Protocol, r.FromPort, r.ToPort, r.CIDRIPv4, r.CIDRIPv6, r.PeerGroupID, r.PeerOwnerID, r.PrefixListID, r.Description,
+				r.ID, groupID)
+			if isUniqueViolation(err) {
+				return &RuleConflictError{Index: i}
+			}
+			if err != nil {
+				return fmt.Errorf("store: update rule %s: %w", r.ID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return fmt.Errorf("security group rule %s: %w", r.ID, ErrNotFound)
 			}
 		}
 		return nil

@@ -220,3 +220,51 @@ func TestSameRule(t *testing.T) {
 		t.Error("direction should matter")
 	}
 }
+
+// TestUpdateSecurityGroupRules: a rule rewritten in place keeps its id,
+// direction and tags; one that would become another rule of the group, or
+// that is not the group's, fails the whole call and changes nothing.
+func TestUpdateSecurityGroupRules(t *testing.T) {
+	s, ctx := sgFixture(t)
+	acct := "111111111111"
+	if err := s.CreateSecurityGroup(ctx, SecurityGroup{ID: "sg-1", AccountID: acct, VPCID: "vpc-1", Name: "a", Description: "a",
+		Rules: []SecurityGroupRule{egressAll("sgr-e")}}); err != nil {
+		t.Fatal(err)
+	}
+	r1 := tcp("sgr-1", 22, "10.0.0.0/8")
+	r1.Tags = []Tag{{"k", "v"}}
+	if err := s.AddSecurityGroupRules(ctx, acct, "sg-1", []SecurityGroupRule{r1, tcp("sgr-2", 80, "0.0.0.0/0")}, 0); err != nil {
+		t.Fatal(err)
+	}
+	moved := tcp("sgr-1", 2222, "10.1.0.0/16")
+	moved.Description = "ssh"
+	if err := s.UpdateSecurityGroupRules(ctx, acct, "sg-1", []SecurityGroupRule{moved}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.SecurityGroupRules(ctx, acct, []string{"sgr-1"})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if g := got[0]; g.FromPort != 2222 || g.ToPort != 2222 || g.CIDRIPv4 != "10.1.0.0/16" || g.Description != "ssh" || g.Egress || len(g.Tags) != 1 {
+		t.Errorf("after update: %+v", g)
+	}
+	// Becoming the same rule as sgr-2 is refused, and the batch with it.
+	first := tcp("sgr-1", 3333, "10.1.0.0/16")
+	var rc *RuleConflictError
+	if err := s.UpdateSecurityGroupRules(ctx, acct, "sg-1", []SecurityGroupRule{first, tcp("sgr-e", 80, "0.0.0.0/0"), tcp("sgr-1", 80, "0.0.0.0/0")}); !errors.As(err, &rc) || rc.Index != 2 {
+		t.Errorf("conflict: %v", err)
+	}
+	if got, _ := s.SecurityGroupRules(ctx, acct, []string{"sgr-1"}); len(got) != 1 || got[0].FromPort != 2222 {
+		t.Errorf("a refused batch changed the rule: %+v", got)
+	}
+	if err := s.UpdateSecurityGroupRules(ctx, acct, "sg-1", []SecurityGroupRule{tcp("sgr-nope", 1, "1.0.0.0/8")}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing rule: %v", err)
+	}
+	if err := s.UpdateSecurityGroupRules(ctx, "222222222222", "sg-1", []SecurityGroupRule{moved}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("another account's group: %v", err)
+	}
+	peer := SecurityGroupRule{ID: "sgr-2", Protocol: "-1", FromPort: -1, ToPort: -1, PeerGroupID: "sg-gone", PeerOwnerID: acct}
+	if err := s.UpdateSecurityGroupRules(ctx, acct, "sg-1", []SecurityGroupRule{peer}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing peer: %v", err)
+	}
+}
