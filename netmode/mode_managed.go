@@ -400,7 +400,8 @@ func (m *managed) oursPublic(p netip.Prefix) bool {
 
 // rules is the nftables spec of the state.
 func (m *managed) rules(st State, nets []*network) (nft.Spec, error) {
-	spec := nft.Spec{Subnet: m.cfg.Subnet, Metadata: st.Metadata, Masquerade: true, Filter: true}
+	spec := nft.Spec{Subnet: m.cfg.Subnet, Metadata: st.Metadata, Masquerade: true, Filter: true,
+		TunnelPort: link.VXLANPort, TunnelPeers: st.Peers}
 	for _, n := range nets {
 		spec.Bridges = append(spec.Bridges, n.bridge)
 	}

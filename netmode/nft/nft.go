@@ -99,6 +99,7 @@ const (
 	ChainForward     = "forward"
 	ChainGuard       = "guard"
 	ChainHostOutput  = "host-output"
+	ChainInput       = "input"
 )
 
 // Spec is the desired state the rules implement.
@@ -122,6 +123,14 @@ type Spec struct {
 	Host      []netip.Addr
 	Instances []Instance
 	Groups    []Group
+	// TunnelPort is the UDP port of the segments' tunnels (VXLAN), 0 for
+	// none. VXLAN has no authentication: a datagram to it puts its inner
+	// frame on the segment its VNI names, from any source, past the guest
+	// ports' checks. So no guest may send to it, on this host or routed
+	// to another (masqueraded, it would come from a tunnel peer); and with
+	// TunnelPeers, this host's port takes datagrams from those alone.
+	TunnelPort  uint16
+	TunnelPeers []netip.Addr
 }
 
 // OneToOne maps a public (elastic) address to an instance's private one.
@@ -359,12 +368,45 @@ func Build(s Spec) (*Ruleset, error) {
 		rs.add(post, fmt.Sprintf("masquerade %s", s.Subnet), append(e, &expr.Masq{}))
 	}
 
+	if s.TunnelPort != 0 {
+		if err := rs.tunnel(fwd, s, bridges, base); err != nil {
+			return nil, err
+		}
+	}
 	if s.Filter {
 		if err := rs.filter(fwd, s, bridges); err != nil {
 			return nil, err
 		}
 	}
 	return rs, nil
+}
+
+// tunnel guards the tunnel port (Spec.TunnelPort): first in forward and in
+// a chain of the input hook, so that no flow, established or not, of a
+// guest's reaches it.
+func (rs *Ruleset) tunnel(fwd *nftables.Chain, s Spec, bridges []string,
+	base func(string, nftables.ChainType, *nftables.ChainHook, *nftables.ChainPriority) *nftables.Chain) error {
+	in := base(ChainInput, nftables.ChainTypeFilter, nftables.ChainHookInput, nftables.ChainPriorityFilter)
+	toTunnel := concat(l4(unix.IPPROTO_UDP), port(offDport, int(s.TunnelPort), int(s.TunnelPort)))
+	for _, br := range bridges {
+		from := ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, br)
+		rs.add(fwd, "no tunnel from "+br, concat(from, toTunnel, verdict(expr.VerdictDrop)))
+		rs.add(in, "no tunnel from "+br, concat(from, toTunnel, verdict(expr.VerdictDrop)))
+	}
+	if len(s.TunnelPeers) == 0 {
+		return nil
+	}
+	peers := slices.Clone(s.TunnelPeers)
+	slices.SortFunc(peers, netip.Addr.Compare)
+	for _, p := range slices.Compact(peers) {
+		if !p.Is4() {
+			return fmt.Errorf("nft: tunnel peer %v is not IPv4", p)
+		}
+		rs.add(in, "tunnel from "+p.String(), concat(ipv4(), toTunnel,
+			addr(offSaddr, expr.CmpOpEq, netip.PrefixFrom(p, 32)), verdict(expr.VerdictAccept)))
+	}
+	rs.add(in, "no tunnel from elsewhere", concat(ipv4(), toTunnel, verdict(expr.VerdictDrop)))
+	return nil
 }
 
 // filter fills the forward chain, the chain of new flows towards the

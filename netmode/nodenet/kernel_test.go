@@ -255,6 +255,46 @@ func TestKernelAcrossHosts(t *testing.T) {
 		nstest.MustWho(t, h.g2, "10.99.0.2:7000", "10.99.0.1")
 	})
 
+	t.Run("no guest speaks the tunnel", func(t *testing.T) {
+		// VXLAN has no authentication: a datagram to a host's tunnel port
+		// puts its inner frame on the segment of the VNI it names, past
+		// the guest ports' checks and from any source. A guest sends one
+		// to the controller's underlay address (its gateway routes it
+		// there) and to n2's (routed and masqueraded by the controller,
+		// so it comes from a tunnel peer): neither frame may arrive. Nor
+		// one from a host that is no tunnel peer (out, on the controller's
+		// public side).
+		gw := nstest.Listen(t, h.cc, "euca-br0")
+		g2 := nstest.Listen(t, h.g2, "eth0")
+		inject := func(from netns.NsHandle, to netip.Addr, marker string) {
+			frame := nstest.EtherFrame(mac("02:00:00:00:00:99"), nstest.Broadcast, 0x88b5, []byte(marker))
+			vx := append([]byte{0x08, 0, 0, 0, 0, 0, byte(mode.VNI(0)), 0}, frame...)
+			nstest.MustDo(t, from, func() error {
+				c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(to, link.VXLANPort)))
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				_, err = c.Write(vx)
+				return err
+			})
+		}
+		inject(h.g1, ccIP, "NSR-INJECT-CC.")
+		inject(h.g1, n2IP, "NSR-INJECT-N2.")
+		inject(h.out, ma("10.99.0.1"), "NSR-INJECT-OUT.")
+		for end := time.Now().Add(nstest.Refused); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		}
+		if gw.Seen("NSR-INJECT-CC.") {
+			t.Error("a guest's datagram to the controller's tunnel port put a frame on its segment")
+		}
+		if g2.Seen("NSR-INJECT-N2.") {
+			t.Error("a guest's datagram to n2's tunnel port put a frame on the segment there")
+		}
+		if gw.Seen("NSR-INJECT-OUT.") {
+			t.Error("a datagram from a host that is no tunnel peer put a frame on the controller's segment")
+		}
+	})
+
 	t.Run("the gateway's own traffic is the host's, as on its own host", func(t *testing.T) {
 		// A guest reaches the controller's address on the segment (its DNS,
 		// when VNET_DNS names none): the node lets the gateway's traffic

@@ -372,6 +372,10 @@ func (a *Agent) filter(n Network) error {
 	for _, s := range n.Segments {
 		spec.Bridges = append(spec.Bridges, s.Bridge)
 		spec.Host = append(spec.Host, s.Gateway)
+		spec.TunnelPeers = append(spec.TunnelPeers, s.Remotes...)
+	}
+	if len(n.Segments) > 0 {
+		spec.TunnelPort = link.VXLANPort
 	}
 	var err error
 	if spec.Instances, spec.Groups, err = netmode.Filter(n.Instances, n.Groups); err != nil {
