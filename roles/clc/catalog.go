@@ -43,8 +43,10 @@ func (c *Cloud) SetCapacity(cp Capacity) {
 
 // Account limits answered by DescribeAccountAttributes, AWS's defaults.
 // MaxElasticIPs is enforced (AllocateAddress: AddressLimitExceeded), so
-// that no account drains the pool every account shares; the others say
-// what a client may expect.
+// that no account drains the pool every account shares, and so is
+// MaxSecurityGroupsPerInterface (RunInstances, ModifyInstanceAttribute:
+// SecurityGroupsPerInstanceLimitExceeded); MaxInstances says what a
+// client may expect.
 const (
 	MaxInstances                     = 20
 	MaxElasticIPs                    = 5

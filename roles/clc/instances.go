@@ -631,6 +631,12 @@ func (c *Cloud) launchGroups(ctx context.Context, accountID string, subnet store
 			return nil, err
 		}
 		add(g)
+		if len(out) > MaxSecurityGroupsPerInterface {
+			return nil, tooManyGroups()
+		}
+	}
+	if len(out) > MaxSecurityGroupsPerInterface {
+		return nil, tooManyGroups()
 	}
 	if len(out) == 0 {
 		if err := c.ensureDefaultSecurityGroup(ctx, accountID, subnet.VPCID); err != nil {
@@ -643,6 +649,15 @@ func (c *Cloud) launchGroups(ctx context.Context, accountID string, subnet store
 		add(g)
 	}
 	return out, nil
+}
+
+// tooManyGroups refuses an instance more groups than
+// MaxSecurityGroupsPerInterface (AWS's default quota, which
+// DescribeAccountAttributes reports): each group's rules are chains of
+// every filtering host's table, which an unbounded list would swell.
+func tooManyGroups() error {
+	return awserr.New("SecurityGroupsPerInstanceLimitExceeded",
+		"The maximum number of security groups per instance (%d) has been reached.", MaxSecurityGroupsPerInterface)
 }
 
 func (c *Cloud) groupInVPC(ctx context.Context, accountID, id string, subnet store.Subnet) (store.SecurityGroup, error) {
@@ -927,6 +942,9 @@ func (c *Cloud) ModifyInstanceAttribute(ctx context.Context, accountID, instance
 			}
 			if !slices.ContainsFunc(u.Groups, func(r store.GroupRef) bool { return r.ID == g.ID }) {
 				u.Groups = append(u.Groups, store.GroupRef{ID: g.ID, Name: g.Name})
+			}
+			if len(u.Groups) > MaxSecurityGroupsPerInterface {
+				return tooManyGroups()
 			}
 		}
 		// In MANAGED the first group is the instance's network: its address

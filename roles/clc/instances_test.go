@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -1122,4 +1123,29 @@ func TestPushDeadline(t *testing.T) {
 	case !f.cl.sentRule(stuck.rule):
 		t.Fatal("the live zone was not sent the change")
 	}
+}
+
+// TestGroupsPerInstance: an instance is in at most
+// MaxSecurityGroupsPerInterface groups, at launch and when its groups are
+// changed: each group's rules are chains on every filtering host, so an
+// unbounded list (one instance in every group of a thousand) would swell
+// the table each push rewrites.
+func TestGroupsPerInstance(t *testing.T) {
+	ctx := context.Background()
+	f := newInstFixture(t, 10)
+	var ids []string
+	for i := range MaxSecurityGroupsPerInterface + 1 {
+		ids = append(ids, sgMust(f.c.CreateSecurityGroup(ctx, f.alice, "g"+strconv.Itoa(i), "g", "", nil)).ID)
+	}
+	spec := f.spec(1, 1)
+	spec.GroupIDs = ids
+	_, err := f.c.RunInstances(ctx, f.alice, spec)
+	wantCode(t, "launch in too many groups", err, "SecurityGroupsPerInstanceLimitExceeded")
+	spec.GroupIDs = append(ids[1:], ids[1]) // the most, one named twice
+	insts, err := f.c.RunInstances(ctx, f.alice, spec)
+	if err != nil {
+		t.Fatalf("launch in %d groups: %v", MaxSecurityGroupsPerInterface, err)
+	}
+	err = f.c.ModifyInstanceAttribute(ctx, f.alice, insts[0].ID, store.InstanceUpdate{}, ids)
+	wantCode(t, "modified into too many groups", err, "SecurityGroupsPerInstanceLimitExceeded")
 }
