@@ -89,7 +89,11 @@ const NodeTableName = "euca-node"
 // MetadataAddr is where instances reach the metadata service.
 var MetadataAddr = netip.MustParseAddr("169.254.169.254")
 
-var loopback = netip.MustParsePrefix("127.0.0.0/8")
+var (
+	loopback  = netip.MustParsePrefix("127.0.0.0/8")
+	broadcast = netip.MustParsePrefix("255.255.255.255/32")
+	multicast = netip.MustParsePrefix("224.0.0.0/4")
+)
 
 // Base chain names.
 const (
@@ -446,6 +450,17 @@ func (rs *Ruleset) filter(fwd *nftables.Chain, s Spec, bridges []string) error {
 				l4(unix.IPPROTO_TCP), port(offDport, int(s.Metadata.Port()), int(s.Metadata.Port())),
 				verdict(expr.VerdictAccept)))
 	}
+	// Broadcast and multicast are no instance's address, so no group's
+	// ingress rule would see them: bridged to every port of a segment,
+	// they reached the guests of every group on it. Only DHCP's
+	// broadcasts pass (a guest's to its server; a server's answers,
+	// which no guest can send: the guest ports drop them).
+	rs.add(fwd, "dhcp broadcast to a server", concat(ipv4(), addr(offDaddr, expr.CmpOpEq, broadcast),
+		l4(unix.IPPROTO_UDP), port(offDport, 67, 67), verdict(expr.VerdictAccept)))
+	rs.add(fwd, "dhcp broadcast answers", concat(ipv4(), addr(offDaddr, expr.CmpOpEq, broadcast),
+		l4(unix.IPPROTO_UDP), payload(expr.PayloadBaseTransportHeader, 0, []byte{0, 67, 0, 68}, expr.CmpOpEq), verdict(expr.VerdictAccept)))
+	rs.add(fwd, "no broadcast", concat(ipv4(), addr(offDaddr, expr.CmpOpEq, broadcast), verdict(expr.VerdictDrop)))
+	rs.add(fwd, "no multicast", concat(ipv4(), addr(offDaddr, expr.CmpOpEq, multicast), verdict(expr.VerdictDrop)))
 	// Instances have no IPv6 addresses the rules could name: refuse IPv6
 	// to and from them, bridged or routed, rather than let it bypass the
 	// groups.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -253,6 +254,41 @@ func TestKernelAcrossHosts(t *testing.T) {
 		nstest.MustWho(t, h.g2, "10.210.0.2:8080", "10.210.0.3")
 		nstest.MustWho(t, h.g3, "10.210.0.2:8080", "10.210.0.4")
 		nstest.MustWho(t, h.g2, "10.99.0.2:7000", "10.99.0.1")
+	})
+
+	t.Run("no broadcast or multicast past the groups", func(t *testing.T) {
+		// Neither is an instance's address, so no ingress rule sees them:
+		// a guest's broadcast and multicast must not reach the guests of
+		// a group that does not admit it (sg-cli admits only ICMP from
+		// sg-web), on its own node or across the tunnel. (The leases
+		// above are DHCP's broadcasts, which pass.)
+		g2, g3 := nstest.Listen(t, h.g2, "eth0"), nstest.Listen(t, h.g3, "eth0")
+		nstest.MustDo(t, h.g1, func() error {
+			c, err := net.ListenUDP("udp4", nil)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := setBroadcast(c); err != nil {
+				return err
+			}
+			for _, to := range []string{"255.255.255.255:5353", "224.0.0.251:5353"} {
+				if _, err := c.WriteToUDPAddrPort([]byte("NSR-CAST-"+to), netip.MustParseAddrPort(to)); err != nil {
+					return fmt.Errorf("to %s: %w", to, err)
+				}
+			}
+			return nil
+		})
+		for end := time.Now().Add(nstest.Refused); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		}
+		for _, to := range []string{"255.255.255.255:5353", "224.0.0.251:5353"} {
+			if g3.Seen("NSR-CAST-" + to) {
+				t.Errorf("sg-web's %s reached sg-cli on its node", to)
+			}
+			if g2.Seen("NSR-CAST-" + to) {
+				t.Errorf("sg-web's %s reached sg-cli across the tunnel", to)
+			}
+		}
 	})
 
 	t.Run("no guest speaks the tunnel", func(t *testing.T) {
@@ -522,4 +558,19 @@ func TestKernelOperatorBridge(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// setBroadcast lets c send to 255.255.255.255.
+func setBroadcast(c *net.UDPConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_BROADCAST, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
 }
