@@ -114,11 +114,20 @@ type Spec struct {
 	// that no instance holds drop, and NAT leaves it alone. Invalid: the
 	// guests are on the operator's LAN (STATIC, SYSTEM), whose other hosts
 	// the groups do not decide for; then no NAT either.
-	Subnet     netip.Prefix
-	Metadata   netip.AddrPort // where 169.254.169.254:80 goes; invalid: no redirect
-	Masquerade bool           // NAT the subnet's outbound traffic
-	NAT        []OneToOne     // elastic IPs
-	Filter     bool           // isolate instances by their security groups
+	Subnet   netip.Prefix
+	Metadata netip.AddrPort // where 169.254.169.254:80 goes; invalid: no redirect
+	// MetadataBridges get the metadata redirect (and its guard) without
+	// being the cloud's: a node's VNET_BRIDGE in STATIC and SYSTEM, the
+	// operator's LAN, whose traffic the filter otherwise lets be.
+	MetadataBridges []string
+	// MetadataMark, when not 0, limits the redirect to packets carrying
+	// that mark: the guest-port table sets it on a guest's own metadata
+	// requests (PortsMetadataMark), so that a LAN host crossing the same
+	// bridge is never redirected, whatever source it claims.
+	MetadataMark uint32
+	Masquerade   bool       // NAT the subnet's outbound traffic
+	NAT          []OneToOne // elastic IPs
+	Filter       bool       // isolate instances by their security groups
 	// Host are the cloud's own addresses on the bridges (the gateway):
 	// a node's bridge carries their traffic with its instances (DHCP
 	// offers, metadata, the gateway's answers), which on the gateway's own
@@ -327,7 +336,8 @@ func Build(s Spec) (*Ruleset, error) {
 		if !s.Metadata.Addr().Is4() {
 			return nil, fmt.Errorf("nft: metadata target %v is not IPv4", s.Metadata)
 		}
-		for _, br := range bridges {
+		mdBridges := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(bridges), s.MetadataBridges...))))
+		for _, br := range mdBridges {
 			if guard != nil {
 				rs.add(guard, "nothing to loopback from "+br,
 					concat(ipv4(), ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, br),
@@ -338,11 +348,15 @@ func Build(s Spec) (*Ruleset, error) {
 					concat(ipv4(), ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, br),
 						addr(offSaddr, expr.CmpOpEq, loopback), verdict(expr.VerdictDrop)))
 			}
-			rs.add(pre, fmt.Sprintf("metadata from %s to %s", br, s.Metadata),
-				concat(ipv4(), ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, br),
-					addr(offDaddr, expr.CmpOpEq, netip.PrefixFrom(MetadataAddr, 32)),
-					l4(unix.IPPROTO_TCP), port(offDport, 80, 80),
-					dnat(s.Metadata)))
+			e := concat(ipv4(), ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, br),
+				addr(offDaddr, expr.CmpOpEq, netip.PrefixFrom(MetadataAddr, 32)),
+				l4(unix.IPPROTO_TCP), port(offDport, 80, 80))
+			what := fmt.Sprintf("metadata from %s to %s", br, s.Metadata)
+			if s.MetadataMark != 0 {
+				e = append(e, markSet(s.MetadataMark)...)
+				what = fmt.Sprintf("metadata from %s's guests to %s", br, s.Metadata)
+			}
+			rs.add(pre, what, append(e, dnat(s.Metadata)...))
 		}
 	}
 	for _, n := range nat {
@@ -1330,6 +1344,26 @@ func ctBits(key expr.CtKey, bits uint32) []expr.Any {
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
 			Mask: binaryutil.NativeEndian.PutUint32(bits), Xor: make([]byte, 4)},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+	}
+}
+
+// markSet matches packets whose mark has every bit of bits.
+func markSet(bits uint32) []expr.Any {
+	b := binaryutil.NativeEndian.PutUint32(bits)
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: b, Xor: []byte{0, 0, 0, 0}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: b},
+	}
+}
+
+// markOr adds bits to the packet's mark, keeping its others.
+func markOr(bits uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(^bits), Xor: binaryutil.NativeEndian.PutUint32(bits)},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
 	}
 }
 

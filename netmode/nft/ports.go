@@ -35,6 +35,16 @@ import (
 // see only sources that are true.
 const PortsTableName = "euca"
 
+// PortsMetadataMark is the bit of the packet mark a guest's own request
+// to the metadata service (169.254.169.254, TCP 80, from its address)
+// leaves the port table with. The mark is the skb's, so it reaches the
+// inet hooks br_netfilter runs next, where a node's redirect to its own
+// metadata relay (STATIC, SYSTEM: Spec.MetadataMark) matches it: the port
+// is the one thing that tells a guest of this node from a LAN host
+// crossing the same bridge with a source address of its choosing. The
+// mark's other bits are kept.
+const PortsMetadataMark uint32 = 0x00e0ca00
+
 // Bridge-family chain names.
 const ChainPorts = "ports"
 
@@ -138,6 +148,10 @@ func (rs *Ruleset) portRules(c *nftables.Chain, p Port) {
 	if p.Addr.IsValid() {
 		a := p.Addr.As4()
 		rs.add(c, "arp as "+p.Addr.String(), arpFrom(a[:]))
+		rs.add(c, "metadata from "+p.Addr.String(), concat(ipv4From(a[:]),
+			payload(expr.PayloadBaseNetworkHeader, 16, MetadataAddr.AsSlice(), expr.CmpOpEq),
+			payload(expr.PayloadBaseNetworkHeader, 9, []byte{unix.IPPROTO_TCP}, expr.CmpOpEq),
+			port(offDport, 80, 80), markOr(PortsMetadataMark), verdict(expr.VerdictAccept)))
 		rs.add(c, "ipv4 from "+p.Addr.String(), concat(ipv4From(a[:]), verdict(expr.VerdictAccept)))
 	}
 	rs.add(c, "arp probe", arpFrom(zero4))

@@ -24,7 +24,7 @@ func TestBuildPorts(t *testing.T) {
 		t.Errorf("ports chain %q, want %q", got, want)
 	}
 	if got, want := rs.Comments(PortChain("i-1")), []string{"not from 02:43:00:00:00:0a", "no dhcp answers", "dhcp as another client", "dhcp in fragments", "arp as 10.243.2.10",
-		"ipv4 from 10.243.2.10", "arp probe", "dhcp from 0.0.0.0", "nothing else"}; !slices.Equal(got, want) {
+		"metadata from 10.243.2.10", "ipv4 from 10.243.2.10", "arp probe", "dhcp from 0.0.0.0", "nothing else"}; !slices.Equal(got, want) {
 		t.Errorf("port chain %q, want %q", got, want)
 	}
 	// Before its address is known a port may send DHCP and probes only.
