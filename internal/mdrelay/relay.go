@@ -11,6 +11,10 @@
 // sent: a CallerHeader from the guest is dropped. The front-end answers as
 // its metadata service would for that address, for instances of the
 // calling cluster's zone only (roles/clc).
+//
+// A node in STATIC or SYSTEM mode on a host of its own serves one too, for
+// its own guests only (Allow), under its node identity: the front-end
+// answers it for instances running on that node only.
 package mdrelay
 
 import (
@@ -58,11 +62,20 @@ type Relay struct {
 	BaseURL string
 	HTTP    *http.Client
 	Log     *slog.Logger
+	// Allow, when set, is asked about each caller's address: a caller it
+	// refuses gets 404, as an address no instance holds does, and nothing
+	// is asked of the front-end.
+	Allow func(netip.Addr) bool
 }
 
 func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	if rl.Allow != nil && !rl.Allow(ap.Addr().Unmap()) {
+		rl.log().WarnContext(r.Context(), "metadata relay: a caller that is no guest of this host", "caller", ap.Addr().String())
 		http.NotFound(w, r)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -88,5 +89,27 @@ func TestRelayLimits(t *testing.T) {
 	srv.Close()
 	if w := relayed(rl, http.MethodGet, "/latest/meta-data/", "172.31.0.7:41000", nil, ""); w.Code != http.StatusBadGateway {
 		t.Errorf("front-end down: %d", w.Code)
+	}
+}
+
+// TestRelayAllow: a caller Allow refuses (no guest of the node serving
+// the relay) gets 404 and the front-end hears nothing of it; an allowed
+// one is relayed.
+func TestRelayAllow(t *testing.T) {
+	var got seen
+	srv := frontEnd(t, &got)
+	guest := "10.247.0.5"
+	rl := &Relay{BaseURL: srv.URL, HTTP: srv.Client(), Allow: func(a netip.Addr) bool { return a.String() == guest }}
+	if w := relayed(rl, http.MethodGet, "/latest/meta-data/instance-id", "10.247.0.6:41000", nil, ""); w.Code != http.StatusNotFound {
+		t.Errorf("another caller: %d %q, want 404", w.Code, w.Body.String())
+	}
+	if got.method != "" {
+		t.Errorf("the front-end was asked for another caller: %+v", got)
+	}
+	if w := relayed(rl, http.MethodGet, "/latest/meta-data/instance-id", "[::ffff:"+guest+"]:41000", nil, ""); w.Code != http.StatusTeapot {
+		t.Errorf("the guest: %d %q", w.Code, w.Body.String())
+	}
+	if got.header.Get(CallerHeader) != guest {
+		t.Errorf("caller named %q, want %s", got.header.Get(CallerHeader), guest)
 	}
 }
