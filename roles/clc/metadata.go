@@ -39,6 +39,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -103,6 +104,9 @@ func (c *Cloud) MetadataHandler() http.Handler { return metadataServer{c: c} }
 type metadataServer struct {
 	c     *Cloud
 	zones []string
+	// node, when set (a node's relay, STATIC and SYSTEM), is the relaying
+	// node's certificate: it answers only for instances running there.
+	node *x509.Certificate
 }
 
 // pendingWait bounds how long a request from a pending instance waits for
@@ -210,6 +214,10 @@ func (m metadataServer) caller(r *http.Request) (store.Instance, bool) {
 		// Another zone's instance: the relaying cluster learns nothing,
 		// as from an address no instance holds.
 		m.c.log.Warn("metadata: a cluster relays a request from another zone's instance", "addr", addr, "zones", strings.Join(m.zones, ","), "instance_zone", in.Zone)
+		return store.Instance{}, false
+	}
+	if m.node != nil && (in.Node == "" || !certNames(m.node, in.Node)) {
+		m.c.log.Warn("metadata: a node relays a request from an instance of another node", "addr", addr, "node", m.node.Subject.CommonName, "instance_node", in.Node)
 		return store.Instance{}, false
 	}
 	return in, in.State == store.InstanceRunning

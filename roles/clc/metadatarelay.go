@@ -6,6 +6,12 @@ package clc
 // the guest's address. Only a cluster controller may ask, and only about
 // an instance of its own zone: a cluster cannot read the metadata
 // (user-data, keys) of another zone's instances by naming their addresses.
+//
+// A node on a host of its own relays too in STATIC and SYSTEM mode, where
+// its guests' router is the LAN's and no cluster is on their path: it may
+// ask only about an instance running on it (the instance's node is a host
+// its certificate is issued to), so a node cannot read another node's
+// guests' metadata either.
 
 import (
 	"context"
@@ -28,13 +34,23 @@ import (
 // internal TLS side.
 func (c *Cloud) MetadataRelayHandler() http.Handler {
 	m := rpc.NewMux(relayErrors, c.log)
-	m.AllowRoles("cc")
+	m.AllowRoles("cc", "nc")
 	m.Handle(mdrelay.Path+"/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		peer := rpc.PeerOf(r.Context())
-		zones, err := c.clusterZonesOf(r.Context(), peer.Cert)
-		if err != nil {
-			m.Error(w, r, err)
-			return
+		var srv metadataServer
+		if peer.Cert != nil && pki.RoleOf(peer.Cert) == "nc" {
+			if !pki.IsJoined(peer.Cert) {
+				m.Error(w, r, fmt.Errorf("%w: the front-end's own node needs no relay", errRelayRefused))
+				return
+			}
+			srv = metadataServer{c: c, node: peer.Cert}
+		} else {
+			zones, err := c.clusterZonesOf(r.Context(), peer.Cert)
+			if err != nil {
+				m.Error(w, r, err)
+				return
+			}
+			srv = metadataServer{c: c, zones: zones}
 		}
 		caller, err := netip.ParseAddr(r.Header.Get(mdrelay.CallerHeader))
 		if err != nil {
@@ -46,7 +62,7 @@ func (c *Cloud) MetadataRelayHandler() http.Handler {
 		in.URL.RawPath = ""
 		in.RemoteAddr = netip.AddrPortFrom(caller.Unmap(), 0).String()
 		in.Header.Del(mdrelay.CallerHeader)
-		metadataServer{c: c, zones: zones}.ServeHTTP(w, in)
+		srv.ServeHTTP(w, in)
 	}))
 	return m
 }

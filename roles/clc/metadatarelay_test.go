@@ -142,16 +142,21 @@ func TestMetadataRelayZoneCheck(t *testing.T) {
 		t.Errorf("cc:us-east-1b: %d, want 404", code)
 	}
 	// Refused outright (the relay answers its guest 502 and logs why):
-	// a node, a cluster host no cluster is registered at, no certificate.
-	node := joinedHost(t, f.c, "nc", "cc-a")
+	// the front-end's own node (it needs no relay), a cluster host no
+	// cluster is registered at, no certificate.
+	inProcNode, err := f.c.CA().IssueClient("nc:local")
+	if err != nil {
+		t.Fatal(err)
+	}
 	unregistered := joinedHost(t, f.c, "cc", "cc-z")
-	for name, cert := range map[string]*tls.Certificate{"nc": &node, "unregistered cc": &unregistered, "none": nil} {
+	for name, cert := range map[string]*tls.Certificate{"nc:local": &inProcNode, "unregistered cc": &unregistered, "none": nil} {
 		if code := get(relayAs(f.c, srv, cert)); code != http.StatusBadGateway {
 			t.Errorf("%s: %d, want 502", name, code)
 		}
 	}
-	// And without the relay: the front-end answers a node 403.
-	nodeClient := relayAs(f.c, srv, &node).HTTP
+	// And without the relay: the front-end answers a cluster host no
+	// cluster is registered at 403.
+	nodeClient := relayAs(f.c, srv, &unregistered).HTTP
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+mdrelay.Path+"/latest/meta-data/instance-id", nil)
 	req.Header.Set(mdrelay.CallerHeader, in.PrivateIP)
 	resp, err := nodeClient.Do(req)
@@ -160,6 +165,28 @@ func TestMetadataRelayZoneCheck(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("a node asking the front-end directly: %d", resp.StatusCode)
+		t.Errorf("an unregistered cluster host asking the front-end directly: %d", resp.StatusCode)
+	}
+}
+
+// TestMetadataRelayNodeCheck: a node on a host of its own (STATIC,
+// SYSTEM) learns the metadata of the instances running on it only: not
+// another node's, even of its zone.
+func TestMetadataRelayNodeCheck(t *testing.T) {
+	ctx := context.Background()
+	f, in := metadataFixture(t)
+	if err := f.c.store.SetInstanceNodes(ctx, map[string]string{in.ID: "10.247.0.2"}); err != nil {
+		t.Fatal(err)
+	}
+	srv := relayFrontEnd(t, f.c)
+	get := func(cert tls.Certificate) (int, string) {
+		c := &imdsClient{t: t, h: relayAs(f.c, srv, &cert), addr: in.PrivateIP}
+		return c.get("/latest/meta-data/instance-id")
+	}
+	if code, id := get(joinedHost(t, f.c, "nc", "n1", net.IPv4(10, 247, 0, 2))); code != http.StatusOK || id != in.ID {
+		t.Errorf("the instance's own node: %d %q", code, id)
+	}
+	if code, id := get(joinedHost(t, f.c, "nc", "n2", net.IPv4(10, 247, 0, 3))); code != http.StatusNotFound {
+		t.Errorf("another node: %d %q, want 404", code, id)
 	}
 }
