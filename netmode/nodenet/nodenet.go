@@ -28,6 +28,20 @@
 // (package guestport), and a SYSTEM guest whose address is not learned
 // yet is no target: its port lets it send nothing but DHCP.
 //
+// Metadata in STATIC and SYSTEM. The guests' router is the LAN's, which
+// knows nothing of 169.254.169.254, and no host of the cloud is on their
+// path: so a node on a host of its own serves them a metadata relay
+// (internal/mdrelay, on its loopback, asking the front-end over the
+// internal TLS under the node's identity) and, given it (Config.Metadata),
+// redirects their 169.254.169.254:80 there in its own table: on
+// VNET_BRIDGE (Config.Bridge), for packets the guest-port table marked as
+// a guest's own request (nft.PortsMetadataMark), so a LAN host crossing
+// the bridge is never redirected, whatever source it claims. Reaching a
+// loopback listener takes route_localnet on the bridge, with the guard
+// the cluster controller's host has (package nft): nothing to or from
+// loopback passes it. The relay's answers go back by the host's route to
+// the guest, the bridge's own subnet when the host has an address there.
+//
 // Everything carries the project's names (bridges as the controller names
 // them, "euca-vx<VNI>", the table euca-node); Set makes what is missing
 // and removes what it made and no longer wants, and netmode's Close
@@ -90,6 +104,11 @@ type Segment struct {
 type Config struct {
 	PrivInterface string     // VNET_PRIVINTERFACE; "": the route towards the controller's
 	LocalIP       netip.Addr // VNET_LOCALIP; invalid: the source of that route
+	// Bridge (VNET_BRIDGE) and Metadata, the node's metadata relay, when
+	// valid, have the node redirect its guests' metadata requests on the
+	// operator's bridge to the relay (STATIC, SYSTEM).
+	Bridge   string
+	Metadata netip.AddrPort
 }
 
 // Agent reconciles this host with the Network its cluster controller
@@ -107,6 +126,14 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if cfg.PrivInterface != "" {
 		if err := link.CheckName(cfg.PrivInterface); err != nil {
 			return nil, fmt.Errorf("VNET_PRIVINTERFACE: %w", err)
+		}
+	}
+	if cfg.Metadata.IsValid() {
+		if err := link.CheckName(cfg.Bridge); err != nil {
+			return nil, fmt.Errorf("VNET_BRIDGE (the metadata redirect): %w", err)
+		}
+		if !cfg.Metadata.Addr().Is4() {
+			return nil, fmt.Errorf("metadata relay %v is not IPv4", cfg.Metadata)
 		}
 	}
 	if cfg.LocalIP.IsValid() && !cfg.LocalIP.Is4() {
@@ -357,6 +384,11 @@ func (a *Agent) filterOnly(n Network) error {
 			errs = append(errs, fmt.Errorf("filtering the guests needs br_netfilter: sysctl %s: %w", p, err))
 		}
 	}
+	if a.cfg.Metadata.IsValid() && a.cfg.Metadata.Addr().IsLoopback() {
+		if _, err := link.WriteSysctl("/proc/sys/net/ipv4/conf/"+a.cfg.Bridge+"/route_localnet", "1"); err != nil {
+			errs = append(errs, fmt.Errorf("the metadata relay on loopback: route_localnet on %s: %w", a.cfg.Bridge, err))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("node network: %w", err)
 	}
@@ -369,6 +401,9 @@ func (a *Agent) filterOnly(n Network) error {
 // filter reconciles the table euca-node with the security groups of n.
 func (a *Agent) filter(n Network) error {
 	spec := nft.Spec{Table: nft.NodeTableName, Subnet: n.Subnet, Filter: true}
+	if len(n.Segments) == 0 && a.cfg.Metadata.IsValid() {
+		spec.Metadata, spec.MetadataBridges, spec.MetadataMark = a.cfg.Metadata, []string{a.cfg.Bridge}, nft.PortsMetadataMark
+	}
 	for _, s := range n.Segments {
 		spec.Bridges = append(spec.Bridges, s.Bridge)
 		spec.Host = append(spec.Host, s.Gateway)
