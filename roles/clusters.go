@@ -162,7 +162,14 @@ func serveMetadataRelay(host *remoteNode, o Options, conns *httplimit.Conns, bac
 		log.Warn("ENABLE_WS_SECURITY=N: no metadata relay; this cluster's instances do not reach the metadata service")
 		return netip.AddrPort{}, nil
 	}
-	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(cfg.MetadataPort))
+	return listenRelay(host, o, conns, log, nil, "METADATA_PORT (relay to the front-end)", background)
+}
+
+// listenRelay serves a metadata relay to the front-end host joined at, on
+// this host's loopback at METADATA_PORT, relaying the callers allow
+// accepts (nil: all).
+func listenRelay(host *remoteNode, o Options, conns *httplimit.Conns, log *slog.Logger, allow func(netip.Addr) bool, what string, background func(string, func(context.Context) error)) (netip.AddrPort, error) {
+	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(o.Conf.MetadataPort))
 	ln, err := net.Listen("tcp", addr.String())
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("listen on %s (METADATA_PORT, the metadata relay): %w", addr, err)
@@ -171,7 +178,7 @@ func serveMetadataRelay(host *remoteNode, o Options, conns *httplimit.Conns, bac
 	// certificate names the front-end's address) must not answer guests'
 	// metadata in its place.
 	fe := rpc.NewClientConfig(host.server, host.frontEndTLS, log)
-	relay := &mdrelay.Relay{BaseURL: fe.BaseURL, HTTP: fe.HTTP, Log: log}
+	relay := &mdrelay.Relay{BaseURL: fe.BaseURL, HTTP: fe.HTTP, Log: log, Allow: allow}
 	srv := o.Limits.Server(relay, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	background("METADATA_PORT", func(ctx context.Context) error {
 		go func() { <-ctx.Done(); srv.Close() }()
@@ -180,6 +187,6 @@ func serveMetadataRelay(host *remoteNode, o Options, conns *httplimit.Conns, bac
 		}
 		return nil
 	})
-	log.Info("listening", "listener", "METADATA_PORT (relay to the front-end)", "addr", addr.String(), "front_end", host.server)
+	log.Info("listening", "listener", what, "addr", addr.String(), "front_end", host.server)
 	return addr, nil
 }

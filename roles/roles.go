@@ -39,6 +39,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/euca-cloud/euca/ec2api"
@@ -278,7 +279,19 @@ func Run(ctx context.Context, o Options) error {
 		if err != nil {
 			return err
 		}
-		node, err = startNode(ctx, o, st, src, background)
+		var relay netip.AddrPort
+		var relayed atomic.Pointer[nc.Node] // set before a guest can be accepted, so before the relay hears from one
+		if alone != nil {
+			relay, err = serveNodeMetadataRelay(alone, o, conns, func(a netip.Addr) bool {
+				n := relayed.Load()
+				return n != nil && n.GuestAt(a)
+			}, background)
+			if err != nil {
+				return err
+			}
+		}
+		node, err = startNode(ctx, o, st, src, relay, background)
+		relayed.Store(node)
 		if err != nil {
 			return err
 		}
@@ -374,7 +387,11 @@ func Run(ctx context.Context, o Options) error {
 
 // startNode makes the node controller over the hypervisor driver, pulling
 // images from Walrus's image cache in process.
-func startNode(ctx context.Context, o Options, st *store.Store, src nc.ImageSource, background func(string, func(context.Context) error)) (*nc.Node, error) {
+//
+// relay, when valid, is this host's metadata relay for its guests (a node
+// on a host of its own in STATIC or SYSTEM mode), where the node redirects
+// their metadata requests.
+func startNode(ctx context.Context, o Options, st *store.Store, src nc.ImageSource, relay netip.AddrPort, background func(string, func(context.Context) error)) (*nc.Node, error) {
 	cfg, log := o.Conf, o.Log.With("role", NC)
 	// The probe's files live under INSTANCE_PATH so that a probe guest a
 	// killed NC left behind is recognised and removed at the next start.
@@ -404,7 +421,8 @@ func startNode(ctx context.Context, o Options, st *store.Store, src nc.ImageSour
 	if os.Geteuid() == 0 {
 		// On a host without the cluster controller, the node makes its
 		// cluster's segments itself (bridge, VXLAN, security groups).
-		agent, err := nodenet.New(nodenet.Config{PrivInterface: cfg.VNetPrivInterface, LocalIP: cfg.VNetLocalIP}, log)
+		agent, err := nodenet.New(nodenet.Config{PrivInterface: cfg.VNetPrivInterface, LocalIP: cfg.VNetLocalIP,
+			Bridge: cfg.VNetBridge, Metadata: relay}, log)
 		if err != nil {
 			drv.Close()
 			return nil, fmt.Errorf("nc: network: %w", err)

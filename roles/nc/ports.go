@@ -169,3 +169,20 @@ func (n *Node) networkHolder(id string, addr netip.Addr) string {
 	}
 	return ""
 }
+
+// GuestAt reports whether addr is the address of a guest this node holds
+// (from acceptance until its guest is gone): the node's metadata relay
+// answers no one else. A SYSTEM guest's address counts once it is learned.
+func (n *Node) GuestAt(addr netip.Addr) bool {
+	if !addr.IsValid() {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, in := range n.insts {
+		if holds(in.rec.State) && in.addrLocked() == addr {
+			return true
+		}
+	}
+	return false
+}
