@@ -162,7 +162,8 @@ func needGuests(t *testing.T) {
 // front-end's VNET_MACMAP cut to one pair) on a front-end and a compute
 // host whose operator put eth0 on the bridge br0: the guest gets the
 // mapped MAC and address from the front-end's DHCP with the block's
-// router, DNS and netmask, the metadata service answers it, a second
+// router (the LAN's, here the switch: not the front-end), DNS and
+// netmask, the metadata service answers it through its node's relay, a second
 // launch finds the map exhausted and is refused with
 // InsufficientInstanceCapacity, the node filters the guest by its group
 // (its httpd reached once the group opens port 80), and the pair is free
@@ -170,40 +171,45 @@ func needGuests(t *testing.T) {
 func TestStaticMode(t *testing.T) {
 	t.Parallel() // its hosts are network namespaces of its own
 	needGuests(t)
-	l := newLANNamed(t, "sts", "10.243.10")
+	l := newLANNamed(t, "nmd", "10.247.10")
 	feConf := docBlock(t, "static-frontend.conf",
 		"\n     00:AA:DD:11:CE:FF=192.168.1.4\n …”", "”", // one pair: one guest exhausts the map
-		"192.168.1.", "10.243.10.")
+		// The LAN's router is the switch, not the front-end: nothing
+		// of the cloud is on the guest's way to 169.254.169.254 but
+		// its own node.
+		"VNET_ROUTER=”192.168.1.1”", "VNET_ROUTER=”10.247.10.254”",
+		"192.168.1.", "10.247.10.")
+	l.ip("-n", l.prefix+"-sw", "addr", "add", "10.247.10.254/24", "dev", "br0")
 	g := newGuestCloud(t, l, feConf, docBlock(t, "static-node.conf", "virbr0", "br0"))
 
 	id, err := g.run(t)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := g.describe(t, id); got.PrivateIP != "10.243.10.3" || got.MAC != "00:aa:dd:11:ce:fe" {
-		t.Errorf("instance %+v: want the map's pair 00:aa:dd:11:ce:fe=10.243.10.3", got)
+	if got := g.describe(t, id); got.PrivateIP != "10.247.10.3" || got.MAC != "00:aa:dd:11:ce:fe" {
+		t.Errorf("instance %+v: want the map's pair 00:aa:dd:11:ce:fe=10.247.10.3", got)
 	}
 	if out, err := g.run(t); err == nil || !strings.Contains(out, "InsufficientInstanceCapacity") || !strings.Contains(out, "VNET_MACMAP") {
 		t.Errorf("a launch with the map exhausted: %v\n%s", err, out)
 	}
 	console := g.console(t, id, "EUCA-READY")
-	for _, want := range []string{"EUCA-NIC mac=00:aa:dd:11:ce:fe", "EUCA-LEASE ip=10.243.10.3 mask=24 router=10.243.10.1 dns=10.243.10.2",
-		"EUCA-META instance-id=" + id} {
+	for _, want := range []string{"EUCA-NIC mac=00:aa:dd:11:ce:fe", "EUCA-LEASE ip=10.247.10.3 mask=24 router=10.247.10.254 dns=10.247.10.2",
+		"EUCA-IMDS v", "EUCA-META instance-id=" + id} {
 		if !strings.Contains(console, want) {
 			t.Errorf("console lacks %q:\n%s", want, tail(console, 30))
 		}
 	}
 	// The node filters its guest on the operator's bridge: port 80 is
 	// closed to the front-end until the default group opens it.
-	g.closedHTTPD(t, "10.243.10.3")
+	g.closedHTTPD(t, "10.247.10.3")
 	g.openHTTPD()
-	g.reachHTTPD(t, "10.243.10.3", id)
+	g.reachHTTPD(t, "10.247.10.3", id)
 	g.terminate(t, id)
 	again, err := g.run(t)
 	if err != nil {
 		t.Fatalf("the pair is not free after termination: %v", err)
 	}
-	if got := g.describe(t, again); got.PrivateIP != "10.243.10.3" {
+	if got := g.describe(t, again); got.PrivateIP != "10.247.10.3" {
 		t.Errorf("after termination: %+v, want the pair again", got)
 	}
 	g.terminate(t, again)
@@ -293,13 +299,14 @@ func (d *lanDHCP) lease(mac string) (netip.Addr, bool) {
 // administered MAC and leases its address from the LAN's DHCP server,
 // which the cloud does not run; the node learns the address from the
 // server's answer, DescribeInstances shows it (Eucalyptus showed
-// 0.0.0.0), and the guest, its port now holding it to that address,
-// serves the front-end once its group opens port 80.
+// 0.0.0.0), the guest reads its own metadata through its node's relay,
+// and, its port now holding it to that address, serves the front-end
+// once its group opens port 80.
 func TestSystemMode(t *testing.T) {
 	t.Parallel() // its hosts are network namespaces of its own
 	needGuests(t)
-	l := newLANNamed(t, "sts", "10.243.11")
-	dhcp := startLANDHCP(t, l, "10.243.11.254", "10.243.11.100")
+	l := newLANNamed(t, "nmd", "10.247.11")
+	dhcp := startLANDHCP(t, l, "10.247.11.254", "10.247.11.100")
 	g := newGuestCloud(t, l, docBlock(t, "system-frontend.conf"), docBlock(t, "system-node.conf", "virbr0", "br0"))
 
 	id, err := g.run(t)
@@ -334,7 +341,15 @@ func TestSystemMode(t *testing.T) {
 	if !strings.Contains(console, "EUCA-LEASE ip="+leased.String()+" ") {
 		t.Errorf("console lacks the lease %s:\n%s", leased, tail(console, 20))
 	}
-	g.console(t, id, "EUCA-HTTPD")
+	// Its metadata, through its node's relay: the LAN's router knows
+	// nothing of 169.254.169.254, and the front-end knows the guest by
+	// the address the node learned.
+	console = g.console(t, id, "EUCA-HTTPD")
+	for _, want := range []string{"EUCA-IMDS v", "EUCA-META instance-id=" + id} {
+		if !strings.Contains(console, want) {
+			t.Errorf("console lacks %q:\n%s", want, tail(console, 30))
+		}
+	}
 	g.closedHTTPD(t, leased.String())
 	g.openHTTPD()
 	eventually(t, "the front-end reaches the guest's httpd", 2*time.Minute, func() error {
