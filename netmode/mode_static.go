@@ -24,7 +24,10 @@ import (
 // that keeps this bridge, the LAN itself here, from the host's loopback) is
 // the only rule: no NAT, no elastic IPs, no filtering (Eucalyptus's STATIC
 // had none). LAN hosts reach the metadata service through the redirect as
-// instances do; it answers running instances' addresses only.
+// instances do; it answers running instances' addresses only. It serves
+// the guests whose router is this host, or that share its bridge (one
+// host); each node on a host of its own redirects its own guests to its
+// own relay instead (netmode/nodenet), since their router is the LAN's.
 type static struct {
 	cfg   Config
 	log   *slog.Logger

@@ -17,7 +17,8 @@ import (
 // (VNET_BRIDGE, which must exist) on the physical network, with random
 // MACs; the network's own DHCP server gives their addresses. The cloud
 // runs no DHCP, no NAT, no filtering and no metadata redirect here: the
-// instances' router is not this host.
+// instances' router is not this host. Each node filters its own guests and
+// redirects their metadata requests to its own relay (netmode/nodenet).
 type system struct {
 	cfg Config
 	log *slog.Logger

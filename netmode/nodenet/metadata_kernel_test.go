@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -104,4 +105,18 @@ func TestKernelMetadataRelayOnOperatorBridge(t *testing.T) {
 	// The LAN's hosts still talk across the bridge as before.
 	nstest.ServeWho(t, r, "0.0.0.0:7000")
 	nstest.MustWho(t, l, "10.247.7.254:7000", "10.247.7.20")
+
+	// Closed, the guard goes, and route_localnet with it.
+	localnet := func() string {
+		var v []byte
+		nstest.MustDo(t, node, func() (err error) { v, err = os.ReadFile("/proc/sys/net/ipv4/conf/lan0/route_localnet"); return err })
+		return strings.TrimSpace(string(v))
+	}
+	if v := localnet(); v != "1" {
+		t.Errorf("route_localnet on lan0 is %s while the relay is redirected to", v)
+	}
+	nstest.MustDo(t, node, func() error { return ag.Close(ctx) })
+	if v := localnet(); v != "0" {
+		t.Errorf("route_localnet on lan0 is %s once the agent closed", v)
+	}
 }

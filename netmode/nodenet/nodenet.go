@@ -119,6 +119,9 @@ type Agent struct {
 
 	mu     sync.Mutex
 	shared bool // the controller runs on this host: nothing of ours here
+	// localnet: the agent turned route_localnet on for Config.Bridge (the
+	// operator's), and turns it off again when it removes the guard.
+	localnet bool
 }
 
 // New makes an agent; it touches nothing until Set.
@@ -384,18 +387,26 @@ func (a *Agent) filterOnly(n Network) error {
 			errs = append(errs, fmt.Errorf("filtering the guests needs br_netfilter: sysctl %s: %w", p, err))
 		}
 	}
-	if a.cfg.Metadata.IsValid() && a.cfg.Metadata.Addr().IsLoopback() {
-		if _, err := link.WriteSysctl("/proc/sys/net/ipv4/conf/"+a.cfg.Bridge+"/route_localnet", "1"); err != nil {
-			errs = append(errs, fmt.Errorf("the metadata relay on loopback: route_localnet on %s: %w", a.cfg.Bridge, err))
-		}
-	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("node network: %w", err)
 	}
 	if err := a.filter(n); err != nil {
 		return fmt.Errorf("node network: %w", err)
 	}
+	// Only once the table's guard is in: route_localnet without it would
+	// open the host's loopback services to the LAN.
+	if a.cfg.Metadata.IsValid() && a.cfg.Metadata.Addr().IsLoopback() {
+		changed, err := link.WriteSysctl(a.localnetPath(), "1")
+		if err != nil {
+			return fmt.Errorf("node network: the metadata relay on loopback: route_localnet on %s: %w", a.cfg.Bridge, err)
+		}
+		a.localnet = a.localnet || changed
+	}
 	return nil
+}
+
+func (a *Agent) localnetPath() string {
+	return "/proc/sys/net/ipv4/conf/" + a.cfg.Bridge + "/route_localnet"
 }
 
 // filter reconciles the table euca-node with the security groups of n.
@@ -436,6 +447,14 @@ func (a *Agent) Close(ctx context.Context) error {
 
 func (a *Agent) closeLocked() error {
 	errs := []error{a.removeStale(nil, nil)}
+	if a.localnet {
+		// Before the guard goes with the table.
+		if _, err := link.WriteSysctl(a.localnetPath(), "0"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("route_localnet on %s: %w", a.cfg.Bridge, err))
+		} else {
+			a.localnet = false
+		}
+	}
 	c, err := nftables.New()
 	if err != nil {
 		errs = append(errs, fmt.Errorf("nftables: %w", err))

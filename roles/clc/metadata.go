@@ -22,7 +22,9 @@ package clc
 // controller, loopback is the cluster's host: the cluster serves a relay
 // there (internal/mdrelay) that asks over the internal mutual TLS, naming
 // the caller's address (metadatarelay.go), rather than DNAT instances'
-// traffic across the LAN to the cloud controller.
+// traffic across the LAN to the cloud controller. In STATIC and SYSTEM,
+// where a guest's router is the LAN's, each node on a host of its own
+// relays its own guests' requests the same way (netmode/nodenet).
 //
 // It serves EC2's layout (meta-data/, user-data, dynamic/instance-identity/)
 // under `latest` and under any date-shaped version, index listings as EC2
