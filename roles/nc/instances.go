@@ -139,9 +139,11 @@ func (n *Node) launch(ctx context.Context, cancel context.CancelFunc, in *instan
 	}
 	var dom hypervisor.Domain
 	if err == nil {
-		// Its port is guarded before its guest can send a frame.
-		n.syncPorts(ctx)
-		dom, err = n.drv.Start(ctx, spec)
+		// Its port is guarded before its guest can send a frame, or the
+		// guest does not start.
+		if err = n.syncPorts(ctx); err == nil {
+			dom, err = n.drv.Start(ctx, spec)
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -387,7 +389,7 @@ func (n *Node) finishTerminateOp(ctx context.Context, in *instance, reason strin
 		return err
 	}
 	n.log.InfoContext(ctx, "instance terminated", "instance", in.id)
-	n.syncPorts(ctx)
+	n.syncPorts(ctx) // a failure is logged; the next reconcile tries again
 	return nil
 }
 

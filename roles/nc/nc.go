@@ -203,7 +203,7 @@ func (n *Node) Run(ctx context.Context) error {
 			if err := n.Reconcile(ctx); err != nil {
 				n.log.WarnContext(ctx, "reconcile", "error", err)
 			}
-			n.syncPorts(ctx)
+			n.syncPorts(ctx) // a failure is logged; tried again next round
 			n.reapplyNetwork(ctx)
 		}
 	}

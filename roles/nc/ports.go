@@ -3,6 +3,7 @@ package nc
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
 	"sort"
@@ -58,12 +59,14 @@ func (n *Node) system() bool { return strings.EqualFold(n.cfg.VNetMode, "SYSTEM"
 // syncPorts applies the ports of the instances that hold a guest (from
 // acceptance until their guest is gone): called when one is accepted,
 // before its guest can send a frame, when one goes, when an address is
-// learned and at each reconcile.
-func (n *Node) syncPorts(ctx context.Context) {
+// learned and at each reconcile. An error says the ports are not
+// guarded: a guest must not start then (its frames would be taken for
+// whatever source they claim, by the groups and by the metadata service).
+func (n *Node) syncPorts(ctx context.Context) error {
 	n.ports.mu.Lock()
 	defer n.ports.mu.Unlock()
 	if n.ports.ports == nil {
-		return
+		return nil
 	}
 	n.mu.Lock()
 	var ps []guestport.Port
@@ -89,12 +92,13 @@ func (n *Node) syncPorts(ctx context.Context) {
 	if err := n.ports.ports.Set(ps); err != nil {
 		n.log.WarnContext(ctx, "nc: guest ports not guarded", "err", err)
 		n.ports.last = ""
-		return
+		return fmt.Errorf("guest ports not guarded: %w", err)
 	}
 	if b, _ := json.Marshal(ps); string(b) != n.ports.last {
 		n.ports.last = string(b)
 		n.log.InfoContext(ctx, "nc: guest ports guarded", "ports", len(ps))
 	}
+	return nil
 }
 
 // Learned records the address instance id's guest got from its DHCP
@@ -145,7 +149,7 @@ func (n *Node) Learned(id string, addr netip.Addr) {
 		return
 	}
 	n.log.InfoContext(ctx, "nc: instance address learned", "instance", id, "addr", addr)
-	n.syncPorts(ctx)
+	n.syncPorts(ctx) // a failure is logged; the next reconcile tries again
 }
 
 // addrLocked is the guest's address: the one learned, else the request's;

@@ -2,8 +2,10 @@ package nc
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -17,11 +19,15 @@ type fakePorts struct {
 	mu   sync.Mutex
 	last []guestport.Port
 	sets int
+	err  error // what Set fails with
 }
 
 func (f *fakePorts) Set(ps []guestport.Port) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
 	f.last, f.sets = slices.Clone(ps), f.sets+1
 	return nil
 }
@@ -152,5 +158,22 @@ func TestLearnedHeld(t *testing.T) {
 		if p.ID == b.ID && p.Addr != free {
 			t.Fatalf("%s holds %v, want %v", b.ID, p.Addr, free)
 		}
+	}
+}
+
+// TestPortsUnguarded: a guest whose port cannot be guarded does not start
+// (failed, saying why): unguarded, it could send as any guest, and the
+// groups and the metadata service would take it for that guest.
+func TestPortsUnguarded(t *testing.T) {
+	h := newHost(t, nil)
+	n := h.start()
+	n.UsePorts(&fakePorts{err: errors.New("nftables: the kernel refused")})
+	req := h.req("i-0000000000000037")
+	req.PrivateIP = netip.MustParseAddr("172.31.0.37")
+	if err := n.RunInstance(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitState(t, n, req.ID, ncapi.StateFailed); !strings.Contains(st.Reason, "guest ports not guarded") {
+		t.Errorf("failed for %q", st.Reason)
 	}
 }
