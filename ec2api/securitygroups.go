@@ -274,7 +274,8 @@ func (a *api) authorizeSecurityGroup(ctx context.Context, req *queryapi.Request,
 	if err := dryRun(p); err != nil {
 		return nil, err
 	}
-	rules, err := a.cloud.AuthorizeSecurityGroupRules(ctx, req.Caller.AccountID, p.String("GroupId"), sgGroupNameParam(p, egress), egress, perms, tags)
+	groupID, groupName := sgGroupRef(p, egress)
+	rules, err := a.cloud.AuthorizeSecurityGroupRules(ctx, req.Caller.AccountID, groupID, groupName, egress, perms, tags)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +291,8 @@ func (a *api) revokeSecurityGroup(ctx context.Context, req *queryapi.Request, eg
 	if err := dryRun(p); err != nil {
 		return nil, err
 	}
-	revoked, unknown, err := a.cloud.RevokeSecurityGroupRules(ctx, req.Caller.AccountID, p.String("GroupId"), sgGroupNameParam(p, egress), egress, perms, p.List("SecurityGroupRuleId"))
+	groupID, groupName := sgGroupRef(p, egress)
+	revoked, unknown, err := a.cloud.RevokeSecurityGroupRules(ctx, req.Caller.AccountID, groupID, groupName, egress, perms, p.List("SecurityGroupRuleId"))
 	if err != nil {
 		return nil, err
 	}
@@ -379,13 +381,36 @@ func (a *api) modifySecurityGroupRules(ctx context.Context, req *queryapi.Reques
 	return ok()
 }
 
-// sgGroupNameParam is GroupName where AWS accepts it: ingress only (egress
-// calls must name the group by id).
-func sgGroupNameParam(p queryapi.Params, egress bool) string {
-	if egress {
-		return ""
+// sgGroupRef is the group a rule change names: GroupId, else GroupName
+// where AWS accepts it (ingress only: egress calls must name the group by
+// id). A GroupName that is an id (no name may begin with "sg-") is taken as
+// one: euca2ools 3.x takes only an 8-digit id for one and sends a
+// 17-digit id, this cloud's kind, as the name.
+func sgGroupRef(p queryapi.Params, egress bool) (groupID, groupName string) {
+	groupID, groupName = p.String("GroupId"), p.String("GroupName")
+	if groupID == "" && sgLooksLikeID(groupName) {
+		return groupName, ""
 	}
-	return p.String("GroupName")
+	if egress {
+		return groupID, ""
+	}
+	return groupID, groupName
+}
+
+func sgLooksLikeID(name string) bool { return strings.HasPrefix(name, "sg-") }
+
+// sgEucalyptusVersion is the first API version read as AWS reads it. A
+// request of an older version (euca2ools 3.x sends 2014-06-15, boto 2
+// 2014-10-01) is read as Eucalyptus read it: a permission that names
+// source groups grants to those groups only, and its IP ranges are
+// ignored. euca2ools' `euca-authorize -o GROUP -u ACCOUNT` sends, beside
+// the group, the CIDR 0.0.0.0/0 it defaults to; read as AWS reads it, that
+// would open the port to the world.
+const sgEucalyptusVersion = "2016-11-15"
+
+func sgEucalyptusRequest(p queryapi.Params) bool {
+	v := p.String("Version")
+	return v != "" && v < sgEucalyptusVersion
 }
 
 // sgDecodePermissions reads both forms a request may state rules in: the
@@ -416,7 +441,7 @@ func sgDecodePermissions(p queryapi.Params) ([]store.IPPermission, error) {
 		}
 		if src != "" {
 			pair := store.PermissionGroup{UserID: p.String("SourceSecurityGroupOwnerId")}
-			if strings.HasPrefix(src, "sg-") { // names may not start with sg-, so this is an id
+			if sgLooksLikeID(src) {
 				pair.GroupID = src
 			} else {
 				pair.GroupName = src
@@ -450,10 +475,17 @@ func sgDecodePermissions(p queryapi.Params) ([]store.IPPermission, error) {
 		// the member name is accepted too, for hand-written requests.
 		for _, key := range []string{"Groups", "UserIdGroupPairs"} {
 			for _, g := range m.Members(key) {
-				perm.Groups = append(perm.Groups, store.PermissionGroup{
+				pair := store.PermissionGroup{
 					UserID: g.String("UserId"), GroupID: g.String("GroupId"), GroupName: g.String("GroupName"), Description: g.String("Description"),
-				})
+				}
+				if pair.GroupID == "" && sgLooksLikeID(pair.GroupName) {
+					pair.GroupID, pair.GroupName = pair.GroupName, ""
+				}
+				perm.Groups = append(perm.Groups, pair)
 			}
+		}
+		if len(perm.Groups) > 0 && sgEucalyptusRequest(p) {
+			perm.IPv4Ranges, perm.IPv6Ranges = nil, nil
 		}
 		for _, pl := range m.Members("PrefixListIds") {
 			perm.PrefixLists = append(perm.PrefixLists, store.PermissionPrefixList{ID: pl.String("PrefixListId"), Description: pl.String("Description")})

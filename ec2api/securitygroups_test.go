@@ -601,3 +601,67 @@ type sgRuleRead struct {
 	Description string  `xml:"description"`
 	Tags        []sgTag `xml:"tagSet>item"`
 }
+
+// TestSecurityGroupsEuca2oolsRequests: rule changes as euca2ools 3.x
+// sends them (API version 2014-06-15). `euca-authorize -o GROUP -u
+// ACCOUNT` puts, beside the source group, the CIDR 0.0.0.0/0 it defaults
+// to in the same permission: Eucalyptus granted the group only, and so does
+// this cloud for requests of that age, while a current request with both
+// gets both rules, as in AWS. A group given by a 17-digit id goes as
+// GroupName (euca2ools knows only 8-digit ids), and is found.
+func TestSecurityGroupsEuca2oolsRequests(t *testing.T) {
+	h := newSGHarness(t)
+	alice := h.alice
+	create := func(name string) string {
+		return sgDecode[struct {
+			GroupID string `xml:"groupId"`
+		}](t, h.ok(alice, "CreateSecurityGroup", queryapi.Params{"GroupName": name, "GroupDescription": name, "Version": "2014-06-15"})).GroupID
+	}
+	web, db := create("web"), create("db")
+	euca := func(action string, p queryapi.Params) sgRules {
+		t.Helper()
+		p["Version"] = "2014-06-15"
+		return sgDecode[sgRules](t, h.ok(alice, action, p))
+	}
+	// euca-authorize -P tcp -p 5432 -o db -u ALICE web
+	made := euca("AuthorizeSecurityGroupIngress", queryapi.Params{"GroupName": "web",
+		"IpPermissions.1.IpProtocol": "tcp", "IpPermissions.1.FromPort": "5432", "IpPermissions.1.ToPort": "5432",
+		"IpPermissions.1.Groups.1.GroupName": "db", "IpPermissions.1.Groups.1.UserId": alice, "IpPermissions.1.IpRanges.1.CidrIp": "0.0.0.0/0"})
+	// euca-authorize -P udp -p 53 -o DB-ID -u ALICE WEB-ID
+	made2 := euca("AuthorizeSecurityGroupIngress", queryapi.Params{"GroupName": web,
+		"IpPermissions.1.IpProtocol": "udp", "IpPermissions.1.FromPort": "53", "IpPermissions.1.ToPort": "53",
+		"IpPermissions.1.Groups.1.GroupName": db, "IpPermissions.1.Groups.1.UserId": alice, "IpPermissions.1.IpRanges.1.CidrIp": "0.0.0.0/0"})
+	// euca-authorize -P icmp -t 8:0 -s 10.0.0.0/8 WEB-ID
+	made3 := euca("AuthorizeSecurityGroupIngress", queryapi.Params{"GroupName": web,
+		"IpPermissions.1.IpProtocol": "icmp", "IpPermissions.1.FromPort": "8", "IpPermissions.1.ToPort": "0", "IpPermissions.1.IpRanges.1.CidrIp": "10.0.0.0/8"})
+	if len(made.Rules) != 1 || len(made2.Rules) != 1 || len(made3.Rules) != 1 || made3.Rules[0].CIDR != "10.0.0.0/8" || made3.Rules[0].FromPort != 8 {
+		t.Fatalf("euca2ools rules: %+v %+v %+v", made, made2, made3)
+	}
+	d := sgDecode[sgDescribed](t, h.ok(alice, "DescribeSecurityGroups", queryapi.Params{"GroupName.1": "web", "Version": "2014-06-15"}))
+	for _, p := range d.Groups[0].Ingress {
+		for _, c := range p.CIDRs {
+			if c.CIDR == "0.0.0.0/0" {
+				t.Errorf("euca-authorize -o opened %s %v to the world", p.Protocol, *p.FromPort)
+			}
+		}
+		if p.Protocol != "icmp" && (len(p.Groups) != 1 || p.Groups[0].GroupID != db || p.Groups[0].UserID != alice) {
+			t.Errorf("permission %+v: want the group db only", p)
+		}
+	}
+	// euca-revoke, the same forms.
+	euca("RevokeSecurityGroupIngress", queryapi.Params{"GroupName": web,
+		"IpPermissions.1.IpProtocol": "tcp", "IpPermissions.1.FromPort": "5432", "IpPermissions.1.ToPort": "5432",
+		"IpPermissions.1.Groups.1.GroupName": "db", "IpPermissions.1.Groups.1.UserId": alice, "IpPermissions.1.IpRanges.1.CidrIp": "0.0.0.0/0"})
+	d = sgDecode[sgDescribed](t, h.ok(alice, "DescribeSecurityGroups", queryapi.Params{"GroupId.1": web}))
+	if len(d.Groups[0].Ingress) != 2 {
+		t.Errorf("after euca-revoke: %+v", d.Groups[0].Ingress)
+	}
+	// A current request with a group and a CIDR in one permission grants
+	// both (Terraform's `self = true` with cidr_blocks sends that).
+	both := sgDecode[sgRules](t, h.ok(alice, "AuthorizeSecurityGroupIngress", queryapi.Params{"GroupId": web, "Version": "2016-11-15",
+		"IpPermissions.1.IpProtocol": "tcp", "IpPermissions.1.FromPort": "80", "IpPermissions.1.ToPort": "80",
+		"IpPermissions.1.Groups.1.GroupId": web, "IpPermissions.1.IpRanges.1.CidrIp": "0.0.0.0/0"}))
+	if len(both.Rules) != 2 {
+		t.Errorf("current request with a group and a CIDR: %+v", both)
+	}
+}
