@@ -438,6 +438,17 @@ func (rs *Ruleset) tunnel(fwd *nftables.Chain, s Spec, bridges []string,
 // of the one and into the other. Every path ends in a verdict: a goto
 // never falls back into the egress chain that led to it.
 func (rs *Ruleset) filter(fwd *nftables.Chain, s Spec, bridges []string) error {
+	// A source of the cloud's subnet comes in on the cloud's bridges,
+	// where the guest ports vouch for it; from elsewhere (the public side)
+	// it is forged, and the groups would take it for the instance that
+	// holds it (first: a forged packet may claim an established flow).
+	if s.Subnet.IsValid() && len(bridges) > 0 {
+		e := concat(ipv4(), addr(offSaddr, expr.CmpOpEq, s.Subnet))
+		for _, br := range bridges {
+			e = append(e, ifname(expr.MetaKeyIIFNAME, expr.CmpOpNeq, br)...)
+		}
+		rs.add(fwd, fmt.Sprintf("no %s from outside", s.Subnet), append(e, verdict(expr.VerdictDrop)...))
+	}
 	rs.add(fwd, "established", concat(ctBits(expr.CtKeySTATE, expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), verdict(expr.VerdictAccept)))
 	rs.add(fwd, "invalid", concat(ctBits(expr.CtKeySTATE, expr.CtStateBitINVALID), verdict(expr.VerdictDrop)))
 	hosts := slices.Clone(s.Host)

@@ -177,7 +177,7 @@ func TestComments(t *testing.T) {
 		ChainPrerouting:  {"metadata from euca-br0 to 172.31.0.1:8773", "elastic 10.99.0.100 to 172.31.0.5"},
 		ChainOutput:      {"elastic 10.99.0.100 to 172.31.0.5 from the host"},
 		ChainPostrouting: {"metadata to 172.31.0.1:8773 keeps its source", "elastic 10.99.0.100 from 172.31.0.5", "masquerade 172.31.0.0/16"},
-		ChainForward: {"established", "invalid", "metadata", "metadata at 172.31.0.1:8773", "dhcp broadcast to a server", "dhcp broadcast answers", "no broadcast", "no multicast", "no IPv6 to euca-br0",
+		ChainForward: {"no 172.31.0.0/16 from outside", "established", "invalid", "metadata", "metadata at 172.31.0.1:8773", "dhcp broadcast to a server", "dhcp broadcast answers", "no broadcast", "no multicast", "no IPv6 to euca-br0",
 			"no IPv6 from euca-br0", "from the instances", "towards the instances"},
 		ChainToInstances: {"to the instances", "nothing else new to 172.31.0.0/16", "elsewhere"},
 		ChainHostOutput:  {"established", "to itself", "dhcp answers", "towards the instances"},
@@ -294,7 +294,7 @@ func TestPeerGroupsAndOrder(t *testing.T) {
 	if got := rs.Comments("inst-i-b"); !slices.Equal(got, []string{"group sg-web", "default drop"}) {
 		t.Errorf("i-b %q (an unknown group admits nothing)", got)
 	}
-	if got := rs.Comments(ChainForward); !slices.Equal(got, []string{"established", "invalid", "metadata", "dhcp broadcast to a server", "dhcp broadcast answers", "no broadcast",
+	if got := rs.Comments(ChainForward); !slices.Equal(got, []string{"no 172.31.0.0/16 from outside", "established", "invalid", "metadata", "dhcp broadcast to a server", "dhcp broadcast answers", "no broadcast",
 		"no multicast", "no IPv6 to euca-br0",
 		"no IPv6 from euca-br0", "from the instances", "towards the instances"}) {
 		t.Errorf("forward %q", got)
@@ -471,7 +471,7 @@ func TestHost(t *testing.T) {
 	if rs.Table.Name != NodeTableName {
 		t.Errorf("table %s", rs.Table.Name)
 	}
-	want := []string{"established", "invalid", "from the host 172.31.0.1", "to the host 172.31.0.1", "metadata",
+	want := []string{"no 172.31.0.0/16 from outside", "established", "invalid", "from the host 172.31.0.1", "to the host 172.31.0.1", "metadata",
 		"metadata at 172.31.0.1:8773", "dhcp broadcast to a server", "dhcp broadcast answers", "no broadcast", "no multicast", "no IPv6 to euca-br0", "no IPv6 from euca-br0", "from the instances", "towards the instances"}
 	if got := rs.Comments(ChainForward); !slices.Equal(got, want) {
 		t.Errorf("forward:\n got  %q\n want %q", got, want)

@@ -291,6 +291,30 @@ func TestKernelAcrossHosts(t *testing.T) {
 		}
 	})
 
+	t.Run("no instance's address from outside", func(t *testing.T) {
+		// A host on the controller's public side sends, routed through
+		// the controller, an ICMP echo as i-web (sg-web) to i-db (sg-cli,
+		// which admits ICMP echo from sg-web): a source of the cloud's
+		// subnet that did not come in on the cloud's bridges is forged,
+		// and must not be taken for the instance that holds it.
+		g3 := nstest.Listen(t, h.g3, "eth0")
+		var pubMAC, outMAC net.HardwareAddr
+		nstest.MustDo(t, h.cc, func() error { pubMAC = nstest.MustLink(t, "pub0").Attrs().HardwareAddr; return nil })
+		nstest.MustDo(t, h.out, func() error { outMAC = nstest.MustLink(t, "eth0").Attrs().HardwareAddr; return nil })
+		echo := append([]byte{8, 0, 0, 0, 0x12, 0x34, 0, 1}, "NSR-FORGED-ECHO."...)
+		sum := inetChecksum(echo)
+		echo[2], echo[3] = byte(sum>>8), byte(sum)
+		frame := nstest.EtherFrame(outMAC, pubMAC, 0x0800, nstest.IPv4Packet(ma("10.210.0.2"), ma("10.210.0.4"), 1, echo))
+		if err := nstest.SendFrames(h.out, "eth0", frame); err != nil {
+			t.Fatal(err)
+		}
+		for end := time.Now().Add(nstest.Refused); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		}
+		if g3.Seen("NSR-FORGED-ECHO.") {
+			t.Error("an echo forged from outside as i-web reached i-db")
+		}
+	})
+
 	t.Run("no guest speaks the tunnel", func(t *testing.T) {
 		// VXLAN has no authentication: a datagram to a host's tunnel port
 		// puts its inner frame on the segment of the VNI it names, past
@@ -573,4 +597,19 @@ func setBroadcast(c *net.UDPConn) error {
 		return err
 	}
 	return serr
+}
+
+// inetChecksum is the Internet checksum of b (RFC 1071).
+func inetChecksum(b []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
 }
