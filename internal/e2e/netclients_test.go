@@ -5,17 +5,27 @@ import (
 	"testing"
 )
 
-// TestTerraformNetworkSequence replays with boto3 the calls Terraform's AWS
-// provider (5.100, traced with TF_LOG=DEBUG against this cloud) makes for
-// aws_security_group with inline ingress and egress, aws_security_group_rule,
-// aws_vpc_security_group_ingress_rule and _egress_rule, aws_eip (alone and
-// with instance), aws_eip_association and the aws_instance they name:
-// create, refresh, update (a rule's description, a rule modified in place,
-// an address moved to another instance) and destroy, with the parameters
-// the provider sends and the fields it reads, including the absences it
-// takes for "gone". The instances run on the sim driver (nothing boots);
-// the front-end is MANAGED-NOVLAN in a namespace of its own.
-func TestTerraformNetworkSequence(t *testing.T) {
+// TestNetworkClientSequences drives the network API of one cloud with the
+// requests two clients send, each replayed as the client builds it:
+//
+// terraform: what Terraform's AWS provider (5.100, traced with
+// TF_LOG=DEBUG against this cloud) calls, through boto3, for
+// aws_security_group with inline ingress and egress,
+// aws_security_group_rule, aws_vpc_security_group_ingress_rule and
+// _egress_rule, aws_eip (alone and with instance), aws_eip_association and
+// the aws_instance they name: create, refresh, update (a rule's
+// description, a rule modified in place, an address moved to another
+// instance) and destroy, with the parameters the provider sends and the
+// fields it reads, including the absences it takes for "gone".
+//
+// euca2ools: the requests of euca2ools 3.x's address and group commands,
+// signed as requestbuilder signs them (SigV2, POST, API version
+// 2014-06-15), with the parameter forms each command builds, and the
+// answers read by the element names its commands print.
+//
+// The instances run on the sim driver (nothing boots); the front-end is
+// MANAGED-NOVLAN in a namespace of its own.
+func TestNetworkClientSequences(t *testing.T) {
 	t.Parallel() // its host is a network namespace of its own
 	needLAN(t)
 	Need(t, "aws", "python3", "unzip", "bash")
@@ -27,9 +37,13 @@ func TestTerraformNetworkSequence(t *testing.T) {
 	env := lanCredentials(t, fe)
 	_, mustAWS := lanAWS(t, fe, env, func() string { return front.log.String() })
 	emi := lanTinyImage(t, fe, env, mustAWS)
-	out, err := fe.run(append(env, "EMI="+emi), "python3", "-c", terraformNetworkScript)
-	if err != nil || strings.TrimSpace(out) != "ok" {
-		t.Fatalf("terraform network sequence: %v %s\n--- front-end log:\n%s", err, out, tail(front.log.String(), 30))
+	for _, c := range []struct{ name, script string }{{"terraform", terraformNetworkScript}, {"euca2ools", euca2oolsNetworkScript}} {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := fe.run(append(env, "EMI="+emi), "python3", "-c", c.script)
+			if err != nil || strings.TrimSpace(out) != "ok" {
+				t.Fatalf("%s sequence: %v %s\n--- front-end log:\n%s", c.name, err, out, tail(front.log.String(), 30))
+			}
+		})
 	}
 }
 
@@ -202,5 +216,155 @@ for g in (db, web):
     assert ec2.describe_network_interfaces(Filters=[{'Name': 'group-id', 'Values': [g]}])['NetworkInterfaces'] == []
     ec2.delete_security_group(GroupId=g)
     assert code(ec2.describe_security_groups, GroupIds=[g]) == 'InvalidGroup.NotFound'
+print('ok')
+`
+
+// euca2oolsNetworkScript sends what euca2ools 3.x's commands send (their
+// parameters as each command's configure() builds them) and reads the
+// answers as requestbuilder does: namespaces dropped, the command's
+// LIST_TAGS made lists, fields read by the names its print_result uses.
+const euca2oolsNetworkScript = `
+import os, time, hmac, hashlib, base64, urllib.parse, urllib.request, urllib.error, boto3
+import xml.etree.ElementTree as ET
+URL, KEY, SECRET = os.environ['EC2_URL'], os.environ['AWS_ACCESS_KEY_ID'], os.environ['AWS_SECRET_ACCESS_KEY']
+ACCT = os.environ['EC2_USER_ID']
+
+def parse(e, lists):
+    # requestbuilder's parse_listdelimited_aws_xml: a LIST_TAGS element is a
+    # list of its items, any other element with children a dict.
+    tag = e.tag.split('}')[-1]
+    if tag in lists:
+        return [parse(i, lists) for i in e]
+    if len(e) == 0:
+        return e.text or ''
+    return {c.tag.split('}')[-1]: parse(c, lists) for c in e}
+
+def euca(action, lists=(), fail=None, **params):
+    p = {k: str(v) for k, v in params.items() if v is not None}
+    p.update(Action=action, Version='2014-06-15', AWSAccessKeyId=KEY, SignatureVersion='2',
+             SignatureMethod='HmacSHA256', Timestamp=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+    u = urllib.parse.urlparse(URL)
+    q = '&'.join(urllib.parse.quote(k, safe='') + '=' + urllib.parse.quote(p[k], safe='-_~') for k in sorted(p))
+    p['Signature'] = base64.b64encode(hmac.new(SECRET.encode(), ('POST\n%s\n%s\n%s' % (u.netloc.lower(), u.path or '/', q)).encode(),
+                                               hashlib.sha256).digest()).decode()
+    req = urllib.request.Request(URL, data=urllib.parse.urlencode(p).encode(), method='POST',
+                                 headers={'Content-Type': 'application/x-www-form-urlencoded; charset=UTF-8'})
+    try:
+        with urllib.request.urlopen(req) as r:
+            body = r.read()
+    except urllib.error.HTTPError as e:
+        code = ET.fromstring(e.read()).find('.//Code').text
+        assert fail == code, (action, params, code)
+        return code
+    assert fail is None, (action, params, 'succeeded, want', fail)
+    return parse(ET.fromstring(body), lists)
+
+ec2 = boto3.client('ec2', endpoint_url=URL)
+vm = ec2.run_instances(ImageId=os.environ['EMI'], InstanceType='m1.small', MinCount=1, MaxCount=1)['Instances'][0]['InstanceId']
+for _ in range(120):
+    inst = ec2.describe_instances(InstanceIds=[vm])['Reservations'][0]['Instances'][0]
+    if inst['State']['Name'] == 'running':
+        break
+    time.sleep(1)
+ADDR = ['addressesSet']
+
+# euca-allocate-address: ADDRESS publicIp domain allocationId
+a = euca('AllocateAddress')
+pub, alloc = a['publicIp'], a['allocationId']
+assert pub.startswith('10.246.200.') and alloc.startswith('eipalloc-') and a['domain'] in ('standard', 'vpc'), a
+# euca-associate-address -i VM PUBLICIP (the EC2-Classic form)
+assoc = euca('AssociateAddress', PublicIp=pub, InstanceId=vm)['associationId']
+# euca-describe-addresses PUBLICIP / ALLOCATIONID:
+# ADDRESS publicIp instanceId domain allocationId associationId networkInterfaceId privateIpAddress
+for kw in ({'PublicIp.1': pub}, {'AllocationId.1': alloc}):
+    got = euca('DescribeAddresses', ADDR, **kw)['addressesSet']
+    assert len(got) == 1, got
+    d = got[0]
+    assert (d['publicIp'], d['instanceId'], d['allocationId'], d['associationId'], d['privateIpAddress']) == \
+        (pub, vm, alloc, assoc, inst['PrivateIpAddress']), d
+    assert d['networkInterfaceId'] == inst['NetworkInterfaces'][0]['NetworkInterfaceId'], d
+assert [x['publicIp'] for x in euca('DescribeAddresses', ADDR, **{'Filter.1.Name': 'instance-id', 'Filter.1.Value.1': vm})['addressesSet']] == [pub]
+# DescribeInstances names it (ipAddress, what euca-describe-instances prints)
+for _ in range(10):
+    if ec2.describe_instances(InstanceIds=[vm])['Reservations'][0]['Instances'][0].get('PublicIpAddress') == pub:
+        break
+    time.sleep(1)
+else:
+    raise SystemExit('instance does not show %s' % pub)
+# euca-disassociate-address PUBLICIP; again: nothing to do, as EC2-Classic answered
+assert euca('DisassociateAddress', PublicIp=pub)['return'] == 'true'
+euca('DisassociateAddress', PublicIp=pub)
+# euca-associate-address -a ALLOC -i VM --allow-reassociation; euca-disassociate-address -a ASSOC
+assoc = euca('AssociateAddress', AllocationId=alloc, InstanceId=vm, AllowReassociation='true')['associationId']
+euca('DisassociateAddress', AssociationId=assoc)
+euca('DisassociateAddress', AssociationId=assoc, fail='InvalidAssociationID.NotFound')
+# euca-release-address PUBLICIP; euca-allocate-address -d vpc; euca-release-address -a ALLOC
+euca('ReleaseAddress', PublicIp=pub)
+euca('DescribeAddresses', ADDR, fail='InvalidAddress.NotFound', **{'PublicIp.1': pub})
+v = euca('AllocateAddress', Domain='vpc')
+assert v['domain'] == 'vpc', v
+euca('ReleaseAddress', AllocationId=v['allocationId'])
+euca('ReleaseAddress', AllocationId=v['allocationId'], fail='InvalidAllocationID.NotFound')
+
+# euca-create-group web / db
+GROUPS = ['securityGroupInfo', 'ipPermissions', 'ipPermissionsEgress', 'groups', 'ipRanges', 'tagSet']
+web = euca('CreateSecurityGroup', GroupName='web', GroupDescription='web servers')['groupId']
+db = euca('CreateSecurityGroup', GroupName='db', GroupDescription='db')['groupId']
+def perm(proto, frm, to, **peer):
+    p = {'IpPermissions.1.IpProtocol': proto, 'IpPermissions.1.FromPort': frm, 'IpPermissions.1.ToPort': to}
+    p.update({'IpPermissions.1.' + k.replace('_', '.'): v for k, v in peer.items()})
+    if not any(k.startswith('IpPermissions.1.IpRanges') for k in p):
+        p['IpPermissions.1.IpRanges.1.CidrIp'] = '0.0.0.0/0'  # euca2ools' default, -o or not
+    return p
+# euca-authorize -P tcp -p 22 -s 10.0.0.0/8 web
+euca('AuthorizeSecurityGroupIngress', GroupName='web', **perm('tcp', 22, 22, IpRanges_1_CidrIp='10.0.0.0/8'))
+# euca-authorize -P tcp -p 8000-8080 web (0.0.0.0/0)
+euca('AuthorizeSecurityGroupIngress', GroupName='web', **perm('tcp', 8000, 8080))
+# euca-authorize -P icmp -t 8:0 -s 10.0.0.0/8 web; euca-authorize -P icmp web (-1:-1)
+euca('AuthorizeSecurityGroupIngress', GroupName='web', **perm('icmp', 8, 0, IpRanges_1_CidrIp='10.0.0.0/8'))
+euca('AuthorizeSecurityGroupIngress', GroupName='web', **perm('icmp', -1, -1))
+# euca-authorize -P tcp -p 5432 -o web -u ACCT db: the group only
+euca('AuthorizeSecurityGroupIngress', GroupName='db', **perm('tcp', 5432, 5432, Groups_1_GroupName='web', Groups_1_UserId=ACCT))
+# euca-authorize -P udp -p 53 -o WEB-ID -u ACCT DB-ID: 17-digit ids travel as names
+euca('AuthorizeSecurityGroupIngress', GroupName=db, **perm('udp', 53, 53, Groups_1_GroupName=web, Groups_1_UserId=ACCT))
+euca('AuthorizeSecurityGroupIngress', GroupName='web', fail='InvalidPermission.Duplicate', **perm('tcp', 22, 22, IpRanges_1_CidrIp='10.0.0.0/8'))
+# euca-describe-groups web db: GROUP groupId ownerId groupName groupDescription vpcId, and
+# PERMISSION ownerId groupName ALLOWS ipProtocol fromPort toPort FROM CIDR cidrIp | FROM USER userId ID groupId
+def lines(*names):
+    out = []
+    for g in euca('DescribeSecurityGroups', GROUPS, **{'GroupName.%d' % (i + 1): n for i, n in enumerate(names)})['securityGroupInfo']:
+        out.append(('GROUP', g['groupId'], g['ownerId'], g['groupName'], g['groupDescription'], g['vpcId'].startswith('vpc-')))
+        for p in g.get('ipPermissions', []):
+            base = ('PERMISSION', g['ownerId'], g['groupName'], 'ALLOWS', p['ipProtocol'], p.get('fromPort'), p.get('toPort'))
+            out += [base + ('FROM', 'CIDR', r['cidrIp']) for r in p.get('ipRanges', [])]
+            out += [base + ('FROM', 'USER', o['userId'], 'ID', o['groupId']) for o in p.get('groups', [])]
+        for p in g.get('ipPermissionsEgress', []):
+            out += [('EGRESS', p['ipProtocol'], r['cidrIp']) for r in p.get('ipRanges', [])]
+    return sorted(out, key=str)
+want = sorted([
+    ('GROUP', web, ACCT, 'web', 'web servers', True),
+    ('PERMISSION', ACCT, 'web', 'ALLOWS', 'tcp', '22', '22', 'FROM', 'CIDR', '10.0.0.0/8'),
+    ('PERMISSION', ACCT, 'web', 'ALLOWS', 'tcp', '8000', '8080', 'FROM', 'CIDR', '0.0.0.0/0'),
+    ('PERMISSION', ACCT, 'web', 'ALLOWS', 'icmp', '8', '0', 'FROM', 'CIDR', '10.0.0.0/8'),
+    ('PERMISSION', ACCT, 'web', 'ALLOWS', 'icmp', '-1', '-1', 'FROM', 'CIDR', '0.0.0.0/0'),
+    ('EGRESS', '-1', '0.0.0.0/0'),
+    ('GROUP', db, ACCT, 'db', 'db', True),
+    ('PERMISSION', ACCT, 'db', 'ALLOWS', 'tcp', '5432', '5432', 'FROM', 'USER', ACCT, 'ID', web),
+    ('PERMISSION', ACCT, 'db', 'ALLOWS', 'udp', '53', '53', 'FROM', 'USER', ACCT, 'ID', web),
+    ('EGRESS', '-1', '0.0.0.0/0')], key=str)
+got = lines('web', 'db')
+assert got == want, '\n'.join(map(str, got))
+# euca-revoke, the same forms; then euca-delete-group by name and by id (RETURN return)
+euca('RevokeSecurityGroupIngress', GroupName='db', **perm('tcp', 5432, 5432, Groups_1_GroupName='web', Groups_1_UserId=ACCT))
+euca('RevokeSecurityGroupIngress', GroupName=db, **perm('udp', 53, 53, Groups_1_GroupName=web, Groups_1_UserId=ACCT))
+euca('RevokeSecurityGroupIngress', GroupName='web', **perm('icmp', 8, 0, IpRanges_1_CidrIp='10.0.0.0/8'))
+# again: in a default VPC, EC2 answers false (and which rule it did not know)
+assert euca('RevokeSecurityGroupIngress', GroupName='web', **perm('icmp', 8, 0, IpRanges_1_CidrIp='10.0.0.0/8'))['return'] == 'false'
+assert [l for l in lines('db') if l[0] == 'PERMISSION'] == []
+assert len([l for l in lines('web') if l[0] == 'PERMISSION']) == 3
+assert euca('DeleteSecurityGroup', GroupName='db')['return'] == 'true'
+assert euca('DeleteSecurityGroup', GroupId=web)['return'] == 'true'
+euca('DescribeSecurityGroups', GROUPS, fail='InvalidGroup.NotFound', **{'GroupName.1': 'web'})
+ec2.terminate_instances(InstanceIds=[vm])
 print('ok')
 `
