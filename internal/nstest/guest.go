@@ -175,6 +175,10 @@ func Ping(ns netns.NsHandle, dst string, size int, timeout time.Duration) error 
 	}
 }
 
+// Checksum is the Internet checksum of b (RFC 1071), for the headers and
+// messages a test forges.
+func Checksum(b []byte) uint16 { return checksum(b) }
+
 func checksum(b []byte) uint16 {
 	var sum uint32
 	for i := 0; i+1 < len(b); i += 2 {

@@ -172,13 +172,7 @@ func firstFragment(f []byte) []byte {
 	h := f[14:34]
 	h[6] |= 0x20
 	h[10], h[11] = 0, 0
-	var sum uint32
-	for i := 0; i < len(h); i += 2 {
-		sum += uint32(h[i])<<8 | uint32(h[i+1])
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	h[10], h[11] = byte(^sum>>8), byte(^sum)
+	sum := nstest.Checksum(h)
+	h[10], h[11] = byte(sum>>8), byte(sum)
 	return f
 }

@@ -302,7 +302,7 @@ func TestKernelAcrossHosts(t *testing.T) {
 		nstest.MustDo(t, h.cc, func() error { pubMAC = nstest.MustLink(t, "pub0").Attrs().HardwareAddr; return nil })
 		nstest.MustDo(t, h.out, func() error { outMAC = nstest.MustLink(t, "eth0").Attrs().HardwareAddr; return nil })
 		echo := append([]byte{8, 0, 0, 0, 0x12, 0x34, 0, 1}, "NSR-FORGED-ECHO."...)
-		sum := inetChecksum(echo)
+		sum := nstest.Checksum(echo)
 		echo[2], echo[3] = byte(sum>>8), byte(sum)
 		frame := nstest.EtherFrame(outMAC, pubMAC, 0x0800, nstest.IPv4Packet(ma("10.210.0.2"), ma("10.210.0.4"), 1, echo))
 		if err := nstest.SendFrames(h.out, "eth0", frame); err != nil {
@@ -597,19 +597,4 @@ func setBroadcast(c *net.UDPConn) error {
 		return err
 	}
 	return serr
-}
-
-// inetChecksum is the Internet checksum of b (RFC 1071).
-func inetChecksum(b []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }
