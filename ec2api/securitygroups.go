@@ -349,13 +349,9 @@ func (a *api) modifySecurityGroupRules(ctx context.Context, req *queryapi.Reques
 				r[rest] = v
 			}
 		}
-		u := store.IPPermission{Protocol: r.String("IpProtocol")}
-		var err error
-		if u.FromPort, err = sgPort(r, "FromPort"); err != nil {
-			return nil, sgPrefixed(err, prefix)
-		}
-		if u.ToPort, err = sgPort(r, "ToPort"); err != nil {
-			return nil, sgPrefixed(err, prefix)
+		u, err := sgPermissionBase(r, prefix)
+		if err != nil {
+			return nil, err
 		}
 		d := r.String("Description")
 		if v := r.String("CidrIpv4"); v != "" {
@@ -457,13 +453,9 @@ func sgDecodePermissions(p queryapi.Params) ([]store.IPPermission, error) {
 	}
 	for i, m := range p.Members("IpPermissions") {
 		prefix := "IpPermissions." + strconv.Itoa(i+1) + "."
-		perm := store.IPPermission{Protocol: m.String("IpProtocol")}
-		var err error
-		if perm.FromPort, err = sgPort(m, "FromPort"); err != nil {
-			return nil, sgPrefixed(err, prefix)
-		}
-		if perm.ToPort, err = sgPort(m, "ToPort"); err != nil {
-			return nil, sgPrefixed(err, prefix)
+		perm, err := sgPermissionBase(m, prefix)
+		if err != nil {
+			return nil, err
 		}
 		for _, r := range m.Members("IpRanges") {
 			perm.IPv4Ranges = append(perm.IPv4Ranges, store.PermissionCIDR{CIDR: r.String("CidrIp"), Description: r.String("Description")})
@@ -493,6 +485,20 @@ func sgDecodePermissions(p queryapi.Params) ([]store.IPPermission, error) {
 		out = append(out, perm)
 	}
 	return out, nil
+}
+
+// sgPermissionBase is a permission's protocol and ports, as m (an
+// IpPermission or a SecurityGroupRuleRequest, at prefix) states them.
+func sgPermissionBase(m queryapi.Params, prefix string) (store.IPPermission, error) {
+	perm := store.IPPermission{Protocol: m.String("IpProtocol")}
+	var err error
+	if perm.FromPort, err = sgPort(m, "FromPort"); err != nil {
+		return perm, sgPrefixed(err, prefix)
+	}
+	if perm.ToPort, err = sgPort(m, "ToPort"); err != nil {
+		return perm, sgPrefixed(err, prefix)
+	}
+	return perm, nil
 }
 
 func sgPort(p queryapi.Params, name string) (*int, error) {

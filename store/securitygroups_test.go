@@ -29,6 +29,25 @@ func sgFixture(t *testing.T) (*Store, context.Context) {
 	return s, ctx
 }
 
+// sgFixtureRules is sgFixture with group sg-1 of account 111111111111: its
+// allow-all egress rule sgr-e, sgr-1 (tcp 22 from 10.0.0.0/8, tagged k=v)
+// and sgr-2 (tcp 80 from anywhere).
+func sgFixtureRules(t *testing.T) (*Store, context.Context, string) {
+	t.Helper()
+	s, ctx := sgFixture(t)
+	acct := "111111111111"
+	if err := s.CreateSecurityGroup(ctx, SecurityGroup{ID: "sg-1", AccountID: acct, VPCID: "vpc-1", Name: "a", Description: "a",
+		Rules: []SecurityGroupRule{egressAll("sgr-e")}}); err != nil {
+		t.Fatal(err)
+	}
+	r1 := tcp("sgr-1", 22, "10.0.0.0/8")
+	r1.Tags = []Tag{{"k", "v"}}
+	if err := s.AddSecurityGroupRules(ctx, acct, "sg-1", []SecurityGroupRule{r1, tcp("sgr-2", 80, "0.0.0.0/0")}, 0); err != nil {
+		t.Fatal(err)
+	}
+	return s, ctx, acct
+}
+
 func egressAll(id string) SecurityGroupRule {
 	return SecurityGroupRule{ID: id, Egress: true, Protocol: "-1", FromPort: -1, ToPort: -1, CIDRIPv4: "0.0.0.0/0"}
 }
@@ -85,17 +104,7 @@ func TestSecurityGroupCreateAndRead(t *testing.T) {
 }
 
 func TestSecurityGroupRulesUniqueness(t *testing.T) {
-	s, ctx := sgFixture(t)
-	acct := "111111111111"
-	if err := s.CreateSecurityGroup(ctx, SecurityGroup{ID: "sg-1", AccountID: acct, VPCID: "vpc-1", Name: "a", Description: "a",
-		Rules: []SecurityGroupRule{egressAll("sgr-e")}}); err != nil {
-		t.Fatal(err)
-	}
-	r1 := tcp("sgr-1", 22, "10.0.0.0/8")
-	r1.Tags = []Tag{{"k", "v"}}
-	if err := s.AddSecurityGroupRules(ctx, acct, "sg-1", []SecurityGroupRule{r1, tcp("sgr-2", 80, "0.0.0.0/0")}, 0); err != nil {
-		t.Fatal(err)
-	}
+	s, ctx, acct := sgFixtureRules(t)
 	// The same rule with another description and id is a duplicate; the
 	// batch it is in is refused whole.
 	again := tcp("sgr-4", 22, "10.0.0.0/8")
@@ -225,17 +234,7 @@ func TestSameRule(t *testing.T) {
 // direction and tags; one that would become another rule of the group, or
 // that is not the group's, fails the whole call and changes nothing.
 func TestUpdateSecurityGroupRules(t *testing.T) {
-	s, ctx := sgFixture(t)
-	acct := "111111111111"
-	if err := s.CreateSecurityGroup(ctx, SecurityGroup{ID: "sg-1", AccountID: acct, VPCID: "vpc-1", Name: "a", Description: "a",
-		Rules: []SecurityGroupRule{egressAll("sgr-e")}}); err != nil {
-		t.Fatal(err)
-	}
-	r1 := tcp("sgr-1", 22, "10.0.0.0/8")
-	r1.Tags = []Tag{{"k", "v"}}
-	if err := s.AddSecurityGroupRules(ctx, acct, "sg-1", []SecurityGroupRule{r1, tcp("sgr-2", 80, "0.0.0.0/0")}, 0); err != nil {
-		t.Fatal(err)
-	}
+	s, ctx, acct := sgFixtureRules(t)
 	moved := tcp("sgr-1", 2222, "10.1.0.0/16")
 	moved.Description = "ssh"
 	if err := s.UpdateSecurityGroupRules(ctx, acct, "sg-1", []SecurityGroupRule{moved}); err != nil {
