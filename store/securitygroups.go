@@ -76,6 +76,17 @@ var ErrRuleLimit = errors.New("store: rule limit exceeded")
 // ErrConflict when the name is taken, ErrNotFound when the VPC is not the
 // account's.
 func (s *Store) CreateSecurityGroup(ctx context.Context, g SecurityGroup) error {
+	return s.CreateSecurityGroupLimited(ctx, g, 0)
+}
+
+// ErrGroupLimit is returned when a VPC would hold more security groups
+// than its limit.
+var ErrGroupLimit = errors.New("store: security group limit exceeded")
+
+// CreateSecurityGroupLimited is CreateSecurityGroup refusing, with
+// ErrGroupLimit, a VPC that holds maxPerVPC groups already (0: no limit),
+// counted in the transaction so that concurrent calls cannot pass it.
+func (s *Store) CreateSecurityGroupLimited(ctx context.Context, g SecurityGroup, maxPerVPC int) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM vpcs WHERE id = ? AND account_id = ?`, g.VPCID, g.AccountID).Scan(&n); err != nil {
@@ -83,6 +94,14 @@ func (s *Store) CreateSecurityGroup(ctx context.Context, g SecurityGroup) error 
 		}
 		if n == 0 {
 			return fmt.Errorf("vpc %s: %w", g.VPCID, ErrNotFound)
+		}
+		if maxPerVPC > 0 {
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM security_groups WHERE vpc_id = ?`, g.VPCID).Scan(&n); err != nil {
+				return err
+			}
+			if n >= maxPerVPC {
+				return fmt.Errorf("%s holds %d groups: %w", g.VPCID, n, ErrGroupLimit)
+			}
 		}
 		// The UNIQUE index is case-sensitive; EC2's names are not.
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM security_groups WHERE vpc_id = ? AND name = ? COLLATE NOCASE`, g.VPCID, g.Name).Scan(&n); err != nil {

@@ -32,6 +32,12 @@ const (
 	sgAnyIPv4              = "0.0.0.0/0"
 )
 
+// sgMaxPerVPC is AWS's default quota of security groups per VPC (every
+// account has one, its default): each group, with up to 120 rules, is
+// rows of the store that DescribeSecurityGroups reads whole, so an
+// account may not make them without end.
+var sgMaxPerVPC = 2500
+
 var (
 	sgIDPattern           = regexp.MustCompile(`^sg-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	sgRuleIDPattern       = regexp.MustCompile(`^sgr-([0-9a-f]{8}|[0-9a-f]{17})$`)
@@ -127,8 +133,11 @@ func (c *Cloud) CreateSecurityGroup(ctx context.Context, accountID, name, descri
 		ID: ids.New("sg"), AccountID: accountID, VPCID: vpcID, Name: name, Description: description,
 		Tags: tags, Rules: []store.SecurityGroupRule{sgAllowAllEgress()},
 	}
-	err := c.store.CreateSecurityGroup(ctx, g)
+	err := c.store.CreateSecurityGroupLimited(ctx, g, sgMaxPerVPC)
 	switch {
+	case errors.Is(err, store.ErrGroupLimit):
+		return store.SecurityGroup{}, awserr.New("SecurityGroupLimitExceeded",
+			"You have reached the maximum number of security groups (%d) for VPC '%s'.", sgMaxPerVPC, vpcID).WithCause(err)
 	case errors.Is(err, store.ErrNotFound):
 		return store.SecurityGroup{}, awserr.New("InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", vpcID)
 	case errors.Is(err, store.ErrConflict):

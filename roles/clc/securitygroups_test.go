@@ -2,8 +2,10 @@ package clc
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/euca-cloud/euca/internal/awserr"
@@ -449,4 +451,49 @@ func TestTerraformSecurityGroup(t *testing.T) {
 	sgMust(c.DeleteSecurityGroup(ctx, alice, g.ID, ""))
 	_, err = c.DescribeSecurityGroups(ctx, alice, []string{g.ID}, nil)
 	wantCode(t, "read after delete", err, "InvalidGroup.NotFound")
+}
+
+// TestSecurityGroupLimit: a VPC holds at most sgMaxPerVPC groups (its
+// default one counted), SecurityGroupLimitExceeded beyond, however many
+// calls race; another account's VPC is not counted, and a deletion makes
+// room.
+func TestSecurityGroupLimit(t *testing.T) {
+	ctx := context.Background()
+	f := newInstFixture(t, 10)
+	old := sgMaxPerVPC
+	sgMaxPerVPC = 4
+	defer func() { sgMaxPerVPC = old }()
+	first := sgMust(f.c.CreateSecurityGroup(ctx, f.alice, "g-first", "g", "", nil)) // with the default group: 2
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	made, limited := 0, 0
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.c.CreateSecurityGroup(ctx, f.alice, fmt.Sprintf("g%d", i), "g", "", nil)
+			mu.Lock()
+			defer mu.Unlock()
+			if e, ok := awserr.As(err); ok && e.Code == "SecurityGroupLimitExceeded" {
+				limited++
+			} else if err != nil {
+				t.Error(err)
+			} else {
+				made++
+			}
+		}()
+	}
+	wg.Wait()
+	if made != 2 || limited != 4 {
+		t.Fatalf("%d made, %d refused; want 2 and 4", made, limited)
+	}
+	if _, err := f.c.CreateSecurityGroup(ctx, f.bob, "g0", "g", "", nil); err != nil {
+		t.Fatalf("another account: %v", err)
+	}
+	if _, err := f.c.DeleteSecurityGroup(ctx, f.alice, first.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.CreateSecurityGroup(ctx, f.alice, "g-again", "g", "", nil); err != nil {
+		t.Fatalf("after a deletion: %v", err)
+	}
 }
