@@ -50,14 +50,22 @@ func enableForwarding(log *slog.Logger) error {
 // open every loopback listener of the host to the bridge, and let the
 // bridge send from loopback addresses, so the rules then carry a guard
 // dropping what arrives there addressed to loopback or from it (nft's
-// guard chain) before the DNAT.
-func allowLoopbackTarget(md netip.AddrPort, bridges []string) error {
-	if !md.IsValid() || !md.Addr().IsLoopback() {
+// guard chain) before the DNAT. So it is called only once the rules with
+// the guard are in force; and with reset (bridges of the mode's own) a
+// target that is not on loopback turns it off again, as the guard goes
+// with the loopback target.
+func allowLoopbackTarget(md netip.AddrPort, bridges []string, reset bool) error {
+	on := md.IsValid() && md.Addr().IsLoopback()
+	if !on && !reset {
 		return nil
+	}
+	v := "0"
+	if on {
+		v = "1"
 	}
 	var errs []error
 	for _, br := range bridges {
-		if _, err := link.WriteSysctl("/proc/sys/net/ipv4/conf/"+br+"/route_localnet", "1"); err != nil {
+		if _, err := link.WriteSysctl("/proc/sys/net/ipv4/conf/"+br+"/route_localnet", v); err != nil {
 			errs = append(errs, fmt.Errorf("route_localnet on %s: %w", br, err))
 		}
 	}

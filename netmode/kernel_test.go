@@ -311,7 +311,11 @@ func TestKernelManagedNoVLAN(t *testing.T) {
 		// while one from its own address, sent after it, arrives.
 		spoofedFromLoopback(t, host, rogue)
 		metadata(t, inst1, "10.200.0.2")
+		// The target off loopback again: the guard goes with it, and so
+		// must route_localnet, or the host's loopback is open to the
+		// bridge.
 		set(st)
+		nstest.MustNotConnect(t, rogue, "127.0.0.1:18091")
 	})
 
 	t.Run("outbound NAT", func(t *testing.T) {

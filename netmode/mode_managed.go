@@ -257,7 +257,6 @@ func (m *managed) Set(ctx context.Context, st State) error {
 			}
 		}
 	}
-	errs = append(errs, allowLoopbackTarget(st.Metadata, spec.Bridges))
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -269,6 +268,8 @@ func (m *managed) Set(ctx context.Context, st State) error {
 
 	if err := applyRules(spec, m.log); err != nil {
 		errs = append(errs, err)
+	} else {
+		errs = append(errs, allowLoopbackTarget(st.Metadata, spec.Bridges, true))
 	}
 
 	want := map[string]dhcpWant{}

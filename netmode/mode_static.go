@@ -107,8 +107,13 @@ func (s *static) Set(ctx context.Context, st State) error {
 	var errs []error
 	errs = append(errs, syncTaps(st.Instances, func(Instance) (netlink.Link, error) { return br, nil }, s.log))
 	if st.Metadata.IsValid() {
-		errs = append(errs, allowLoopbackTarget(st.Metadata, []string{s.iface}))
-		errs = append(errs, applyRules(nft.Spec{Bridges: []string{s.iface}, Subnet: s.cfg.Subnet, Metadata: st.Metadata}, s.log))
+		// The guard first: route_localnet without it would open the
+		// host's loopback to the interface.
+		if err := applyRules(nft.Spec{Bridges: []string{s.iface}, Subnet: s.cfg.Subnet, Metadata: st.Metadata}, s.log); err != nil {
+			errs = append(errs, err)
+		} else {
+			errs = append(errs, allowLoopbackTarget(st.Metadata, []string{s.iface}, false))
+		}
 	} else {
 		// Only the controller's own: a node on this host filters its
 		// guests in its table (package nodenet).
