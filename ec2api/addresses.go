@@ -12,7 +12,8 @@ import (
 )
 
 // Elastic IPs: AllocateAddress, AssociateAddress, DisassociateAddress,
-// ReleaseAddress, DescribeAddresses and DescribeAddressesAttribute. Both
+// ReleaseAddress, DescribeAddresses, DescribeAddressesAttribute,
+// ModifyAddressAttribute and ResetAddressAttribute. Both
 // domains work alike: a "vpc" address is named by its allocation id, a
 // "standard" (EC2-Classic) one by its public address, and each call takes
 // either. The cloud controller keeps the pool and hands every change to the
@@ -37,6 +38,9 @@ type AddressService interface {
 	// AddressPool is every address of the pool with who holds it, for the
 	// administrator only (visible false for anyone else).
 	AddressPool(ctx context.Context, accountID string) (pool []store.PublicAddressUse, visible bool, err error)
+	// SetAddressDomainName gives the allocation its reverse DNS name ("":
+	// none) and returns the address as it was before.
+	SetAddressDomainName(ctx context.Context, accountID, allocationID, name string) (store.Address, error)
 }
 
 // publicDNSName is the host name of a public address, as DescribeInstances
@@ -252,7 +256,14 @@ func (a *api) describeAddresses(ctx context.Context, req *queryapi.Request) (any
 func verboseAddresses(pool []store.PublicAddressUse) []addressItem {
 	out := make([]addressItem, 0, len(pool))
 	for _, u := range pool {
-		it := addressItem{PublicIP: u.PublicIP, Domain: store.DomainStandard, AllocationID: u.AllocationID}
+		// An allocation shows the domain it was allocated in; an address
+		// lent from the pool or free has none, and is shown as EC2-Classic
+		// showed every address.
+		domain := u.Domain
+		if domain == "" {
+			domain = store.DomainStandard
+		}
+		it := addressItem{PublicIP: u.PublicIP, Domain: domain, AllocationID: u.AllocationID}
 		owner := u.AccountName
 		if owner == "" {
 			owner = u.AccountID
@@ -296,15 +307,17 @@ type describeAddressesAttributeResponse struct {
 }
 
 // describeAddressesAttribute answers the one attribute there is,
-// domain-name: each address's reverse DNS name, the public host name
-// DescribeInstances gives it (a fully qualified name, so with its dot).
+// domain-name: the reverse DNS name of each address the account gave one
+// (ModifyAddressAttribute), fully qualified, so with its dot. As on EC2, an
+// address without one is not listed: Terraform's aws_eip_domain_name reads
+// "not found" as the name gone, and waits for it after
+// ResetAddressAttribute.
 func (a *api) describeAddressesAttribute(ctx context.Context, req *queryapi.Request) (any, error) {
 	p := req.Params
-	if attr := p.String("Attribute"); attr != "" && attr != "domain-name" {
-		return nil, awserr.InvalidParameterValue("Value (%s) for parameter attribute is invalid. Valid value: domain-name", attr)
+	if attr := p.String("Attribute"); attr != "" && attr != addressAttributeDomainName {
+		return nil, badAddressAttribute(attr)
 	}
 	ids := p.List("AllocationId")
-	region := a.cloud.Region()
 	page, next, err := describe(p, describeCall[addressAttributeItem]{
 		fetch: func() ([]addressAttributeItem, error) {
 			all, err := a.cloud.DescribeAddresses(ctx, req.Caller.AccountID, ids, nil)
@@ -313,8 +326,10 @@ func (a *api) describeAddressesAttribute(ctx context.Context, req *queryapi.Requ
 			}
 			out := make([]addressAttributeItem, 0, len(all))
 			for _, ad := range all {
-				out = append(out, addressAttributeItem{PublicIP: ad.PublicIP, AllocationID: ad.AllocationID,
-					PtrRecord: strings.TrimSuffix(publicDNSName(region, ad.PublicIP), ".") + "."})
+				if ad.DomainName != "" {
+					out = append(out, addressAttributeItem{PublicIP: ad.PublicIP, AllocationID: ad.AllocationID,
+						PtrRecord: fqdn(ad.DomainName)})
+				}
 			}
 			return out, nil
 		},
@@ -324,4 +339,108 @@ func (a *api) describeAddressesAttribute(ctx context.Context, req *queryapi.Requ
 		return nil, err
 	}
 	return &describeAddressesAttributeResponse{Addresses: setOf[addressAttributeItem]{page}, NextToken: next}, nil
+}
+
+const addressAttributeDomainName = "domain-name"
+
+func badAddressAttribute(attr string) error {
+	return awserr.InvalidParameterValue("Value (%s) for parameter attribute is invalid. Valid value: domain-name", attr)
+}
+
+// fqdn is a host name as a PTR record holds it: with its final dot.
+func fqdn(name string) string { return strings.TrimSuffix(name, ".") + "." }
+
+// ---- ModifyAddressAttribute and ResetAddressAttribute
+
+type addressAttributeResponse struct {
+	Response
+	Address addressAttributeItem `xml:"address"`
+}
+
+// ptrPending is the status of the update each call answers. EC2 answers
+// PENDING and applies the PTR record later; here nothing stands behind the
+// record (no DNS server serves it yet), so the update is done before the
+// answer leaves: the answer still says PENDING, as EC2's does, so that a
+// client written against EC2 polls DescribeAddressesAttribute, which
+// already shows the new record with no update in flight, the state
+// Terraform's aws_eip_domain_name waits for.
+const ptrPending = "PENDING"
+
+// modifyAddressAttribute sets an allocation's reverse DNS name. The answer
+// is EC2's: the record as it was, and the update.
+func (a *api) modifyAddressAttribute(ctx context.Context, req *queryapi.Request) (any, error) {
+	p := req.Params
+	id, name := p.String("AllocationId"), strings.ToLower(strings.TrimSuffix(p.String("DomainName"), "."))
+	switch {
+	case id == "":
+		return nil, awserr.MissingParameter("AllocationId")
+	case p.String("DomainName") == "":
+		return nil, awserr.MissingParameter("DomainName")
+	case !validHostName(name):
+		return nil, awserr.InvalidParameterValue("Value (%s) for parameter domainName is invalid. It must be a fully qualified host name.", p.String("DomainName"))
+	}
+	if err := dryRun(p); err != nil {
+		return nil, err
+	}
+	before, err := a.cloud.SetAddressDomainName(ctx, req.Caller.AccountID, id, name)
+	if err != nil {
+		return nil, err
+	}
+	return &addressAttributeResponse{Address: a.ptrAnswer(before, fqdn(name))}, nil
+}
+
+// resetAddressAttribute takes an allocation's reverse DNS name away: the
+// address answers to its public host name again.
+func (a *api) resetAddressAttribute(ctx context.Context, req *queryapi.Request) (any, error) {
+	p := req.Params
+	id, attr := p.String("AllocationId"), p.String("Attribute")
+	switch {
+	case id == "":
+		return nil, awserr.MissingParameter("AllocationId")
+	case attr == "":
+		return nil, awserr.MissingParameter("Attribute")
+	case attr != addressAttributeDomainName:
+		return nil, badAddressAttribute(attr)
+	}
+	if err := dryRun(p); err != nil {
+		return nil, err
+	}
+	before, err := a.cloud.SetAddressDomainName(ctx, req.Caller.AccountID, id, "")
+	if err != nil {
+		return nil, err
+	}
+	return &addressAttributeResponse{Address: a.ptrAnswer(before, fqdn(publicDNSName(a.cloud.Region(), before.PublicIP)))}, nil
+}
+
+// ptrAnswer is the AddressAttribute of a change to value: the record the
+// address had (its name, else its public host name) and the update.
+func (a *api) ptrAnswer(before store.Address, value string) addressAttributeItem {
+	record := before.DomainName
+	if record == "" {
+		record = publicDNSName(a.cloud.Region(), before.PublicIP)
+	}
+	return addressAttributeItem{PublicIP: before.PublicIP, AllocationID: before.AllocationID, PtrRecord: fqdn(record),
+		PtrRecordUpdate: &ptrUpdateStatus{Value: value, Status: ptrPending}}
+}
+
+// validHostName says whether name (lower case, without its final dot) is a
+// fully qualified host name (RFC 1123): two labels or more, each of 1 to
+// 63 letters, digits and inner hyphens, 253 characters in all, the last
+// label not all digits (an address is not a name).
+func validHostName(name string) bool {
+	labels := strings.Split(name, ".")
+	if len(name) > 253 || len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
 }

@@ -160,9 +160,11 @@ func TestElasticIPs(t *testing.T) {
 	}
 	var lines []string
 	for _, it := range obj(t, botoParse(t, "DescribeAddresses", resp), "Addresses").([]any) {
-		lines = append(lines, obj(t, it, "PublicIp").(string)+" "+obj(t, it, "InstanceId").(string))
+		lines = append(lines, obj(t, it, "PublicIp").(string)+" "+obj(t, it, "Domain").(string)+" "+obj(t, it, "InstanceId").(string))
 	}
-	if want := []string{lent1 + " " + id1 + " (eucalyptus)", "192.0.2.11 available (alice)", "192.0.2.12 " + id2 + " (alice)", "192.0.2.13 nobody"}; !slices.Equal(lines, want) {
+	// Each allocation in its own domain; the others as EC2-Classic's.
+	if want := []string{lent1 + " standard " + id1 + " (eucalyptus)", "192.0.2.11 vpc available (alice)", "192.0.2.12 standard " + id2 + " (alice)",
+		"192.0.2.13 standard nobody"}; !slices.Equal(lines, want) {
 		t.Errorf("verbose view %q, want %q", lines, want)
 	}
 	f.fails(t, "DescribeAddresses", queryapi.Params{"PublicIp.1": "verbose"}, "InvalidAddress.Malformed")
@@ -203,11 +205,8 @@ func TestElasticIPs(t *testing.T) {
 	a4 := f.must(t, "AllocateAddress", nil)
 	f.fails(t, "AllocateAddress", nil, "InsufficientAddressCapacity")
 	f.fails(t, "AllocateAddress", queryapi.Params{"Address": pub1}, "InvalidIPAddress.InUse")
-	// The reverse DNS name.
-	attr := f.must(t, "DescribeAddressesAttribute", queryapi.Params{"AllocationId.1": alloc1, "Attribute": "domain-name"})
-	if obj(t, attr, "Addresses", 0, "PtrRecord") != "ip-192-0-2-11.us-east-1.compute.internal." || obj(t, attr, "Addresses", 0, "PublicIp") != pub1 {
-		t.Errorf("attribute: %v", attr)
-	}
+	// The reverse DNS name: none until the account gives one.
+	domainNames(t, f, alloc1, pub1)
 	// Disassociation by public address: no address is free, so the
 	// instance has none, until one is released.
 	f.must(t, "DisassociateAddress", queryapi.Params{"PublicIp": pub1})
@@ -227,6 +226,12 @@ func TestElasticIPs(t *testing.T) {
 	if l := f.addresses(t, nil); len(l) != 1 {
 		t.Errorf("after release: %v", l)
 	}
+	// Its reverse DNS name went with it: allocated again, it has none.
+	again := f.must(t, "AllocateAddress", queryapi.Params{"Address": pub1})["AllocationId"].(string)
+	if l := f.must(t, "DescribeAddressesAttribute", nil)["Addresses"].([]any); len(l) != 0 {
+		t.Errorf("a released address kept its name: %v", l)
+	}
+	f.must(t, "ReleaseAddress", queryapi.Params{"AllocationId": again})
 	// Termination lets an elastic IP go, still allocated.
 	alloc3 := a3["AllocationId"].(string)
 	f.must(t, "AssociateAddress", queryapi.Params{"AllocationId": alloc3, "InstanceId": id2})
@@ -276,4 +281,80 @@ func TestLaunchWithoutPublicAddress(t *testing.T) {
 	if in := f.launch(t); in["PublicIpAddress"] != "192.0.2.10" {
 		t.Errorf("default launch lent %v", in["PublicIpAddress"])
 	}
+}
+
+// domainNames runs Terraform's aws_eip_domain_name against an allocation
+// (ModifyAddressAttribute, DescribeAddressesAttribute until no update is
+// PENDING, ResetAddressAttribute, DescribeAddressesAttribute until the
+// address is not listed) with the refusals around it.
+func domainNames(t *testing.T, f *instAPI, alloc, pub string) {
+	t.Helper()
+	attrs := func() []any {
+		t.Helper()
+		l, _ := f.must(t, "DescribeAddressesAttribute", queryapi.Params{"AllocationId.1": alloc, "Attribute": "domain-name"})["Addresses"].([]any)
+		return l
+	}
+	if l := attrs(); len(l) != 0 {
+		t.Errorf("a name before any was given: %v", l)
+	}
+	m := f.must(t, "ModifyAddressAttribute", queryapi.Params{"AllocationId": alloc, "DomainName": "Mail.Example.com"})
+	if obj(t, m, "Address", "AllocationId") != alloc || obj(t, m, "Address", "PublicIp") != pub ||
+		obj(t, m, "Address", "PtrRecord") != "ip-192-0-2-11.us-east-1.compute.internal." ||
+		obj(t, m, "Address", "PtrRecordUpdate", "Value") != "mail.example.com." || obj(t, m, "Address", "PtrRecordUpdate", "Status") != "PENDING" {
+		t.Errorf("modify: %v", m)
+	}
+	// What Terraform waits for: the address listed, no update in flight.
+	l := attrs()
+	if len(l) != 1 || obj(t, l[0], "PtrRecord") != "mail.example.com." || obj(t, l[0], "AllocationId") != alloc {
+		t.Fatalf("after modify: %v", l)
+	}
+	if u, ok := l[0].(map[string]any)["PtrRecordUpdate"]; ok {
+		t.Errorf("an update still in flight: %v", u)
+	}
+	// A change answers the record it replaces.
+	m = f.must(t, "ModifyAddressAttribute", queryapi.Params{"AllocationId": alloc, "DomainName": "smtp.example.com."})
+	if obj(t, m, "Address", "PtrRecord") != "mail.example.com." || obj(t, m, "Address", "PtrRecordUpdate", "Value") != "smtp.example.com." {
+		t.Errorf("second modify: %v", m)
+	}
+	if l := f.must(t, "DescribeAddressesAttribute", nil)["Addresses"].([]any); len(l) != 1 || obj(t, l[0], "PtrRecord") != "smtp.example.com." {
+		t.Errorf("every address's attribute: %v", l)
+	}
+	for _, bad := range []string{"localhost", "-bad.example.com", "bad-.example.com", "a..example.com", "under_score.example.com",
+		"192.0.2.11", strings.Repeat("a", 64) + ".example.com", strings.Repeat("abcdefghi.", 26) + "com", "ex ample.com"} {
+		f.fails(t, "ModifyAddressAttribute", queryapi.Params{"AllocationId": alloc, "DomainName": bad}, "InvalidParameterValue")
+	}
+	f.fails(t, "ModifyAddressAttribute", queryapi.Params{"AllocationId": alloc}, "MissingParameter")
+	f.fails(t, "ModifyAddressAttribute", queryapi.Params{"DomainName": "a.example.com"}, "MissingParameter")
+	f.fails(t, "ModifyAddressAttribute", queryapi.Params{"AllocationId": "eipalloc-00000000", "DomainName": "a.example.com"}, "InvalidAllocationID.NotFound")
+	f.fails(t, "ModifyAddressAttribute", queryapi.Params{"AllocationId": alloc, "DomainName": "a.example.com", "DryRun": "true"}, "DryRunOperation")
+	f.fails(t, "ResetAddressAttribute", queryapi.Params{"AllocationId": alloc, "Attribute": "description"}, "InvalidParameterValue")
+	f.fails(t, "ResetAddressAttribute", queryapi.Params{"AllocationId": alloc}, "MissingParameter")
+	f.fails(t, "ResetAddressAttribute", queryapi.Params{"AllocationId": "eipalloc-00000000", "Attribute": "domain-name"}, "InvalidAllocationID.NotFound")
+	// Another account's allocation is not found, and keeps its name.
+	for _, c := range []struct {
+		action string
+		p      queryapi.Params
+	}{
+		{"ModifyAddressAttribute", queryapi.Params{"AllocationId": alloc, "DomainName": "evil.example.com"}},
+		{"ResetAddressAttribute", queryapi.Params{"AllocationId": alloc, "Attribute": "domain-name"}},
+		{"DescribeAddressesAttribute", queryapi.Params{"AllocationId.1": alloc}},
+	} {
+		if _, err := f.call(f.admin, c.action, c.p); !isCode(err, "InvalidAllocationID.NotFound") {
+			t.Errorf("admin %s: %v, want InvalidAllocationID.NotFound", c.action, err)
+		}
+	}
+	if l := attrs(); len(l) != 1 || obj(t, l[0], "PtrRecord") != "smtp.example.com." {
+		t.Errorf("after another account's calls: %v", l)
+	}
+	r := f.must(t, "ResetAddressAttribute", queryapi.Params{"AllocationId": alloc, "Attribute": "domain-name"})
+	if obj(t, r, "Address", "PtrRecord") != "smtp.example.com." || obj(t, r, "Address", "PtrRecordUpdate", "Value") != "ip-192-0-2-11.us-east-1.compute.internal." ||
+		obj(t, r, "Address", "PtrRecordUpdate", "Status") != "PENDING" {
+		t.Errorf("reset: %v", r)
+	}
+	// What Terraform's delete waits for: the address no longer listed.
+	if l := attrs(); len(l) != 0 {
+		t.Errorf("after reset: %v", l)
+	}
+	// Set again, to be dropped when the address is released.
+	f.must(t, "ModifyAddressAttribute", queryapi.Params{"AllocationId": alloc, "DomainName": "mail.example.com"})
 }

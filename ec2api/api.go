@@ -52,6 +52,8 @@ func (a *api) actions() map[string]handler {
 		"ReleaseAddress":             a.releaseAddress,
 		"DescribeAddresses":          a.describeAddresses,
 		"DescribeAddressesAttribute": a.describeAddressesAttribute,
+		"ModifyAddressAttribute":     a.modifyAddressAttribute,
+		"ResetAddressAttribute":      a.resetAddressAttribute,
 		// catalog.go
 		"DescribeRegions":               a.describeRegions,
 		"DescribeAvailabilityZones":     a.describeAvailabilityZones,

@@ -37,6 +37,10 @@ type Address struct {
 	// AccountName is the owner's name (Addresses with no account: the
 	// administrator's view).
 	AccountName string
+	// DomainName is the reverse DNS name the account gave the address
+	// (ModifyAddressAttribute), lower case without the final dot; "" when
+	// it gave none.
+	DomainName string
 }
 
 // ErrNoFreeAddress says that every address of the pool is in use.
@@ -147,7 +151,7 @@ func freePublic(pool []netip.Addr, used map[netip.Addr]bool) (netip.Addr, bool) 
 }
 
 const addressCols = `a.allocation_id, a.account_id, a.public_ip, a.domain, a.association_id, a.instance_id,
-	coalesce(i.private_ip, ''), coalesce(i.eni_id, ''), a.created_ms, coalesce(ac.name, '')`
+	coalesce(i.private_ip, ''), coalesce(i.eni_id, ''), a.created_ms, coalesce(ac.name, ''), a.domain_name`
 
 const addressFrom = ` FROM addresses a LEFT JOIN instances i ON i.id = a.instance_id
 	LEFT JOIN accounts ac ON ac.id = a.account_id`
@@ -162,7 +166,7 @@ func addresses(ctx context.Context, q queryer, where string, args ...any) ([]Add
 	for rows.Next() {
 		var a Address
 		if err := rows.Scan(&a.AllocationID, &a.AccountID, &a.PublicIP, &a.Domain, &a.AssociationID, &a.InstanceID,
-			&a.PrivateIP, &a.ENIID, &a.CreatedMS, &a.AccountName); err != nil {
+			&a.PrivateIP, &a.ENIID, &a.CreatedMS, &a.AccountName, &a.DomainName); err != nil {
 			return nil, err
 		}
 		out = append(out, a)
@@ -209,15 +213,16 @@ type PublicAddressUse struct {
 	AccountName  string
 	AllocationID string // "" : lent to InstanceID from the pool, not allocated
 	InstanceID   string
+	Domain       string // of the allocation: DomainVPC or DomainStandard; "" when lent
 }
 
 // PublicAddressesInUse lists every public address in use, of any account:
 // the administrator's view of the pool.
 func (s *Store) PublicAddressesInUse(ctx context.Context) ([]PublicAddressUse, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT a.public_ip, a.account_id, coalesce(ac.name, ''), a.allocation_id, a.instance_id
+	rows, err := s.r.QueryContext(ctx, `SELECT a.public_ip, a.account_id, coalesce(ac.name, ''), a.allocation_id, a.instance_id, a.domain
 		FROM addresses a LEFT JOIN accounts ac ON ac.id = a.account_id
 		UNION ALL
-		SELECT i.public_ip, i.account_id, coalesce(ac.name, ''), '', i.id
+		SELECT i.public_ip, i.account_id, coalesce(ac.name, ''), '', i.id, ''
 		FROM instances i LEFT JOIN accounts ac ON ac.id = i.account_id
 		WHERE i.public_ip != '' AND i.state != 'terminated' AND NOT EXISTS (SELECT 1 FROM addresses a WHERE a.instance_id = i.id AND a.instance_id != '')`)
 	if err != nil {
@@ -227,7 +232,7 @@ func (s *Store) PublicAddressesInUse(ctx context.Context) ([]PublicAddressUse, e
 	var out []PublicAddressUse
 	for rows.Next() {
 		var u PublicAddressUse
-		if err := rows.Scan(&u.PublicIP, &u.AccountID, &u.AccountName, &u.AllocationID, &u.InstanceID); err != nil {
+		if err := rows.Scan(&u.PublicIP, &u.AccountID, &u.AccountName, &u.AllocationID, &u.InstanceID, &u.Domain); err != nil {
 			return nil, err
 		}
 		out = append(out, u)
@@ -319,6 +324,26 @@ func disassociate(ctx context.Context, q queryer, a Address) error {
 		return fmt.Errorf("store: disassociate %s from %s: %w", a.PublicIP, a.InstanceID, err)
 	}
 	return nil
+}
+
+// SetAddressDomainName gives an account's allocation its reverse DNS name
+// (name "" takes it away) and returns the address as it was before. A
+// missing allocation is a *MissingResourceError. The name goes with the
+// allocation: released, the address comes back to the pool without it.
+func (s *Store) SetAddressDomainName(ctx context.Context, accountID, allocationID, name string) (Address, error) {
+	var out Address
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		a, err := addressOf(ctx, tx, accountID, allocationID)
+		if err != nil {
+			return err
+		}
+		out = a
+		if _, err := tx.ExecContext(ctx, `UPDATE addresses SET domain_name = ? WHERE allocation_id = ?`, name, allocationID); err != nil {
+			return fmt.Errorf("store: domain name of %s: %w", a.PublicIP, err)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // DisassociateAddress ends the association of an account's address

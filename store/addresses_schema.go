@@ -27,3 +27,9 @@ var schemaAddresses = []string{
 	`ALTER TABLE instances ADD COLUMN map_public_ip INTEGER NOT NULL DEFAULT 0`,
 	`CREATE UNIQUE INDEX instances_public_ip ON instances(public_ip) WHERE public_ip != '' AND state != 'terminated'`,
 }
+
+// schemaAddressDomainName keeps each allocation's reverse DNS name
+// (ModifyAddressAttribute's DomainName), empty until the account sets one.
+var schemaAddressDomainName = []string{
+	`ALTER TABLE addresses ADD COLUMN domain_name TEXT NOT NULL DEFAULT ''`,
+}

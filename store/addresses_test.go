@@ -269,3 +269,40 @@ func TestAddressLifecycle(t *testing.T) {
 		t.Fatalf("release twice: %v", err)
 	}
 }
+
+// An allocation's reverse DNS name is kept with it, only its account sets
+// it, and it goes when the address is released.
+func TestAddressDomainName(t *testing.T) {
+	ctx := context.Background()
+	s := instanceStore(t)
+	p := pool(2)
+	a, err := s.AllocateAddress(ctx, Address{AllocationID: "eipalloc-1", AccountID: "444455556666", Domain: DomainVPC}, p, netip.Addr{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetAddressDomainName(ctx, "111122223333", a.AllocationID, "evil.example.com"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("another account's allocation: %v", err)
+	}
+	before, err := s.SetAddressDomainName(ctx, "444455556666", a.AllocationID, "mail.example.com")
+	if err != nil || before.DomainName != "" || before.PublicIP != a.PublicIP {
+		t.Fatalf("set: %+v %v", before, err)
+	}
+	if before, err = s.SetAddressDomainName(ctx, "444455556666", a.AllocationID, "smtp.example.com"); err != nil || before.DomainName != "mail.example.com" {
+		t.Fatalf("set again: %+v %v", before, err)
+	}
+	got, err := s.Addresses(ctx, "444455556666")
+	if err != nil || len(got) != 1 || got[0].DomainName != "smtp.example.com" {
+		t.Fatalf("addresses: %+v %v", got, err)
+	}
+	if _, err := s.ReleaseAddress(ctx, "444455556666", a.AllocationID, false); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := netip.ParseAddr(a.PublicIP)
+	again, err := s.AllocateAddress(ctx, Address{AllocationID: "eipalloc-2", AccountID: "444455556666", Domain: DomainVPC}, p, want, 0)
+	if err != nil || again.PublicIP != a.PublicIP {
+		t.Fatalf("allocated again: %+v %v", again, err)
+	}
+	if got, err = s.Addresses(ctx, "444455556666"); err != nil || len(got) != 1 || got[0].DomainName != "" {
+		t.Errorf("a released address kept its name: %+v %v", got, err)
+	}
+}

@@ -27,6 +27,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaInstanceAddressLater...),
 	execAll(schemaSegments...),
 	execAll(schemaAddresses...),
+	execAll(schemaAddressDomainName...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,

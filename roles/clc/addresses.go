@@ -242,6 +242,25 @@ func (c *Cloud) ReleaseAddress(ctx context.Context, accountID, allocationID, pub
 	return nil
 }
 
+// SetAddressDomainName gives the account's allocation its reverse DNS name
+// (name "" resets it) and returns the address as it was before. Another
+// account's allocation is InvalidAllocationID.NotFound, as for every call
+// naming one. Nothing serves the name yet: it is kept and answered.
+func (c *Cloud) SetAddressDomainName(ctx context.Context, accountID, allocationID, name string) (store.Address, error) {
+	if allocationID == "" {
+		return store.Address{}, awserr.MissingParameter("AllocationId")
+	}
+	before, err := c.store.SetAddressDomainName(ctx, accountID, allocationID, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return before, awserr.New("InvalidAllocationID.NotFound", "The allocation ID '%s' does not exist", allocationID)
+	case err != nil:
+		return before, fmt.Errorf("domain name of %s: %w", allocationID, err)
+	}
+	c.log.Info("address domain name set", "account", accountID, "allocation", allocationID, "name", name)
+	return before, nil
+}
+
 // DescribeAddresses lists the account's addresses; with allocation ids or
 // public addresses, exactly those (InvalidAllocationID.NotFound or
 // InvalidAddress.NotFound naming one the account does not have).
