@@ -31,6 +31,8 @@ func TestDryRunEverywhere(t *testing.T) {
 		"AssociateAddress":              {"PublicIp": "192.0.2.1", "InstanceId": "i-00000000000000000"},
 		"DisassociateAddress":           {"AssociationId": "eipassoc-00000000000000000"},
 		"ReleaseAddress":                {"AllocationId": "eipalloc-00000000000000000"},
+		"ModifyAddressAttribute":        {"AllocationId": "eipalloc-00000000000000000", "DomainName": "mail.example.com"},
+		"ResetAddressAttribute":         {"AllocationId": "eipalloc-00000000000000000", "Attribute": "domain-name"},
 	}
 	beforeTags, _ := f.st.Tags(ctx, f.alice)
 	for action := range f.a.actions() {
