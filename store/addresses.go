@@ -331,6 +331,18 @@ func disassociate(ctx context.Context, q queryer, a Address) error {
 // missing allocation is a *MissingResourceError. The name goes with the
 // allocation: released, the address comes back to the pool without it.
 func (s *Store) SetAddressDomainName(ctx context.Context, accountID, allocationID, name string) (Address, error) {
+	return s.changeAddress(ctx, accountID, allocationID, func(tx *sql.Tx, a Address) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE addresses SET domain_name = ? WHERE allocation_id = ?`, name, allocationID); err != nil {
+			return fmt.Errorf("store: domain name of %s: %w", a.PublicIP, err)
+		}
+		return nil
+	})
+}
+
+// changeAddress runs change on an account's allocation in one transaction
+// and returns the address as it was before (a *MissingResourceError when
+// the account has no such allocation).
+func (s *Store) changeAddress(ctx context.Context, accountID, allocationID string, change func(*sql.Tx, Address) error) (Address, error) {
 	var out Address
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		a, err := addressOf(ctx, tx, accountID, allocationID)
@@ -338,10 +350,7 @@ func (s *Store) SetAddressDomainName(ctx context.Context, accountID, allocationI
 			return err
 		}
 		out = a
-		if _, err := tx.ExecContext(ctx, `UPDATE addresses SET domain_name = ? WHERE allocation_id = ?`, name, allocationID); err != nil {
-			return fmt.Errorf("store: domain name of %s: %w", a.PublicIP, err)
-		}
-		return nil
+		return change(tx, a)
 	})
 	return out, err
 }
@@ -370,13 +379,7 @@ func (s *Store) DisassociateAddress(ctx context.Context, accountID, associationI
 // end the association first (EC2-Classic's way). A missing allocation is a
 // *MissingResourceError.
 func (s *Store) ReleaseAddress(ctx context.Context, accountID, allocationID string, disassociateFirst bool) (Address, error) {
-	var out Address
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		a, err := addressOf(ctx, tx, accountID, allocationID)
-		if err != nil {
-			return err
-		}
-		out = a
+	return s.changeAddress(ctx, accountID, allocationID, func(tx *sql.Tx, a Address) error {
 		if a.InstanceID != "" {
 			if !disassociateFirst {
 				return &AddressInUseError{PublicIP: a.PublicIP}
@@ -390,7 +393,6 @@ func (s *Store) ReleaseAddress(ctx context.Context, accountID, allocationID stri
 		}
 		return deleteAllTags(ctx, tx, allocationID)
 	})
-	return out, err
 }
 
 // FillPublicAddresses brings the public addresses lent from the pool in
