@@ -48,8 +48,10 @@ func TestElasticIPAPI(t *testing.T) {
 	var ptr []string
 	jsonField(t, aws("ec2", "describe-addresses-attribute", "--attribute", "domain-name", "--allocation-ids", a1.AllocationId,
 		"--query", "Addresses[].PtrRecord"), &ptr)
-	if len(ptr) != 1 || !strings.HasSuffix(ptr[0], ".") || !strings.Contains(ptr[0], "10-240-200-9") {
-		t.Errorf("describe-addresses-attribute: %v", ptr)
+	// No reverse name was given, so there is no record to list (Terraform's
+	// aws_eip_domain_name waits on exactly this after a reset).
+	if len(ptr) != 0 {
+		t.Errorf("describe-addresses-attribute of an address never named: %v", ptr)
 	}
 	if out, err := c.Euca(t, "account", "create", "alice"); err != nil {
 		t.Fatalf("account create: %v %s", err, out)
