@@ -958,9 +958,7 @@ func (c *Cloud) ModifyInstanceAttribute(ctx context.Context, accountID, instance
 		return fmt.Errorf("modify %s: %w", in.ID, err)
 	}
 	if groupIDs != nil {
-		if err := c.sendNetwork(ctx, in.Zone, false); err != nil {
-			c.log.Warn("network after a group change", "zone", in.Zone, "err", err)
-		}
+		c.pushNetworks(ctx, map[string]bool{in.Zone: true}, "network after an instance's group change; sent again at the next reconcile")
 	}
 	return nil
 }
