@@ -744,3 +744,8 @@ func TestZonesShowNodes(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Volumes are not modelled by this fake: the EBS issue's tests drive them.
+func (f *apiCluster) AttachVolume(context.Context, string, ncapi.VolumeAttachment) error { return nil }
+func (f *apiCluster) DetachVolume(context.Context, string, string, bool) error           { return nil }
+func (f *apiCluster) StopInstances(context.Context, []string) error                      { return nil }

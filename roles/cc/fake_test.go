@@ -288,3 +288,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Volumes are not modelled by this fake: the EBS issue's tests drive them.
+func (f *fakeNode) AttachVolume(context.Context, string, ncapi.VolumeAttachment) error { return nil }
+func (f *fakeNode) DetachVolume(context.Context, string, string, bool) error           { return nil }
+func (f *fakeNode) StopInstance(context.Context, string) error                         { return nil }

@@ -1149,3 +1149,8 @@ func TestGroupsPerInstance(t *testing.T) {
 	err = f.c.ModifyInstanceAttribute(ctx, f.alice, insts[0].ID, store.InstanceUpdate{}, ids)
 	wantCode(t, "modified into too many groups", err, "SecurityGroupsPerInstanceLimitExceeded")
 }
+
+// Volumes are not modelled by this fake: the EBS issue's tests drive them.
+func (f *fakeCluster) AttachVolume(context.Context, string, ncapi.VolumeAttachment) error { return nil }
+func (f *fakeCluster) DetachVolume(context.Context, string, string, bool) error           { return nil }
+func (f *fakeCluster) StopInstances(context.Context, []string) error                      { return nil }

@@ -38,6 +38,16 @@ type Cluster interface {
 	// SetNetwork hands the cluster the whole desired network of its zone;
 	// harmless twice.
 	SetNetwork(ctx context.Context, n Network) error
+	// AttachVolume hot-plugs an EBS volume into an instance on whichever
+	// node runs it (ncapi.Node.AttachVolume); ErrNoSuchInstance when no
+	// node has it.
+	AttachVolume(ctx context.Context, instanceID string, v ncapi.VolumeAttachment) error
+	// DetachVolume unplugs a volume (ncapi.Node.DetachVolume); an unknown
+	// instance is not an error.
+	DetachVolume(ctx context.Context, instanceID, volumeID string, force bool) error
+	// StopInstances powers EBS-backed instances off and frees their nodes
+	// (ncapi.Node.StopInstance); unknown ids are not errors.
+	StopInstances(ctx context.Context, ids []string) error
 }
 
 // Errors carried across transports by name.

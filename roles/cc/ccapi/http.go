@@ -34,6 +34,9 @@ var calls = map[string]rpc.Policy{
 	pathReboot:    rpc.Idempotent,
 	pathConsole:   rpc.Idempotent,
 	pathNetwork:   rpc.Idempotent,
+	pathAttach:    rpc.Idempotent,
+	pathDetach:    rpc.Idempotent,
+	pathStop:      rpc.Idempotent,
 }
 
 const (
@@ -43,6 +46,9 @@ const (
 	pathReboot    = "/cc/v1/reboot-instances"
 	pathConsole   = "/cc/v1/console-output"
 	pathNetwork   = "/cc/v1/set-network"
+	pathAttach    = "/cc/v1/attach-volume"
+	pathDetach    = "/cc/v1/detach-volume"
+	pathStop      = "/cc/v1/stop-instances"
 )
 
 // zoneOf is part of every call: the zone the caller believes it is
@@ -71,6 +77,19 @@ type idsIn struct {
 type idIn struct {
 	zoneOf
 	ID string `json:"id"`
+}
+
+type attachIn struct {
+	zoneOf
+	ID     string                 `json:"id"`
+	Volume ncapi.VolumeAttachment `json:"volume"`
+}
+
+type detachIn struct {
+	zoneOf
+	ID       string `json:"id"`
+	VolumeID string `json:"volume_id"`
+	Force    bool   `json:"force,omitempty"`
 }
 
 type networkIn struct {
@@ -138,6 +157,24 @@ func NewHandler(cl Cluster, log *slog.Logger) http.Handler {
 		}
 		return none{}, cl.SetNetwork(ctx, in.Network)
 	})
+	rpc.Func(m, "POST "+pathAttach, func(ctx context.Context, in attachIn) (none, error) {
+		if err := check(in.zoneOf); err != nil {
+			return none{}, err
+		}
+		return none{}, cl.AttachVolume(ctx, in.ID, in.Volume)
+	})
+	rpc.Func(m, "POST "+pathDetach, func(ctx context.Context, in detachIn) (none, error) {
+		if err := check(in.zoneOf); err != nil {
+			return none{}, err
+		}
+		return none{}, cl.DetachVolume(ctx, in.ID, in.VolumeID, in.Force)
+	})
+	rpc.Func(m, "POST "+pathStop, func(ctx context.Context, in idsIn) (none, error) {
+		if err := check(in.zoneOf); err != nil {
+			return none{}, err
+		}
+		return none{}, cl.StopInstances(ctx, in.IDs)
+	})
 	return m
 }
 
@@ -189,4 +226,16 @@ func (c client) ConsoleOutput(ctx context.Context, id string) ([]byte, error) {
 
 func (c client) SetNetwork(ctx context.Context, n Network) error {
 	return c.call(ctx, pathNetwork, networkIn{c.zone, n}, nil)
+}
+
+func (c client) AttachVolume(ctx context.Context, id string, v ncapi.VolumeAttachment) error {
+	return c.call(ctx, pathAttach, attachIn{c.zone, id, v}, nil)
+}
+
+func (c client) DetachVolume(ctx context.Context, id, volumeID string, force bool) error {
+	return c.call(ctx, pathDetach, detachIn{c.zone, id, volumeID, force}, nil)
+}
+
+func (c client) StopInstances(ctx context.Context, ids []string) error {
+	return c.call(ctx, pathStop, idsIn{c.zone, ids}, nil)
 }

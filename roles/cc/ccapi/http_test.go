@@ -320,3 +320,8 @@ func TestClusterRetriesIdempotentCalls(t *testing.T) {
 		})
 	}
 }
+
+// Volumes are not modelled by this fake: the EBS issue's tests drive them.
+func (f *fakeCluster) AttachVolume(context.Context, string, ncapi.VolumeAttachment) error { return nil }
+func (f *fakeCluster) DetachVolume(context.Context, string, string, bool) error           { return nil }
+func (f *fakeCluster) StopInstances(context.Context, []string) error                      { return nil }

@@ -28,12 +28,26 @@ const (
 	pathConsole   = "/nc/v1/console-output"
 	pathNetwork   = "/nc/v1/set-network"
 	pathPowerDown = "/nc/v1/power-down"
+	pathAttach    = "/nc/v1/attach-volume"
+	pathDetach    = "/nc/v1/detach-volume"
+	pathStop      = "/nc/v1/stop-instance"
 )
 
 type none struct{}
 
 type instanceID struct {
 	ID string `json:"id"`
+}
+
+type attachIn struct {
+	ID     string           `json:"id"`
+	Volume VolumeAttachment `json:"volume"`
+}
+
+type detachIn struct {
+	ID       string `json:"id"`
+	VolumeID string `json:"volume_id"`
+	Force    bool   `json:"force,omitempty"`
 }
 
 type consoleOutput struct {
@@ -66,6 +80,15 @@ func NewHandler(n Node, log *slog.Logger) http.Handler {
 	rpc.Func(m, "POST "+pathNetwork, func(ctx context.Context, in Network) (none, error) {
 		return none{}, n.SetNetwork(ctx, in)
 	})
+	rpc.Func(m, "POST "+pathAttach, func(ctx context.Context, in attachIn) (none, error) {
+		return none{}, n.AttachVolume(ctx, in.ID, in.Volume)
+	})
+	rpc.Func(m, "POST "+pathDetach, func(ctx context.Context, in detachIn) (none, error) {
+		return none{}, n.DetachVolume(ctx, in.ID, in.VolumeID, in.Force)
+	})
+	rpc.Func(m, "POST "+pathStop, func(ctx context.Context, in instanceID) (none, error) {
+		return none{}, n.StopInstance(ctx, in.ID)
+	})
 	rpc.Func(m, "POST "+pathPowerDown, func(ctx context.Context, _ none) (none, error) {
 		p, ok := n.(PowerDowner)
 		if !ok {
@@ -93,6 +116,9 @@ var calls = map[string]rpc.Policy{
 	pathReboot:    rpc.Idempotent,
 	pathConsole:   rpc.Idempotent,
 	pathNetwork:   rpc.Idempotent,
+	pathAttach:    rpc.Idempotent,
+	pathDetach:    rpc.Idempotent,
+	pathStop:      rpc.Idempotent,
 	// Once: a host that took the first and went to sleep answers no second.
 	pathPowerDown: {Timeout: rpc.Idempotent.Timeout, Attempts: 1},
 }
@@ -131,6 +157,18 @@ func (c client) ConsoleOutput(ctx context.Context, id string) ([]byte, error) {
 
 func (c client) SetNetwork(ctx context.Context, n Network) error {
 	return c.call(ctx, pathNetwork, n, nil)
+}
+
+func (c client) AttachVolume(ctx context.Context, id string, v VolumeAttachment) error {
+	return c.call(ctx, pathAttach, attachIn{id, v}, nil)
+}
+
+func (c client) DetachVolume(ctx context.Context, id, volumeID string, force bool) error {
+	return c.call(ctx, pathDetach, detachIn{id, volumeID, force}, nil)
+}
+
+func (c client) StopInstance(ctx context.Context, id string) error {
+	return c.call(ctx, pathStop, instanceID{id}, nil)
 }
 
 // PowerDown asks the node to power its host down (ErrUnsupported when it

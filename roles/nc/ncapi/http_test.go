@@ -309,3 +309,8 @@ func TestPowerDownOverHTTPS(t *testing.T) {
 		t.Fatalf("a node without power control: %v, want ErrUnsupported", err)
 	}
 }
+
+// Volumes are not modelled by this fake: the EBS issue's tests drive them.
+func (f *fakeNode) AttachVolume(context.Context, string, ncapi.VolumeAttachment) error { return nil }
+func (f *fakeNode) DetachVolume(context.Context, string, string, bool) error           { return nil }
+func (f *fakeNode) StopInstance(context.Context, string) error                         { return nil }

@@ -41,6 +41,19 @@ type Node interface {
 	// another version than n's (a change, or a restarted node); harmless
 	// twice.
 	SetNetwork(ctx context.Context, n Network) error
+	// AttachVolume hot-plugs an EBS volume into a running instance (into a
+	// stopped one's definition: it is there at the next boot). Harmless
+	// twice for one volume.
+	AttachVolume(ctx context.Context, instanceID string, v VolumeAttachment) error
+	// DetachVolume unplugs a volume and returns once the guest released it
+	// (Force: at once, whatever the guest does; what it had not flushed is
+	// lost, as EC2 warns). An instance without that volume is not an error.
+	DetachVolume(ctx context.Context, instanceID, volumeID string, force bool) error
+	// StopInstance powers an EBS-backed instance's guest off (ACPI, then
+	// the plug) and forgets it as TerminateInstance does, except that its
+	// volumes are only let go, never touched: its resources are free and
+	// its id may be run again, on this node or another (StartInstances).
+	StopInstance(ctx context.Context, id string) error
 }
 
 // Errors the transports carry across by name.
@@ -116,6 +129,45 @@ type InstanceStatus struct {
 	// the one it was given, or in SYSTEM mode the one the node learned
 	// from the DHCP server's answer to it (invalid until then).
 	PrivateIP netip.Addr `json:"private_ip,omitzero"`
+	// Volumes are the EBS volumes the node holds for the instance.
+	Volumes []VolumeStatus `json:"volumes,omitempty"`
+}
+
+// VolumeAttachment is an EBS volume as a node attaches it to a guest: the
+// storage controller serves it over NBD with TLS at Host:Port under Export
+// (a name that carries the attachment's secret nonce), and the node's
+// QEMU connects there with the node's certificate.
+type VolumeAttachment struct {
+	VolumeID string `json:"volume_id"` // vol-...
+	// Device is the EC2 device name as requested (/dev/sdf). The guest's
+	// kernel names virtio disks in probe order, so it finds the volume by
+	// Serial, not by this name.
+	Device string `json:"device"`
+	// Serial is the virtio serial the guest sees: "vol" and the id's hex,
+	// as EC2's Nitro hosts give NVMe volumes (at most 20 bytes).
+	Serial    string `json:"serial"`
+	Host      string `json:"host"`
+	Port      int    `json:"port"`
+	Export    string `json:"export"`
+	SizeBytes int64  `json:"size_bytes"`
+	// Boot makes the volume the instance's root disk (an EBS-backed
+	// instance): the guest boots from it instead of from an image.
+	Boot bool `json:"boot,omitempty"`
+}
+
+// Volume attachment states as a node reports them (EC2's
+// VolumeAttachmentState).
+const (
+	VolumeAttaching = "attaching"
+	VolumeAttached  = "attached"
+	VolumeDetaching = "detaching"
+)
+
+// VolumeStatus is a volume a node holds for an instance.
+type VolumeStatus struct {
+	VolumeID string `json:"volume_id"`
+	Device   string `json:"device"`
+	State    string `json:"state"`
 }
 
 // ImageRef names an image a node must have, with what it must hash to. The
@@ -144,6 +196,9 @@ type InstanceRequest struct {
 	// Platform, when "ec2", makes the guest's SMBIOS say it runs on EC2, so
 	// cloud-init uses its EC2 datasource.
 	Platform string `json:"platform,omitempty"`
+	// Volumes are attached before the guest boots, in this order; one
+	// with Boot set is the root disk (Image is then empty).
+	Volumes []VolumeAttachment `json:"volumes,omitempty"`
 }
 
 // Network is a cluster's network as a node on another host than its
