@@ -28,6 +28,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaSegments...),
 	execAll(schemaAddresses...),
 	execAll(schemaAddressDomainName...),
+	execAll(schemaSC...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,
