@@ -374,6 +374,25 @@ func (d *file) writeZeros(off, n int64) error {
 
 func (d *file) Close() error { return d.f.Close() }
 
+// NextData is the offset of the first byte at or after off that may hold
+// data (SEEK_DATA), or the size when none does: a snapshot skips the holes
+// of a sparse volume without reading them.
+func (d *file) NextData(off int64) (int64, error) {
+	if off >= d.size {
+		return d.size, nil
+	}
+	n, err := unix.Seek(int(d.f.Fd()), off, unix.SEEK_DATA)
+	switch {
+	case errors.Is(err, unix.ENXIO): // no data after off
+		return d.size, nil
+	case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP):
+		return off, nil // no hole information: everything may be data
+	case err != nil:
+		return 0, fmt.Errorf("backend: seek data: %w", err)
+	}
+	return min(n, d.size), nil
+}
+
 // syncDir makes a rename or removal in dir durable.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

@@ -140,6 +140,14 @@ func TestFilesDeviceIO(t *testing.T) {
 	if !bytes.Equal(got[:4096], data[:4096]) || !bytes.Equal(got[4096:8192], make([]byte, 4096)) {
 		t.Error("zeroed range wrong")
 	}
+	// The holes are skipped: the data starts at 2 MiB now.
+	sp := d.(interface{ NextData(int64) (int64, error) })
+	if n, err := sp.NextData(0); err != nil || n > 2<<20 || n < 1<<20 {
+		t.Errorf("NextData(0) = %d, %v; want the data at 2 MiB", n, err)
+	}
+	if n, err := sp.NextData(4 << 20); err != nil || n != size {
+		t.Errorf("NextData past the data = %d, %v; want the size", n, err)
+	}
 	// Nothing outside the volume: no write grows it.
 	if _, err := d.WriteAt([]byte{1}, size); err == nil {
 		t.Error("write at the end accepted")
