@@ -72,6 +72,8 @@ func (a *api) actions() map[string]handler {
 		"DescribeInstances":                    a.describeInstances,
 		"TerminateInstances":                   a.terminateInstances,
 		"RebootInstances":                      a.rebootInstances,
+		"StopInstances":                        a.stopInstances,
+		"StartInstances":                       a.startInstances,
 		"GetConsoleOutput":                     a.getConsoleOutput,
 		"DescribeInstanceStatus":               a.describeInstanceStatus,
 		"DescribeInstanceAttribute":            a.describeInstanceAttribute,

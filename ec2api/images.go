@@ -37,7 +37,6 @@ type ImageService interface {
 
 // What every image here is.
 const (
-	imageRootDeviceType     = "instance-store"
 	imageVirtualizationType = "paravirtual"
 	imageHypervisor         = "xen"
 	imagePlatformDetails    = "Linux/UNIX"
@@ -224,7 +223,7 @@ func imageItemOf(im store.Image) imageItem {
 		ImageID: im.ID, ImageLocation: im.Location, ImageState: im.State, ImageOwnerID: im.AccountID,
 		CreationDate: store.Time(im.CreatedMS).Format(imageTimeFormat), IsPublic: im.Public,
 		Architecture: im.Architecture, ImageType: im.Kind, KernelID: im.KernelID, RamdiskID: im.RamdiskID,
-		Name: im.Name, Description: im.Description, RootDeviceType: imageRootDeviceType, RootDeviceName: im.RootDeviceName,
+		Name: im.Name, Description: im.Description, RootDeviceType: im.RootDeviceType, RootDeviceName: im.RootDeviceName,
 		BlockDeviceMapping: setOf[blockDeviceItem]{blockDeviceItems(im)}, VirtualizationType: imageVirtualizationType,
 		Tags: tagSetOf(im.Tags), Hypervisor: imageHypervisor, PlatformDetails: imagePlatformDetails,
 		UsageOperation: imageUsageOperation, DeregProtection: "disabled",
@@ -291,7 +290,7 @@ var imageFilters = filterFields[store.Image]{
 	},
 	"ramdisk-id":           func(im store.Image) []string { return optValue(im.RamdiskID) },
 	"root-device-name":     func(im store.Image) []string { return optValue(im.RootDeviceName) },
-	"root-device-type":     func(store.Image) []string { return []string{imageRootDeviceType} },
+	"root-device-type":     func(im store.Image) []string { return optValue(im.RootDeviceType) },
 	"source-image-id":      none,
 	"source-image-region":  none,
 	"source-instance-id":   none,

@@ -36,6 +36,11 @@ type InstanceService interface {
 	DescribeInstances(ctx context.Context, accountID string, instanceIDs []string) ([]store.Instance, error)
 	// TerminateInstances ends instances, all or none.
 	TerminateInstances(ctx context.Context, accountID string, instanceIDs []string) ([]store.InstanceTransition, error)
+	// StopInstances stops EBS-backed instances, all or none (force and
+	// hibernate as EC2 takes them).
+	StopInstances(ctx context.Context, accountID string, instanceIDs []string, force, hibernate bool) ([]store.InstanceTransition, error)
+	// StartInstances starts stopped instances, all or none.
+	StartInstances(ctx context.Context, accountID string, instanceIDs []string) ([]store.InstanceTransition, error)
 	// RebootInstances resets the running instances among those named.
 	RebootInstances(ctx context.Context, accountID string, instanceIDs []string) error
 	// ConsoleOutput is an instance's console (nil when there is none).
@@ -282,7 +287,7 @@ func (a *api) instanceView(in store.Instance) instanceItem {
 		Placement: placementXML{AvailabilityZone: in.Zone, AvailabilityZoneID: a.cloud.ZoneID(in.Zone), Tenancy: "default"},
 		KernelID:  in.KernelID, RamdiskID: in.RamdiskID, Monitoring: monitoringXML{State: monitoring},
 		SubnetID: in.SubnetID, VpcID: in.VPCID, SourceDestCheck: o.SourceDestCheck, Groups: groups,
-		Architecture: arch, RootDeviceType: "instance-store", RootDeviceName: "/dev/sda1",
+		Architecture: arch, RootDeviceType: in.RootDeviceType, RootDeviceName: in.RootDeviceName,
 		VirtualizationType: "paravirtual", ClientToken: in.ClientToken, Tags: tagSetOf(in.Tags), Hypervisor: "xen",
 		EbsOptimized: o.EBSOptimized, CPUOptions: cpuOptionsXML{CoreCount: 1, ThreadsPerCore: 1},
 		CapacityReservation: capacityReservationXML{Preference: "open"},
@@ -961,12 +966,66 @@ func (a *api) terminateInstances(ctx context.Context, req *queryapi.Request) (an
 	if err != nil {
 		return nil, err
 	}
-	resp := &terminateInstancesResponse{}
+	return &terminateInstancesResponse{Instances: stateChanges(tr)}, nil
+}
+
+// stateChanges is the instancesSet of TerminateInstances, StopInstances
+// and StartInstances.
+func stateChanges(tr []store.InstanceTransition) setOf[instanceStateChangeXML] {
+	var out setOf[instanceStateChangeXML]
 	for _, t := range tr {
-		resp.Instances.Items = append(resp.Instances.Items, instanceStateChangeXML{InstanceID: t.ID,
+		out.Items = append(out.Items, instanceStateChangeXML{InstanceID: t.ID,
 			CurrentState: stateOf(t.Current), PreviousState: stateOf(t.Previous)})
 	}
-	return resp, nil
+	return out
+}
+
+// ---- StopInstances and StartInstances
+
+type stopInstancesResponse struct {
+	Response
+	Instances setOf[instanceStateChangeXML] `xml:"instancesSet"`
+}
+
+func (a *api) stopInstances(ctx context.Context, req *queryapi.Request) (any, error) {
+	p := req.Params
+	if err := dryRun(p); err != nil {
+		return nil, err
+	}
+	b, err := boolParams(p, "Force", "Hibernate", "SkipOsShutdown")
+	if err != nil {
+		return nil, err
+	}
+	ids, err := requiredInstanceIDs(p)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := a.cloud.StopInstances(ctx, req.Caller.AccountID, ids, b["Force"] || b["SkipOsShutdown"], b["Hibernate"])
+	if err != nil {
+		return nil, err
+	}
+	return &stopInstancesResponse{Instances: stateChanges(tr)}, nil
+}
+
+type startInstancesResponse struct {
+	Response
+	Instances setOf[instanceStateChangeXML] `xml:"instancesSet"`
+}
+
+func (a *api) startInstances(ctx context.Context, req *queryapi.Request) (any, error) {
+	p := req.Params
+	if err := dryRun(p); err != nil {
+		return nil, err
+	}
+	ids, err := requiredInstanceIDs(p)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := a.cloud.StartInstances(ctx, req.Caller.AccountID, ids)
+	if err != nil {
+		return nil, err
+	}
+	return &startInstancesResponse{Instances: stateChanges(tr)}, nil
 }
 
 func (a *api) rebootInstances(ctx context.Context, req *queryapi.Request) (any, error) {
@@ -1234,7 +1293,7 @@ func (a *api) describeInstanceAttribute(ctx context.Context, req *queryapi.Reque
 	case "instanceInitiatedShutdownBehavior":
 		resp.ShutdownBehavior = attrValue(o.ShutdownBehavior)
 	case "rootDeviceName":
-		resp.RootDeviceName = attrValue("/dev/sda1")
+		resp.RootDeviceName = attrValue(in.RootDeviceName)
 	case "blockDeviceMapping":
 		resp.BlockDeviceMapping = &setOf[struct{}]{}
 	case "productCodes":

@@ -33,6 +33,8 @@ type apiCluster struct {
 	since             time.Time        // when the unreachable ones' node stopped answering
 	nodes             []ccapi.NodeInfo // nil: one node, n1, up
 	network           ccapi.Network    // the last one handed to it
+	stops             []string         // instances StopInstances named
+	runs              []ccapi.InstanceRequest
 }
 
 func (c *apiCluster) Zone() string { return c.zone }
@@ -66,6 +68,7 @@ func (c *apiCluster) RunInstances(ctx context.Context, reqs []ccapi.InstanceRequ
 	var out []ccapi.Placement
 	for _, r := range reqs {
 		c.states[r.ID] = ncapi.StatePending
+		c.runs = append(c.runs, r)
 		out = append(out, ccapi.Placement{ID: r.ID, Node: "n1"})
 	}
 	return out, nil
@@ -748,4 +751,14 @@ func TestZonesShowNodes(t *testing.T) {
 // Volumes are not modelled by this fake: the EBS issue's tests drive them.
 func (f *apiCluster) AttachVolume(context.Context, string, ncapi.VolumeAttachment) error { return nil }
 func (f *apiCluster) DetachVolume(context.Context, string, string, bool) error           { return nil }
-func (f *apiCluster) StopInstances(context.Context, []string) error                      { return nil }
+
+// StopInstances forgets the instances, as a node that powered them off.
+func (c *apiCluster) StopInstances(ctx context.Context, list []string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stops = append(c.stops, list...)
+	for _, id := range list {
+		delete(c.states, id)
+	}
+	return nil
+}

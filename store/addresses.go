@@ -448,7 +448,7 @@ type lent struct{ id, zone, ip string }
 // whether the pool has a free address.
 func lendable(ctx context.Context, q queryer, pool []netip.Addr) ([]lent, bool, error) {
 	rows, err := q.QueryContext(ctx, `SELECT i.id, i.zone, i.public_ip FROM instances i
-		WHERE i.state NOT IN ('terminated', 'shutting-down') AND i.map_public_ip = 1
+		WHERE i.state NOT IN ('terminated', 'shutting-down', 'stopping', 'stopped') AND i.map_public_ip = 1
 		AND NOT EXISTS (SELECT 1 FROM addresses a WHERE a.instance_id = i.id AND a.instance_id != '')
 		ORDER BY i.created_ms, i.reservation_id, i.launch_index`)
 	if err != nil {

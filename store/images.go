@@ -54,17 +54,33 @@ type Image struct {
 	RootDeviceName string
 	BlockDevices   []ImageBlockDevice
 	ProductCodes   []string
+	// RootDeviceType is RootEBS or RootInstanceStore.
+	RootDeviceType string
 }
 
-// ImageBlockDevice is one block device mapping of an instance-store image:
-// a virtual name (ami, root, ephemeral0, swap) and the guest device.
+// EBS reports whether the image's root device is an EBS snapshot.
+func (im Image) EBS() bool { return im.RootDeviceType == RootEBS }
+
+// ImageBlockDevice is one block device mapping of an image: a virtual
+// name (ami, root, ephemeral0, swap) and the guest device, or (EBS set) a
+// volume made at launch, from SnapshotID or empty, of VolumeSize GiB (0:
+// the snapshot's size).
 type ImageBlockDevice struct {
 	Virtual string `json:"virtual"`
 	Device  string `json:"device"`
+
+	EBS                 bool   `json:"ebs,omitempty"`
+	SnapshotID          string `json:"snapshot_id,omitempty"`
+	VolumeSize          int    `json:"volume_size,omitempty"` // GiB
+	VolumeType          string `json:"volume_type,omitempty"`
+	DeleteOnTermination bool   `json:"delete_on_termination,omitempty"`
 }
 
 // imageInfo is the JSON of the manifest_info column.
 type imageInfo struct {
+	// RootDeviceType is RootEBS for an EBS-backed image ("" is
+	// instance-store: images registered from bundles).
+	RootDeviceType string             `json:"root_device_type,omitempty"`
 	RootDeviceName string             `json:"root_device_name,omitempty"`
 	BlockDevices   []ImageBlockDevice `json:"block_devices,omitempty"`
 	ProductCodes   []string           `json:"product_codes,omitempty"`
@@ -78,7 +94,11 @@ var schemaImagesManifest = []string{
 }
 
 func (im *Image) info() string {
-	b, _ := json.Marshal(imageInfo{RootDeviceName: im.RootDeviceName, BlockDevices: im.BlockDevices, ProductCodes: im.ProductCodes})
+	root := im.RootDeviceType
+	if root == RootInstanceStore {
+		root = ""
+	}
+	b, _ := json.Marshal(imageInfo{RootDeviceType: root, RootDeviceName: im.RootDeviceName, BlockDevices: im.BlockDevices, ProductCodes: im.ProductCodes})
 	return string(b)
 }
 
@@ -97,6 +117,10 @@ func scanImage(sc interface{ Scan(...any) error }) (Image, error) {
 		return im, fmt.Errorf("store: image %s: manifest_info: %w", im.ID, err)
 	}
 	im.RootDeviceName, im.BlockDevices, im.ProductCodes = ii.RootDeviceName, ii.BlockDevices, ii.ProductCodes
+	im.RootDeviceType = ii.RootDeviceType
+	if im.RootDeviceType == "" {
+		im.RootDeviceType = RootInstanceStore
+	}
 	return im, nil
 }
 

@@ -128,13 +128,13 @@ func TestImageManifestInfo(t *testing.T) {
 	}
 	im := Image{ID: "emi-00000000000000001", AccountID: "111122223333", Kind: ImageMachine, Name: "debian",
 		Location: "b/debian.manifest.xml", Architecture: "x86_64", State: ImageAvailable, SHA256: "ab", SizeBytes: 7,
-		RootDeviceName: "/dev/sda1", BlockDevices: []ImageBlockDevice{{"ephemeral0", "sda2"}, {"swap", "sda3"}}, ProductCodes: []string{"pc1"}}
+		RootDeviceName: "/dev/sda1", BlockDevices: []ImageBlockDevice{{Virtual: "ephemeral0", Device: "sda2"}, {Virtual: "swap", Device: "sda3"}}, ProductCodes: []string{"pc1"}}
 
 	if err := s.CreateImage(ctx, im); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.ImageByID(ctx, im.ID)
-	if err != nil || got.RootDeviceName != "/dev/sda1" || len(got.BlockDevices) != 2 || got.BlockDevices[1] != (ImageBlockDevice{"swap", "sda3"}) ||
+	if err != nil || got.RootDeviceName != "/dev/sda1" || len(got.BlockDevices) != 2 || got.BlockDevices[1] != (ImageBlockDevice{Virtual: "swap", Device: "sda3"}) ||
 		len(got.ProductCodes) != 1 || got.SizeBytes != 7 {
 		t.Fatalf("stored %+v, read %+v (%v)", im, got, err)
 	}

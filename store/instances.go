@@ -83,6 +83,10 @@ type Instance struct {
 	ENIID         string
 	Node          string
 	State         string
+	// RootDeviceType is RootInstanceStore or RootEBS (from the image);
+	// RootDeviceName the root device's name (/dev/sda1, /dev/xvda...).
+	RootDeviceType string
+	RootDeviceName string
 	// StateReasonCode and StateReasonMessage say why the instance left the
 	// state it was in (EC2's stateReason), TransitionReason is EC2's reason.
 	StateReasonCode    string
@@ -251,13 +255,14 @@ func insertInstance(ctx context.Context, q queryer, in Instance) error {
 		instance_type, architecture, key_name, public_key, zone, subnet_id, vpc_id, private_ip, mac, public_ip, map_public_ip, eni_id, node, state,
 		state_reason_code, state_reason_message, transition_reason, user_data, disable_api_termination, disable_api_stop,
 		ebs_optimized, monitoring, hibernation, source_dest_check, shutdown_behavior, cpu_credits, http_tokens, http_endpoint,
-		http_hop_limit, created_ms, launched_ms, updated_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		http_hop_limit, created_ms, launched_ms, updated_ms, root_device_type, root_device_name)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		in.ID, in.ReservationID, in.AccountID, in.LaunchIndex, in.ImageID, in.KernelID, in.RamdiskID,
 		in.InstanceType, in.Architecture, in.KeyName, in.PublicKey, in.Zone, in.SubnetID, in.VPCID, in.PrivateIP, in.MAC, in.PublicIP, in.MapPublicIP,
 		in.ENIID, in.Node, in.State, in.StateReasonCode, in.StateReasonMessage, in.TransitionReason, in.UserData,
 		o.DisableAPITermination, o.DisableAPIStop, o.EBSOptimized, o.Monitoring, o.Hibernation, o.SourceDestCheck,
-		o.ShutdownBehavior, o.CPUCredits, o.HTTPTokens, o.HTTPEndpoint, o.HTTPHopLimit, in.CreatedMS, in.LaunchedMS, in.UpdatedMS); err != nil {
+		o.ShutdownBehavior, o.CPUCredits, o.HTTPTokens, o.HTTPEndpoint, o.HTTPHopLimit, in.CreatedMS, in.LaunchedMS, in.UpdatedMS,
+		rootDeviceType(in), rootDeviceName(in)); err != nil {
 		return conflict(err, "instance "+in.ID+" at "+in.PrivateIP)
 	}
 	for i, g := range in.Groups {
@@ -300,7 +305,8 @@ const instanceCols = `i.id, i.reservation_id, i.account_id, i.launch_index, i.im
 	coalesce(a.allocation_id, ''), coalesce(a.association_id, ''), i.eni_id, i.node,
 	i.state, i.state_reason_code, i.state_reason_message, i.transition_reason, i.user_data, i.disable_api_termination,
 	i.disable_api_stop, i.ebs_optimized, i.monitoring, i.hibernation, i.source_dest_check, i.shutdown_behavior, i.cpu_credits,
-	i.http_tokens, i.http_endpoint, i.http_hop_limit, r.client_token, i.created_ms, i.launched_ms, i.updated_ms`
+	i.http_tokens, i.http_endpoint, i.http_hop_limit, r.client_token, i.created_ms, i.launched_ms, i.updated_ms,
+	i.root_device_type, i.root_device_name`
 
 const instanceFrom = ` FROM instances i JOIN reservations r ON r.id = i.reservation_id
 	LEFT JOIN addresses a ON a.instance_id = i.id AND a.instance_id != ''` // the != lets the partial index serve
@@ -313,7 +319,7 @@ func scanInstance(sc interface{ Scan(...any) error }) (Instance, error) {
 		&in.MAC, &in.PublicIP, &in.MapPublicIP, &in.AllocationID, &in.AssociationID, &in.ENIID, &in.Node, &in.State, &in.StateReasonCode, &in.StateReasonMessage,
 		&in.TransitionReason, &in.UserData, &o.DisableAPITermination, &o.DisableAPIStop, &o.EBSOptimized, &o.Monitoring,
 		&o.Hibernation, &o.SourceDestCheck, &o.ShutdownBehavior, &o.CPUCredits, &o.HTTPTokens, &o.HTTPEndpoint,
-		&o.HTTPHopLimit, &in.ClientToken, &in.CreatedMS, &in.LaunchedMS, &in.UpdatedMS)
+		&o.HTTPHopLimit, &in.ClientToken, &in.CreatedMS, &in.LaunchedMS, &in.UpdatedMS, &in.RootDeviceType, &in.RootDeviceName)
 	return in, err
 }
 
@@ -546,6 +552,13 @@ func setState(ctx context.Context, q queryer, id string, from []string, ch State
 	if ch.Node != "" {
 		sets = append(sets, "node = ?")
 		args = append(args, ch.Node)
+	}
+	if ch.State == InstanceStopped {
+		// A stopped instance leaves its node, and a public address lent
+		// from the pool goes back to it; an elastic IP stays associated
+		// (as EC2 does). Its private address stays its own.
+		sets = append(sets, "node = ''", `public_ip = CASE WHEN EXISTS (SELECT 1 FROM addresses a
+			WHERE a.instance_id = instances.id AND a.instance_id != '') THEN public_ip ELSE '' END`)
 	}
 	if ch.State == InstanceTerminated {
 		// A terminated instance lets its public address go: one lent

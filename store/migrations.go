@@ -29,6 +29,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaAddresses...),
 	execAll(schemaAddressDomainName...),
 	execAll(schemaSC...),
+	execAll(schemaInstanceRootDevice...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,

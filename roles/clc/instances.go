@@ -267,6 +267,12 @@ func (c *Cloud) RunInstances(ctx context.Context, accountID string, spec store.L
 			InstanceType: vt.Name, Architecture: img.Architecture, KeyName: key.Name, PublicKey: key.PublicKey,
 			Zone: subnet.Zone, SubnetID: subnet.ID, VPCID: subnet.VPCID, ENIID: ids.New("eni"), MapPublicIP: mapPublic,
 			State: store.InstancePending, UserData: spec.UserData, Options: spec.Options, Groups: groups, Tags: spec.InstanceTags,
+			RootDeviceType: img.RootDeviceType, RootDeviceName: img.RootDeviceName,
+		}
+		if !img.EBS() {
+			// Instance-store: the root is the image, on /dev/sda1 as the
+			// node gives it whatever the manifest says.
+			insts[i].RootDeviceType, insts[i].RootDeviceName = store.RootInstanceStore, store.DefaultRootDeviceName
 		}
 	}
 	insts, err = c.store.LaunchInstances(ctx, res, insts, c.segmentRange(prefix), c.allocator(prefix, want))
@@ -1222,7 +1228,7 @@ func (c *Cloud) reconcileZone(ctx context.Context, zone string, cl ccapi.Cluster
 	}
 	now := timeNow()
 	isLive := map[string]bool{}
-	var stop []string
+	var stop, stopEBS []string
 	set := func(in store.Instance, from string, ch store.StateChange) {
 		ok, err := c.store.SetInstanceState(ctx, in.ID, []string{from}, ch)
 		if err != nil {
@@ -1315,6 +1321,14 @@ func (c *Cloud) reconcileZone(ctx context.Context, zone string, cl ccapi.Cluster
 			case !seen && lost(in):
 				changes = append(changes, func() { c.lose(in, set) })
 			}
+		case store.InstanceStopping, store.InstanceStopped:
+			stopped, again := stoppingSeen(in, is, seen)
+			if stopped {
+				changes = append(changes, func() { c.instanceStopped(ctx, in.ID) })
+			}
+			if again {
+				stopEBS = append(stopEBS, in.ID)
+			}
 		case store.InstanceShuttingDown:
 			switch {
 			case !seen || is.State == ncapi.StateTerminated || is.State == ncapi.StateFailed:
@@ -1349,6 +1363,9 @@ func (c *Cloud) reconcileZone(ctx context.Context, zone string, cl ccapi.Cluster
 		if err := cl.TerminateInstances(ctx, stop); err != nil {
 			errs = append(errs, fmt.Errorf("terminate %s: %w", strings.Join(stop, ", "), err))
 		}
+	}
+	if err := c.stopAgain(ctx, cl, stopEBS); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.sendNetwork(ctx, zone, false); err != nil {
 		errs = append(errs, err)

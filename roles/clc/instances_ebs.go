@@ -1,0 +1,260 @@
+package clc
+
+// EBS-backed instances: StopInstances and StartInstances.
+//
+// Only an instance whose root device is an EBS volume stops (EC2 refuses
+// instance-store ones with UnsupportedOperation). Stopping is
+// stopping → (the cluster powers the guest off and frees its node:
+// ccapi.Cluster.StopInstances) → stopped, which the reconcile loop sees
+// when the cluster no longer reports the instance running. A stopped
+// instance keeps its records: private address, MAC, security groups,
+// tags, elastic IP and volumes; a public address lent from the pool goes
+// back to it (as EC2 does). StartInstances is stopped → pending: the
+// instance is placed again (any node of its zone), its volumes exported to
+// that node, and run under the same id; the reconcile loop then sees it
+// running as after a launch.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+
+	"github.com/euca-cloud/euca/internal/awserr"
+	"github.com/euca-cloud/euca/roles/cc/ccapi"
+	"github.com/euca-cloud/euca/roles/nc/ncapi"
+	"github.com/euca-cloud/euca/store"
+)
+
+// StopInstances stops EBS-backed instances, all or none. force and
+// hibernate are accepted as EC2 takes them: the guest is powered off
+// either way (a hibernation that cannot be done is a normal stop, as EC2
+// documents), and a forced stop is what the node does when the guest does
+// not power off by itself.
+func (c *Cloud) StopInstances(ctx context.Context, accountID string, instanceIDs []string, force, hibernate bool) ([]store.InstanceTransition, error) {
+	defer c.inst.touch()
+	all, err := c.DescribeInstances(ctx, accountID, instanceIDs)
+	if err != nil {
+		return nil, err
+	}
+	zoneOf := map[string]string{}
+	var unique []string
+	for _, in := range all {
+		zoneOf[in.ID] = in.Zone
+		unique = append(unique, in.ID)
+	}
+	reason := fmt.Sprintf("User initiated (%s GMT)", timeNow().UTC().Format("2006-01-02 15:04:05"))
+	tr, err := c.store.StopInstances(ctx, accountID, unique, reason)
+	var notEBS *store.NotEBSError
+	var state *store.InstanceStateError
+	var prot *store.StopProtectedError
+	var missing *store.MissingResourceError
+	switch {
+	case errors.As(err, &notEBS):
+		return nil, awserr.New("UnsupportedOperation", "The instance '%s' does not have an 'ebs' root device type and cannot be stopped.", notEBS.ID)
+	case errors.As(err, &state):
+		return nil, awserr.New("IncorrectInstanceState", "The instance '%s' is not in a state from which it can be stopped.", state.ID)
+	case errors.As(err, &prot):
+		return nil, awserr.New("OperationNotPermitted",
+			"The instance '%s' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.", prot.ID)
+	case errors.As(err, &missing):
+		return nil, missingIDsError("InvalidInstanceID.NotFound", "instance", []string{missing.ID})
+	case err != nil:
+		return nil, fmt.Errorf("stop instances: %w", err)
+	}
+	byZone := map[string][]string{}
+	for _, t := range tr {
+		if t.Current == store.InstanceStopping && t.Previous != store.InstanceStopping {
+			byZone[zoneOf[t.ID]] = append(byZone[zoneOf[t.ID]], t.ID)
+		}
+	}
+	for zone, stop := range byZone {
+		cl := c.inst.cluster(zone)
+		if cl == nil {
+			// No cluster serves the zone: nothing of them runs anywhere.
+			for _, id := range stop {
+				c.instanceStopped(ctx, id)
+			}
+			continue
+		}
+		if err := cl.StopInstances(ctx, stop); err != nil {
+			// The reconcile loop sends it again.
+			c.log.WarnContext(ctx, "stop instances", "zone", zone, "instances", stop, "err", err)
+		}
+	}
+	c.log.InfoContext(ctx, "stop instances", "account", accountID, "instances", unique, "force", force, "hibernate", hibernate)
+	return tr, nil
+}
+
+// instanceStopped records that a stopping instance is off: its node is
+// free, its lent public address back in the pool, its volumes let go by
+// the node.
+func (c *Cloud) instanceStopped(ctx context.Context, id string) {
+	ok, err := c.store.SetInstanceState(ctx, id, []string{store.InstanceStopping},
+		store.StateChange{State: store.InstanceStopped, ReasonCode: "Client.UserInitiatedShutdown",
+			ReasonMessage: "Client.UserInitiatedShutdown: User initiated shutdown"})
+	if err != nil {
+		c.log.WarnContext(ctx, "instance state", "instance", id, "err", err)
+		return
+	}
+	if ok {
+		c.log.InfoContext(ctx, "instance state", "instance", id, "from", store.InstanceStopping, "to", store.InstanceStopped)
+	}
+}
+
+// StartInstances starts stopped instances, all or none; pending and
+// running ones are answered as they are. Each is placed again and run with
+// its volumes; one that cannot be placed (no capacity) stays stopped and
+// fails the call, as EC2 answers InsufficientInstanceCapacity.
+func (c *Cloud) StartInstances(ctx context.Context, accountID string, instanceIDs []string) ([]store.InstanceTransition, error) {
+	defer c.inst.touch()
+	all, err := c.DescribeInstances(ctx, accountID, instanceIDs)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]store.Instance{}
+	var unique []string
+	for _, in := range all {
+		byID[in.ID] = in
+		unique = append(unique, in.ID)
+	}
+	tr, err := c.store.StartInstances(ctx, accountID, unique)
+	var state *store.InstanceStateError
+	var missing *store.MissingResourceError
+	switch {
+	case errors.As(err, &state):
+		return nil, awserr.New("IncorrectInstanceState", "The instance '%s' is not in a state from which it can be started.", state.ID)
+	case errors.As(err, &missing):
+		return nil, missingIDsError("InvalidInstanceID.NotFound", "instance", []string{missing.ID})
+	case err != nil:
+		return nil, fmt.Errorf("start instances: %w", err)
+	}
+	var started []store.Instance
+	for _, t := range tr {
+		if t.Previous == store.InstanceStopped && t.Current == store.InstancePending {
+			started = append(started, byID[t.ID])
+		}
+	}
+	if len(started) == 0 {
+		return tr, nil
+	}
+	if _, err := c.store.FillPublicAddresses(ctx, c.publicPool()); err != nil {
+		c.log.WarnContext(ctx, "lend public addresses", "err", err)
+	}
+	var errs []error
+	for _, in := range started {
+		if err := c.boot(ctx, in); err != nil {
+			// It did not start: stopped again, as it was.
+			if _, serr := c.store.SetInstanceState(context.WithoutCancel(ctx), in.ID, []string{store.InstancePending},
+				store.StateChange{State: store.InstanceStopped}); serr != nil {
+				c.log.ErrorContext(ctx, "instance that did not start left pending", "instance", in.ID, "err", serr)
+			}
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		var ae *awserr.Error
+		if errors.As(errs[0], &ae) {
+			return nil, ae
+		}
+		return nil, fmt.Errorf("start instances: %w", errors.Join(errs...))
+	}
+	return tr, nil
+}
+
+// boot hands an instance recorded pending to its zone's cluster: its
+// network first, then the request to run it.
+func (c *Cloud) boot(ctx context.Context, in store.Instance) error {
+	cl := c.inst.cluster(in.Zone)
+	if cl == nil {
+		return insufficientCapacity(in.InstanceType, in.Zone)
+	}
+	req, err := c.bootRequest(ctx, in)
+	if err != nil {
+		return err
+	}
+	if err := c.sendNetwork(ctx, in.Zone, true); err != nil {
+		return fmt.Errorf("start %s: %w", in.ID, err)
+	}
+	placed, err := cl.RunInstances(ctx, []ccapi.InstanceRequest{req})
+	if errors.Is(err, ccapi.ErrInsufficientCapacity) {
+		return insufficientCapacity(in.InstanceType, in.Zone)
+	}
+	if err != nil {
+		return fmt.Errorf("start %s in %s: %w", in.ID, in.Zone, err)
+	}
+	nodes := map[string]string{}
+	for _, p := range placed {
+		nodes[p.ID] = p.Node
+	}
+	if err := c.store.SetInstanceNodes(ctx, nodes); err != nil {
+		c.log.WarnContext(ctx, "record placements", "err", err)
+	}
+	return nil
+}
+
+// bootRequest is what a node needs to run an instance already recorded:
+// its type's size, kernel and ramdisk, address and MAC.
+func (c *Cloud) bootRequest(ctx context.Context, in store.Instance) (ccapi.InstanceRequest, error) {
+	vt, err := c.vmType(ctx, in.InstanceType)
+	if err != nil {
+		return ccapi.InstanceRequest{}, err
+	}
+	ip, _ := netip.ParseAddr(in.PrivateIP)
+	r := ncapi.InstanceRequest{
+		ID: in.ID, VMType: vt.Name, MAC: in.MAC, PrivateIP: ip,
+		Holds: ncapi.Resources{Cores: vt.Cores, MemoryMiB: vt.MemoryMB, DiskGiB: vt.DiskGB},
+	}
+	for _, b := range []struct {
+		id  string
+		dst **ncapi.ImageRef
+	}{{in.KernelID, &r.Kernel}, {in.RamdiskID, &r.Ramdisk}} {
+		if b.id == "" {
+			continue
+		}
+		im, err := c.store.ImageByID(ctx, b.id)
+		if err != nil {
+			return ccapi.InstanceRequest{}, awserr.New("InvalidParameterValue",
+				"The instance %s cannot start: its image %s is no longer registered.", in.ID, b.id).WithCause(err)
+		}
+		ref := imageRef(im)
+		*b.dst = &ref
+	}
+	if !in.EBS() {
+		im, err := c.store.ImageByID(ctx, in.ImageID)
+		if err != nil {
+			return ccapi.InstanceRequest{}, fmt.Errorf("image %s of %s: %w", in.ImageID, in.ID, err)
+		}
+		r.Image = imageRef(im)
+	}
+	return ccapi.InstanceRequest{InstanceRequest: r}, nil
+}
+
+// stoppingSeen is the reconcile loop's view of a stopping or stopped
+// instance: stopping ones the cluster no longer runs are stopped; those it
+// still runs are stopped again (the stop did not reach it, or a node that
+// was down came back with it).
+func stoppingSeen(in store.Instance, is ccapi.InstanceStatus, seen bool) (stopped, again bool) {
+	running := seen && (is.State == ncapi.StatePending || is.State == ncapi.StateRunning)
+	gone := !seen || is.State == ncapi.StateTerminated || is.State == ncapi.StateFailed
+	switch in.State {
+	case store.InstanceStopping:
+		return gone, running && is.Unreachable == ""
+	case store.InstanceStopped:
+		return false, running && is.Unreachable == ""
+	}
+	return false, false
+}
+
+// stopAgain re-sends the stop of instances the cluster still runs.
+func (c *Cloud) stopAgain(ctx context.Context, cl ccapi.Cluster, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	sort.Strings(ids)
+	if err := cl.StopInstances(ctx, ids); err != nil {
+		return fmt.Errorf("stop %v: %w", ids, err)
+	}
+	return nil
+}
