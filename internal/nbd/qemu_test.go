@@ -110,3 +110,24 @@ func TestQEMURefusedWithoutTLS(t *testing.T) {
 		t.Errorf("qemu-io failed, but not for TLS:\n%s", out)
 	}
 }
+
+// TestQEMUThroughProxy: QEMU over the proxy's unix socket, the proxy over
+// TLS to the Server: the node's whole data path.
+func TestQEMUThroughProxy(t *testing.T) {
+	need(t, "qemu-io")
+	p := newPKI(t)
+	path, f := newImage(t, 4<<20)
+	_, addr := startServer(t, p.serverTLS(), map[string]Export{"vol-test": f})
+	px := &Proxy{
+		Path: t.TempDir() + "/vol-test.sock", Name: "vol-test",
+		Dial: func(ctx context.Context) (*Client, error) {
+			return Dial(ctx, "tcp", addr, p.clientTLS(), "vol-test")
+		},
+	}
+	if err := px.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	qemuIO(t, "", "driver=nbd,server.type=unix,server.path="+px.Path+",export=vol-test", qemuCommands...)
+	checkImage(t, path)
+}
