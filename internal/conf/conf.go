@@ -165,6 +165,14 @@ type Config struct {
 	WalrusMaxBuckets                          int
 	WalrusMaxBucketSizeMB, WalrusImageCacheMB int64
 
+	// SCVolumesPath holds the storage controller's volumes (sparse raw
+	// files), SCNBDPort is where it serves them to nodes over NBD with
+	// TLS, and SCNBDAddress the address nodes reach it at (invalid: chosen
+	// at start, see roles).
+	SCVolumesPath string
+	SCNBDPort     int
+	SCNBDAddress  netip.Addr
+
 	Path string // the file read; "" for Defaults()
 
 	meta map[string]entryMeta // per key: where its value came from
@@ -218,6 +226,8 @@ func Defaults() *Config {
 		WalrusMaxBuckets:      5,
 		WalrusMaxBucketSizeMB: 5120,
 		WalrusImageCacheMB:    30720,
+		SCVolumesPath:         filepath.Join(home, dataSubdir, "volumes"),
+		SCNBDPort:             10809,
 	}
 	c.VNetBroadcast = lastAddr(c.VNetSubnet)
 	return c

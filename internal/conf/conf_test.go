@@ -51,6 +51,7 @@ func TestDefaults(t *testing.T) {
 		Region: "us-east-1", ClusterName: "us-east-1a",
 		WalrusBucketsPath: filepath.Join(home, "var/lib/eucalyptus/bucket"),
 		WalrusMaxBuckets:  5, WalrusMaxBucketSizeMB: 5120, WalrusImageCacheMB: 30720,
+		SCVolumesPath: filepath.Join(home, "var/lib/eucalyptus/volumes"), SCNBDPort: 10809,
 	}
 	if got, w := c.Entries(), want.Entries(); !slices.Equal(got, w) {
 		t.Errorf("Defaults():\n%v\nwant\n%v", got, w)
@@ -477,6 +478,7 @@ func TestEntries(t *testing.T) {
 		"EUCALYPTUS", "EUCA_USER", "DISABLE_EBS", "ENABLE_WS_SECURITY", "JOIN_TOKEN", "JOIN_SERVER", "LOGLEVEL",
 		"CLOUD_PORT", "CLOUD_SSL_PORT", "METADATA_PORT", "REGION",
 		"WALRUS_BUCKETS_PATH", "WALRUS_MAX_BUCKETS", "WALRUS_MAX_BUCKET_SIZE_MB", "WALRUS_IMAGE_CACHE_MB",
+		"SC_VOLUMES_PATH", "SC_NBD_PORT", "SC_NBD_ADDRESS",
 		"CC_PORT", "CLUSTER_NAME", "SCHEDPOLICY", "POWER_IDLETHRESH", "POWER_WAKETHRESH", "NODES", "NC_SERVICE",
 		"NC_PORT", "HYPERVISOR", "MAX_MEM", "MAX_CORES", "MAX_DISK", "SWAP_SIZE", "MANUAL_INSTANCES_CLEANUP",
 		"INSTANCE_PATH", "NC_CACHE_SIZE",

@@ -98,6 +98,7 @@ var docCases = []struct {
 			"LOGLEVEL":            "DEBUG|file:5",
 			"INSTANCE_PATH":       "/opt/eucalyptus/var/lib/eucalyptus/instances|derived:EUCALYPTUS",
 			"WALRUS_BUCKETS_PATH": "/opt/eucalyptus/var/lib/eucalyptus/bucket|derived:EUCALYPTUS",
+			"SC_VOLUMES_PATH":     "/opt/eucalyptus/var/lib/eucalyptus/volumes|derived:EUCALYPTUS",
 		},
 		diags: []wantDiag{
 			{1, Warning, "EUCALYPTUS", "/opt/eucalyptus", tq},

@@ -56,6 +56,11 @@ var keyTable = []keySpec{
 	countKey("WALRUS_MAX_BUCKET_SIZE_MB", " of megabytes", func(c *Config) *int64 { return &c.WalrusMaxBucketSizeMB }),
 	countKey("WALRUS_IMAGE_CACHE_MB", " of megabytes", func(c *Config) *int64 { return &c.WalrusImageCacheMB }),
 
+	// storage controller
+	pathKey("SC_VOLUMES_PATH", func(c *Config) *string { return &c.SCVolumesPath }),
+	portKey("SC_NBD_PORT", func(c *Config) *int { return &c.SCNBDPort }),
+	addrKey("SC_NBD_ADDRESS", func(c *Config) *netip.Addr { return &c.SCNBDAddress }),
+
 	// cluster
 	portKey("CC_PORT", func(c *Config) *int { return &c.CCPort }),
 	{name: "CLUSTER_NAME", apply: applyClusterName, format: func(c *Config) string { return c.ClusterName }},
@@ -648,6 +653,7 @@ func (a *applier) derive() {
 	}{
 		{"INSTANCE_PATH", &c.InstancePath, "instances"},
 		{"WALRUS_BUCKETS_PATH", &c.WalrusBucketsPath, "bucket"},
+		{"SC_VOLUMES_PATH", &c.SCVolumesPath, "volumes"},
 	} {
 		if !a.isSet(k.key) {
 			*k.field = filepath.Join(c.Home, dataSubdir, k.sub)
@@ -754,7 +760,7 @@ func (a *applier) checkPorts() {
 	ports := []struct {
 		key  string
 		port int
-	}{{"CLOUD_PORT", c.CloudPort}, {"CLOUD_SSL_PORT", c.CloudSSLPort}, {"METADATA_PORT", c.MetadataPort}, {"CC_PORT", c.CCPort}, {"NC_PORT", c.NCPort}}
+	}{{"CLOUD_PORT", c.CloudPort}, {"CLOUD_SSL_PORT", c.CloudSSLPort}, {"METADATA_PORT", c.MetadataPort}, {"CC_PORT", c.CCPort}, {"NC_PORT", c.NCPort}, {"SC_NBD_PORT", c.SCNBDPort}}
 	for i, p := range ports {
 		for _, q := range ports[:i] {
 			if p.port != q.port {
