@@ -17,6 +17,9 @@
 //	Reboot           hard reset of a running guest (the console file carries on)
 //	Stop(grace)      ask the guest to power off, pull the plug after grace; the domain stays defined
 //	Destroy          power off and forget the domain; its files are the NC's to remove
+//	AttachVolume     hot-plug an EBS volume (a virtio disk over NBD on a unix socket);
+//	DetachVolume     unplug it, waiting for the guest to let go (or not: force)
+//	ResumeIOError    resume a guest paused by a volume's I/O error, once the volume is back
 //	Recover          at NC start: every domain this project made, with the spec it was started
 //	                 with, so the NC adopts what it still wants (nothing is restarted or lost)
 //
@@ -36,6 +39,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -82,6 +86,31 @@ type Driver interface {
 	// ConsoleMax bytes, as EC2's GetConsoleOutput), also after the guest
 	// stopped; ErrNotFound when there is no domain.
 	Console(ctx context.Context, id string) ([]byte, error)
+
+	// AttachVolume plugs an EBS volume into instance id's guest as a virtio
+	// disk (a running guest sees it at once; a shut-off domain has it at
+	// its next boot) and adds it to the spec the domain keeps, so Recover
+	// returns it. Harmless twice for one volume: a volume already there
+	// (by VolumeID) is left as it is. A Boot volume cannot be hot-plugged:
+	// it is given to Start.
+	AttachVolume(ctx context.Context, id string, v VolumeDisk) error
+
+	// DetachVolume unplugs volume volumeID from instance id's guest and
+	// drops it from the domain's spec. Unforced, it returns once the guest
+	// released the disk, or fails with ErrDetachTimeout when it has not
+	// by the driver's deadline (the request stands: a later call finds it
+	// done); forced, it returns at once, the device leaving the running
+	// guest whenever the guest lets it go. A volume the domain does not
+	// have is not an error; a missing domain is ErrNotFound.
+	DetachVolume(ctx context.Context, id, volumeID string, force bool) error
+
+	// ResumeIOError resumes instance id's guest if, and only if, the
+	// hypervisor paused it because a disk returned an I/O error (volumes
+	// are attached with the stop-on-error policy, so a storage controller
+	// that restarts pauses the guest instead of failing its writes). It
+	// reports whether it resumed it. The failed requests are retried on
+	// resume; the NC calls it once the volumes' paths are back.
+	ResumeIOError(ctx context.Context, id string) (bool, error)
 
 	// Recover is what an NC calls once when it starts: it (re)connects to
 	// the hypervisor, clears what the driver itself left half-done (such as
@@ -153,6 +182,9 @@ var (
 	ErrForeign     = errors.New("domain not made by euca") // a domain of that name exists but is not ours: left alone
 	ErrInvalidSpec = errors.New("invalid instance spec")
 	ErrAsleep      = errors.New("the host is asleep") // a Sleeper's host, powered down: it answers nothing
+	// ErrDetachTimeout: the guest has not released a volume by the
+	// driver's deadline; the detach request stands.
+	ErrDetachTimeout = errors.New("the guest has not released the volume")
 )
 
 // Accel is how guest code is executed.
@@ -177,6 +209,68 @@ const (
 type Disk struct {
 	Path   string     `json:"path,omitempty"`   // absolute; "" for none
 	Format DiskFormat `json:"format,omitempty"` // "" is raw
+}
+
+// VolumeDisk is an EBS volume as a guest sees it: a virtio disk whose
+// blocks QEMU reads and writes over NBD through a unix socket the node
+// controller serves for this one attachment (it forwards to the storage
+// controller, over TLS, and reconnects when that restarts). The disk stops
+// the guest on an I/O error rather than failing the guest's request (see
+// Driver.ResumeIOError).
+type VolumeDisk struct {
+	VolumeID string `json:"volume_id"` // vol-...: names the device (alias "ua-<VolumeID>")
+	// Serial is the virtio serial the guest reads in /sys/block/vdX/serial
+	// ("vol" and the id's hex, as EC2's Nitro hosts give): the guest's
+	// kernel names hot-plugged disks in probe order, so a guest finds a
+	// volume by serial, never by name.
+	Serial string `json:"serial"`
+	Socket string `json:"socket"`           // absolute path of the unix socket serving plain NBD
+	Export string `json:"export,omitempty"` // the NBD export name asked for on Socket; "" is VolumeID
+	// Boot makes the volume the guest's first disk (/dev/vda), in place of
+	// the root disk: an EBS-backed instance. Only at Start.
+	Boot bool `json:"boot,omitempty"`
+}
+
+// ExportName is the NBD export QEMU asks Socket for.
+func (v VolumeDisk) ExportName() string {
+	if v.Export != "" {
+		return v.Export
+	}
+	return v.VolumeID
+}
+
+// VolumeAlias is the hypervisor's name for volume id's device in a domain
+// (libvirt's user aliases start "ua-").
+func VolumeAlias(volumeID string) string { return "ua-" + volumeID }
+
+// maxSocketPath is the longest path a unix socket may have (sun_path is
+// 108 bytes with its terminating NUL).
+const maxSocketPath = 107
+
+var (
+	volumeIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+	serialRE   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,20}$`) // virtio-blk's serial is 20 bytes
+	exportRE   = regexp.MustCompile(`^[!-~]{1,256}$`)
+)
+
+// Validate reports what is wrong with v, wrapping ErrInvalidSpec.
+func (v *VolumeDisk) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: volume %s: %s", ErrInvalidSpec, v.VolumeID, fmt.Sprintf(format, a...))
+	}
+	if !volumeIDRE.MatchString(v.VolumeID) {
+		return bad("id: want letters, digits, '_' or '-', at most 64")
+	}
+	if !serialRE.MatchString(v.Serial) {
+		return bad("serial %q: want 1 to 20 letters, digits, '_' or '-'", v.Serial)
+	}
+	if !filepath.IsAbs(v.Socket) || len(v.Socket) > maxSocketPath {
+		return bad("socket %q: want an absolute path of at most %d bytes", v.Socket, maxSocketPath)
+	}
+	if v.Export != "" && !exportRE.MatchString(v.Export) {
+		return bad("export %q: want printable ASCII without spaces", v.Export)
+	}
+	return nil
 }
 
 // NIC is one virtio network interface, attached either to a bridge (the
@@ -216,9 +310,14 @@ type InstanceSpec struct {
 	Ramdisk       string `json:"ramdisk,omitempty"` // absolute path; only with Kernel
 	KernelCmdline string `json:"cmdline,omitempty"` // "" is DefaultCmdline
 
-	RootDisk      Disk `json:"root_disk"`               // the guest's first disk (/dev/vda), required
+	RootDisk      Disk `json:"root_disk"`               // the guest's first disk (/dev/vda), required unless a Volume boots
 	EphemeralDisk Disk `json:"ephemeral_disk,omitzero"` // next, when given
 	SwapDisk      Disk `json:"swap_disk,omitzero"`      // next, when given
+
+	// Volumes are EBS volumes, attached as the domain is defined: a Boot
+	// one in place of RootDisk, the others after the swap disk, in order.
+	// AttachVolume and DetachVolume keep the list the domain holds current.
+	Volumes []VolumeDisk `json:"volumes,omitempty"`
 
 	NICs []NIC `json:"nics,omitempty"`
 
@@ -226,6 +325,38 @@ type InstanceSpec struct {
 
 	SysInfo SysInfo `json:"sysinfo,omitzero"`
 	Accel   Accel   `json:"accel,omitempty"` // "" is the driver's choice; AccelKVM or AccelTCG to force one
+}
+
+// Volume returns the spec's volume volumeID.
+func (s *InstanceSpec) Volume(volumeID string) (VolumeDisk, bool) {
+	for _, v := range s.Volumes {
+		if v.VolumeID == volumeID {
+			return v, true
+		}
+	}
+	return VolumeDisk{}, false
+}
+
+// SetVolume adds v to the spec's volumes, or replaces the one of its id.
+// The list is copied first: a spec copied by value shares it.
+func (s *InstanceSpec) SetVolume(v VolumeDisk) {
+	vs := slices.Clone(s.Volumes)
+	for i := range vs {
+		if vs[i].VolumeID == v.VolumeID {
+			vs[i] = v
+			s.Volumes = vs
+			return
+		}
+	}
+	s.Volumes = append(vs, v)
+}
+
+// RemoveVolume drops volume volumeID from the spec's volumes.
+func (s *InstanceSpec) RemoveVolume(volumeID string) {
+	s.Volumes = slices.DeleteFunc(slices.Clone(s.Volumes), func(v VolumeDisk) bool { return v.VolumeID == volumeID })
+	if len(s.Volumes) == 0 {
+		s.Volumes = nil
+	}
 }
 
 // GuestDisks are the names the guest's kernel gives a spec's ephemeral and
@@ -280,7 +411,27 @@ func (s *InstanceSpec) Validate() error {
 			return bad("%s %q: not an absolute path", f.what, f.path)
 		}
 	}
-	if s.RootDisk.Path == "" {
+	boots := 0
+	seen := map[string]bool{}
+	for i := range s.Volumes {
+		v := &s.Volumes[i]
+		if err := v.Validate(); err != nil {
+			return err
+		}
+		if seen[v.VolumeID] {
+			return bad("volume %s given twice", v.VolumeID)
+		}
+		seen[v.VolumeID] = true
+		if v.Boot {
+			boots++
+		}
+	}
+	switch {
+	case boots > 1:
+		return bad("%d boot volumes: want at most one", boots)
+	case boots == 1 && s.RootDisk.Path != "":
+		return bad("both a root disk and a boot volume")
+	case boots == 0 && s.RootDisk.Path == "":
 		return bad("no root disk")
 	}
 	for _, d := range []struct {

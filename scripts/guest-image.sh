@@ -45,6 +45,17 @@
 #                             another body; no answer twice in a row after one),
 #                             so the console shows each transition a rule
 #                             change makes
+#   EUCA-DISK seq=N op=write|read serial=S dev=vdX sha256=H / EUCA-DISK seq=N error=...
+#                             for each command of the "EUCA-DISKCMD URL" lines of the
+#                             user data: the URL is fetched every second; its body
+#                             holds lines "SEQ write SERIAL SEED MIB" (write MIB MiB
+#                             of "SEED\n" repeated, as `yes SEED` prints it, to the
+#                             virtio disk whose serial is SERIAL, fsync, read it back)
+#                             or "SEQ read SERIAL MIB" (sha256 of its first MIB MiB);
+#                             each SEQ runs once, in order, and the disk is waited
+#                             for up to 60 s (a volume being hot-plugged). Volumes
+#                             are found by serial: the kernel names hot-plugged
+#                             virtio disks in probe order, not by EC2's device names
 set -euo pipefail
 
 OUT=${1:-build/guest}
@@ -245,6 +256,48 @@ bdm() {
   echo "$1=$2 dev=$dev bytes=$bytes $st"
 }
 
+# disk_by_serial SERIAL: the name (vdX) of the virtio disk whose serial is
+# SERIAL, waiting up to 60 s for it to appear.
+disk_by_serial() {
+  i=0
+  while [ $i -lt 60 ]; do
+    for d in /sys/block/vd*; do
+      [ "$(cat "$d/serial" 2>/dev/null)" = "$1" ] && { echo "${d##*/}"; return 0; }
+    done
+    i=$((i + 1))
+    sleep 1
+  done
+  return 1
+}
+# disk_sum DEV MIB: sha256 of DEV's first MIB MiB, read from the disk (the
+# page cache dropped first, so a write is read back from the volume).
+disk_sum() {
+  sync
+  echo 3 >/proc/sys/vm/drop_caches
+  dd if="/dev/$1" bs=1M count="$2" 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+# diskcmd SEQ OP SERIAL ARGS...: one disk command (see the header).
+diskcmd() {
+  seq=$1 op=$2 serial=$3
+  case $op in
+  write) seed=$4 mib=$5 ;;
+  read) seed= mib=$4 ;;
+  *) echo "EUCA-DISK seq=$seq error=unknown-op:$op"; return ;;
+  esac
+  case $mib in '' | *[!0-9]*) echo "EUCA-DISK seq=$seq error=bad-size:$mib"; return ;; esac
+  if ! dev=$(disk_by_serial "$serial"); then
+    echo "EUCA-DISK seq=$seq error=no-disk serial=$serial"
+    return
+  fi
+  if [ "$op" = write ]; then
+    if ! yes "$seed" | head -c $((mib << 20)) | dd of="/dev/$dev" bs=1M iflag=fullblock conv=fsync 2>/tmp/dd.err; then
+      echo "EUCA-DISK seq=$seq error=write-failed dev=$dev $(tr '\n' ' ' </tmp/dd.err)"
+      return
+    fi
+  fi
+  echo "EUCA-DISK seq=$seq op=$op serial=$serial dev=$dev sha256=$(disk_sum "$dev" "$mib")"
+}
+
 IID=
 ip link set lo up
 if [ -e /sys/class/net/eth0 ]; then
@@ -327,6 +380,25 @@ if [ -s /run/user-data ]; then
         fi
         [ "$now" = "$last" ] || echo "$now"
         last=$now
+        sleep 1
+      done
+    ) &
+  done
+  # "EUCA-DISKCMD URL" lines: disk commands from a test (see the header),
+  # polled every second, so a test can write and read a volume it attaches
+  # long after boot, across detach, attach and stop. Each SEQ runs once.
+  : >/run/diskcmd.done
+  grep '^EUCA-DISKCMD ' /run/user-data | while read -r _ url; do
+    (
+      while :; do
+        if timeout 3 wget -q -O /run/diskcmd.body "$url" 2>/dev/null; then
+          while read -r seq op serial a b; do
+            case $seq in '' | *[!0-9]*) continue ;; esac
+            grep -qx "$seq" /run/diskcmd.done && continue
+            echo "$seq" >>/run/diskcmd.done
+            diskcmd "$seq" "$op" "$serial" "$a" "$b"
+          done </run/diskcmd.body
+        fi
         sleep 1
       done
     ) &

@@ -1,8 +1,9 @@
 // Package conformance is the behaviour every hypervisor.Driver must show,
 // as one test suite each driver's tests run against their own host: start
 // (twice is harmless), console markers, reboot, stop and start again, an NC
-// restart that adopts running guests without duplicating them, other tools'
-// domains left alone, destroy, and failures that leave nothing behind.
+// restart that adopts running guests without duplicating them, volumes
+// hot-plugged and unplugged (and given at start), other tools' domains left
+// alone, destroy, and failures that leave nothing behind.
 //
 // It is a library for tests: Run takes the *testing.T of the caller.
 package conformance
@@ -33,6 +34,10 @@ type Harness struct {
 	// Foreign makes a domain named hypervisor.DomainName(id) that this
 	// project did not make, and removes it when t ends.
 	Foreign func(t *testing.T, id string)
+	// Volume serves an EBS volume for the suite to attach (an NBD export
+	// on a unix socket, for a driver that runs guests), and stops serving
+	// it when t ends.
+	Volume func(t *testing.T, volumeID string) hypervisor.VolumeDisk
 	// Markers are what one boot prints on the console, in order.
 	Markers []string
 	// Boot bounds the wait for one boot's markers (not a timing assertion:
@@ -209,6 +214,121 @@ func Run(t *testing.T, h Harness) {
 		waitMarkers(t, d, h, idA, 1) // still the one boot: not restarted
 	})
 
+	t.Run("Volumes", func(t *testing.T) {
+		v1, v2 := h.Volume(t, "vol-c1"+suffix), h.Volume(t, "vol-c2"+suffix)
+		// Hot-plugged into the running guest, harmless twice, kept in the
+		// spec across a restart of the NC.
+		for range 2 {
+			if err := d.AttachVolume(ctx, idA, v1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		assertVolumes(t, d, idA, v1)
+		d.Close()
+		d = h.New(t)
+		if _, err := d.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		assertVolumes(t, d, idA, v1)
+		if err := d.AttachVolume(ctx, idA, v2); err != nil {
+			t.Fatal(err)
+		}
+		assertVolumes(t, d, idA, v1, v2)
+		if st, err := d.State(ctx, idA); err != nil || st != hypervisor.Running {
+			t.Errorf("State after attaching = %v, %v", st, err)
+		}
+		// Refused: a boot volume hot-plugged, a bad volume, no domain.
+		boot := v2
+		boot.VolumeID, boot.Boot = "vol-cb"+suffix, true
+		if err := d.AttachVolume(ctx, idA, boot); !errors.Is(err, hypervisor.ErrInvalidSpec) {
+			t.Errorf("hot-plugging a boot volume = %v, want ErrInvalidSpec", err)
+		}
+		bad := v2
+		bad.VolumeID, bad.Serial = "vol-cx"+suffix, "a serial longer than twenty bytes"
+		if err := d.AttachVolume(ctx, idA, bad); !errors.Is(err, hypervisor.ErrInvalidSpec) {
+			t.Errorf("a 33-byte serial = %v, want ErrInvalidSpec", err)
+		}
+		if err := d.AttachVolume(ctx, "i-cx"+suffix, v1); !errors.Is(err, hypervisor.ErrNotFound) {
+			t.Errorf("attach to no domain = %v, want ErrNotFound", err)
+		}
+		if err := d.DetachVolume(ctx, "i-cx"+suffix, v1.VolumeID, false); !errors.Is(err, hypervisor.ErrNotFound) {
+			t.Errorf("detach from no domain = %v, want ErrNotFound", err)
+		}
+		// Unplugged once the guest lets go; then again, and a volume the
+		// domain never had, are no errors.
+		for range 2 {
+			if err := d.DetachVolume(ctx, idA, v1.VolumeID, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.DetachVolume(ctx, idA, "vol-cn"+suffix, false); err != nil {
+			t.Errorf("detach of a volume never attached = %v", err)
+		}
+		assertVolumes(t, d, idA, v2)
+		if err := d.DetachVolume(ctx, idA, v2.VolumeID, true); err != nil {
+			t.Fatal(err)
+		}
+		assertVolumes(t, d, idA)
+		// A shut-off domain takes a volume into its definition.
+		if err := d.Stop(ctx, idB, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.AttachVolume(ctx, idB, v1); err != nil {
+			t.Fatal(err)
+		}
+		assertVolumes(t, d, idB, v1)
+		if err := d.DetachVolume(ctx, idB, v1.VolumeID, false); err != nil {
+			t.Fatal(err)
+		}
+		assertVolumes(t, d, idB)
+		if resumed, err := d.ResumeIOError(ctx, idA); err != nil || resumed {
+			t.Errorf("ResumeIOError of a running guest = %v, %v: want nothing to resume", resumed, err)
+		}
+	})
+
+	t.Run("StartWithVolumes", func(t *testing.T) {
+		// Volumes given to Start are plugged before the guest boots; a
+		// boot volume would be its first disk (Validate's rules are
+		// checked here, booting from one is the NC's integration test).
+		id := "i-cv" + suffix
+		s := h.Spec(t, id)
+		v := h.Volume(t, "vol-c3"+suffix)
+		s.Volumes = []hypervisor.VolumeDisk{v}
+		t.Cleanup(func() { d.Destroy(ctx, id) })
+		if _, err := d.Start(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		assertVolumes(t, d, id, v)
+		waitMarkers(t, d, h, id, 1)
+		if err := d.DetachVolume(ctx, id, v.VolumeID, false); err != nil {
+			t.Fatal(err)
+		}
+		assertVolumes(t, d, id)
+		if err := d.Destroy(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		boot := v
+		boot.Boot = true
+		for i, f := range []func(s *hypervisor.InstanceSpec){
+			func(s *hypervisor.InstanceSpec) { s.Volumes = []hypervisor.VolumeDisk{boot} },                           // and a root disk
+			func(s *hypervisor.InstanceSpec) { s.Volumes = []hypervisor.VolumeDisk{v, v}; s.Volumes[1].Boot = true }, // one id twice
+			func(s *hypervisor.InstanceSpec) {
+				s.Volumes = []hypervisor.VolumeDisk{{VolumeID: "vol-x", Serial: "x", Socket: "rel"}}
+			},
+		} {
+			s := h.Spec(t, id)
+			f(&s)
+			if _, err := d.Start(ctx, s); !errors.Is(err, hypervisor.ErrInvalidSpec) {
+				t.Errorf("bad volume spec %d: Start = %v, want ErrInvalidSpec", i, err)
+			}
+		}
+		s = h.Spec(t, id)
+		s.RootDisk, s.Volumes = hypervisor.Disk{}, []hypervisor.VolumeDisk{boot}
+		if err := s.Validate(); err != nil {
+			t.Errorf("a spec booting from a volume: %v", err)
+		}
+	})
+
 	t.Run("LeavesForeignDomainsAlone", func(t *testing.T) {
 		h.Foreign(t, idF)
 		for _, call := range []struct {
@@ -253,6 +373,32 @@ func Run(t *testing.T, h Harness) {
 			t.Errorf("Destroy removed the console log (the NC's to keep or remove): %v", err)
 		}
 	})
+}
+
+// assertVolumes checks that id's domain lists exactly want, in order.
+func assertVolumes(t *testing.T, d hypervisor.Driver, id string, want ...hypervisor.VolumeDisk) {
+	t.Helper()
+	doms, err := d.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dom := range doms {
+		if dom.ID != id {
+			continue
+		}
+		got := dom.Spec.Volumes
+		if len(got) != len(want) {
+			t.Errorf("%s has volumes %+v, want %+v", id, got, want)
+			return
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Errorf("%s volume %d = %+v, want %+v", id, i, got[i], want[i])
+			}
+		}
+		return
+	}
+	t.Errorf("%s not listed", id)
 }
 
 // assertAbsent checks that d knows no domain of id.

@@ -33,7 +33,10 @@ type meta struct {
 	XMLName xml.Name `xml:"https://github.com/euca-cloud/euca/xmlns/domain/1 instance"`
 	Kind    string   `xml:"kind,attr"`
 	Started string   `xml:"started,attr"` // RFC 3339
-	Spec    string   `xml:"https://github.com/euca-cloud/euca/xmlns/domain/1 spec"`
+	// Spec is matched in any namespace: Start writes it in ours, while
+	// libvirt's SetMetadata (AttachVolume) puts only the outer element
+	// there.
+	Spec string `xml:"spec"`
 }
 
 // metaXML renders the metadata element. libvirt wants the element in a
@@ -51,6 +54,23 @@ func metaXML(kind string, started time.Time, spec hypervisor.InstanceSpec) (stri
 		return "", err
 	}
 	b.WriteString(`</euca:spec></euca:instance>`)
+	return b.String(), nil
+}
+
+// metaBody is the metadata element as DomainSetMetadata takes it: without
+// a namespace, which libvirt adds (with prefix "euca") to the outer
+// element.
+func metaBody(kind string, started time.Time, spec hypervisor.InstanceSpec) (string, error) {
+	js, err := json.Marshal(spec)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<instance kind=%q started=%q><spec>`, kind, started.UTC().Format(time.RFC3339))
+	if err := xml.EscapeText(&b, js); err != nil {
+		return "", err
+	}
+	b.WriteString(`</spec></instance>`)
 	return b.String(), nil
 }
 
@@ -176,6 +196,12 @@ func domainXML(spec hypervisor.InstanceSpec, kind string, started time.Time) (st
 	// vdb), which is what the metadata's block-device-mapping tells
 	// cloud-init.
 	letter := 'a'
+	for _, v := range spec.Volumes {
+		if v.Boot { // an EBS-backed instance's root: the first disk
+			dev.Disks = append(dev.Disks, volumeDisk(v, "vd"+string(letter)))
+			letter++
+		}
+	}
 	for _, disk := range []hypervisor.Disk{spec.RootDisk, spec.EphemeralDisk, spec.SwapDisk} {
 		if disk.Path == "" {
 			continue
@@ -191,6 +217,12 @@ func domainXML(spec hypervisor.InstanceSpec, kind string, started time.Time) (st
 			Target: &libvirtxml.DomainDiskTarget{Dev: "vd" + string(letter), Bus: "virtio"},
 		})
 		letter++
+	}
+	for _, v := range spec.Volumes {
+		if !v.Boot {
+			dev.Disks = append(dev.Disks, volumeDisk(v, "vd"+string(letter)))
+			letter++
+		}
 	}
 	for _, n := range spec.NICs {
 		iface := libvirtxml.DomainInterface{Model: &libvirtxml.DomainInterfaceModel{Type: "virtio"}}
@@ -241,4 +273,72 @@ func bridgeMTUs(nics []hypervisor.NIC) []hypervisor.NIC {
 		}
 	}
 	return out
+}
+
+// volumeDisk is the virtio disk of an EBS volume: QEMU's NBD client on the
+// unix socket the node serves for the attachment. Errors stop the guest
+// (error_policy/rerror_policy "stop") instead of reaching it: libvirt 9.0
+// has no NBD reconnect delay, so a storage controller that restarts would
+// otherwise fail the guest's writes; paused, the guest loses nothing and
+// the node resumes it (Driver.ResumeIOError) once the volume answers. No
+// host cache (cache='none'): a write the guest flushed is on its way to the
+// storage controller, not in this host's page cache.
+func volumeDisk(v hypervisor.VolumeDisk, target string) libvirtxml.DomainDisk {
+	return libvirtxml.DomainDisk{
+		Device: "disk",
+		Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw", Cache: "none", Discard: "unmap",
+			ErrorPolicy: "stop", RErrorPolicy: "stop"},
+		Source: &libvirtxml.DomainDiskSource{Network: &libvirtxml.DomainDiskSourceNetwork{
+			Protocol: "nbd", Name: v.ExportName(),
+			Hosts: []libvirtxml.DomainDiskSourceHost{{Transport: "unix", Socket: v.Socket}},
+		}},
+		Target: &libvirtxml.DomainDiskTarget{Dev: target, Bus: "virtio"},
+		Serial: v.Serial,
+		Alias:  &libvirtxml.DomainAlias{Name: hypervisor.VolumeAlias(v.VolumeID)},
+	}
+}
+
+// volumeDiskXML is volumeDisk's <disk> element, for a hot-plug.
+func volumeDiskXML(v hypervisor.VolumeDisk, target string) (string, error) {
+	d := volumeDisk(v, target)
+	return d.Marshal()
+}
+
+// domainDisks reads a domain's XML: the target names its disks take, and
+// whether it has a device of alias.
+func domainDisks(doc, alias string) (targets map[string]bool, has bool, err error) {
+	var x libvirtxml.Domain
+	if err := x.Unmarshal(doc); err != nil {
+		return nil, false, err
+	}
+	targets = map[string]bool{}
+	if x.Devices == nil {
+		return targets, false, nil
+	}
+	for _, d := range x.Devices.Disks {
+		if d.Target != nil {
+			targets[d.Target.Dev] = true
+		}
+		if d.Alias != nil && d.Alias.Name == alias {
+			has = true
+		}
+	}
+	return targets, has, nil
+}
+
+// freeTarget is the first virtio disk name no disk of the domain takes.
+func freeTarget(taken ...map[string]bool) (string, error) {
+	for c := 'a'; c <= 'z'; c++ {
+		name := "vd" + string(c)
+		free := true
+		for _, t := range taken {
+			if t[name] {
+				free = false
+			}
+		}
+		if free {
+			return name, nil
+		}
+	}
+	return "", errors.New("no free virtio disk name (vda to vdz are taken)")
 }

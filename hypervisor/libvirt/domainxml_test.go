@@ -221,3 +221,75 @@ func TestNICMTU(t *testing.T) {
 		}
 	})
 }
+
+// Volumes are NBD disks on the node's unix sockets, stopping the guest on
+// an error; a boot volume is the first disk in place of the root file, the
+// others follow the swap disk. The spec, volumes and all, comes back from
+// the metadata, also as SetMetadata leaves it (no namespace on the spec).
+func TestDomainXMLVolumes(t *testing.T) {
+	spec := testSpec()
+	spec.RootDisk = hypervisor.Disk{}
+	spec.Volumes = []hypervisor.VolumeDisk{
+		{VolumeID: "vol-0a", Serial: "vol0a", Socket: "/i/vol-0a.sock"},
+		{VolumeID: "vol-0b", Serial: "vol0b", Socket: "/i/vol-0b.sock", Export: "vol-0b/att-1", Boot: true},
+	}
+	if err := spec.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Date(2026, 11, 25, 3, 4, 5, 0, time.UTC)
+	doc, err := domainXML(spec, kindInstance, started)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x libvirtxml.Domain
+	if err := x.Unmarshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	var disks []string
+	for _, d := range x.Devices.Disks {
+		src := ""
+		switch {
+		case d.Source.File != nil:
+			src = d.Source.File.File
+		case d.Source.Network != nil:
+			n := d.Source.Network
+			h := n.Hosts[0]
+			src = n.Protocol + ":" + n.Name + "@" + h.Transport + ":" + h.Socket + " serial=" + d.Serial + " alias=" + d.Alias.Name +
+				" policy=" + d.Driver.ErrorPolicy + "/" + d.Driver.RErrorPolicy + " cache=" + d.Driver.Cache
+		}
+		disks = append(disks, d.Target.Dev+"="+src)
+	}
+	want := []string{
+		"vda=nbd:vol-0b/att-1@unix:/i/vol-0b.sock serial=vol0b alias=ua-vol-0b policy=stop/stop cache=none",
+		"vdb=/i/swap.img",
+		"vdc=nbd:vol-0a@unix:/i/vol-0a.sock serial=vol0a alias=ua-vol-0a policy=stop/stop cache=none",
+	}
+	if !reflect.DeepEqual(disks, want) {
+		t.Errorf("disks\n%v\nwant\n%v", strings.Join(disks, "\n"), strings.Join(want, "\n"))
+	}
+	got, err := describeXML(doc)
+	if err != nil || !got.ours || !reflect.DeepEqual(got.dom.Spec.Volumes, spec.Volumes) {
+		t.Errorf("described: %+v, %v", got, err)
+	}
+
+	// As libvirt stores what setSpec gives it.
+	body, err := metaBody(kindInstance, started, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := strings.Replace(strings.Replace(body, "<instance ", `<euca:instance xmlns:euca="`+metaNS+`" `, 1),
+		"</instance>", "</euca:instance>", 1)
+	x.Metadata = &libvirtxml.DomainMetadata{XML: stored}
+	doc2, err := x.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = describeXML(doc2)
+	if err != nil || !got.ours || !reflect.DeepEqual(got.dom.Spec.Volumes, spec.Volumes) || !got.dom.StartedAt.Equal(started) {
+		t.Errorf("described after SetMetadata: %+v, %v", got, err)
+	}
+
+	if name, err := freeTarget(map[string]bool{"vda": true, "vdb": true}, map[string]bool{"vdc": true}); err != nil || name != "vdd" {
+		t.Errorf("freeTarget = %q, %v", name, err)
+	}
+}

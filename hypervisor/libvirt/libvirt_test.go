@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -167,9 +168,46 @@ func TestConformance(t *testing.T) {
 				}
 			})
 		},
+		Volume:  func(t *testing.T, volumeID string) hypervisor.VolumeDisk { return qemuNBDVolume(t, volumeID, 16) },
 		Markers: []string{"EUCA-INITRD-OK", "EUCA-ROOT-OK", "EUCA-READY"},
 		Boot:    90 * time.Second,
 	})
+}
+
+// qemuNBDVolume serves a sparse file of mib MiB as an NBD export on a unix
+// socket with qemu-nbd (what QEMU's own NBD client is sure to speak), until
+// t ends.
+func qemuNBDVolume(t *testing.T, volumeID string, mib int64) hypervisor.VolumeDisk {
+	t.Helper()
+	bin, err := exec.LookPath("qemu-nbd")
+	if err != nil {
+		t.Skipf("no qemu-nbd (qemu-utils): %v", err)
+	}
+	dir := t.TempDir()
+	file, sock := filepath.Join(dir, "vol.raw"), filepath.Join(dir, "nbd.sock")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(file, mib<<20); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--socket="+sock, "--export-name="+volumeID, "--format=raw", "--persistent", "--shared=4", file)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("qemu-nbd did not listen on %s: %s", sock, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return hypervisor.VolumeDisk{VolumeID: volumeID, Serial: strings.ReplaceAll(volumeID, "-", ""), Socket: sock}
 }
 
 // TestGuestNetwork proves the test guest's init: disks found by label, an

@@ -184,7 +184,11 @@ func (d *Driver) Start(ctx context.Context, spec hypervisor.InstanceSpec) (hyper
 			return r.domain(), nil
 		}
 	}
-	for _, p := range []string{spec.Kernel, spec.Ramdisk, spec.RootDisk.Path, spec.EphemeralDisk.Path, spec.SwapDisk.Path} {
+	paths := []string{spec.Kernel, spec.Ramdisk, spec.RootDisk.Path, spec.EphemeralDisk.Path, spec.SwapDisk.Path}
+	for _, v := range spec.Volumes {
+		paths = append(paths, v.Socket)
+	}
+	for _, p := range paths {
 		if p == "" {
 			continue
 		}
@@ -251,6 +255,69 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 	}
 	delete(d.doms, r.Name)
 	return nil
+}
+
+// AttachVolume adds v to the domain's spec; its socket must exist, as
+// QEMU would connect to it.
+func (d *Driver) AttachVolume(ctx context.Context, id string, v hypervisor.VolumeDisk) error {
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	if v.Boot {
+		return fmt.Errorf("%w: volume %s: a boot volume is given to Start, not hot-plugged", hypervisor.ErrInvalidSpec, v.VolumeID)
+	}
+	if err := d.awake(); err != nil {
+		return fmt.Errorf("attach %s to %s: %w", v.VolumeID, id, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r, err := d.get(id)
+	if err != nil {
+		return fmt.Errorf("attach %s to %s: %w", v.VolumeID, id, err)
+	}
+	if _, ok := r.Spec.Volume(v.VolumeID); ok {
+		return nil
+	}
+	if _, err := os.Stat(v.Socket); err != nil {
+		return fmt.Errorf("attach %s to %s: %w", v.VolumeID, id, err)
+	}
+	c := *r
+	c.Spec.SetVolume(v)
+	return d.save(&c)
+}
+
+// DetachVolume drops the volume from the domain's spec: a simulated guest
+// always lets go at once.
+func (d *Driver) DetachVolume(ctx context.Context, id, volumeID string, force bool) error {
+	if err := d.awake(); err != nil {
+		return fmt.Errorf("detach %s from %s: %w", volumeID, id, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r, err := d.get(id)
+	if err != nil {
+		return fmt.Errorf("detach %s from %s: %w", volumeID, id, err)
+	}
+	if _, ok := r.Spec.Volume(volumeID); !ok {
+		return nil
+	}
+	c := *r
+	c.Spec.RemoveVolume(volumeID)
+	return d.save(&c)
+}
+
+// ResumeIOError resumes nothing: a simulated volume never fails.
+func (d *Driver) ResumeIOError(ctx context.Context, id string) (bool, error) {
+	if err := d.awake(); err != nil {
+		return false, fmt.Errorf("resume %s: %w", id, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, err := d.get(id)
+	if err != nil {
+		return false, fmt.Errorf("resume %s: %w", id, err)
+	}
+	return false, nil
 }
 
 func (d *Driver) Reboot(ctx context.Context, id string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,6 +45,16 @@ func TestConformance(t *testing.T) {
 			if err := last.DefineForeign(hypervisor.DomainName(id)); err != nil {
 				t.Fatal(err)
 			}
+		},
+		Volume: func(t *testing.T, volumeID string) hypervisor.VolumeDisk {
+			// What the simulated guest checks: that the socket is there.
+			sock := filepath.Join(t.TempDir(), volumeID+".sock")
+			ln, err := net.Listen("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			return hypervisor.VolumeDisk{VolumeID: volumeID, Serial: strings.ReplaceAll(volumeID, "-", ""), Socket: sock}
 		},
 		Markers: []string{"EUCA-INITRD-OK", "EUCA-ROOT-OK", "EUCA-READY"},
 		Boot:    time.Second,

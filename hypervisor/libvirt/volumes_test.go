@@ -1,0 +1,130 @@
+package libvirt
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/euca-cloud/euca/hypervisor"
+	"github.com/euca-cloud/euca/internal/diskcmd"
+)
+
+// TestVolumeGuestIO hot-plugs a volume into the running test guest, has the
+// guest write a pattern to it (found by its serial, as any guest must),
+// unplugs it, checks the bytes reached the volume's file, plugs it in
+// again and has the guest read the pattern back: the path a guest's EBS
+// volume takes, QEMU's NBD client on a unix socket and all.
+func TestVolumeGuestIO(t *testing.T) {
+	g := requireHost(t)
+	c := newFakeCloud(t)
+	ctx := context.Background()
+	d := newTCG(t)
+	defer d.Close()
+	id := "i-vio" + randSuffix()
+	spec := instanceSpec(t, g, c, id, false)
+	cmds, err := diskcmd.Serve(c.gw.String() + ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cmds.Close()
+	c.guest(spec.NICs[0].MAC).userData = cmds.UserData()
+	if _, err := d.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Destroy(ctx, id) })
+
+	const mib = 4
+	vol, file := qemuNBDVolumeFile(t, "vol-0io"+randSuffix(), 16)
+	if err := d.AttachVolume(ctx, id, vol); err != nil {
+		t.Fatal(err)
+	}
+	assertLiveDisk(t, d, id, vol, true)
+	console := func(ctx context.Context) ([]byte, error) { return d.Console(ctx, id) }
+	waitConsole(t, d, id, "EUCA-READY", 120*time.Second)
+	w, err := diskcmd.Wait(ctx, console, cmds.Write(vol.Serial, "euca42", mib), 120*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := diskcmd.Sum("euca42", mib)
+	if w.SHA256 != want || w.Dev == "vda" || w.Dev == "" {
+		t.Errorf("write: %+v, want sha256 %s on a disk of its own", w, want)
+	}
+	if err := d.DetachVolume(ctx, id, vol.VolumeID, false); err != nil {
+		t.Fatal(err)
+	}
+	assertLiveDisk(t, d, id, vol, false)
+	if got := fileSum(t, file, mib); got != want {
+		t.Errorf("the volume's file holds %s, want %s", got, want)
+	}
+	if err := d.AttachVolume(ctx, id, vol); err != nil {
+		t.Fatal(err)
+	}
+	r, err := diskcmd.Wait(ctx, console, cmds.Read(vol.Serial, mib), 120*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SHA256 != want {
+		t.Errorf("read back %+v, want sha256 %s", r, want)
+	}
+	if st, err := d.State(ctx, id); err != nil || st != hypervisor.Running {
+		t.Errorf("state %v, %v", st, err)
+	}
+}
+
+// assertLiveDisk checks whether the running guest has v as a network disk.
+func assertLiveDisk(t *testing.T, d *Driver, id string, v hypervisor.VolumeDisk, want bool) {
+	t.Helper()
+	l, dom, _, err := d.lookup(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := l.DomainGetXMLDesc(dom, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x libvirtxml.Domain
+	if err := x.Unmarshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	has := false
+	for _, dk := range x.Devices.Disks {
+		if dk.Alias == nil || dk.Alias.Name != hypervisor.VolumeAlias(v.VolumeID) {
+			continue
+		}
+		has = true
+		n := dk.Source.Network
+		if n == nil || n.Protocol != "nbd" || len(n.Hosts) != 1 || n.Hosts[0].Socket != v.Socket || dk.Serial != v.Serial {
+			t.Errorf("live disk of %s: %+v", v.VolumeID, dk)
+		}
+	}
+	if has != want {
+		t.Errorf("live XML has %s: %v, want %v:\n%s", v.VolumeID, has, want, doc)
+	}
+}
+
+func fileSum(t *testing.T, path string, mib int) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.CopyN(h, f, int64(mib)<<20); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// qemuNBDVolumeFile is qemuNBDVolume with the path of its file.
+func qemuNBDVolumeFile(t *testing.T, volumeID string, mib int64) (hypervisor.VolumeDisk, string) {
+	v := qemuNBDVolume(t, volumeID, mib)
+	return v, filepath.Join(filepath.Dir(v.Socket), "vol.raw")
+}

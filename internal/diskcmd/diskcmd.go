@@ -1,0 +1,196 @@
+// Package diskcmd drives the test guest's disk commands from a test: the
+// guest (scripts/guest-image.sh) reads "EUCA-DISKCMD URL" in its user data
+// and fetches URL every second; each numbered command there runs once, on
+// the virtio disk of the serial it names (an EBS volume, found by serial
+// since the guest's kernel names hot-plugged disks in probe order), and its
+// outcome is printed on the guest's console as an "EUCA-DISK seq=N ..."
+// line, which Find reads back.
+//
+// A write fills the first MiB megabytes with "SEED\n" repeated (what `yes
+// SEED` prints), so the test knows what a later read must hash to (Sum)
+// without moving the data.
+package diskcmd
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Server serves the commands to the guests that poll it.
+type Server struct {
+	ln  net.Listener
+	srv *http.Server
+
+	mu   sync.Mutex
+	cmds []string
+}
+
+// Serve listens on addr ("10.1.0.1:0": an address the guests reach).
+func Serve(addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("diskcmd: %w", err)
+	}
+	s := &Server{ln: ln}
+	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
+	go s.srv.Serve(ln)
+	return s, nil
+}
+
+// URL is what the guest's user data names: "EUCA-DISKCMD " + URL.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + "/disk" }
+
+// UserData is the user-data line that makes a guest poll s.
+func (s *Server) UserData() string { return "EUCA-DISKCMD " + s.URL() }
+
+// Close stops serving.
+func (s *Server) Close() error { return s.srv.Close() }
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/disk" {
+		http.NotFound(w, r)
+		return
+	}
+	s.mu.Lock()
+	body := strings.Join(s.cmds, "")
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain")
+	fmt.Fprint(w, body)
+}
+
+var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`)
+
+func (s *Server) add(line string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seq := len(s.cmds) + 1
+	s.cmds = append(s.cmds, strconv.Itoa(seq)+" "+line+"\n")
+	return seq
+}
+
+// Write asks for mib MiB of seed's pattern on the disk of serial and
+// returns the command's number. Seed and serial are plain tokens.
+func (s *Server) Write(serial, seed string, mib int) int {
+	if !tokenRE.MatchString(serial) || !tokenRE.MatchString(seed) || mib < 1 {
+		panic(fmt.Sprintf("diskcmd: write %q %q %d: want tokens and a positive size", serial, seed, mib))
+	}
+	return s.add(fmt.Sprintf("write %s %s %d", serial, seed, mib))
+}
+
+// Read asks for the sha256 of the first mib MiB of the disk of serial.
+func (s *Server) Read(serial string, mib int) int {
+	if !tokenRE.MatchString(serial) || mib < 1 {
+		panic(fmt.Sprintf("diskcmd: read %q %d: want a token and a positive size", serial, mib))
+	}
+	return s.add(fmt.Sprintf("read %s %d", serial, mib))
+}
+
+// Sum is the sha256 (hex) of mib MiB of seed's pattern: what a read of a
+// disk written with it finds.
+func Sum(seed string, mib int) string {
+	h := sha256.New()
+	line := []byte(seed + "\n")
+	total := int64(mib) << 20
+	buf := make([]byte, 0, 1<<16+len(line))
+	for total > 0 {
+		buf = buf[:0]
+		for len(buf) < 1<<16 {
+			buf = append(buf, line...)
+		}
+		// Each chunk is whole lines, so the pattern carries on across
+		// chunks.
+		n := int64(len(buf))
+		if n > total {
+			n = total
+		}
+		h.Write(buf[:n])
+		total -= n
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Result is one "EUCA-DISK" line.
+type Result struct {
+	Seq    int
+	Op     string // write, read
+	Serial string
+	Dev    string // vdX, as the guest named the disk
+	SHA256 string // of the first MiB megabytes, read from the disk
+	Error  string // why the command failed ("" when it did not)
+}
+
+var lineRE = regexp.MustCompile(`(?m)^EUCA-DISK seq=(\d+) (.*?)\r?$`)
+
+// Find returns the outcome of command seq on a guest's console.
+func Find(console []byte, seq int) (Result, bool) {
+	for _, m := range lineRE.FindAllSubmatch(console, -1) {
+		n, _ := strconv.Atoi(string(m[1]))
+		if n != seq {
+			continue
+		}
+		r := Result{Seq: n}
+		rest := string(m[2])
+		if e, ok := strings.CutPrefix(rest, "error="); ok {
+			r.Error = e
+			return r, true
+		}
+		for _, f := range strings.Fields(rest) {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "op":
+				r.Op = v
+			case "serial":
+				r.Serial = v
+			case "dev":
+				r.Dev = v
+			case "sha256":
+				r.SHA256 = v
+			}
+		}
+		return r, true
+	}
+	return Result{}, false
+}
+
+// Wait polls console (a guest's console output) until command seq's
+// outcome shows, for at most bound; a command the guest failed is an
+// error carrying its reason.
+func Wait(ctx context.Context, console func(context.Context) ([]byte, error), seq int, bound time.Duration) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	var last []byte
+	for {
+		con, err := console(ctx)
+		if err == nil {
+			last = con
+			if r, ok := Find(con, seq); ok {
+				if r.Error != "" {
+					return r, fmt.Errorf("disk command %d: %s", seq, r.Error)
+				}
+				return r, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return Result{}, errors.Join(fmt.Errorf("disk command %d: no outcome on the console after %v; console ends:\n%s", seq, bound, tail(last, 2000)), err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
