@@ -30,6 +30,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaAddressDomainName...),
 	execAll(schemaSC...),
 	execAll(schemaInstanceRootDevice...),
+	execAll(schemaSCSnap...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,
