@@ -35,6 +35,7 @@ import (
 
 	"github.com/euca-cloud/euca/roles/sc/backend"
 	"github.com/euca-cloud/euca/roles/sc/scapi"
+	"github.com/euca-cloud/euca/roles/sc/snapshot"
 	"github.com/euca-cloud/euca/store"
 )
 
@@ -69,17 +70,12 @@ type Snapshots interface {
 	Snapshots(ctx context.Context, ids ...string) ([]scapi.Snapshot, error)
 }
 
-// SnapshotSource is a volume a snapshot reads.
-type SnapshotSource interface {
-	io.ReaderAt
-	Size() int64
-}
+// SnapshotSource is a volume a snapshot reads (the engine's own type, so
+// that *snapshot.Engine is a Snapshots).
+type SnapshotSource = snapshot.Volume
 
 // SnapshotDest is a volume being made from a snapshot.
-type SnapshotDest interface {
-	io.WriterAt
-	Sync() error
-}
+type SnapshotDest = snapshot.Dest
 
 // Dropper closes an export's NBD connections (nbd.Server.Drop).
 type Dropper interface{ Drop(name string) }
