@@ -85,7 +85,7 @@ var aliases = map[string][]string{
 
 // built says which roles this build can run; the others are refused at
 // start-up with the reason.
-var built = map[string]bool{CLC: true, Walrus: true, CC: true, NC: true}
+var built = map[string]bool{CLC: true, Walrus: true, SC: true, CC: true, NC: true}
 
 // Set is a set of role names.
 type Set map[string]bool
@@ -180,8 +180,13 @@ func Run(ctx context.Context, o Options) error {
 	if missing := o.Roles.Unbuilt(); len(missing) > 0 {
 		return fmt.Errorf("role %s is not built yet in this version of euca; run the roles that are (%s)", strings.Join(missing, ", "), builtList())
 	}
+	roles, err := withoutEBS(o.Roles, o.Conf, o.Log) // sc.go
+	if err != nil {
+		return err
+	}
+	o.Roles = roles
 	// Refuse a mix that could not work rather than start half a cloud.
-	for _, dep := range []struct{ role, needs string }{{NC, CC}, {NC, Walrus}} {
+	for _, dep := range []struct{ role, needs string }{{NC, CC}, {NC, Walrus}, {SC, CLC}} {
 		// A node or cluster host on its own joins the cloud and fetches
 		// images from the front-end (join.go, clusters.go).
 		if o.Roles[dep.role] && !o.Roles[dep.needs] && !(dep.role == NC && (nodeAlone(o.Roles) || clusterAlone(o.Roles))) {
@@ -251,6 +256,11 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 		cloud.SetBundleSource(imgs)
+	}
+	if o.Roles[SC] {
+		if _, err := startStorage(ctx, o, st, cloud, background); err != nil { // sc.go
+			return err
+		}
 	}
 	var node *nc.Node
 	var alone *remoteNode  // a node on a host of its own (join.go)

@@ -114,8 +114,10 @@ func Start(t testing.TB, roles string, confLines ...string) *Cloud {
 	dir := t.TempDir()
 	port := freePort(t)
 	c := &Cloud{Bin: bin, Dir: dir, Port: port, MetadataPort: freePort(t), Conf: filepath.Join(dir, "eucalyptus.conf"), log: &bytes.Buffer{}}
-	conf := fmt.Sprintf("EUCALYPTUS=%q\nCLOUD_PORT=\"%d\"\nMETADATA_PORT=\"%d\"\nLOGLEVEL=\"DEBUG\"\n%s\n",
-		filepath.Join(dir, "euca"), port, c.MetadataPort, strings.Join(confLines, "\n"))
+	// The storage controller's NBD port too: clouds of parallel tests
+	// share the host's ports.
+	conf := fmt.Sprintf("EUCALYPTUS=%q\nCLOUD_PORT=\"%d\"\nMETADATA_PORT=\"%d\"\nSC_NBD_PORT=\"%d\"\nLOGLEVEL=\"DEBUG\"\n%s\n",
+		filepath.Join(dir, "euca"), port, c.MetadataPort, freePort(t), strings.Join(confLines, "\n"))
 	if err := os.WriteFile(c.Conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
