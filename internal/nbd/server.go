@@ -144,22 +144,30 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("nbd: accept: %w", err)
 		}
 		backoff = 0
-		c := &conn{s: s, raw: nc, nc: nc, done: make(chan struct{})}
-		s.mu.Lock()
-		if s.closing || len(s.conns) >= orDefault(s.MaxConns, DefaultMaxConns) {
-			closing := s.closing
-			s.mu.Unlock()
-			nc.Close()
-			if !closing {
-				s.log().Warn("nbd: too many connections, refused one", "remote", nc.RemoteAddr().String())
-			}
-			continue
+		if c := s.track(nc); c != nil {
+			go c.serve()
 		}
-		s.conns[c] = struct{}{}
-		s.handlers.Add(1)
-		s.mu.Unlock()
-		go c.serve()
 	}
+}
+
+// track registers a new connection, or closes it when the server is full
+// or closing.
+func (s *Server) track(nc net.Conn) *conn {
+	c := &conn{s: s, raw: nc, nc: nc, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closing || len(s.conns) >= orDefault(s.MaxConns, DefaultMaxConns) {
+		closing := s.closing
+		s.mu.Unlock()
+		nc.Close()
+		if !closing {
+			s.log().Warn("nbd: too many connections, refused one", "remote", nc.RemoteAddr().String())
+		}
+		return nil
+	}
+	s.conns[c] = struct{}{}
+	s.handlers.Add(1)
+	s.mu.Unlock()
+	return c
 }
 
 // Shutdown stops accepting, stops reading new requests, lets those in
@@ -616,6 +624,17 @@ func (c *conn) transmit(exp Export) error {
 			c.reply(req.handle, EINVAL)
 			return fmt.Errorf("nbd: request of %d bytes", req.length)
 		}
+		if errno := validate(req, size); errno != 0 {
+			// Refused before any buffer is allocated; a refused write's
+			// payload is still read, to stay in step with the client.
+			if req.typ == cmdWrite {
+				if _, err := io.CopyN(io.Discard, r, int64(req.length)); err != nil {
+					return err
+				}
+			}
+			c.reply(req.handle, errno)
+			continue
+		}
 		var n int
 		if req.typ == cmdRead || req.typ == cmdWrite {
 			n = int(req.length)
@@ -626,7 +645,7 @@ func (c *conn) transmit(exp Export) error {
 			// replyHeaderLen of headroom so a read's reply is one write.
 			buf = getBuf(n)
 		}
-		if req.typ == cmdWrite {
+		if req.typ == cmdWrite && n > 0 {
 			if _, err := io.ReadFull(r, (*buf)[replyHeaderLen:replyHeaderLen+n]); err != nil {
 				putBuf(buf)
 				b.release(n)
@@ -644,8 +663,8 @@ func (c *conn) transmit(exp Export) error {
 			if buf != nil {
 				data = *buf
 			}
-			errno := c.execute(exp, size, req, data)
-			if req.typ == cmdRead && errno == 0 {
+			errno := c.execute(exp, req, data)
+			if req.typ == cmdRead && errno == 0 && data != nil {
 				c.replyWithData(req.handle, data)
 			} else {
 				c.reply(req.handle, errno)
@@ -654,9 +673,9 @@ func (c *conn) transmit(exp Export) error {
 	}
 }
 
-// execute runs one request against the export; data has replyHeaderLen
-// bytes of headroom before the payload.
-func (c *conn) execute(exp Export, size uint64, req request, data []byte) Errno {
+// validate refuses unknown commands, flags not advertised and ranges
+// outside the export.
+func validate(req request, size uint64) Errno {
 	var allowed uint16
 	switch req.typ {
 	case cmdWrite, cmdTrim:
@@ -673,6 +692,12 @@ func (c *conn) execute(exp Export, size uint64, req request, data []byte) Errno 
 	if req.typ != cmdFlush && (req.off > size || uint64(req.length) > size-req.off) {
 		return EINVAL
 	}
+	return 0
+}
+
+// execute runs one validated request against the export; data has
+// replyHeaderLen bytes of headroom before the payload.
+func (c *conn) execute(exp Export, req request, data []byte) Errno {
 	off, length := int64(req.off), int64(req.length)
 	var err error
 	switch req.typ {

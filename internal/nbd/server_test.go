@@ -96,6 +96,13 @@ func TestCommands(t *testing.T) {
 	if err := c.do(context.Background(), cmdRead, 4 /* DF, not advertised */, 0, 1, nil, make([]byte, 1)); !errors.Is(err, EINVAL) {
 		t.Errorf("read with an unknown flag: %v, want EINVAL", err)
 	}
+	// Zero-length requests are answered, with no data.
+	if err := c.do(context.Background(), cmdRead, 0, 0, 0, nil, nil); err != nil {
+		t.Errorf("zero-length read: %v", err)
+	}
+	if err := c.do(context.Background(), cmdWrite, 0, 0, 0, nil, nil); err != nil {
+		t.Errorf("zero-length write: %v", err)
+	}
 	// The connection survives refused requests.
 	if _, err := c.ReadAt(got[:10], 0); err != nil {
 		t.Fatal(err)
