@@ -186,7 +186,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	o.Roles = roles
 	// Refuse a mix that could not work rather than start half a cloud.
-	for _, dep := range []struct{ role, needs string }{{NC, CC}, {NC, Walrus}, {SC, CLC}} {
+	for _, dep := range []struct{ role, needs string }{{NC, CC}, {NC, Walrus}, {SC, CLC}, {SC, Walrus}} {
 		// A node or cluster host on its own joins the cloud and fetches
 		// images from the front-end (join.go, clusters.go).
 		if o.Roles[dep.role] && !o.Roles[dep.needs] && !(dep.role == NC && (nodeAlone(o.Roles) || clusterAlone(o.Roles))) {
@@ -237,12 +237,13 @@ func Run(ctx context.Context, o Options) error {
 		router.IAM = iamapi.NewIAM(cloud, cloud, log.With("role", CLC))
 	}
 	var imgs *images.Service
+	var s3 *walrus.Walrus
 	if o.Roles[Walrus] {
 		keys, err := walrusKeys(ctx, o, cloud, background) // walrus.go
 		if err != nil {
 			return err
 		}
-		s3, err := walrus.New(ctx, walrus.Options{Conf: cfg, Store: st, Keys: keys, Log: log.With("role", Walrus)})
+		s3, err = walrus.New(ctx, walrus.Options{Conf: cfg, Store: st, Keys: keys, Log: log.With("role", Walrus)})
 		if err != nil {
 			return err
 		}
@@ -258,7 +259,7 @@ func Run(ctx context.Context, o Options) error {
 		cloud.SetBundleSource(imgs)
 	}
 	if o.Roles[SC] {
-		if _, err := startStorage(ctx, o, st, cloud, background); err != nil { // sc.go
+		if _, err := startStorage(ctx, o, st, cloud, s3, background); err != nil { // sc.go
 			return err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -23,7 +24,9 @@ import (
 	"github.com/euca-cloud/euca/roles/sc"
 	"github.com/euca-cloud/euca/roles/sc/backend"
 	"github.com/euca-cloud/euca/roles/sc/scapi"
+	"github.com/euca-cloud/euca/roles/sc/snapshot"
 	"github.com/euca-cloud/euca/store"
+	"github.com/euca-cloud/euca/walrus"
 )
 
 // withoutEBS takes the storage controller out of roles when DISABLE_EBS
@@ -57,17 +60,22 @@ type storageController interface {
 // volumes' files, its NBD listener on SC_NBD_PORT (TLS from the cloud's CA,
 // a node's certificate required), and the recovery of what a previous run
 // left half done.
-func startStorage(ctx context.Context, o Options, st *store.Store, cloud *clc.Cloud, background func(string, func(context.Context) error)) (*sc.SC, error) {
+func startStorage(ctx context.Context, o Options, st *store.Store, cloud *clc.Cloud, s3 *walrus.Walrus, background func(string, func(context.Context) error)) (*sc.SC, error) {
 	cfg, log := o.Conf, o.Log.With("role", SC)
-	if cloud == nil {
-		return nil, errors.New("role sc needs role clc in the same process (for example --roles=clc,walrus,sc,cc or --roles=all)")
+	if cloud == nil || s3 == nil {
+		return nil, errors.New("role sc needs roles clc and walrus in the same process (for example --roles=clc,walrus,sc,cc or --roles=all)")
 	}
 	be, err := backend.NewFiles(cfg.SCVolumesPath)
 	if err != nil {
 		return nil, fmt.Errorf("sc: %w", err)
 	}
+	snaps, err := startSnapshots(ctx, st, s3, be, log, background)
+	if err != nil {
+		return nil, err
+	}
 	host := nbdAddress(cfg)
-	s, err := sc.New(ctx, sc.Options{Zone: cfg.ClusterName, Store: st, Backend: be, Host: host.String(), Port: cfg.SCNBDPort, Log: log})
+	s, err := sc.New(ctx, sc.Options{Zone: cfg.ClusterName, Store: st, Backend: be, Host: host.String(), Port: cfg.SCNBDPort,
+		Snapshots: snaps, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +121,34 @@ func startStorage(ctx context.Context, o Options, st *store.Store, cloud *clc.Cl
 	}
 	return s, nil
 }
+
+// startSnapshots opens the snapshot engine over the Walrus of this process
+// (the bucket snapshot.Bucket, owned by the admin account) before any
+// volume is exported: it loads the pending snapshots whose points in time
+// the NBD writes must respect. Pre-images of pending snapshots go beside
+// the volumes (a local copy).
+func startSnapshots(ctx context.Context, st *store.Store, s3 *walrus.Walrus, be *backend.Files, log *slog.Logger, background func(string, func(context.Context) error)) (*snapshot.Engine, error) {
+	admin, err := st.AccountByName(ctx, clc.AdminAccount)
+	if err != nil {
+		return nil, fmt.Errorf("sc: snapshots: the admin account: %w", err)
+	}
+	objs, err := snapshot.WalrusObjects(ctx, s3, admin.ID)
+	if err != nil {
+		return nil, fmt.Errorf("sc: snapshots: %w", err)
+	}
+	e, err := snapshot.New(ctx, snapshot.Options{Store: st, Objects: objs, Dir: filepath.Join(be.Dir(), snapshotsDir),
+		OpenVolume: func(ctx context.Context, id string) (snapshot.Volume, error) { return be.Open(id) },
+		Log:        log.With("part", "snapshots")})
+	if err != nil {
+		return nil, err
+	}
+	background("sc snapshots", e.Run)
+	return e, nil
+}
+
+// snapshotsDir holds the pre-images of pending snapshots, under
+// SC_VOLUMES_PATH (not a volume's name: those end in .raw).
+const snapshotsDir = "snapshots"
 
 // nbdAddress is the address nodes are told to reach the NBD listener at:
 // SC_NBD_ADDRESS, else VNET_CLOUDIP, else this host's first IPv4 address

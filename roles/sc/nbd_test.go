@@ -34,6 +34,14 @@ type nbdEnv struct {
 }
 
 func newNBDEnv(t *testing.T) *nbdEnv {
+	cow := &cowRecorder{}
+	n := newNBDEnvWith(t, func(*store.Store, *backend.Files) sc.Snapshots { return cow })
+	n.cow = cow
+	return n
+}
+
+// newNBDEnvWith is newNBDEnv with the snapshot engine snaps makes.
+func newNBDEnvWith(t *testing.T, snaps func(*store.Store, *backend.Files) sc.Snapshots) *nbdEnv {
 	t.Helper()
 	ca, _ := rpctest.CAs(t)
 	e := &env{dir: t.TempDir()}
@@ -45,8 +53,7 @@ func newNBDEnv(t *testing.T) *nbdEnv {
 	if e.be, err = backend.NewFiles(t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
-	cow := &cowRecorder{}
-	if e.sc, err = sc.New(ctx, sc.Options{Zone: zone, Store: e.st, Backend: e.be, Host: "127.0.0.1", Port: 10809, Snapshots: cow,
+	if e.sc, err = sc.New(ctx, sc.Options{Zone: zone, Store: e.st, Backend: e.be, Host: "127.0.0.1", Port: 10809, Snapshots: snaps(e.st, e.be),
 		Log: slog.New(slog.DiscardHandler)}); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +76,7 @@ func newNBDEnv(t *testing.T) *nbdEnv {
 		e.sc.Close()
 		e.st.Close()
 	})
-	return &nbdEnv{env: e, ca: ca, addr: ln.Addr().String(), cow: cow}
+	return &nbdEnv{env: e, ca: ca, addr: ln.Addr().String()}
 }
 
 func (n *nbdEnv) volume(t *testing.T, id string, size int64) {
