@@ -131,19 +131,21 @@ type noClose struct{ Export }
 // startServer serves exports (by name) on a loopback TCP port.
 func startServer(t testing.TB, tc *tls.Config, exports map[string]Export) (*Server, string) {
 	t.Helper()
-	s := &Server{
-		TLS: tc,
-		Lookup: func(ctx context.Context, peer *tls.ConnectionState, name string) (Export, error) {
-			if tc != nil && peer == nil {
-				return nil, errors.New("no TLS state")
-			}
-			e, ok := exports[name]
-			if !ok {
-				return nil, ErrUnknownExport
-			}
-			return noClose{e}, nil
-		},
-	}
+	return startServerLookup(t, tc, func(ctx context.Context, peer *tls.ConnectionState, name string) (Export, error) {
+		if tc != nil && peer == nil {
+			return nil, errors.New("no TLS state")
+		}
+		e, ok := exports[name]
+		if !ok {
+			return nil, ErrUnknownExport
+		}
+		return noClose{e}, nil
+	})
+}
+
+func startServerLookup(t testing.TB, tc *tls.Config, lookup func(context.Context, *tls.ConnectionState, string) (Export, error)) (*Server, string) {
+	t.Helper()
+	s := &Server{TLS: tc, Lookup: lookup}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -175,6 +175,12 @@ func (r *remote) client(deadline time.Time) (*Client, error) {
 			r.log.Info("nbd: proxy reconnected")
 			break
 		}
+		var oe *OptionError
+		if errors.As(err, &oe) && (oe.Type == repErrUnknown || oe.Type == repErrPolicy) {
+			// The server is up and says no: the export is gone or
+			// fenced (a forced detach). Waiting will not change that.
+			return nil, fmt.Errorf("nbd: remote export refused: %w: %w", err, EIO)
+		}
 		if time.Now().Add(backoff).After(deadline) {
 			return nil, fmt.Errorf("nbd: remote unreachable: %w", err)
 		}

@@ -262,3 +262,35 @@ func TestProxyNameAndClose(t *testing.T) {
 		t.Error("Start with the remote down succeeded")
 	}
 }
+
+// TestProxyExportFenced: when the SC fences the export (Lookup refuses it,
+// then Drop), the proxy does not retry for RetryFor: the request fails with
+// EIO at once.
+func TestProxyExportFenced(t *testing.T) {
+	p := newPKI(t)
+	_, f := newImage(t, 1<<20)
+	var mu sync.Mutex
+	fenced := false
+	s, addr := startServerLookup(t, p.serverTLS(), func(context.Context, *tls.ConnectionState, string) (Export, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if fenced {
+			return nil, ErrUnknownExport
+		}
+		return noClose{f}, nil
+	})
+	px := startProxy(t, func(ctx context.Context) (*Client, error) {
+		return Dial(ctx, "tcp", addr, p.clientTLS(), "vol-a")
+	}, time.Hour)
+	c := dialProxy(t, px)
+	if _, err := c.WriteAt([]byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	fenced = true
+	mu.Unlock()
+	s.Drop("vol-a")
+	if _, err := c.WriteAt([]byte("y"), 0); !errors.Is(err, EIO) {
+		t.Fatalf("write after fencing: %v, want EIO", err)
+	}
+}
