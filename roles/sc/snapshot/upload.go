@@ -103,22 +103,12 @@ func (e *Engine) upload(ctx context.Context, p *pending) {
 		_ = e.fail(ctx, p, err.Error())
 		return
 	}
-	sparse := sparseOf(src)
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	for i := sn.NextChunk; i < p.count; {
-		if ctx.Err() != nil {
-			return
+	if err := e.record(ctx, p, src, sn.NextChunk); err != nil {
+		if ctx.Err() == nil && !errors.Is(err, store.ErrSCSnapState) {
+			e.log.Error("snapshot failed", "snapshot", p.id, "err", err)
+			_ = e.fail(ctx, p, err.Error())
 		}
-		next, err := e.step(ctx, p, src, sparse, i, *bp)
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, store.ErrSCSnapState) {
-				e.log.Error("snapshot failed", "snapshot", p.id, "chunk", i, "err", err)
-				_ = e.fail(ctx, p, err.Error())
-			}
-			return
-		}
-		i = next
+		return
 	}
 	if err := e.finish(ctx, p); err != nil {
 		if ctx.Err() == nil && !errors.Is(err, store.ErrSCSnapState) {
@@ -217,15 +207,83 @@ func (f *File) NextData(off int64) (int64, error) {
 	return n, nil
 }
 
-// step records chunk i, or the run of holes from i, and returns the index
-// after what it recorded.
-func (e *Engine) step(ctx context.Context, p *pending, src Volume, sparse Sparse, i int, buf []byte) (int, error) {
+// piece is what the reader of a snapshot found at chunk i: data (with
+// its hash), or holes up to j.
+type piece struct {
+	i, j int
+	data []byte
+	hash string
+	buf  *[]byte // data's buffer, back to bufPool once recorded
+	err  error
+}
+
+// record records p's chunks from next on. A reader reads and hashes the
+// chunks ahead while the chunk before is stored, so that hashing overlaps
+// Walrus's write and sync; chunks are recorded in order (next_chunk is a
+// watermark).
+func (e *Engine) record(ctx context.Context, p *pending, src Volume, next int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pieces := make(chan piece, 2)
+	go func() {
+		defer close(pieces)
+		sparse := sparseOf(src)
+		for i := next; i < p.count && ctx.Err() == nil; {
+			pc := e.read(p, src, sparse, i)
+			select {
+			case pieces <- pc:
+			case <-ctx.Done():
+				pc.release()
+				return
+			}
+			if pc.err != nil {
+				return
+			}
+			i = pc.j
+		}
+	}()
+	defer func() {
+		for pc := range pieces {
+			pc.release()
+		}
+	}()
+	for pc := range pieces {
+		err := pc.err
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err == nil && pc.data == nil {
+			err = e.st.SkipSCSnapshotChunks(ctx, p.id, pc.j)
+		} else if err == nil {
+			err = e.putChunk(ctx, p.id, pc.i, pc.hash, pc.data)
+		}
+		pc.release()
+		if err != nil {
+			return err
+		}
+		p.markDone(pc.i, pc.j)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (pc piece) release() {
+	if pc.buf != nil {
+		bufPool.Put(pc.buf)
+	}
+}
+
+// read reads chunk i of p's point in time (its pre-image, or the volume),
+// or the run of holes from i.
+func (e *Engine) read(p *pending, src Volume, sparse Sparse, i int) piece {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if !p.saved[i] && sparse != nil {
 		d, err := sparse.NextData(int64(i) * ChunkSize)
 		if err != nil {
-			p.mu.Unlock()
-			return i, fmt.Errorf("find data of volume %s: %w", p.volumeID, err)
+			return piece{i: i, err: fmt.Errorf("find data of volume %s: %w", p.volumeID, err)}
 		}
 		j := min(p.count, int(d/ChunkSize))
 		for k := i + 1; k < j; k++ {
@@ -237,48 +295,54 @@ func (e *Engine) step(ctx context.Context, p *pending, src Volume, sparse Sparse
 		if j > i {
 			// No data now and none saved: holes at the point in time too
 			// (a write there since would have saved a pre-image).
-			p.mu.Unlock()
-			if err := e.st.SkipSCSnapshotChunks(ctx, p.id, j); err != nil {
-				return i, err
-			}
-			p.markDone(i, j)
-			return j, nil
+			return piece{i: i, j: j}
 		}
 	}
-	data := buf[:p.chunkLen(i)]
+	bp := bufPool.Get().(*[]byte)
+	pc := piece{i: i, j: i + 1, buf: bp, data: (*bp)[:p.chunkLen(i)]}
 	if p.saved[i] {
-		b, err := os.ReadFile(p.preImage(i))
-		if err != nil {
-			p.mu.Unlock()
-			return i, fmt.Errorf("pre-image of chunk %d: %w", i, err)
-		}
-		switch {
-		case len(b) != 0 && int64(len(b)) != p.chunkLen(i):
-			p.mu.Unlock()
-			return i, fmt.Errorf("pre-image of chunk %d is %d bytes, not %d", i, len(b), p.chunkLen(i))
-		case len(b) == 0:
-			clear(data)
-		default:
-			data = b
-		}
-	} else if err := readFull(src, data, int64(i)*ChunkSize); err != nil {
-		p.mu.Unlock()
-		return i, fmt.Errorf("read chunk %d of volume %s: %w", i, p.volumeID, err)
+		pc.err = readPreImage(p.preImage(i), pc.data)
+	} else if err := readFull(src, pc.data, int64(i)*ChunkSize); err != nil {
+		pc.err = fmt.Errorf("read chunk %d of volume %s: %w", i, p.volumeID, err)
 	}
-	p.mu.Unlock()
-	if isZero(data) {
-		if err := e.st.SkipSCSnapshotChunks(ctx, p.id, i+1); err != nil {
-			return i, err
+	switch {
+	case pc.err != nil:
+	case isZero(pc.data):
+		pc.data = nil
+	default:
+		sum := sha256.Sum256(pc.data)
+		pc.hash = hex.EncodeToString(sum[:])
+	}
+	if pc.data == nil {
+		pc.release()
+		pc.buf = nil
+	}
+	return pc
+}
+
+// readPreImage reads a pre-image into data: the chunk's bytes, or none
+// for a chunk of zeros.
+func readPreImage(path string, data []byte) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("pre-image: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("pre-image: %w", err)
+	}
+	switch fi.Size() {
+	case 0:
+		clear(data)
+		return nil
+	case int64(len(data)):
+		if _, err := io.ReadFull(f, data); err != nil {
+			return fmt.Errorf("pre-image %s: %w", path, err)
 		}
-		p.markDone(i, i+1)
-		return i + 1, nil
+		return nil
 	}
-	sum := sha256.Sum256(data)
-	if err := e.putChunk(ctx, p.id, i, hex.EncodeToString(sum[:]), data); err != nil {
-		return i, err
-	}
-	p.markDone(i, i+1)
-	return i + 1, nil
+	return fmt.Errorf("pre-image %s is %d bytes, not %d", path, fi.Size(), len(data))
 }
 
 // markDone notes chunks [i, j) recorded: later writes to them need no
