@@ -33,7 +33,9 @@ type Cloud interface {
 	KeyPairService
 	NetworkService
 	SecurityGroupService
+	SnapshotService
 	TagService
+	VolumeService
 }
 
 type api struct {
@@ -79,7 +81,6 @@ func (a *api) actions() map[string]handler {
 		"DescribeInstanceAttribute":            a.describeInstanceAttribute,
 		"ModifyInstanceAttribute":              a.modifyInstanceAttribute,
 		"DescribeInstanceCreditSpecifications": a.describeInstanceCreditSpecifications,
-		"DescribeVolumes":                      a.describeVolumes,
 		// keypairs.go
 		"CreateKeyPair":    a.createKeyPair,
 		"ImportKeyPair":    a.importKeyPair,
@@ -110,10 +111,28 @@ func (a *api) actions() map[string]handler {
 		"UpdateSecurityGroupRuleDescriptionsIngress": sgDirection(a.updateSecurityGroupRuleDescriptions, false),
 		"UpdateSecurityGroupRuleDescriptionsEgress":  sgDirection(a.updateSecurityGroupRuleDescriptions, true),
 		"ModifySecurityGroupRules":                   a.modifySecurityGroupRules,
+		// snapshots.go
+		"CreateSnapshot":            a.createSnapshot,
+		"CopySnapshot":              a.copySnapshot,
+		"DeleteSnapshot":            a.deleteSnapshot,
+		"DescribeSnapshots":         a.describeSnapshots,
+		"DescribeSnapshotAttribute": a.describeSnapshotAttribute,
+		"ModifySnapshotAttribute":   a.modifySnapshotAttribute,
+		"ResetSnapshotAttribute":    a.resetSnapshotAttribute,
 		// tags.go
 		"CreateTags":   a.createTags,
 		"DeleteTags":   a.deleteTags,
 		"DescribeTags": a.describeTags,
+		// volumes.go
+		"CreateVolume":                 a.createVolume,
+		"DeleteVolume":                 a.deleteVolume,
+		"DescribeVolumes":              a.describeVolumes,
+		"DescribeVolumeStatus":         a.describeVolumeStatus,
+		"DescribeVolumeAttribute":      a.describeVolumeAttribute,
+		"AttachVolume":                 a.attachVolume,
+		"DetachVolume":                 a.detachVolume,
+		"ModifyVolume":                 a.modifyVolume,
+		"DescribeVolumesModifications": a.describeVolumesModifications,
 	}
 }
 

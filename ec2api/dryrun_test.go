@@ -33,6 +33,18 @@ func TestDryRunEverywhere(t *testing.T) {
 		"ReleaseAddress":                {"AllocationId": "eipalloc-00000000000000000"},
 		"ModifyAddressAttribute":        {"AllocationId": "eipalloc-00000000000000000", "DomainName": "mail.example.com"},
 		"ResetAddressAttribute":         {"AllocationId": "eipalloc-00000000000000000", "Attribute": "domain-name"},
+		"CreateVolume":                  {"AvailabilityZone": "z", "Size": "1"},
+		"DeleteVolume":                  {"VolumeId": "vol-00000000000000000"},
+		"DescribeVolumeAttribute":       {"VolumeId": "vol-00000000000000000", "Attribute": "autoEnableIO"},
+		"AttachVolume":                  {"VolumeId": "vol-00000000000000000", "InstanceId": "i-00000000000000000", "Device": "/dev/sdf"},
+		"DetachVolume":                  {"VolumeId": "vol-00000000000000000"},
+		"ModifyVolume":                  {"VolumeId": "vol-00000000000000000", "Size": "2"},
+		"CreateSnapshot":                {"VolumeId": "vol-00000000000000000"},
+		"CopySnapshot":                  {"SourceRegion": "us-east-1", "SourceSnapshotId": "snap-00000000000000000"},
+		"DeleteSnapshot":                {"SnapshotId": "snap-00000000000000000"},
+		"DescribeSnapshotAttribute":     {"SnapshotId": "snap-00000000000000000", "Attribute": "createVolumePermission"},
+		"ModifySnapshotAttribute":       {"SnapshotId": "snap-00000000000000000", "CreateVolumePermission.Add.1.Group": "all"},
+		"ResetSnapshotAttribute":        {"SnapshotId": "snap-00000000000000000", "Attribute": "createVolumePermission"},
 	}
 	beforeTags, _ := f.st.Tags(ctx, f.alice)
 	for action := range f.a.actions() {

@@ -3,9 +3,7 @@ package ec2api
 // Instances: RunInstances, DescribeInstances, TerminateInstances,
 // RebootInstances, GetConsoleOutput, DescribeInstanceStatus,
 // DescribeInstanceAttribute, ModifyInstanceAttribute and
-// DescribeInstanceCreditSpecifications; and DescribeVolumes, which Terraform
-// asks after an instance's root volume (instance-store roots have none, so
-// it answers an empty set until volumes exist).
+// DescribeInstanceCreditSpecifications (DescribeVolumes is in volumes.go).
 //
 // Parameters are decoded and their syntax checked here; every check that
 // needs the cloud's records (images, key pairs, groups, capacity, states)
@@ -15,7 +13,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -1494,50 +1491,4 @@ func (a *api) describeInstanceCreditSpecifications(ctx context.Context, req *que
 		return nil, err
 	}
 	return &describeCreditSpecsResponse{Items: setOf[creditSpecItem]{page}, NextToken: next}, nil
-}
-
-// ---- DescribeVolumes, before there are volumes
-
-var volumeFilters = knownFilterNames(
-	"attachment.attach-time", "attachment.delete-on-termination", "attachment.device", "attachment.instance-id",
-	"attachment.status", "availability-zone", "availability-zone-id", "create-time", "encrypted", "fast-restored",
-	"multi-attach-enabled", "operator.managed", "operator.principal", "size", "snapshot-id", "status", "volume-id",
-	"volume-type",
-)
-
-type describeVolumesResponse struct {
-	Response
-	Volumes   setOf[struct{}] `xml:"volumeSet"`
-	NextToken string          `xml:"nextToken,omitempty"`
-}
-
-// describeVolumes answers before there are volumes: every instance's root
-// device is instance-store (and its blockDeviceMapping empty), so a named
-// volume can only be missing.
-func (a *api) describeVolumes(ctx context.Context, req *queryapi.Request) (any, error) {
-	p := req.Params
-	if _, err := p.Bool("IncludeManagedResources"); err != nil {
-		return nil, err
-	}
-	if err := checkFiltersKnown(p, volumeFilters); err != nil {
-		return nil, err
-	}
-	ids := p.List("VolumeId")
-	for _, id := range ids {
-		if !volumeIDPattern.MatchString(id) {
-			return nil, awserr.New("InvalidVolumeID.Malformed", "Invalid id: \"%s\" (expecting \"vol-...\")", id)
-		}
-	}
-	if err := dryRun(p); err != nil {
-		return nil, err
-	}
-	if len(ids) > 0 {
-		return nil, awserr.New("InvalidVolume.NotFound", "The volume '%s' does not exist.", strings.Join(ids, ", "))
-	}
-	// EC2 returns at most 500 volumes a page but takes any larger
-	// MaxResults (the AWS CLI sends 1000).
-	if _, _, err := paginate([]struct{}(nil), p, 5, math.MaxInt32); err != nil {
-		return nil, err
-	}
-	return &describeVolumesResponse{}, nil
 }

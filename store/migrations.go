@@ -31,6 +31,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaSC...),
 	execAll(schemaInstanceRootDevice...),
 	execAll(schemaSCSnap...),
+	execAll(schemaVolumes...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,

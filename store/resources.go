@@ -26,6 +26,8 @@ var resourceKinds = map[string]struct{ typ, exists string }{
 	"emi":      {TypeImage, `SELECT 1 FROM images WHERE id = ? AND account_id = ?`},
 	"eki":      {TypeImage, `SELECT 1 FROM images WHERE id = ? AND account_id = ?`},
 	"eri":      {TypeImage, `SELECT 1 FROM images WHERE id = ? AND account_id = ?`},
+	"vol":      {TypeVolume, `SELECT 1 FROM volumes WHERE id = ? AND account_id = ?`},
+	"snap":     {TypeSnapshot, `SELECT 1 FROM snapshots WHERE id = ? AND account_id = ? AND state != 'deleting'`},
 	// The parts of a VPC live in its row.
 	"rtb":  {TypeRouteTable, `SELECT 1 FROM vpcs WHERE route_table_id = ? AND account_id = ?`},
 	"igw":  {TypeInternetGateway, `SELECT 1 FROM vpcs WHERE internet_gateway_id = ? AND account_id = ?`},

@@ -38,6 +38,9 @@ type Cloud struct {
 	// controllers by zone, the network last handed to each, the metadata
 	// service's target and token key.
 	inst instanceRuntime
+	// vol is the volumes' runtime side (volumes.go): the storage
+	// controllers by zone and the storage loop's work in progress.
+	vol volumeRuntime
 
 	zones    []string // zones.go: CLUSTER_NAME, then the registered clusters
 	remoteMu sync.Mutex

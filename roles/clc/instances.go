@@ -1145,6 +1145,9 @@ func (r *instanceRuntime) lockZone(ctx context.Context, zone string) (unlock fun
 // Run keeps the instances' states in step with what their clusters
 // report, until ctx ends: see the pipeline at the top of this file.
 func (c *Cloud) Run(ctx context.Context) error {
+	storageDone := make(chan struct{})
+	go func() { defer close(storageDone); c.runStorage(ctx) }() // volumes.go
+	defer func() { <-storageDone }()
 	t := time.NewTimer(reconcileEvery)
 	defer t.Stop()
 	for {
