@@ -37,6 +37,12 @@ type Proxy struct {
 	// Dial opens the remote export; called at Start and on every
 	// reconnect, with a context bounded by RequestTimeout.
 	Dial func(ctx context.Context) (*Client, error)
+	// Size, when known (the attachment's record), lets Start serve
+	// while the remote is unreachable (a node controller restarted
+	// while the storage controller is down): requests then wait for the
+	// remote as after a lost connection. A remote of another size is
+	// refused. Zero makes Start require the remote.
+	Size int64
 	// RetryFor bounds how long one request keeps being retried;
 	// RequestTimeout how long one attempt may wait for its reply before
 	// the remote connection is given up as hung.
@@ -60,13 +66,23 @@ func (p *Proxy) Start(ctx context.Context) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("socket", p.Path)
+	size := p.Size
 	c, err := p.Dial(ctx)
-	if err != nil {
+	switch {
+	case err != nil && size <= 0:
 		return fmt.Errorf("nbd: proxy %s: %w", p.Path, err)
+	case err != nil:
+		log.Warn("nbd: proxy starts without its remote", "err", err)
+		c = nil
+	case size > 0 && c.Size() != size:
+		c.Close()
+		return fmt.Errorf("nbd: proxy %s: remote export is %d bytes, want %d", p.Path, c.Size(), size)
+	default:
+		size = c.Size()
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	r := &remote{
-		dial: p.Dial, c: c, size: c.Size(), log: log,
+		dial: p.Dial, c: c, size: size, log: log,
 		retryFor: orDefault(p.RetryFor, DefaultRetryFor), timeout: orDefault(p.RequestTimeout, DefaultRequestTimeout),
 		ctx: rctx, cancel: cancel,
 	}

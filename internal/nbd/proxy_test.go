@@ -294,3 +294,35 @@ func TestProxyExportFenced(t *testing.T) {
 		t.Fatalf("write after fencing: %v, want EIO", err)
 	}
 }
+
+// TestProxyStartsWithRemoteDown: with the size known, the proxy serves
+// before the SC is reachable, and a request waits for it.
+func TestProxyStartsWithRemoteDown(t *testing.T) {
+	p := newPKI(t)
+	_, f := newImage(t, 1<<20)
+	sc := newRestartable(t, p, func() Export { return noClose{f} })
+	sc.kill()
+	px := &Proxy{Path: filepath.Join(t.TempDir(), "s"), Name: "vol-a", Dial: sc.dial, Size: 1 << 20, RetryFor: time.Minute}
+	if err := px.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	c := dialProxy(t, px)
+	wrote := make(chan error, 1)
+	go func() { _, err := c.WriteAt([]byte("late"), 100); wrote <- err }()
+	sc.start()
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	f.ReadAt(got, 100)
+	if string(got) != "late" {
+		t.Fatalf("file holds %q", got)
+	}
+	// A known size that the remote does not have is refused at Start.
+	bad := &Proxy{Path: filepath.Join(t.TempDir(), "t"), Dial: sc.dial, Size: 2 << 20}
+	if err := bad.Start(context.Background()); err == nil {
+		bad.Close()
+		t.Fatal("Start with the wrong size succeeded")
+	}
+}
