@@ -5,9 +5,9 @@
 #
 # As root the cloud runs every role (instances need libvirtd, a bridge and
 # nftables: scripts/libvirt-up.sh and scripts/guest-image.sh are run first).
-# As another user it runs the roles that need no root (clc, walrus) and says
-# so. ROLES overrides the roles; METADATA_PORT the metadata listener's port
-# of a new RUNDIR.
+# As another user it runs the roles that need no root (clc, walrus, sc) and
+# says so. ROLES overrides the roles; METADATA_PORT and SC_NBD_PORT the
+# metadata listener's and the storage controller's NBD port of a new RUNDIR.
 #
 # The cloud logs to files under RUNDIR (euca --log-files), so the banner
 # with the next commands stays on the terminal.
@@ -31,7 +31,7 @@ mkdir -p "$RUNDIR/creds"
 if [ "$(id -u)" = 0 ]; then
   ROLES=${ROLES:-all}
 else
-  ROLES=${ROLES:-clc,walrus}
+  ROLES=${ROLES:-clc,walrus,sc}
   echo "run: not root: starting $ROLES only (instances need root for libvirt, the bridge and nftables)" >&2
 fi
 has() { [[ ",$ROLES," == *,all,* || ",$ROLES," == *,$1,* ]]; }
@@ -44,6 +44,7 @@ conf=$RUNDIR/eucalyptus.conf
 if [ ! -f "$conf" ]; then
   printf 'EUCALYPTUS="%s"\nCLOUD_PORT="%s"\nLOGLEVEL="INFO"\n' "$RUNDIR" "$PORT" > "$conf"
   [ -z "${METADATA_PORT:-}" ] || printf 'METADATA_PORT="%s"\n' "$METADATA_PORT" >> "$conf"
+  [ -z "${SC_NBD_PORT:-}" ] || printf 'SC_NBD_PORT="%s"\n' "$SC_NBD_PORT" >> "$conf"
 fi
 logs=$RUNDIR/var/log/eucalyptus
 
@@ -113,12 +114,22 @@ else
 MSG
 )
 fi
+if has sc || [[ ",$ROLES," == *,storage,* ]]; then
+  # The storage controller's own line of the log: where its volumes are
+  # and where nodes reach them.
+  sc=$(grep -m1 'storage controller running' "$logs/cloud-output.log" 2>/dev/null | grep -o 'volumes=[^ ]* nbd=[^ ]* nodes_dial=[^ ]*' || true)
+  storage="
+Storage controller (EBS volumes): ${sc:-see the log}
+"
+else
+  storage=""
+fi
 cat <<MSG
 
 The cloud is up. In another shell:
 
 $next
-
+$storage
 Logs: $logs/cloud-output.log (cc.log, nc.log beside it). Ctrl-C stops the cloud.
 
 MSG
