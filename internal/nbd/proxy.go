@@ -45,7 +45,8 @@ type Proxy struct {
 	Size int64
 	// RetryFor bounds how long one request keeps being retried;
 	// RequestTimeout how long one attempt may wait for its reply before
-	// the remote connection is given up as hung.
+	// the remote connection is given up as hung (a FLUSH may take all of
+	// RetryFor: a big fdatasync is slow, not hung).
 	RetryFor       time.Duration
 	RequestTimeout time.Duration
 	Log            *slog.Logger
@@ -229,13 +230,18 @@ func (r *remote) broken(c *Client, err error) {
 // needed. An NBD error from the remote is its answer, passed on as it is
 // (but ESHUTDOWN means "reconnect": the server is going away).
 func (r *remote) do(op func(ctx context.Context, c *Client) error) error {
+	return r.doWithin(r.timeout, op)
+}
+
+// doWithin is do with its own bound on one attempt.
+func (r *remote) doWithin(timeout time.Duration, op func(ctx context.Context, c *Client) error) error {
 	deadline := time.Now().Add(r.retryFor)
 	for {
 		c, err := r.client(deadline)
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
+		ctx, cancel := context.WithTimeout(r.ctx, timeout)
 		err = op(ctx, c)
 		cancel()
 		var e Errno
@@ -270,8 +276,11 @@ func (r *remote) WriteAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
+// Sync may wait for the SC's fdatasync of gigabytes of dirty pages on a
+// slow disk: a FLUSH gets all of RetryFor, not RequestTimeout, lest a slow
+// but healthy SC be taken for a hung one and asked to sync again and again.
 func (r *remote) Sync() error {
-	return r.do(func(ctx context.Context, c *Client) error { return c.FlushContext(ctx) })
+	return r.doWithin(max(r.retryFor, r.timeout), func(ctx context.Context, c *Client) error { return c.FlushContext(ctx) })
 }
 
 func (r *remote) Punch(off, n int64) error {

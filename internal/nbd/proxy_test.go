@@ -326,3 +326,68 @@ func TestProxyStartsWithRemoteDown(t *testing.T) {
 		t.Fatal("Start with the wrong size succeeded")
 	}
 }
+
+// hangingExport hangs its first read and its syncs until released.
+type hangingExport struct {
+	Export
+	once        sync.Once
+	readHung    chan struct{}
+	readRelease chan struct{}
+	syncRelease chan struct{}
+	syncCalled  chan struct{}
+	syncOnce    sync.Once
+}
+
+func (h *hangingExport) ReadAt(p []byte, off int64) (int, error) {
+	first := false
+	h.once.Do(func() { first = true })
+	if first {
+		close(h.readHung)
+		<-h.readRelease
+	}
+	return h.Export.ReadAt(p, off)
+}
+
+func (h *hangingExport) Sync() error {
+	h.syncOnce.Do(func() { close(h.syncCalled) })
+	<-h.syncRelease
+	return h.Export.Sync()
+}
+
+// TestProxyRequestTimeout: a read the SC never answers is given up after
+// RequestTimeout and resent on a new connection; a FLUSH slower than
+// RequestTimeout is waited for on the same connection.
+func TestProxyRequestTimeout(t *testing.T) {
+	p := newPKI(t)
+	_, f := newImage(t, 1<<20)
+	h := &hangingExport{Export: f, readHung: make(chan struct{}), readRelease: make(chan struct{}),
+		syncRelease: make(chan struct{}), syncCalled: make(chan struct{})}
+	sc := newRestartable(t, p, func() Export { return noClose{h} })
+	px := &Proxy{Path: filepath.Join(t.TempDir(), "s"), Dial: sc.dial, RequestTimeout: 200 * time.Millisecond, RetryFor: time.Minute}
+	if err := px.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	defer close(h.readRelease)
+	c := dialProxy(t, px)
+	old := px.current()
+	if _, err := c.ReadAt(make([]byte, 10), 0); err != nil {
+		t.Fatalf("read past a hung attempt: %v", err)
+	}
+	if px.current() == old {
+		t.Fatal("the hung connection was kept")
+	}
+
+	kept := px.current()
+	flushed := make(chan error, 1)
+	go func() { flushed <- c.Flush() }()
+	<-h.syncCalled
+	time.Sleep(4 * px.RequestTimeout) // longer than an attempt may take
+	close(h.syncRelease)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	if px.current() != kept {
+		t.Fatal("a slow FLUSH was taken for a hung connection")
+	}
+}
