@@ -373,5 +373,3 @@ func TestVolumeFilterNamesMatchModel(t *testing.T) {
 		}
 	}
 }
-
-

@@ -540,6 +540,9 @@ func (c *Cloud) blockDevices(ctx context.Context, in store.Instance) *mdNode {
 	}
 	eph, swap := hypervisor.GuestDisks(ephemeral, c.cfg.SwapSizeMB > 0)
 	entries := []mdChild{mdEntry("ami", mdLeaf("sda1"))}
+	for i, dev := range c.bootVolumeDevices(ctx, in) { // volumes.go
+		entries = append(entries, mdEntry(fmt.Sprintf("ebs%d", i+1), mdLeaf(dev)))
+	}
 	if eph != "" {
 		entries = append(entries, mdEntry("ephemeral0", mdLeaf(ec2DiskName(eph))))
 	}

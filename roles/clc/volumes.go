@@ -915,6 +915,33 @@ func (c *Cloud) unexportInstanceVolumes(ctx context.Context, in store.Instance) 
 	return nil
 }
 
+// bootVolumeDevices are the devices (without /dev/) of an instance's
+// volumes other than its root that were attached at its launch or last
+// start, in their order: metadata's block-device-mapping/ebsN. EC2 lists
+// no volume attached since ("Amazon EBS volumes are only available in
+// metadata if they were present at launch time or when the instance was
+// last started").
+func (c *Cloud) bootVolumeDevices(ctx context.Context, in store.Instance) []string {
+	vols, err := c.store.InstanceVolumes(ctx, in.ID)
+	if err != nil {
+		c.log.Warn("metadata: volumes of instance", "instance", in.ID, "err", err)
+		return nil
+	}
+	root := in.RootDeviceName
+	if root == "" {
+		root = "/dev/sda1"
+	}
+	var out []string
+	for _, v := range vols {
+		a := v.Attachment
+		if !a.AtBoot || a.Device == root || deviceSlot(a.Device) == deviceSlot(root) {
+			continue
+		}
+		out = append(out, strings.TrimPrefix(a.Device, "/dev/"))
+	}
+	return out
+}
+
 // ---- the storage loop
 
 // runStorage drives volumes and snapshots between two states until ctx

@@ -623,3 +623,36 @@ func TestDeviceNames(t *testing.T) {
 		t.Errorf("serial %s", s)
 	}
 }
+
+// TestMetadataEBSVolumes: block-device-mapping/ebsN lists the volumes
+// attached at launch (or the last start), in their order, by device name
+// without /dev/; a volume hot-attached since is not listed, as on EC2.
+func TestMetadataEBSVolumes(t *testing.T) {
+	ctx := context.Background()
+	f, in := metadataFixture(t)
+	for i, id := range []string{"vol-00000000000000001", "vol-00000000000000002", "vol-00000000000000003"} {
+		v := store.Volume{ID: id, AccountID: in.AccountID, Zone: in.Zone, SizeGiB: 1, Type: "gp2", State: store.VolumeAvailable}
+		if _, _, err := f.c.store.CreateVolume(ctx, v, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			if _, err := f.c.store.AttachVolume(ctx, in.AccountID, store.VolumeAttachment{VolumeID: id, InstanceID: in.ID,
+				Device: "/dev/sdh", Slot: "h", State: store.AttachmentAttached}); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := f.c.attachAtLaunch(ctx, in.AccountID, id, in.ID, []string{"/dev/sdg", "/dev/xvdf"}[i], false, 1-i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &imdsClient{t: t, h: f.c.MetadataHandler(), addr: in.PrivateIP}
+	if _, list := c.get("/latest/meta-data/block-device-mapping/"); list != "ami\nebs1\nebs2\nephemeral0\nroot\nswap" {
+		t.Errorf("listing %q", list)
+	}
+	for name, dev := range map[string]string{"ebs1": "xvdf", "ebs2": "sdg"} {
+		if code, got := c.get("/latest/meta-data/block-device-mapping/" + name); code != 200 || got != dev {
+			t.Errorf("%s: %d %q, want %q", name, code, got, dev)
+		}
+	}
+}
