@@ -23,7 +23,6 @@ import (
 	"github.com/euca-cloud/euca/roles/clc"
 	"github.com/euca-cloud/euca/roles/sc"
 	"github.com/euca-cloud/euca/roles/sc/backend"
-	"github.com/euca-cloud/euca/roles/sc/scapi"
 	"github.com/euca-cloud/euca/roles/sc/snapshot"
 	"github.com/euca-cloud/euca/store"
 	"github.com/euca-cloud/euca/walrus"
@@ -47,12 +46,6 @@ func withoutEBS(roles Set, cfg *conf.Config, log *slog.Logger) (Set, error) {
 	}
 	log.Warn(`DISABLE_EBS="Y": the storage controller (role sc) does not run; EBS volumes and snapshots are off`)
 	return out, nil
-}
-
-// storageController is the cloud controller's way to the storage
-// controller of a zone (roles/clc/volumes.go).
-type storageController interface {
-	SetStorage(zone string, s scapi.Storage)
 }
 
 // startStorage starts the storage controller of CLUSTER_NAME's zone in the
@@ -114,11 +107,7 @@ func startStorage(ctx context.Context, o Options, st *store.Store, cloud *clc.Cl
 	})
 	background("sc", s.Run)
 	log.Info("storage controller running", "zone", cfg.ClusterName, "volumes", be.Dir(), "nbd", ln.Addr().String(), "nodes_dial", net.JoinHostPort(host.String(), strconv.Itoa(cfg.SCNBDPort)))
-	if sc, ok := any(cloud).(storageController); ok {
-		sc.SetStorage(cfg.ClusterName, s)
-	} else {
-		log.Warn("this cloud controller has no volume service yet: the storage controller runs, but nothing calls it")
-	}
+	cloud.SetStorage(cfg.ClusterName, s) // in process: the cloud controller calls it directly
 	return s, nil
 }
 
