@@ -3,10 +3,12 @@ package nbd
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -15,6 +17,16 @@ import (
 // the test on a non-zero exit or any failure it prints.
 func qemuIO(t *testing.T, credsDir, imageOpts string, cmds ...string) string {
 	t.Helper()
+	out, err := runQemuIO(credsDir, imageOpts, cmds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// runQemuIO is qemuIO for any goroutine: qemu-io exits 0 even when a
+// command fails, so its output is searched for failures too.
+func runQemuIO(credsDir, imageOpts string, cmds ...string) (string, error) {
 	args := []string{}
 	if credsDir != "" {
 		args = append(args, "--object", "tls-creds-x509,id=tls0,endpoint=client,dir="+credsDir)
@@ -27,15 +39,15 @@ func qemuIO(t *testing.T, credsDir, imageOpts string, cmds ...string) string {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "qemu-io", args...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("qemu-io %s: %v\n%s", strings.Join(args, " "), err, out)
+		return string(out), fmt.Errorf("qemu-io %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
 	low := strings.ToLower(string(out))
 	for _, bad := range []string{"fail", "error", "mismatch"} {
 		if strings.Contains(low, bad) {
-			t.Fatalf("qemu-io %s:\n%s", strings.Join(args, " "), out)
+			return string(out), fmt.Errorf("qemu-io %s:\n%s", strings.Join(args, " "), out)
 		}
 	}
-	return string(out)
+	return string(out), nil
 }
 
 // The commands every interop test runs: write, flush, read back, discard,
@@ -130,4 +142,50 @@ func TestQEMUThroughProxy(t *testing.T) {
 	defer px.Close()
 	qemuIO(t, "", "driver=nbd,server.type=unix,server.path="+px.Path+",export=vol-test", qemuCommands...)
 	checkImage(t, path)
+}
+
+// TestQEMUThroughProxySurvivesRestart: the SC dies while QEMU's write is
+// in flight and comes back; QEMU sees no error and reads its data back.
+func TestQEMUThroughProxySurvivesRestart(t *testing.T) {
+	need(t, "qemu-io")
+	p := newPKI(t)
+	path, f := newImage(t, 4<<20)
+	lost := &lostWrite{Export: f, entered: make(chan struct{}), release: make(chan struct{})}
+	var mu sync.Mutex
+	var current Export = noClose{lost}
+	sc := newRestartable(t, p, func() Export { mu.Lock(); defer mu.Unlock(); return current })
+	px := startProxy(t, sc.dial, time.Minute)
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := runQemuIO("", "driver=nbd,server.type=unix,server.path="+px.Path+",export=vol-a",
+			"write -P 0x5a 1M 1M", "flush", "read -P 0x5a 1M 1M", "read -P 0 0 1M")
+		done <- err
+	}()
+	select {
+	case <-lost.entered:
+	case err := <-done:
+		t.Fatalf("qemu-io ended before its write reached the SC: %v", err)
+	}
+	old := px.current()
+	killed := make(chan struct{})
+	go func() { sc.kill(); close(killed) }()
+	waitBroken(t, old)
+	close(lost.release)
+	<-killed
+	mu.Lock()
+	current = noClose{f}
+	mu.Unlock()
+	sc.start()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[1<<20:2<<20], bytes.Repeat([]byte{0x5a}, 1<<20)) {
+		t.Fatal("QEMU's write is not on disk after the restart")
+	}
 }
