@@ -68,23 +68,15 @@ func startStorage(ctx context.Context, o Options, st *store.Store, cloud *clc.Cl
 	}
 	host := nbdAddress(cfg)
 	s, err := sc.New(ctx, sc.Options{Zone: cfg.ClusterName, Store: st, Backend: be, Host: host.String(), Port: cfg.SCNBDPort,
-		Snapshots: snaps, Log: log})
+		Snapshots: snaps, Log: log, Plain: !cfg.WSSecurity})
 	if err != nil {
 		return nil, err
 	}
-	// The certificate names every address of this host and the one nodes
-	// are told (SC_NBD_ADDRESS may be a NAT's).
-	hosts, ips := frontEndNames(cfg.VNetCloudIP.String())
-	ips = append(ips, net.IP(host.AsSlice()))
-	base, err := cloud.CA().ReissuingServerTLSConfig(hosts, ips)
+	srv, err := nbdServer(s, cfg, st, cloud, host, log)
 	if err != nil {
 		s.Close()
-		return nil, fmt.Errorf("sc: NBD certificate: %w", err)
+		return nil, err
 	}
-	// A node whose certificate was revoked (euca node revoke) reaches no
-	// volume.
-	base = join.RefuseRevoked(base, func(ctx context.Context, c *x509.Certificate) error { return join.CheckRevoked(ctx, st, c) })
-	srv := s.NBDServer(sc.ServerTLS(base))
 	addr := ":" + strconv.Itoa(cfg.SCNBDPort)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -109,6 +101,27 @@ func startStorage(ctx context.Context, o Options, st *store.Store, cloud *clc.Cl
 	log.Info("storage controller running", "zone", cfg.ClusterName, "volumes", be.Dir(), "nbd", ln.Addr().String(), "nodes_dial", net.JoinHostPort(host.String(), strconv.Itoa(cfg.SCNBDPort)))
 	cloud.SetStorage(cfg.ClusterName, s) // in process: the cloud controller calls it directly
 	return s, nil
+}
+
+// nbdServer is the storage controller's NBD server: TLS only, under a
+// certificate naming every address of this host and the one nodes are
+// told (SC_NBD_ADDRESS may be a NAT's), for nodes' certificates that are
+// not revoked; plain NBD, loudly, with ENABLE_WS_SECURITY="N".
+func nbdServer(s *sc.SC, cfg *conf.Config, st *store.Store, cloud *clc.Cloud, host netip.Addr, log *slog.Logger) (*nbd.Server, error) {
+	if !cfg.WSSecurity {
+		log.Warn(`ENABLE_WS_SECURITY=N: volumes are served over PLAIN NBD on SC_NBD_PORT: anyone who reaches it and learns an export's name reads and writes that volume`)
+		return s.NBDServer(nil), nil
+	}
+	hosts, ips := frontEndNames(cfg.VNetCloudIP.String())
+	ips = append(ips, net.IP(host.AsSlice()))
+	base, err := cloud.CA().ReissuingServerTLSConfig(hosts, ips)
+	if err != nil {
+		return nil, fmt.Errorf("sc: NBD certificate: %w", err)
+	}
+	// A node whose certificate was revoked (euca node revoke) reaches no
+	// volume.
+	base = join.RefuseRevoked(base, func(ctx context.Context, c *x509.Certificate) error { return join.CheckRevoked(ctx, st, c) })
+	return s.NBDServer(sc.ServerTLS(base)), nil
 }
 
 // startSnapshots opens the snapshot engine over the Walrus of this process

@@ -286,3 +286,42 @@ func TestNBDUnexportFences(t *testing.T) {
 	}
 	waitState(t, n.sc, "vol-c", "")
 }
+
+// TestNBDPlainOnlyWhenSaidSo: a client without TLS (no certificate) is let
+// in only by a storage controller told so (ENABLE_WS_SECURITY="N"), and
+// then still only with a live export's name.
+func TestNBDPlainOnlyWhenSaidSo(t *testing.T) {
+	ctx := context.Background()
+	for _, plain := range []bool{false, true} {
+		dir := t.TempDir()
+		st, err := store.Open(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		be, _ := backend.NewFiles(t.TempDir())
+		s, err := sc.New(ctx, sc.Options{Zone: zone, Store: st, Backend: be, Plain: plain, Log: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.CreateVolume(ctx, scapi.CreateVolumeRequest{ID: "vol-p", SizeBytes: 1 << 20}); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, s, "vol-p", scapi.VolumeAvailable)
+		tg, err := s.Export(ctx, scapi.ExportRequest{VolumeID: "vol-p", Node: "node1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp, err := s.Lookup(ctx, nil, tg.Export)
+		if plain != (err == nil) {
+			t.Errorf("plain=%v: lookup without a certificate: %v", plain, err)
+		}
+		if exp != nil {
+			exp.(io.Closer).Close()
+		}
+		if _, err := s.Lookup(ctx, nil, "vol-p/00000000000000000000000000000000"); !errors.Is(err, nbd.ErrUnknownExport) && !errors.Is(err, nbd.ErrDenied) {
+			t.Errorf("plain=%v: a made-up name: %v", plain, err)
+		}
+	}
+}

@@ -52,6 +52,9 @@ type Options struct {
 	// with an error saying so.
 	Snapshots Snapshots
 	Log       *slog.Logger
+	// Plain lets NBD clients in without TLS, knowing only an export's
+	// name (ENABLE_WS_SECURITY="N", for debugging: said loudly).
+	Plain bool
 }
 
 // Snapshots is what the storage controller needs of the snapshot engine
@@ -89,6 +92,7 @@ type SC struct {
 	port   int
 	snaps  Snapshots
 	log    *slog.Logger
+	plain  bool
 	ctx    context.Context // the background jobs' (cancelled by Close)
 	cancel context.CancelFunc
 	jobs   sync.WaitGroup
@@ -119,7 +123,7 @@ func New(ctx context.Context, o Options) (*SC, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &SC{zone: o.Zone, st: o.Store, be: o.Backend, host: o.Host, port: o.Port, snaps: o.Snapshots, log: o.Log,
-		running: map[string]*job{}}
+		plain: o.Plain, running: map[string]*job{}}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.recover(ctx); err != nil {
 		s.Close()
