@@ -102,7 +102,15 @@ func (e *Engine) Delete(ctx context.Context, id string) error {
 		}
 		e.release(p)
 	}
-	return e.remove(ctx, id)
+	if err := e.remove(ctx, id); err != nil {
+		return err
+	}
+	if p != nil {
+		// The stopped upload may have left a chunk it stored but had not
+		// yet recorded.
+		e.collectGarbage(ctx)
+	}
+	return nil
 }
 
 // remove does what a snapshot marked deleting still needs: its manifest

@@ -85,22 +85,57 @@ func (e *Engine) Restore(ctx context.Context, snapshotID string, dst Dest) error
 	} else if err != nil {
 		return fmt.Errorf("snapshot: restore %s: %w", snapshotID, err)
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	for _, c := range chunks {
-		if err := ctx.Err(); err != nil {
-			return err
+	// A fetcher reads and checks the next chunks while the one before is
+	// written.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type fetched struct {
+		idx  int
+		data []byte
+		buf  *[]byte
+		err  error
+	}
+	ch := make(chan fetched, 2)
+	go func() {
+		defer close(ch)
+		for _, c := range chunks {
+			bp := bufPool.Get().(*[]byte)
+			data, err := e.readChunk(ctx, c, (*bp)[:0:ChunkSize])
+			select {
+			case ch <- fetched{c.Idx, data, bp, err}:
+			case <-ctx.Done():
+				bufPool.Put(bp)
+				return
+			}
+			if err != nil {
+				return
+			}
 		}
-		data, err := e.readChunk(ctx, c, (*bp)[:0:ChunkSize])
+	}()
+	defer func() {
+		cancel()
+		for f := range ch {
+			bufPool.Put(f.buf)
+		}
+	}()
+	for f := range ch {
+		err := f.err
+		if err == nil {
+			_, err = dst.WriteAt(f.data, int64(f.idx)*sn.ChunkSize)
+			if err != nil {
+				err = fmt.Errorf("write chunk %d: %w", f.idx, err)
+			}
+		}
+		bufPool.Put(f.buf)
 		if errors.Is(err, ErrCorrupt) {
 			return e.corrupt(ctx, snapshotID, err)
 		}
 		if err != nil {
 			return fmt.Errorf("snapshot: restore %s: %w", snapshotID, err)
 		}
-		if _, err := dst.WriteAt(data, int64(c.Idx)*sn.ChunkSize); err != nil {
-			return fmt.Errorf("snapshot: restore %s: write chunk %d: %w", snapshotID, c.Idx, err)
-		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("snapshot: restore %s: %w", snapshotID, err)
 	}
 	if err := dst.Sync(); err != nil {
 		return fmt.Errorf("snapshot: restore %s: %w", snapshotID, err)

@@ -396,7 +396,6 @@ func TestDeletePending(t *testing.T) {
 	if ss, _ := e.Snapshots(ctx); len(ss) != 0 {
 		t.Fatalf("snapshots left: %+v", ss)
 	}
-	e.collectGarbage(ctx)
 	if got := v.keys(""); len(got) != 0 {
 		t.Fatalf("objects left: %v", got)
 	}

@@ -243,6 +243,7 @@ func (e *Engine) record(ctx context.Context, p *pending, src Volume, next int) e
 		}
 	}()
 	defer func() {
+		cancel()
 		for pc := range pieces {
 			pc.release()
 		}
