@@ -138,7 +138,10 @@ type remoteNode struct {
 	// frontEndTLS calls the front-end (Walrus the cloud's accounts): the
 	// peer must be the front-end's, not a joined host's; nil: plain HTTP.
 	frontEndTLS *tls.Config
-	server      string // the front-end's CLOUD_PORT it joined at
+	// scTLS reaches storage controllers' NBD (a node's volumes): the
+	// front-end's own, or joined hosts of role sc.
+	scTLS  *tls.Config
+	server string // the front-end's CLOUD_PORT it joined at
 }
 
 // joinNode gives a node controller on its own host its identity (loaded,
@@ -206,7 +209,7 @@ func joinHost(ctx context.Context, o Options, role string, background func(strin
 		// (a cluster's), and the hosts that call it (a cluster
 		// controller calling a node), as the front-end says.
 		listenTLS: join.RefuseRevoked(id.ServerTLSConfig(), revoked.Check), clientTLS: join.RefuseRevoked(id.ClientTLSConfig(NC), revoked.Check),
-		frontEndTLS: id.FrontEndTLSConfig(), server: id.Server}, nil
+		frontEndTLS: id.FrontEndTLSConfig(), scTLS: join.RefuseRevoked(id.ClientTLSConfig(SC), revoked.Check), server: id.Server}, nil
 }
 
 // IdentityDir is where a host keeps the identity it joined the cloud with

@@ -306,6 +306,9 @@ func Run(ctx context.Context, o Options) error {
 		if err != nil {
 			return err
 		}
+		if err := useVolumeTLS(node, o, cloud, alone, ccHost); err != nil { // nodevolumes.go
+			return err
+		}
 	}
 	// The cluster of this process and the registered ones (clusters.go).
 	ccAddr, err := startClusters(ctx, o, st, cloud, ccHost, node, conns, background)

@@ -32,6 +32,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaInstanceRootDevice...),
 	execAll(schemaSCSnap...),
 	execAll(schemaVolumes...),
+	execAll(schemaNCVolumes...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,

@@ -117,6 +117,7 @@ type Cluster struct {
 	written map[string]store.CCNodeStatus // the status last stored, by name
 	lost    map[string]lostInstance       // instances a returned node no longer has
 	placed  map[string]*placement         // by instance id
+	stopped map[string]time.Time          // instances stopped lately (volumes.go), by id
 	last    string                        // ROUNDROBIN's cursor
 	changed time.Time                     // last launch, terminate or reboot
 
@@ -181,7 +182,7 @@ func New(ctx context.Context, cfg *conf.Config, st *store.Store, dial Dialer, ne
 		dial: dial, interval: defaultInterval, fast: fastInterval, fastFor: fastFor,
 		now: time.Now, kick: make(chan struct{}, 1),
 		nodes: map[string]ncapi.Node{}, ports: map[string]int{}, state: map[string]*nodeState{},
-		written: map[string]store.CCNodeStatus{}, lost: map[string]lostInstance{}, placed: map[string]*placement{},
+		written: map[string]store.CCNodeStatus{}, lost: map[string]lostInstance{}, placed: map[string]*placement{}, stopped: map[string]time.Time{},
 		desired: ccapi.Network{Subnet: cfg.VNetSubnet},
 		ov:      overlay{priv: cfg.VNetPrivInterface, local: cfg.VNetLocalIP},
 	}
@@ -467,6 +468,8 @@ func (c *Cluster) pollNode(ctx context.Context, name string, n ncapi.Node, gen i
 		return nil
 	}
 	before := s.instances
+	// An instance stopped since the node answered is not its any more.
+	st.Instances = slices.DeleteFunc(slices.Clone(st.Instances), func(in ncapi.InstanceStatus) bool { return c.stoppedLocked(in.ID) })
 	s.downSince = time.Time{}
 	s.info = ccapi.NodeInfo{Host: name, Port: s.info.Port, Driver: st.Driver, Version: st.Version, Max: st.Max, Free: st.Free, Up: true, LastSeen: c.now()}
 	s.instances = st.Instances
@@ -514,7 +517,7 @@ func (c *Cluster) pollNode(ctx context.Context, name string, n ncapi.Node, gen i
 
 // loseLocked records that node no longer has instance id. c.mu is held.
 func (c *Cluster) loseLocked(id, node string, holds ncapi.Resources) {
-	if _, ok := c.lost[id]; ok {
+	if _, ok := c.lost[id]; ok || c.stoppedLocked(id) {
 		return
 	}
 	c.log.Warn("cc: node no longer has the instance: it is lost", "node", node, "instance", id)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -289,7 +290,52 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// Volumes are not modelled by this fake: the EBS issue's tests drive them.
-func (f *fakeNode) AttachVolume(context.Context, string, ncapi.VolumeAttachment) error { return nil }
-func (f *fakeNode) DetachVolume(context.Context, string, string, bool) error           { return nil }
-func (f *fakeNode) StopInstance(context.Context, string) error                         { return nil }
+// AttachVolume records the volume on the instance, as a node describes it.
+func (f *fakeNode) AttachVolume(_ context.Context, id string, v ncapi.VolumeAttachment) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("attach " + id + " " + v.VolumeID); err != nil {
+		return err
+	}
+	in, ok := f.instances[id]
+	if !ok {
+		return fmt.Errorf("attach to %s: %w", id, ncapi.ErrNoSuchInstance)
+	}
+	if v.Port == 0 {
+		return fmt.Errorf("attach to %s: %w: no port", id, ncapi.ErrBadRequest)
+	}
+	for _, have := range in.Volumes {
+		if have.VolumeID == v.VolumeID {
+			return nil
+		}
+	}
+	in.Volumes = append(slices.Clone(in.Volumes), ncapi.VolumeStatus{VolumeID: v.VolumeID, Device: v.Device, State: ncapi.VolumeAttached})
+	f.instances[id] = in
+	return nil
+}
+
+func (f *fakeNode) DetachVolume(_ context.Context, id, volumeID string, force bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("detach " + id + " " + volumeID); err != nil {
+		return err
+	}
+	in, ok := f.instances[id]
+	if !ok {
+		return fmt.Errorf("detach from %s: %w", id, ncapi.ErrNoSuchInstance)
+	}
+	in.Volumes = slices.DeleteFunc(slices.Clone(in.Volumes), func(v ncapi.VolumeStatus) bool { return v.VolumeID == volumeID })
+	f.instances[id] = in
+	return nil
+}
+
+// StopInstance forgets the instance, as a node does.
+func (f *fakeNode) StopInstance(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("stop " + id); err != nil {
+		return err
+	}
+	delete(f.instances, id)
+	return nil
+}

@@ -32,6 +32,11 @@ func (c *Cluster) RunInstances(ctx context.Context, reqs []ccapi.InstanceRequest
 		dup[r.ID] = true
 	}
 	c.ensurePolled(ctx)
+	c.mu.Lock()
+	for _, r := range reqs {
+		delete(c.stopped, r.ID) // started again (StartInstances)
+	}
+	c.mu.Unlock()
 
 	assign, records, err := c.placeAwake(ctx, reqs)
 	if err != nil {

@@ -36,8 +36,29 @@ func check(req ncapi.InstanceRequest) error {
 	if h.Cores < 1 || h.MemoryMiB < 16 || h.DiskGiB < 0 {
 		return fmt.Errorf("instance %s: holds %d cores, %d MiB, %d GiB: want at least 1 core and 16 MiB", req.ID, h.Cores, h.MemoryMiB, h.DiskGiB)
 	}
-	if err := imagecache.CheckRef(req.Image); err != nil {
-		return err
+	boot := 0
+	seen := map[string]bool{}
+	for _, a := range req.Volumes {
+		if err := checkAttachment(a); err != nil {
+			return fmt.Errorf("instance %s: %w", req.ID, err)
+		}
+		if seen[a.VolumeID] {
+			return fmt.Errorf("instance %s: volume %s given twice", req.ID, a.VolumeID)
+		}
+		seen[a.VolumeID] = true
+		if a.Boot {
+			boot++
+		}
+	}
+	switch {
+	case boot > 1:
+		return fmt.Errorf("instance %s: %d boot volumes: want at most one", req.ID, boot)
+	case boot == 1 && req.Image != (ncapi.ImageRef{}):
+		return fmt.Errorf("instance %s: both an image and a boot volume", req.ID)
+	case boot == 0:
+		if err := imagecache.CheckRef(req.Image); err != nil {
+			return err
+		}
 	}
 	for _, r := range []*ncapi.ImageRef{req.Kernel, req.Ramdisk} {
 		if r != nil {
@@ -134,6 +155,10 @@ func (n *Node) launch(ctx context.Context, cancel context.CancelFunc, in *instan
 	id := in.id
 	start := time.Now()
 	spec, err := n.prepare(ctx, in)
+	if err == nil && len(in.req.Volumes) > 0 {
+		// Served before the guest boots: QEMU opens them at once.
+		spec.Volumes, err = n.launchVolumes(ctx, in)
+	}
 	if err == nil {
 		err = n.recordSpec(ctx, in, spec)
 	}
@@ -156,6 +181,7 @@ func (n *Node) launch(ctx context.Context, cancel context.CancelFunc, in *instan
 		n.fail(ctx, in, err)
 		return
 	}
+	n.launchedVolumes(ctx, in)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if in.rec.State != ncapi.StatePending {
@@ -191,6 +217,10 @@ func (n *Node) prepare(ctx context.Context, in *instance) (hypervisor.InstanceSp
 		KernelCmdline: req.KernelCmdline,
 		RootDisk:      hypervisor.Disk{Path: filepath.Join(dir, rootFile), Format: hypervisor.QCOW2},
 		ConsoleLog:    filepath.Join(dir, consoleFile),
+	}
+	bootVolume := req.Image == (ncapi.ImageRef{})
+	if bootVolume { // an EBS-backed instance boots from its volume (launchVolumes)
+		spec.RootDisk = hypervisor.Disk{}
 	}
 	if br := n.bridge(req); br != "" {
 		spec.NICs = []hypervisor.NIC{{Bridge: br, MAC: req.MAC, Tap: link.PortName(req.ID)}}
@@ -229,13 +259,15 @@ func (n *Node) prepare(ctx context.Context, in *instance) (hypervisor.InstanceSp
 		mu.Unlock()
 		return h.Path, nil
 	}
-	step("machine image", func() error {
-		base, err := get(req.Image)
-		if err != nil {
-			return err
-		}
-		return made(disk.NewOverlay(ctx, base, spec.RootDisk.Path))
-	})
+	if !bootVolume {
+		step("machine image", func() error {
+			base, err := get(req.Image)
+			if err != nil {
+				return err
+			}
+			return made(disk.NewOverlay(ctx, base, spec.RootDisk.Path))
+		})
+	}
 	if req.Kernel != nil {
 		step("kernel", func() (err error) { spec.Kernel, err = get(*req.Kernel); return err })
 	}
@@ -308,6 +340,9 @@ func (n *Node) teardown(ctx context.Context, in *instance) error {
 	id := in.id
 	if err := n.drv.Destroy(ctx, id); err != nil {
 		return fmt.Errorf("destroy %s: %w", id, err)
+	}
+	if err := n.releaseVolumes(ctx, in); err != nil {
+		return err
 	}
 	dir := in.dir
 	if b, err := hypervisor.ReadConsoleFile(filepath.Join(dir, consoleFile)); err == nil && len(b) > 0 {

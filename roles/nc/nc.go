@@ -16,6 +16,12 @@
 //	                swap.img (SWAP_SIZE); record the spec (the files); Driver.Start
 //	                with one NIC on the request's bridge and MAC; running.
 //	                Any failure: failed, with the reason, and nothing left behind.
+//	AttachVolume    serve the volume on a unix socket in the instance's
+//	DetachVolume    directory (a proxy to its storage controller), then
+//	                hot-plug it; unplug, then stop serving (volumes.go).
+//	StopInstance    as TerminateInstance, with the guest asked to power off
+//	                first, and then forgotten: an EBS-backed instance's id
+//	                may run again, here or on another node.
 //	TerminateInstance  shutting-down; the launch in progress is cancelled;
 //	                Driver.Destroy; the console kept in memory; images unpinned;
 //	                the directory removed (kept with MANUAL_INSTANCES_CLEANUP=1);
@@ -36,6 +42,7 @@ package nc
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,6 +120,9 @@ type Node struct {
 	insts map[string]*instance
 	max   ncapi.Resources
 
+	volTLS     *tls.Config   // how the node reaches storage controllers (volumes.go)
+	proxyRetry time.Duration // how long a volume's request is retried (0: nbd's default)
+
 	network nodeNetwork // the cluster's network on this host (network.go)
 	ports   nodePorts   // its guests' ports (ports.go)
 
@@ -132,6 +142,7 @@ type instance struct {
 	cancel  context.CancelFunc // the launch in progress, if any
 	console []byte             // the console's end, kept when the files go
 	learned netip.Addr         // the address its DHCP server gave it (SYSTEM); the record's request holds it too
+	vols    map[string]*volume // its EBS volumes, by id (volumes.go)
 
 	// op serializes the steps that touch the guest and its files (launch,
 	// teardown, reboot); pins is guarded by it.
@@ -203,6 +214,7 @@ func (n *Node) Run(ctx context.Context) error {
 			if err := n.Reconcile(ctx); err != nil {
 				n.log.WarnContext(ctx, "reconcile", "error", err)
 			}
+			n.reconcileVolumes(ctx)
 			n.syncPorts(ctx) // a failure is logged; tried again next round
 			n.reapplyNetwork(ctx)
 		}
@@ -216,6 +228,18 @@ func (n *Node) stop() {
 		n.mu.Unlock()
 		n.wg.Wait()
 		n.cache.Close()
+		// The volumes' sockets go with the process, as they would with
+		// its exit; the guests keep running, and the next start serves
+		// their volumes again.
+		n.mu.Lock()
+		var vols []*volume
+		for _, in := range n.insts {
+			vols = append(vols, volumesOf(in)...)
+		}
+		n.mu.Unlock()
+		for _, v := range vols {
+			n.unserve(v)
+		}
 	})
 }
 
@@ -321,7 +345,8 @@ func (n *Node) Describe(ctx context.Context) (ncapi.NodeStatus, error) {
 		s.Version = *v
 	}
 	for _, in := range n.sortedLocked() {
-		is := ncapi.InstanceStatus{ID: in.rec.ID, State: in.rec.State, Reason: in.rec.Reason, Holds: in.req.Holds, PrivateIP: in.addrLocked()}
+		is := ncapi.InstanceStatus{ID: in.rec.ID, State: in.rec.State, Reason: in.rec.Reason, Holds: in.req.Holds, PrivateIP: in.addrLocked(),
+			Volumes: volumeStatusesLocked(in)}
 		if in.rec.LaunchedMS > 0 {
 			is.LaunchedAt = store.Time(in.rec.LaunchedMS)
 		}

@@ -68,6 +68,10 @@ func (n *Node) recover(ctx context.Context) error {
 		default: // terminated, failed: their domains go below, their files with the directories
 		}
 	}
+	if err := n.recoverVolumesLocked(ctx); err != nil {
+		n.mu.Unlock()
+		return err
+	}
 	n.mu.Unlock()
 
 	for _, in := range finish {
@@ -84,6 +88,7 @@ func (n *Node) recover(ctx context.Context) error {
 		n.startLaunchLocked(ctx, in)
 	}
 	n.mu.Unlock()
+	n.reconcileVolumes(ctx) // the adopted guests' volumes are served again
 	n.log.InfoContext(ctx, "node reconciled", "instances", len(recs), "domains", len(doms),
 		"resumed", len(resume), "driver", n.drv.Name())
 	return nil
@@ -94,7 +99,7 @@ func (n *Node) recover(ctx context.Context) error {
 func (n *Node) adoptLocked(ctx context.Context, in *instance, d hypervisor.Domain) error {
 	refs := []*ncapi.ImageRef{&in.req.Image, in.req.Kernel, in.req.Ramdisk}
 	for _, r := range refs {
-		if r == nil || !n.cache.Enabled() {
+		if r == nil || r.ID == "" || !n.cache.Enabled() { // "": an EBS-backed instance boots from a volume
 			continue
 		}
 		if h, ok := n.cache.Pin(*r); ok {

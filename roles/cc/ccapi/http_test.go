@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,9 @@ type fakeCluster struct {
 	insts   map[string]ccapi.InstanceStatus
 	network ccapi.Network
 	lastID  string // the request id of the last call
+
+	lastAttach ncapi.VolumeAttachment
+	lastForce  bool
 }
 
 func newFake() *fakeCluster {
@@ -322,6 +326,105 @@ func TestClusterRetriesIdempotentCalls(t *testing.T) {
 }
 
 // Volumes are not modelled by this fake: the EBS issue's tests drive them.
-func (f *fakeCluster) AttachVolume(context.Context, string, ncapi.VolumeAttachment) error { return nil }
-func (f *fakeCluster) DetachVolume(context.Context, string, string, bool) error           { return nil }
-func (f *fakeCluster) StopInstances(context.Context, []string) error                      { return nil }
+// AttachVolume records the volume on a running instance.
+func (f *fakeCluster) AttachVolume(ctx context.Context, id string, v ncapi.VolumeAttachment) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen(ctx)
+	i, ok := f.insts[id]
+	if !ok {
+		return ccapi.ErrNoSuchInstance
+	}
+	if i.State != ncapi.StateRunning {
+		return ncapi.ErrIncorrectState
+	}
+	if v.Port == 0 {
+		return fmt.Errorf("%w: no port", ccapi.ErrBadRequest)
+	}
+	i.Volumes = append(i.Volumes, ncapi.VolumeStatus{VolumeID: v.VolumeID, Device: v.Device, State: ncapi.VolumeAttached})
+	f.insts[id] = i
+	f.lastAttach = v
+	return nil
+}
+
+func (f *fakeCluster) DetachVolume(ctx context.Context, id, volumeID string, force bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen(ctx)
+	i, ok := f.insts[id]
+	if !ok {
+		return nil
+	}
+	i.Volumes = slices.DeleteFunc(i.Volumes, func(v ncapi.VolumeStatus) bool { return v.VolumeID == volumeID })
+	f.insts[id] = i
+	f.lastForce = force
+	return nil
+}
+
+func (f *fakeCluster) StopInstances(ctx context.Context, ids []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen(ctx)
+	for _, id := range ids {
+		delete(f.insts, id)
+	}
+	return nil
+}
+
+// Volume calls and stops cross the transport with their arguments and
+// errors.
+func testClusterVolumes(t *testing.T, makeCluster func(t *testing.T, f *fakeCluster) ccapi.Cluster) {
+	f := newFake()
+	cl := makeCluster(t, f)
+	ctx := reqid.With(context.Background(), "req-7")
+	f.insts["i-1"] = ccapi.InstanceStatus{InstanceStatus: ncapi.InstanceStatus{ID: "i-1", State: ncapi.StateRunning}, Node: "10.0.0.2"}
+	f.insts["i-2"] = ccapi.InstanceStatus{InstanceStatus: ncapi.InstanceStatus{ID: "i-2", State: ncapi.StatePending}, Node: "10.0.0.2"}
+	v := ncapi.VolumeAttachment{VolumeID: "vol-1", Device: "/dev/sdf", Serial: "vol1", Host: "10.0.0.9", Port: 10809,
+		Export: "vol-1/0123", SizeBytes: 1 << 30}
+	if err := cl.AttachVolume(ctx, "i-1", v); err != nil {
+		t.Fatal(err)
+	}
+	if f.lastAttach != v || f.lastID != "req-7" {
+		t.Errorf("attachment arrived as %+v (request %q)", f.lastAttach, f.lastID)
+	}
+	s, err := cl.Describe(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range s.Instances {
+		if in.ID == "i-1" && (len(in.Volumes) != 1 || in.Volumes[0] != (ncapi.VolumeStatus{VolumeID: "vol-1", Device: "/dev/sdf", State: ncapi.VolumeAttached})) {
+			t.Errorf("described volumes %+v", in.Volumes)
+		}
+	}
+	if err := cl.AttachVolume(ctx, "i-nope", v); !errors.Is(err, ccapi.ErrNoSuchInstance) {
+		t.Errorf("attach to unknown: %v", err)
+	}
+	if err := cl.AttachVolume(ctx, "i-2", v); !errors.Is(err, ncapi.ErrIncorrectState) {
+		t.Errorf("attach to pending: %v", err)
+	}
+	bad := v
+	bad.Port = 0
+	if err := cl.AttachVolume(ctx, "i-1", bad); !errors.Is(err, ccapi.ErrBadRequest) {
+		t.Errorf("bad attachment: %v", err)
+	}
+	if err := cl.DetachVolume(ctx, "i-1", "vol-1", true); err != nil || !f.lastForce {
+		t.Errorf("detach: %v, force arrived %v", err, f.lastForce)
+	}
+	if err := cl.StopInstances(ctx, []string{"i-1", "i-2"}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := cl.Describe(ctx, nil); err != nil || len(s.Instances) != 0 {
+		t.Errorf("after stop: %+v, %v", s.Instances, err)
+	}
+}
+
+func TestClusterVolumesInProcess(t *testing.T) {
+	testClusterVolumes(t, func(t *testing.T, f *fakeCluster) ccapi.Cluster { return f })
+}
+
+func TestClusterVolumesOverHTTPS(t *testing.T) {
+	testClusterVolumes(t, func(t *testing.T, f *fakeCluster) ccapi.Cluster {
+		ca, _ := testCAs(t)
+		return clientOf(t, serve(t, ccapi.NewHandler(f, slog.New(slog.DiscardHandler))), f.zone, ca, clcCert(t))
+	})
+}

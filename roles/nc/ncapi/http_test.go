@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,10 @@ type fakeNode struct {
 	insts  map[string]ncapi.InstanceStatus
 	lastID string // the request id of the last call
 	net    ncapi.Network
+
+	lastAttach ncapi.VolumeAttachment
+	lastForce  bool
+	lastRun    ncapi.InstanceRequest
 }
 
 func newFake() *fakeNode {
@@ -57,6 +62,7 @@ func (f *fakeNode) RunInstance(ctx context.Context, req ncapi.InstanceRequest) e
 	if !strings.HasPrefix(req.ID, "i-") {
 		return fmt.Errorf("instance id %q: %w", req.ID, ncapi.ErrBadRequest)
 	}
+	f.lastRun = req
 	if _, ok := f.insts[req.ID]; ok {
 		return nil
 	}
@@ -310,7 +316,119 @@ func TestPowerDownOverHTTPS(t *testing.T) {
 	}
 }
 
-// Volumes are not modelled by this fake: the EBS issue's tests drive them.
-func (f *fakeNode) AttachVolume(context.Context, string, ncapi.VolumeAttachment) error { return nil }
-func (f *fakeNode) DetachVolume(context.Context, string, string, bool) error           { return nil }
-func (f *fakeNode) StopInstance(context.Context, string) error                         { return nil }
+// AttachVolume records the volume on a running instance.
+func (f *fakeNode) AttachVolume(ctx context.Context, id string, v ncapi.VolumeAttachment) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen(ctx)
+	i, ok := f.insts[id]
+	if !ok {
+		return ncapi.ErrNoSuchInstance
+	}
+	if i.State != ncapi.StateRunning {
+		return ncapi.ErrIncorrectState
+	}
+	if v.Port == 0 {
+		return fmt.Errorf("%w: no port", ncapi.ErrBadRequest)
+	}
+	i.Volumes = append(i.Volumes, ncapi.VolumeStatus{VolumeID: v.VolumeID, Device: v.Device, State: ncapi.VolumeAttached})
+	f.insts[id] = i
+	f.lastAttach = v
+	return nil
+}
+
+func (f *fakeNode) DetachVolume(ctx context.Context, id, volumeID string, force bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen(ctx)
+	i, ok := f.insts[id]
+	if !ok {
+		return ncapi.ErrNoSuchInstance
+	}
+	i.Volumes = slices.DeleteFunc(i.Volumes, func(v ncapi.VolumeStatus) bool { return v.VolumeID == volumeID })
+	f.insts[id] = i
+	f.lastForce = force
+	return nil
+}
+
+func (f *fakeNode) StopInstance(ctx context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen(ctx)
+	delete(f.insts, id)
+	return nil
+}
+
+// Volume calls, boot volumes in a launch and stops cross the transport
+// with their arguments and errors.
+func testNodeVolumes(t *testing.T, makeNode func(t *testing.T, f *fakeNode) ncapi.Node) {
+	f := newFake()
+	n := makeNode(t, f)
+	ctx := reqid.With(context.Background(), "req-7")
+	f.insts["i-1"] = ncapi.InstanceStatus{ID: "i-1", State: ncapi.StateRunning}
+	f.insts["i-2"] = ncapi.InstanceStatus{ID: "i-2", State: ncapi.StatePending}
+	v := ncapi.VolumeAttachment{VolumeID: "vol-1", Device: "/dev/sdf", Serial: "vol1", Host: "10.0.0.9", Port: 10809,
+		Export: "vol-1/0123", SizeBytes: 1 << 30}
+	if err := n.AttachVolume(ctx, "i-1", v); err != nil {
+		t.Fatal(err)
+	}
+	if f.lastAttach != v || f.lastID != "req-7" {
+		t.Errorf("attachment arrived as %+v (request %q)", f.lastAttach, f.lastID)
+	}
+	s, err := n.Describe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range s.Instances {
+		if in.ID == "i-1" && (len(in.Volumes) != 1 || in.Volumes[0] != (ncapi.VolumeStatus{VolumeID: "vol-1", Device: "/dev/sdf", State: ncapi.VolumeAttached})) {
+			t.Errorf("described volumes %+v", in.Volumes)
+		}
+	}
+	if err := n.AttachVolume(ctx, "i-nope", v); !errors.Is(err, ncapi.ErrNoSuchInstance) {
+		t.Errorf("attach to unknown: %v", err)
+	}
+	if err := n.AttachVolume(ctx, "i-2", v); !errors.Is(err, ncapi.ErrIncorrectState) {
+		t.Errorf("attach to pending: %v", err)
+	}
+	bad := v
+	bad.Port = 0
+	if err := n.AttachVolume(ctx, "i-1", bad); !errors.Is(err, ncapi.ErrBadRequest) {
+		t.Errorf("bad attachment: %v", err)
+	}
+	if err := n.DetachVolume(ctx, "i-1", "vol-1", true); err != nil || !f.lastForce {
+		t.Errorf("detach: %v, force arrived %v", err, f.lastForce)
+	}
+	if err := n.DetachVolume(ctx, "i-nope", "vol-1", false); !errors.Is(err, ncapi.ErrNoSuchInstance) {
+		t.Errorf("detach from unknown: %v", err)
+	}
+	// A launch that boots from a volume carries it.
+	boot := v
+	boot.Boot = true
+	req := ncapi.InstanceRequest{ID: "i-3", VMType: "m1.small", Holds: ncapi.Resources{Cores: 1, MemoryMiB: 128},
+		MAC: "d0:0d:01:02:03:04", Volumes: []ncapi.VolumeAttachment{boot}}
+	if err := n.RunInstance(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.lastRun.Volumes; len(got) != 1 || got[0] != boot || f.lastRun.Image != (ncapi.ImageRef{}) {
+		t.Errorf("launch arrived with volumes %+v, image %+v", got, f.lastRun.Image)
+	}
+	for _, id := range []string{"i-1", "i-3", "i-nope"} {
+		if err := n.StopInstance(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s, err := n.Describe(ctx); err != nil || len(s.Instances) != 1 {
+		t.Errorf("after stop: %+v, %v", s.Instances, err)
+	}
+}
+
+func TestNodeVolumesInProcess(t *testing.T) {
+	testNodeVolumes(t, func(t *testing.T, f *fakeNode) ncapi.Node { return f })
+}
+
+func TestNodeVolumesOverHTTPS(t *testing.T) {
+	testNodeVolumes(t, func(t *testing.T, f *fakeNode) ncapi.Node {
+		ca, _ := testCAs(t)
+		return clientOf(t, serveNode(t, f), ca, rpctest.ClientCert(t, ca, "cc:test"))
+	})
+}
