@@ -61,7 +61,7 @@ func (e *env) close() {
 
 // waitState polls until volume id is in state (or gone, for ""), within a
 // bound that only a hung job reaches.
-func waitState(t *testing.T, s scapi.Storage, id, state string) scapi.Volume {
+func waitState(t testing.TB, s scapi.Storage, id, state string) scapi.Volume {
 	t.Helper()
 	for range 1000 {
 		vs, err := s.Volumes(context.Background(), id)
