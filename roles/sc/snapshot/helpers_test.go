@@ -33,14 +33,18 @@ type env struct {
 
 const testOwner = "000011112222"
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return openEnv(t, t.TempDir()) }
+
+// openEnv opens the env kept under root (its store, Walrus, pre-images
+// and volumes), making what is missing: two processes may open the same.
+func openEnv(t testing.TB, root string) *env {
 	t.Helper()
 	ctx := context.Background()
 	cfg := conf.Defaults()
 	cfg.Region = "us-euca-1"
-	cfg.Home = t.TempDir()
-	cfg.WalrusBucketsPath = t.TempDir()
-	st, err := store.Open(ctx, t.TempDir())
+	cfg.Home = filepath.Join(root, "home")
+	cfg.WalrusBucketsPath = filepath.Join(root, "walrus")
+	st, err := store.Open(ctx, filepath.Join(root, "db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +57,11 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, st: st, bucket: b, dir: t.TempDir(), vols: t.TempDir()}
+	v := &env{t: t, st: st, bucket: b, dir: filepath.Join(root, "pre"), vols: filepath.Join(root, "vols")}
+	if err := os.MkdirAll(v.vols, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // engine opens a new engine over env's store, bucket and directories
