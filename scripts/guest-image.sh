@@ -56,6 +56,16 @@
 #                             for up to 60 s (a volume being hot-plugged). Volumes
 #                             are found by serial: the kernel names hot-plugged
 #                             virtio disks in probe order, not by EC2's device names
+#   EUCA-DISK seq=N op=OP serial=S dev=D mib=M n=K ms=T  for the timed commands of the
+#                             same URL (bench/ebs): "SEQ seqwrite|seqread SERIAL MIB"
+#                             (MIB MiB in 1 MiB blocks, O_DIRECT, a write fsynced at
+#                             its end) and "SEQ randwrite|randread SERIAL MIB K" (K
+#                             4 KiB blocks at random offsets of the first MIB MiB, a
+#                             busybox dd each, O_DIRECT, a write fsynced at its end);
+#                             "randnull none MIB K" times the same loop from /dev/zero
+#                             to /dev/null (what the dd processes cost); SERIAL
+#                             "rootfs" is the file /bench.img on the root disk's
+#                             file system. T is milliseconds, from /proc/uptime
 set -euo pipefail
 
 OUT=${1:-build/guest}
@@ -276,10 +286,67 @@ disk_sum() {
   echo 3 >/proc/sys/vm/drop_caches
   dd if="/dev/$1" bs=1M count="$2" 2>/dev/null | sha256sum | cut -d' ' -f1
 }
+# now_cs: centiseconds since boot ("1" before the fraction keeps a leading
+# 0 from reading as octal).
+now_cs() {
+  read -r u _ </proc/uptime
+  echo $((${u%.*} * 100 + 1${u#*.} - 100))
+}
+# io_time OP PATH MIB N: run one timed I/O pattern (see the header) on
+# PATH and print the milliseconds it took; its data is made beforehand.
+io_time() {
+  [ "$1" = seqwrite ] && [ "$(stat -c %s /tmp/pattern 2>/dev/null)" != $(($3 << 20)) ] &&
+    yes euca-bench | head -c $(($3 << 20)) >/tmp/pattern
+  [ -s /tmp/pattern4k ] || yes euca-bench | head -c 4096 >/tmp/pattern4k
+  blocks=$(($3 * 256)) i=0 rc=0
+  sync
+  t0=$(now_cs)
+  case $1 in
+  seqwrite) dd if=/tmp/pattern of="$2" bs=1M count="$3" oflag=direct conv=fsync,notrunc 2>/tmp/dd.err || rc=1 ;;
+  seqread) dd if="$2" of=/dev/null bs=1M count="$3" iflag=direct 2>/tmp/dd.err || rc=1 ;;
+  *)
+    while [ $i -lt "$4" ] && [ $rc = 0 ]; do
+      off=$(((RANDOM * 32768 + RANDOM) % blocks))
+      case $1 in
+      randwrite) dd if=/tmp/pattern4k of="$2" bs=4096 count=1 seek=$off oflag=direct conv=notrunc 2>/tmp/dd.err || rc=1 ;;
+      randread) dd if="$2" of=/dev/null bs=4096 count=1 skip=$off iflag=direct 2>/tmp/dd.err || rc=1 ;;
+      *) dd if=/dev/zero of=/dev/null bs=4096 count=1 2>/tmp/dd.err || rc=1 ;;
+      esac
+      i=$((i + 1))
+    done
+    if [ "$1" = randwrite ] && [ $rc = 0 ]; then
+      dd if=/dev/null of="$2" count=0 conv=fsync,notrunc 2>/tmp/dd.err || rc=1
+    fi
+    ;;
+  esac
+  t1=$(now_cs)
+  [ $rc = 0 ] && echo $(((t1 - t0) * 10))
+}
 # diskcmd SEQ OP SERIAL ARGS...: one disk command (see the header).
 diskcmd() {
   seq=$1 op=$2 serial=$3
   case $op in
+  seqwrite | seqread | randwrite | randread | randnull)
+    mib=$4 n=${5:-0}
+    case $mib$n in '' | *[!0-9]*) echo "EUCA-DISK seq=$seq error=bad-size:$mib:$n"; return ;; esac
+    case $serial in
+    rootfs) path=/bench.img dev=rootfs ;;
+    none) path=/dev/null dev=none ;;
+    *)
+      if ! dev=$(disk_by_serial "$serial"); then
+        echo "EUCA-DISK seq=$seq error=no-disk serial=$serial"
+        return
+      fi
+      path=/dev/$dev
+      ;;
+    esac
+    if ms=$(io_time "$op" "$path" "$mib" "$n"); then
+      echo "EUCA-DISK seq=$seq op=$op serial=$serial dev=$dev mib=$mib n=$n ms=$ms"
+    else
+      echo "EUCA-DISK seq=$seq error=io-failed op=$op dev=$dev $(tr '\n' ' ' </tmp/dd.err)"
+    fi
+    return
+    ;;
   write) seed=$4 mib=$5 ;;
   read) seed= mib=$4 ;;
   *) echo "EUCA-DISK seq=$seq error=unknown-op:$op"; return ;;

@@ -95,6 +95,37 @@ func (s *Server) Read(serial string, mib int) int {
 	return s.add(fmt.Sprintf("read %s %d", serial, mib))
 }
 
+// Timed I/O patterns the guest times (bench/ebs; see scripts/guest-image.sh).
+const (
+	SeqWrite  = "seqwrite"  // mib MiB in 1 MiB blocks, O_DIRECT, fsynced
+	SeqRead   = "seqread"   // mib MiB in 1 MiB blocks, O_DIRECT
+	RandWrite = "randwrite" // n 4 KiB blocks at random offsets, a dd each, fsynced
+	RandRead  = "randread"  // n 4 KiB blocks at random offsets, a dd each
+	RandNull  = "randnull"  // the same loop from /dev/zero to /dev/null (serial NoDisk)
+)
+
+// RootFS and NoDisk are the serials of Time's other targets: a file on the
+// guest's root file system, and none (RandNull).
+const (
+	RootFS = "rootfs"
+	NoDisk = "none"
+)
+
+// Time asks for one timed I/O pattern (op, one of SeqWrite...RandNull) over
+// the first mib MiB of the disk of serial, n blocks for the random ones;
+// the Result's Millis is how long it took in the guest.
+func (s *Server) Time(op, serial string, mib, n int) int {
+	switch op {
+	case SeqWrite, SeqRead, RandWrite, RandRead, RandNull:
+	default:
+		panic(fmt.Sprintf("diskcmd: unknown timed op %q", op))
+	}
+	if !tokenRE.MatchString(serial) || mib < 1 || n < 0 {
+		panic(fmt.Sprintf("diskcmd: %s %q %d %d: want a token and positive sizes", op, serial, mib, n))
+	}
+	return s.add(fmt.Sprintf("%s %s %d %d", op, serial, mib, n))
+}
+
 // Sum is the sha256 (hex) of mib MiB of seed's pattern: what a read of a
 // disk written with it finds.
 func Sum(seed string, mib int) string {
@@ -126,6 +157,7 @@ type Result struct {
 	Serial string
 	Dev    string // vdX, as the guest named the disk
 	SHA256 string // of the first MiB megabytes, read from the disk
+	Millis int64  // how long a timed op took in the guest (10 ms steps)
 	Error  string // why the command failed ("" when it did not)
 }
 
@@ -155,6 +187,8 @@ func Find(console []byte, seq int) (Result, bool) {
 				r.Dev = v
 			case "sha256":
 				r.SHA256 = v
+			case "ms":
+				r.Millis, _ = strconv.ParseInt(v, 10, 64)
 			}
 		}
 		return r, true

@@ -59,4 +59,11 @@ func TestServeAndFind(t *testing.T) {
 	if _, ok := Find(con, 3); ok {
 		t.Error("Find 3 found")
 	}
+	if n := s.Time(RandRead, "vol0a", 32, 300); n != 3 {
+		t.Errorf("Time seq %d", n)
+	}
+	con = append(con, "EUCA-DISK seq=3 op=randread serial=vol0a dev=vdb mib=32 n=300 ms=4210\r\n"...)
+	if r, ok := Find(con, 3); !ok || r != (Result{Seq: 3, Op: "randread", Serial: "vol0a", Dev: "vdb", Millis: 4210}) {
+		t.Errorf("Find 3 = %+v, %v", r, ok)
+	}
 }
