@@ -64,6 +64,7 @@ func (a *api) actions() map[string]handler {
 		"DescribeInstanceTypeOfferings": a.describeInstanceTypeOfferings,
 		// images.go
 		"RegisterImage":          a.registerImage,
+		"CreateImage":            a.createImage,
 		"DeregisterImage":        a.deregisterImage,
 		"DescribeImages":         a.describeImages,
 		"DescribeImageAttribute": a.describeImageAttribute,

@@ -3,6 +3,8 @@ package ec2api
 import (
 	"context"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/euca-cloud/euca/internal/awserr"
@@ -33,6 +35,8 @@ type ImageService interface {
 	DescribeImage(ctx context.Context, accountID, imageID string, ownerOnly bool) (store.Image, error)
 	// ModifyImage changes an image the account owns.
 	ModifyImage(ctx context.Context, accountID, imageID string, u store.ImageUpdate) error
+	// CreateImage makes an EBS-backed image of an EBS-backed instance.
+	CreateImage(ctx context.Context, accountID string, spec store.CreateImageSpec) (store.Image, error)
 }
 
 // What every image here is.
@@ -59,9 +63,14 @@ func (a *api) registerImage(ctx context.Context, req *queryapi.Request) (any, er
 	if err := dryRun(p); err != nil {
 		return nil, err
 	}
-	loc, err := p.Required("ImageLocation")
-	if err != nil {
-		return nil, err
+	// Without a manifest, the image is EBS-backed: its root device is a
+	// volume made from a snapshot (BlockDeviceMapping, RootDeviceName).
+	loc := p.String("ImageLocation")
+	if loc == "" && !hasPrefixed(p, "BlockDeviceMapping") {
+		return nil, awserr.MissingParameter("ImageLocation")
+	}
+	if loc == "" && p.String("Name") == "" {
+		return nil, awserr.MissingParameter("Name")
 	}
 	switch vt := p.String("VirtualizationType"); vt {
 	case "", imageVirtualizationType:
@@ -83,7 +92,7 @@ func (a *api) registerImage(ctx context.Context, req *queryapi.Request) (any, er
 	if len(p.List("BillingProduct")) > 0 {
 		return nil, awserr.InvalidParameterValue("Billing products are not supported.")
 	}
-	bdm, err := registerBlockDevices(p)
+	bdm, err := decodeBlockDevices(p, loc == "")
 	if err != nil {
 		return nil, err
 	}
@@ -102,9 +111,18 @@ func (a *api) registerImage(ctx context.Context, req *queryapi.Request) (any, er
 	return &registerImageResponse{ImageID: im.ID}, nil
 }
 
-// registerBlockDevices reads BlockDeviceMapping.N: instance-store devices
-// only (DeviceName with VirtualName ephemeralN or swap, or NoDevice).
-func registerBlockDevices(p queryapi.Params) ([]store.ImageBlockDevice, error) {
+// imageSnapshotID is the form of a mapping's snapshot id.
+var imageSnapshotID = idPattern("snap")
+
+// decodeBlockDevices reads BlockDeviceMapping.N (RegisterImage,
+// RunInstances, CreateImage): a device with VirtualName ephemeralN or
+// swap, an EBS volume (Ebs.SnapshotId, Ebs.VolumeSize,
+// Ebs.DeleteOnTermination, default true, Ebs.VolumeType), or NoDevice (a
+// mapping with neither a virtual name nor EBS: the image's device of that
+// name is dropped). ebs false refuses EBS mappings (images registered from
+// bundles are instance-store). Device names are the cloud controller's to
+// check.
+func decodeBlockDevices(p queryapi.Params, ebs bool) ([]store.ImageBlockDevice, error) {
 	members := p.Members("BlockDeviceMapping")
 	if len(members) == 0 {
 		return nil, nil
@@ -115,18 +133,25 @@ func registerBlockDevices(p queryapi.Params) ([]store.ImageBlockDevice, error) {
 		if dev == "" {
 			return nil, awserr.MissingParameter("BlockDeviceMapping.DeviceName")
 		}
-		for k := range m {
-			if strings.HasPrefix(k, "Ebs.") {
-				return nil, awserr.New("InvalidBlockDeviceMapping", "EBS block devices are not supported by instance-store images (device %s).", dev)
-			}
+		hasEBS := hasPrefixed(m, "Ebs")
+		if hasEBS && !ebs {
+			return nil, awserr.New("InvalidBlockDeviceMapping", "EBS block devices are not supported by instance-store images (device %s).", dev)
 		}
 		_, noDevice := m["NoDevice"]
 		virtual := m["VirtualName"]
 		switch {
-		case noDevice && virtual != "":
-			return nil, awserr.New("InvalidBlockDeviceMapping", "Device %s has both VirtualName and NoDevice.", dev)
+		case noDevice && (virtual != "" || hasEBS):
+			return nil, awserr.New("InvalidBlockDeviceMapping", "Device %s has NoDevice and a virtual name or an EBS volume.", dev)
 		case noDevice:
 			out = append(out, store.ImageBlockDevice{Device: dev})
+		case hasEBS && virtual != "":
+			return nil, awserr.New("InvalidBlockDeviceMapping", "Device %s has both a virtual name and an EBS volume.", dev)
+		case hasEBS:
+			b, err := decodeEBSDevice(m, dev)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, b)
 		case !ephemeralName.MatchString(virtual):
 			return nil, awserr.New("InvalidBlockDeviceMapping", "Device %s: VirtualName %q is not ephemeralN or swap.", dev, virtual)
 		default:
@@ -134,6 +159,96 @@ func registerBlockDevices(p queryapi.Params) ([]store.ImageBlockDevice, error) {
 		}
 	}
 	return out, nil
+}
+
+// decodeEBSDevice reads one mapping's Ebs.* members.
+func decodeEBSDevice(m queryapi.Params, dev string) (store.ImageBlockDevice, error) {
+	b := store.ImageBlockDevice{Device: dev, EBS: true, DeleteOnTermination: true}
+	if snap := m["Ebs.SnapshotId"]; snap != "" {
+		if !imageSnapshotID.MatchString(snap) {
+			return b, awserr.New("InvalidSnapshotID.Malformed", "Invalid id: \"%s\" (expecting \"snap-...\")", snap)
+		}
+		b.SnapshotID = snap
+	}
+	if n, ok, err := m.Int("Ebs.VolumeSize"); err != nil {
+		return b, err
+	} else if ok {
+		if n < 1 || n > 65536 {
+			return b, awserr.InvalidParameterValue("Value (%d) for parameter volumeSize of device %s is invalid.", n, dev)
+		}
+		b.VolumeSize = int(n)
+	}
+	if m.Has("Ebs.DeleteOnTermination") {
+		v, err := m.Bool("Ebs.DeleteOnTermination")
+		if err != nil {
+			return b, err
+		}
+		b.DeleteOnTermination = v
+	}
+	if t := m["Ebs.VolumeType"]; t != "" {
+		if !slices.Contains(volumeTypes, t) {
+			return b, awserr.InvalidParameterValue("Value (%s) for parameter volumeType is invalid. Valid values: %s.", t, strings.Join(volumeTypes, ", "))
+		}
+		b.VolumeType = t
+	}
+	if enc, err := m.Bool("Ebs.Encrypted"); err != nil {
+		return b, err
+	} else if enc || m["Ebs.KmsKeyId"] != "" {
+		return b, awserr.InvalidParameterValue("Encrypted volumes are not supported by this cloud (device %s).", dev)
+	}
+	for _, n := range []string{"Ebs.Iops", "Ebs.Throughput"} {
+		if _, _, err := m.Int(n); err != nil {
+			return b, err
+		}
+	}
+	if b.SnapshotID == "" && b.VolumeSize == 0 {
+		return b, awserr.New("InvalidBlockDeviceMapping", "The EBS volume of device %s needs a snapshot id or a volume size.", dev)
+	}
+	return b, nil
+}
+
+// ---- CreateImage
+
+type createImageResponse struct {
+	Response
+	ImageID string `xml:"imageId"`
+}
+
+func (a *api) createImage(ctx context.Context, req *queryapi.Request) (any, error) {
+	p := req.Params
+	if err := dryRun(p); err != nil {
+		return nil, err
+	}
+	id, err := instanceIDParam(p)
+	if err != nil {
+		return nil, err
+	}
+	name, err := p.Required("Name")
+	if err != nil {
+		return nil, err
+	}
+	noReboot, err := p.Bool("NoReboot")
+	if err != nil {
+		return nil, err
+	}
+	if loc := p.String("SnapshotLocation"); loc != "" && loc != "regional" {
+		return nil, awserr.InvalidParameterValue("Value (%s) for parameter SnapshotLocation is invalid. Snapshots are kept in the region.", loc)
+	}
+	bdm, err := decodeBlockDevices(p, true)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := tagsForTypes(p.TagSpecifications(), store.TypeImage, "snapshot")
+	if err != nil {
+		return nil, err
+	}
+	im, err := a.cloud.CreateImage(ctx, req.Caller.AccountID, store.CreateImageSpec{InstanceID: id, Name: name,
+		Description: p.String("Description"), NoReboot: noReboot, BlockDevices: bdm,
+		ImageTags: tags[store.TypeImage], SnapshotTags: tags["snapshot"]})
+	if err != nil {
+		return nil, err
+	}
+	return &createImageResponse{ImageID: im.ID}, nil
 }
 
 // ---- DeregisterImage
@@ -187,9 +302,19 @@ type productCodeItem struct {
 	Type        string `xml:"type"`
 }
 
+// ebsBlockDeviceXML is botocore's EbsBlockDevice (of an image's mapping).
+type ebsBlockDeviceXML struct {
+	DeleteOnTermination bool   `xml:"deleteOnTermination"`
+	SnapshotID          string `xml:"snapshotId,omitempty"`
+	VolumeSize          int    `xml:"volumeSize,omitempty"`
+	VolumeType          string `xml:"volumeType,omitempty"`
+	Encrypted           bool   `xml:"encrypted"`
+}
+
 type blockDeviceItem struct {
-	DeviceName  string `xml:"deviceName"`
-	VirtualName string `xml:"virtualName,omitempty"`
+	DeviceName  string             `xml:"deviceName"`
+	VirtualName string             `xml:"virtualName,omitempty"`
+	Ebs         *ebsBlockDeviceXML `xml:"ebs,omitempty"`
 }
 
 // imageItem is botocore's Image shape.
@@ -237,9 +362,27 @@ func imageItemOf(im store.Image) imageItem {
 func blockDeviceItems(im store.Image) []blockDeviceItem {
 	var out []blockDeviceItem
 	for _, b := range im.BlockDevices {
-		out = append(out, blockDeviceItem{DeviceName: b.Device, VirtualName: b.Virtual})
+		it := blockDeviceItem{DeviceName: b.Device, VirtualName: b.Virtual}
+		if b.EBS {
+			it.Ebs = &ebsBlockDeviceXML{DeleteOnTermination: b.DeleteOnTermination, SnapshotID: b.SnapshotID,
+				VolumeSize: b.VolumeSize, VolumeType: b.VolumeType}
+		}
+		out = append(out, it)
 	}
 	return out
+}
+
+// ebsField is a filter on a field of an image's EBS mappings.
+func ebsField(f func(store.ImageBlockDevice) string) func(store.Image) []string {
+	return func(im store.Image) []string {
+		var out []string
+		for _, b := range im.BlockDevices {
+			if b.EBS {
+				out = append(out, f(b))
+			}
+		}
+		return out
+	}
 }
 
 type describeImagesResponse struct {
@@ -261,11 +404,11 @@ var imageFilters = filterFields[store.Image]{
 		}
 		return out
 	},
-	"block-device-mapping.delete-on-termination": none,
-	"block-device-mapping.snapshot-id":           none,
-	"block-device-mapping.volume-size":           none,
-	"block-device-mapping.volume-type":           none,
-	"block-device-mapping.encrypted":             none,
+	"block-device-mapping.delete-on-termination": ebsField(func(b store.ImageBlockDevice) string { return boolString(b.DeleteOnTermination) }),
+	"block-device-mapping.snapshot-id":           ebsField(func(b store.ImageBlockDevice) string { return b.SnapshotID }),
+	"block-device-mapping.volume-size":           ebsField(func(b store.ImageBlockDevice) string { return strconv.Itoa(b.VolumeSize) }),
+	"block-device-mapping.volume-type":           ebsField(func(b store.ImageBlockDevice) string { return b.VolumeType }),
+	"block-device-mapping.encrypted":             ebsField(func(store.ImageBlockDevice) string { return "false" }),
 	"creation-date":                              func(im store.Image) []string { return optValue(store.Time(im.CreatedMS).Format(imageTimeFormat)) },
 	"description":                                func(im store.Image) []string { return optValue(im.Description) },
 	"ena-support":                                func(store.Image) []string { return []string{"false"} },

@@ -215,7 +215,7 @@ type instanceItem struct {
 	Architecture             string                    `xml:"architecture"`
 	RootDeviceType           string                    `xml:"rootDeviceType"`
 	RootDeviceName           string                    `xml:"rootDeviceName"`
-	BlockDeviceMapping       setOf[struct{}]           `xml:"blockDeviceMapping"`
+	BlockDeviceMapping       setOf[instanceBDMXML]     `xml:"blockDeviceMapping"`
 	VirtualizationType       string                    `xml:"virtualizationType"`
 	ClientToken              string                    `xml:"clientToken"`
 	Tags                     setOf[tagItem]            `xml:"tagSet"`
@@ -235,6 +235,30 @@ type instanceItem struct {
 	PrivateDNSNameOptions    instanceDNSNameOptionsXML `xml:"privateDnsNameOptions"`
 	MaintenanceOptions       maintenanceOptionsXML     `xml:"maintenanceOptions"`
 	CurrentInstanceBootMode  string                    `xml:"currentInstanceBootMode"`
+}
+
+// instanceBDMXML is botocore's InstanceBlockDeviceMapping: an EBS volume
+// attached to an instance (Terraform's aws_instance takes the one whose
+// deviceName is the instance's rootDeviceName for its root_block_device).
+type instanceBDMXML struct {
+	DeviceName string            `xml:"deviceName"`
+	Ebs        instanceEBSDevXML `xml:"ebs"`
+}
+
+type instanceEBSDevXML struct {
+	AttachTime          string `xml:"attachTime"`
+	DeleteOnTermination bool   `xml:"deleteOnTermination"`
+	Status              string `xml:"status"`
+	VolumeID            string `xml:"volumeId"`
+}
+
+func instanceBDMs(in store.Instance) setOf[instanceBDMXML] {
+	var out setOf[instanceBDMXML]
+	for _, b := range in.BlockDevices {
+		out.Items = append(out.Items, instanceBDMXML{DeviceName: b.Device, Ebs: instanceEBSDevXML{AttachTime: ec2Time(b.AttachMS),
+			DeleteOnTermination: b.DeleteOnTermination, Status: b.State, VolumeID: b.VolumeID}})
+	}
+	return out
 }
 
 // reservationItem is botocore's Reservation shape.
@@ -284,7 +308,7 @@ func (a *api) instanceView(in store.Instance) instanceItem {
 		Placement: placementXML{AvailabilityZone: in.Zone, AvailabilityZoneID: a.cloud.ZoneID(in.Zone), Tenancy: "default"},
 		KernelID:  in.KernelID, RamdiskID: in.RamdiskID, Monitoring: monitoringXML{State: monitoring},
 		SubnetID: in.SubnetID, VpcID: in.VPCID, SourceDestCheck: o.SourceDestCheck, Groups: groups,
-		Architecture: arch, RootDeviceType: in.RootDeviceType, RootDeviceName: in.RootDeviceName,
+		Architecture: arch, RootDeviceType: in.RootDeviceType, RootDeviceName: in.RootDeviceName, BlockDeviceMapping: instanceBDMs(in),
 		VirtualizationType: "paravirtual", ClientToken: in.ClientToken, Tags: tagSetOf(in.Tags), Hypervisor: "xen",
 		EbsOptimized: o.EBSOptimized, CPUOptions: cpuOptionsXML{CoreCount: 1, ThreadsPerCore: 1},
 		CapacityReservation: capacityReservationXML{Preference: "open"},
@@ -505,10 +529,8 @@ func decodeLaunch(p queryapi.Params) (store.LaunchSpec, error) {
 		return s, err
 	}
 	s.InstanceTags, s.VolumeTags = tags[store.TypeInstance], tags["volume"]
-	for _, m := range p.Members("BlockDeviceMapping") {
-		if hasPrefixed(m, "Ebs") {
-			return s, awserr.InvalidParameterValue("EBS block devices are not available: instances boot from instance-store images.")
-		}
+	if s.BlockDevices, err = decodeBlockDevices(p, true); err != nil {
+		return s, err
 	}
 	b, err := boolParams(p, "DisableApiTermination", "DisableApiStop", "EbsOptimized", "HibernationOptions.Configured",
 		"Monitoring.Enabled", "EnclaveOptions.Enabled", "EnablePrimaryIpv6")
@@ -644,6 +666,16 @@ func ipOwner(r instanceRow) string {
 	return ""
 }
 
+func rowBDM(f func(instanceBDMXML) string) func(instanceRow) []string {
+	return func(r instanceRow) []string {
+		var out []string
+		for _, b := range r.item.BlockDeviceMapping.Items {
+			out = append(out, f(b))
+		}
+		return out
+	}
+}
+
 func rowGroups(f func(groupIdentifier) string) func(instanceRow) []string {
 	return func(r instanceRow) []string {
 		var out []string
@@ -662,36 +694,41 @@ var instanceFilters = func() filterFields[instanceRow] {
 		f[n] = func(instanceRow) []string { return nil }
 	}
 	set := map[string]func(instanceRow) []string{
-		"architecture":                        func(r instanceRow) []string { return optValue(r.item.Architecture) },
-		"availability-zone":                   func(r instanceRow) []string { return optValue(r.item.Placement.AvailabilityZone) },
-		"availability-zone-id":                func(r instanceRow) []string { return optValue(r.item.Placement.AvailabilityZoneID) },
-		"boot-mode":                           func(r instanceRow) []string { return optValue(r.item.BootMode) },
-		"client-token":                        func(r instanceRow) []string { return optValue(r.item.ClientToken) },
-		"current-instance-boot-mode":          func(r instanceRow) []string { return optValue(r.item.CurrentInstanceBootMode) },
-		"dns-name":                            func(r instanceRow) []string { return optValue(r.item.DNSName) },
-		"ebs-optimized":                       func(r instanceRow) []string { return []string{boolString(r.item.EbsOptimized)} },
-		"ena-support":                         func(r instanceRow) []string { return []string{boolString(r.item.EnaSupport)} },
-		"enclave-options.enabled":             func(r instanceRow) []string { return []string{boolString(r.item.EnclaveOptions.Enabled)} },
-		"hibernation-options.configured":      func(r instanceRow) []string { return []string{boolString(r.item.HibernationOptions.Configured)} },
-		"hypervisor":                          func(r instanceRow) []string { return optValue(r.item.Hypervisor) },
-		"image-id":                            func(r instanceRow) []string { return optValue(r.item.ImageID) },
-		"instance-id":                         func(r instanceRow) []string { return optValue(r.item.InstanceID) },
-		"instance-state-code":                 func(r instanceRow) []string { return []string{strconv.Itoa(r.item.State.Code)} },
-		"instance-state-name":                 func(r instanceRow) []string { return optValue(r.item.State.Name) },
-		"instance-type":                       func(r instanceRow) []string { return optValue(r.item.InstanceType) },
-		"instance.group-id":                   rowGroups(func(g groupIdentifier) string { return g.GroupID }),
-		"instance.group-name":                 rowGroups(func(g groupIdentifier) string { return g.GroupName }),
-		"group-id":                            rowGroups(func(g groupIdentifier) string { return g.GroupID }),
-		"group-name":                          rowGroups(func(g groupIdentifier) string { return g.GroupName }),
-		"ip-address":                          func(r instanceRow) []string { return optValue(r.item.IPAddress) },
-		"kernel-id":                           func(r instanceRow) []string { return optValue(r.item.KernelID) },
-		"key-name":                            func(r instanceRow) []string { return optValue(r.item.KeyName) },
-		"launch-index":                        func(r instanceRow) []string { return []string{strconv.Itoa(r.item.AmiLaunchIndex)} },
-		"launch-time":                         func(r instanceRow) []string { return optValue(r.item.LaunchTime) },
-		"maintenance-options.auto-recovery":   func(r instanceRow) []string { return optValue(r.item.MaintenanceOptions.AutoRecovery) },
-		"metadata-options.http-endpoint":      func(r instanceRow) []string { return optValue(r.item.MetadataOptions.HTTPEndpoint) },
-		"metadata-options.http-protocol-ipv4": func(instanceRow) []string { return []string{"enabled"} },
-		"metadata-options.http-protocol-ipv6": func(r instanceRow) []string { return optValue(r.item.MetadataOptions.HTTPProtocolIPv6) },
+		"architecture":                               func(r instanceRow) []string { return optValue(r.item.Architecture) },
+		"availability-zone":                          func(r instanceRow) []string { return optValue(r.item.Placement.AvailabilityZone) },
+		"availability-zone-id":                       func(r instanceRow) []string { return optValue(r.item.Placement.AvailabilityZoneID) },
+		"boot-mode":                                  func(r instanceRow) []string { return optValue(r.item.BootMode) },
+		"block-device-mapping.attach-time":           rowBDM(func(b instanceBDMXML) string { return b.Ebs.AttachTime }),
+		"block-device-mapping.delete-on-termination": rowBDM(func(b instanceBDMXML) string { return boolString(b.Ebs.DeleteOnTermination) }),
+		"block-device-mapping.device-name":           rowBDM(func(b instanceBDMXML) string { return b.DeviceName }),
+		"block-device-mapping.status":                rowBDM(func(b instanceBDMXML) string { return b.Ebs.Status }),
+		"block-device-mapping.volume-id":             rowBDM(func(b instanceBDMXML) string { return b.Ebs.VolumeID }),
+		"client-token":                               func(r instanceRow) []string { return optValue(r.item.ClientToken) },
+		"current-instance-boot-mode":                 func(r instanceRow) []string { return optValue(r.item.CurrentInstanceBootMode) },
+		"dns-name":                                   func(r instanceRow) []string { return optValue(r.item.DNSName) },
+		"ebs-optimized":                              func(r instanceRow) []string { return []string{boolString(r.item.EbsOptimized)} },
+		"ena-support":                                func(r instanceRow) []string { return []string{boolString(r.item.EnaSupport)} },
+		"enclave-options.enabled":                    func(r instanceRow) []string { return []string{boolString(r.item.EnclaveOptions.Enabled)} },
+		"hibernation-options.configured":             func(r instanceRow) []string { return []string{boolString(r.item.HibernationOptions.Configured)} },
+		"hypervisor":                                 func(r instanceRow) []string { return optValue(r.item.Hypervisor) },
+		"image-id":                                   func(r instanceRow) []string { return optValue(r.item.ImageID) },
+		"instance-id":                                func(r instanceRow) []string { return optValue(r.item.InstanceID) },
+		"instance-state-code":                        func(r instanceRow) []string { return []string{strconv.Itoa(r.item.State.Code)} },
+		"instance-state-name":                        func(r instanceRow) []string { return optValue(r.item.State.Name) },
+		"instance-type":                              func(r instanceRow) []string { return optValue(r.item.InstanceType) },
+		"instance.group-id":                          rowGroups(func(g groupIdentifier) string { return g.GroupID }),
+		"instance.group-name":                        rowGroups(func(g groupIdentifier) string { return g.GroupName }),
+		"group-id":                                   rowGroups(func(g groupIdentifier) string { return g.GroupID }),
+		"group-name":                                 rowGroups(func(g groupIdentifier) string { return g.GroupName }),
+		"ip-address":                                 func(r instanceRow) []string { return optValue(r.item.IPAddress) },
+		"kernel-id":                                  func(r instanceRow) []string { return optValue(r.item.KernelID) },
+		"key-name":                                   func(r instanceRow) []string { return optValue(r.item.KeyName) },
+		"launch-index":                               func(r instanceRow) []string { return []string{strconv.Itoa(r.item.AmiLaunchIndex)} },
+		"launch-time":                                func(r instanceRow) []string { return optValue(r.item.LaunchTime) },
+		"maintenance-options.auto-recovery":          func(r instanceRow) []string { return optValue(r.item.MaintenanceOptions.AutoRecovery) },
+		"metadata-options.http-endpoint":             func(r instanceRow) []string { return optValue(r.item.MetadataOptions.HTTPEndpoint) },
+		"metadata-options.http-protocol-ipv4":        func(instanceRow) []string { return []string{"enabled"} },
+		"metadata-options.http-protocol-ipv6":        func(r instanceRow) []string { return optValue(r.item.MetadataOptions.HTTPProtocolIPv6) },
 		"metadata-options.http-put-response-hop-limit": func(r instanceRow) []string {
 			return []string{strconv.Itoa(r.item.MetadataOptions.HTTPPutResponseHopLimit)}
 		},
@@ -1213,7 +1250,7 @@ func attrValue(s string) *attrValueXML {
 type describeInstanceAttributeResponse struct {
 	Response
 	InstanceID            string                  `xml:"instanceId"`
-	BlockDeviceMapping    *setOf[struct{}]        `xml:"blockDeviceMapping,omitempty"`
+	BlockDeviceMapping    *setOf[instanceBDMXML]  `xml:"blockDeviceMapping,omitempty"`
 	DisableAPITermination *attrBoolXML            `xml:"disableApiTermination,omitempty"`
 	DisableAPIStop        *attrBoolXML            `xml:"disableApiStop,omitempty"`
 	EnaSupport            *attrBoolXML            `xml:"enaSupport,omitempty"`
@@ -1292,7 +1329,8 @@ func (a *api) describeInstanceAttribute(ctx context.Context, req *queryapi.Reque
 	case "rootDeviceName":
 		resp.RootDeviceName = attrValue(in.RootDeviceName)
 	case "blockDeviceMapping":
-		resp.BlockDeviceMapping = &setOf[struct{}]{}
+		bdm := instanceBDMs(in)
+		resp.BlockDeviceMapping = &bdm
 	case "productCodes":
 		resp.ProductCodes = &setOf[struct{}]{}
 	case "sourceDestCheck":

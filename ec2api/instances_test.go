@@ -42,7 +42,8 @@ func (c *apiCluster) Zone() string { return c.zone }
 func (c *apiCluster) Describe(ctx context.Context, types []ccapi.VMType) (ccapi.Status, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st := ccapi.Status{Zone: c.zone, Capacity: map[string]ccapi.Capacity{}, Nodes: []ccapi.NodeInfo{{Host: "n1", Up: true}}}
+	st := ccapi.Status{Zone: c.zone, Capacity: map[string]ccapi.Capacity{}, Nodes: []ccapi.NodeInfo{{Host: "n1", Up: true,
+		Free: ncapi.Resources{Cores: 64, MemoryMiB: 1 << 20, DiskGiB: 1 << 10}}}}
 	if c.nodes != nil {
 		st.Nodes = c.nodes
 	}
@@ -494,7 +495,9 @@ func TestInstanceActionErrors(t *testing.T) {
 		{run(queryapi.Params{"InstanceType": "m9.huge"}), "InvalidParameterValue"},
 		{run(queryapi.Params{"TagSpecification.1.ResourceType": "image", "TagSpecification.1.Tag.1.Key": "a"}), "InvalidParameterValue"},
 		{run(queryapi.Params{"LaunchTemplate.LaunchTemplateId": "lt-0123456789abcdef0"}), "Unsupported"},
-		{run(queryapi.Params{"BlockDeviceMapping.1.DeviceName": "/dev/sdb", "BlockDeviceMapping.1.Ebs.VolumeSize": "8"}), "InvalidParameterValue"},
+		// No storage controller serves the zone: no volumes.
+		{run(queryapi.Params{"BlockDeviceMapping.1.DeviceName": "/dev/sdb", "BlockDeviceMapping.1.Ebs.VolumeSize": "8"}), "Unsupported"},
+		{run(queryapi.Params{"BlockDeviceMapping.1.DeviceName": "/dev/sdb", "BlockDeviceMapping.1.Ebs.VolumeType": "fast"}), "InvalidParameterValue"},
 		{run(queryapi.Params{"NetworkInterface.1.DeviceIndex": "0", "NetworkInterface.1.SubnetId": "subnet-0123456789abcdef0", "SubnetId": "subnet-0123456789abcdef0"}), "InvalidParameterCombination"},
 		{run(queryapi.Params{"MaxCount": "2", "PrivateIpAddress": "172.31.5.5"}), "InvalidParameterCombination"},
 		{run(queryapi.Params{"ClientToken": strings.Repeat("x", 65)}), "InvalidParameterValue"},

@@ -74,6 +74,9 @@ type ImageBlockDevice struct {
 	VolumeSize          int    `json:"volume_size,omitempty"` // GiB
 	VolumeType          string `json:"volume_type,omitempty"`
 	DeleteOnTermination bool   `json:"delete_on_termination,omitempty"`
+	// PendingVolume is, in an image CreateImage is making, the volume
+	// whose snapshot is not taken yet (SnapshotID is empty until it is).
+	PendingVolume string `json:"pending_volume,omitempty"`
 }
 
 // imageInfo is the JSON of the manifest_info column.

@@ -87,6 +87,9 @@ type Instance struct {
 	// RootDeviceName the root device's name (/dev/sda1, /dev/xvda...).
 	RootDeviceType string
 	RootDeviceName string
+	// BlockDevices are the EBS volumes attached to it (the root one
+	// included), in the order they were attached.
+	BlockDevices []InstanceBlockDevice
 	// StateReasonCode and StateReasonMessage say why the instance left the
 	// state it was in (EC2's stateReason), TransitionReason is EC2's reason.
 	StateReasonCode    string
@@ -129,8 +132,11 @@ type LaunchSpec struct {
 	MinCount          int
 	MaxCount          int
 	InstanceTags      []Tag
-	VolumeTags        []Tag // accepted; the root device is instance-store, so there is no volume to tag
+	VolumeTags        []Tag // the tags of the volumes made at launch (EBS-backed images)
 	Options           InstanceOptions
+	// BlockDevices are the launch's BlockDeviceMapping: on top of the
+	// image's (same device: replaced; no virtual name nor EBS: dropped).
+	BlockDevices []ImageBlockDevice
 }
 
 // ClientTokenError says that the account already made a reservation with
@@ -347,6 +353,9 @@ func instances(ctx context.Context, q queryer, where string, args ...any) ([]Ins
 	}
 	if len(out) == 0 {
 		return nil, nil
+	}
+	if err := instanceBlockDevices(ctx, q, out, where, args...); err != nil {
+		return nil, err
 	}
 	grows, err := q.QueryContext(ctx, `SELECT g.instance_id, g.group_id, coalesce(sg.name, g.group_name)
 		FROM instance_groups g JOIN instances i ON i.id = g.instance_id

@@ -143,3 +143,54 @@ func rootDeviceName(in Instance) string {
 	}
 	return in.RootDeviceName
 }
+
+// InstanceBlockDevice is an EBS volume attached to an instance, as
+// DescribeInstances shows it (blockDeviceMapping).
+type InstanceBlockDevice struct {
+	Device              string
+	VolumeID            string
+	State               string // attaching | attached | detaching
+	AttachMS            int64
+	DeleteOnTermination bool
+}
+
+// instanceBlockDevices loads the volumes attached to the instances where
+// selects (over instances i), in the order they were attached (those at
+// boot first, in their order).
+func instanceBlockDevices(ctx context.Context, q queryer, out []Instance, where string, args ...any) error {
+	index := make(map[string]int, len(out))
+	for k, in := range out {
+		index[in.ID] = k
+	}
+	rows, err := q.QueryContext(ctx, `SELECT a.instance_id, a.device, a.volume_id, a.state, a.attach_ms, a.delete_on_termination
+		FROM volume_attachments a JOIN instances i ON i.id = a.instance_id
+		WHERE `+where+` ORDER BY a.instance_id, a.at_boot DESC, a.boot_index, a.attach_ms, a.volume_id`, args...)
+	if err != nil {
+		return fmt.Errorf("store: instance volumes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var b InstanceBlockDevice
+		if err := rows.Scan(&id, &b.Device, &b.VolumeID, &b.State, &b.AttachMS, &b.DeleteOnTermination); err != nil {
+			return err
+		}
+		if k, ok := index[id]; ok {
+			out[k].BlockDevices = append(out[k].BlockDevices, b)
+		}
+	}
+	return rows.Err()
+}
+
+// InstanceByID returns an instance of any account, with its groups and
+// volumes (not its tags): the cloud controller's loops work from it.
+func (s *Store) InstanceByID(ctx context.Context, id string) (Instance, error) {
+	out, err := instances(ctx, s.r, `i.id = ?`, id)
+	if err != nil {
+		return Instance{}, err
+	}
+	if len(out) == 0 {
+		return Instance{}, fmt.Errorf("instance %s: %w", id, ErrNotFound)
+	}
+	return out[0], nil
+}

@@ -163,7 +163,24 @@ func (c *Cluster) plan(reqs []ccapi.InstanceRequest) (assign []string, records [
 	assign = make([]string, len(reqs))
 	var todo []sched.Request
 	var todoIdx []int
+	pinned := map[string]ncapi.Resources{} // what this call puts on each chosen node
 	for i, r := range reqs {
+		if r.Node != "" {
+			// Chosen by the cloud controller (its volumes are exported
+			// there): that node or none.
+			s := c.state[r.Node]
+			if s == nil || !s.info.Up || s.poweringOff || s.asleep {
+				return nil, nil, nil, nil, fmt.Errorf("%w: node %s is not up", ccapi.ErrInsufficientCapacity, r.Node)
+			}
+			free, _ := c.roomLocked(r.Node)
+			if _, ok := c.placed[r.ID]; !ok && !free.Sub(pinned[r.Node]).Fits(r.Holds) {
+				return nil, nil, nil, nil, fmt.Errorf("%w: node %s has no room for %s", ccapi.ErrInsufficientCapacity, r.Node, r.ID)
+			}
+			pinned[r.Node] = ncapi.Resources{Cores: pinned[r.Node].Cores + r.Holds.Cores,
+				MemoryMiB: pinned[r.Node].MemoryMiB + r.Holds.MemoryMiB, DiskGiB: pinned[r.Node].DiskGiB + r.Holds.DiskGiB}
+			assign[i] = r.Node
+			continue
+		}
 		if node, _ := c.locateLocked(r.ID); node != "" {
 			assign[i] = node
 			continue
@@ -202,7 +219,7 @@ func (c *Cluster) plan(reqs []ccapi.InstanceRequest) (assign []string, records [
 	}
 	now := c.now()
 	for i, r := range reqs {
-		if _, ok := c.placed[r.ID]; ok {
+		if p, ok := c.placed[r.ID]; ok && p.node == assign[i] {
 			continue // a retry of a launch still unresolved
 		}
 		_, polled := c.locateLocked(r.ID)

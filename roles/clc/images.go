@@ -103,6 +103,10 @@ func checkImageName(name string) error {
 // manifest's; must name kernel and ramdisk images the account may launch),
 // RootDeviceName, BlockDevices and Tags.
 func (c *Cloud) RegisterImage(ctx context.Context, accountID string, req store.Image) (store.Image, error) {
+	if req.Location == "" && (len(req.BlockDevices) > 0 || req.RootDeviceName != "") {
+		// No manifest: an EBS-backed image (images_ebs.go).
+		return c.registerEBSImage(ctx, accountID, req)
+	}
 	src := c.bundleSource()
 	if src == nil {
 		return store.Image{}, awserr.NewStatus(503, "Unavailable", "Images cannot be registered: Walrus does not run with this cloud controller.")

@@ -116,6 +116,11 @@ type instanceRuntime struct {
 	key     []byte // signs IMDSv2 tokens
 
 	changed atomic.Int64 // UnixNano of the last launch, terminate or reboot
+
+	// booting are the launched instances waiting for their volumes to
+	// exist before they boot (instances_ebs.go): pending, and on no node
+	// yet, but not lost.
+	booting map[string]bool
 }
 
 // touch marks a change the reconcile loop should follow closely.
@@ -195,6 +200,11 @@ func (c *Cloud) RunInstances(ctx context.Context, accountID string, spec store.L
 	if err != nil {
 		return nil, err
 	}
+	// The EBS volumes each instance gets (instances_ebs.go).
+	devs, err := c.launchDevices(ctx, accountID, img, spec.BlockDevices)
+	if err != nil {
+		return nil, err
+	}
 	var key store.KeyPair
 	if spec.KeyName != "" {
 		key, err = c.store.KeyPairByName(ctx, accountID, spec.KeyName)
@@ -240,6 +250,9 @@ func (c *Cloud) RunInstances(ctx context.Context, accountID string, spec store.L
 	cl := c.inst.cluster(subnet.Zone)
 	if cl == nil {
 		return nil, insufficientCapacity(spec.InstanceType, subnet.Zone)
+	}
+	if len(devs) > 0 && c.storageOf(subnet.Zone) == nil {
+		return nil, awserr.New("Unsupported", "EBS volumes are not available in zone '%s': no storage controller serves it.", subnet.Zone)
 	}
 	n := c.fitCount(ctx, cl, vt, spec.MaxCount)
 	if n < spec.MinCount {
@@ -309,6 +322,14 @@ func (c *Cloud) RunInstances(ctx context.Context, accountID string, spec store.L
 		if _, err := c.store.FillPublicAddresses(ctx, c.publicPool()); err != nil {
 			c.log.Warn("lend public addresses", "err", err)
 		}
+	}
+	if len(devs) > 0 {
+		// Pending until their volumes exist; then each boots on a node
+		// its volumes are exported to.
+		if err := c.launchVolumes(ctx, cl, subnet.Zone, insts, devs, spec.VolumeTags); err != nil {
+			return nil, err
+		}
+		return c.reservationInstances(ctx, accountID, res.ID)
 	}
 	reqs := make([]ccapi.InstanceRequest, len(insts))
 	for i, in := range insts {
@@ -1191,6 +1212,10 @@ func (c *Cloud) reconcile(ctx context.Context) error {
 	if _, err := c.store.FillPublicAddresses(ctx, c.publicPool()); err != nil {
 		errs = append(errs, fmt.Errorf("lend public addresses: %w", err))
 	}
+	// Images CreateImage made, once their snapshots are done.
+	if err := c.reconcileImages(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("pending images: %w", err))
+	}
 	gone, err := c.store.DeleteTerminatedInstances(ctx, timeNow().Add(-terminatedKeep).UnixMilli())
 	if err != nil {
 		errs = append(errs, err)
@@ -1255,6 +1280,9 @@ func (c *Cloud) reconcileZone(ctx context.Context, zone string, cl ccapi.Cluster
 		return now.Sub(since)
 	}
 	lost := func(in store.Instance) bool {
+		if c.inst.booting[in.ID] {
+			return false
+		}
 		up := allUp
 		if in.Node != "" {
 			up = nodeUp[in.Node]

@@ -19,7 +19,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
+	"time"
 
 	"github.com/euca-cloud/euca/internal/awserr"
 	"github.com/euca-cloud/euca/roles/cc/ccapi"
@@ -101,6 +103,130 @@ func (c *Cloud) instanceStopped(ctx context.Context, id string) {
 	if ok {
 		c.log.InfoContext(ctx, "instance state", "instance", id, "from", store.InstanceStopping, "to", store.InstanceStopped)
 	}
+	// Its volumes stay attached in the records; the node let them go, so
+	// their exports go too (the next start exports them to its node).
+	in, err := c.store.InstanceByID(ctx, id)
+	if err == nil {
+		err = c.unexportInstanceVolumes(ctx, in)
+	}
+	if err != nil {
+		c.log.WarnContext(ctx, "stopped instance's volume exports", "instance", id, "err", err)
+	}
+}
+
+// pickNode chooses the node of a zone an instance with volumes runs on:
+// of the nodes up and awake, the one with the most free memory that fits.
+func (c *Cloud) pickNode(ctx context.Context, cl ccapi.Cluster, need ncapi.Resources) (string, error) {
+	types, err := c.ccTypes(ctx)
+	if err != nil {
+		return "", err
+	}
+	st, err := cl.Describe(ctx, types)
+	if err != nil {
+		return "", fmt.Errorf("nodes of %s: %w", cl.Zone(), err)
+	}
+	best, bestFree := "", -1
+	for _, n := range st.Nodes {
+		if n.Up && !n.Asleep && n.Free.Fits(need) && n.Free.MemoryMiB > bestFree {
+			best, bestFree = n.Host, n.Free.MemoryMiB
+		}
+	}
+	if best == "" {
+		return "", ccapi.ErrInsufficientCapacity
+	}
+	return best, nil
+}
+
+// launchVolumes makes the volumes of a launch's block device mapping for
+// each of its instances (creating: the storage controller makes them in
+// the background) and starts, for each instance, what boots it once they
+// exist: attached, exported to the node chosen, run there. The instances
+// stay pending meanwhile. When a volume cannot even be recorded, the
+// launch is undone: its volumes deleted, its instances removed.
+func (c *Cloud) launchVolumes(ctx context.Context, cl ccapi.Cluster, zone string, insts []store.Instance, devs []store.ImageBlockDevice, tags []store.Tag) error {
+	made := make([][]store.Volume, len(insts))
+	for i, in := range insts {
+		for _, d := range devs {
+			v, err := c.createVolume(ctx, in.AccountID, store.VolumeSpec{Zone: zone, SizeGiB: d.VolumeSize, SnapshotID: d.SnapshotID,
+				Type: d.VolumeType, Tags: tags})
+			if err != nil {
+				for _, vs := range made {
+					for _, v := range vs {
+						if derr := c.DeleteVolume(context.WithoutCancel(ctx), in.AccountID, v.ID); derr != nil {
+							c.log.WarnContext(ctx, "volume of a failed launch", "volume", v.ID, "err", derr)
+						}
+					}
+				}
+				c.rollback(ctx, cl, zone, insts, false)
+				return err
+			}
+			made[i] = append(made[i], v)
+		}
+	}
+	c.inst.mu.Lock()
+	if c.inst.booting == nil {
+		c.inst.booting = map[string]bool{}
+	}
+	for _, in := range insts {
+		c.inst.booting[in.ID] = true
+	}
+	c.inst.mu.Unlock()
+	for i, in := range insts {
+		go c.bootLaunched(context.WithoutCancel(ctx), in, devs, made[i])
+	}
+	return nil
+}
+
+// bootWait bounds how long a launched instance waits for its volumes and
+// its start.
+var bootWait = 15 * time.Minute
+
+// bootLaunched attaches a launched instance's new volumes once they exist
+// and boots it; when it cannot, the instance is terminated (Server.
+// InternalError, as a failed boot) and its volumes let go as its
+// DeleteOnTermination says.
+func (c *Cloud) bootLaunched(ctx context.Context, in store.Instance, devs []store.ImageBlockDevice, vols []store.Volume) {
+	ctx, cancel := context.WithTimeout(ctx, bootWait)
+	defer cancel()
+	defer func() {
+		c.inst.mu.Lock()
+		delete(c.inst.booting, in.ID)
+		c.inst.mu.Unlock()
+		c.inst.touch()
+	}()
+	err := func() error {
+		for k, v := range vols {
+			if err := c.attachAtLaunch(ctx, in.AccountID, v.ID, in.ID, devs[k].Device, devs[k].DeleteOnTermination, k); err != nil {
+				return err
+			}
+		}
+		cur, err := c.store.InstanceByID(ctx, in.ID)
+		if err != nil {
+			return err
+		}
+		if cur.State != store.InstancePending {
+			return fmt.Errorf("instance %s is %s", in.ID, cur.State) // terminated meanwhile
+		}
+		return c.boot(ctx, cur)
+	}()
+	if err == nil {
+		return
+	}
+	c.log.WarnContext(ctx, "EBS-backed instance did not start", "instance", in.ID, "err", err)
+	msg := "Server.InternalError: Internal error on launch (" + err.Error() + ")"
+	if _, serr := c.store.SetInstanceState(ctx, in.ID, []string{store.InstancePending}, store.StateChange{State: store.InstanceTerminated,
+		ReasonCode: "Server.InternalError", ReasonMessage: msg, TransitionReason: msg}); serr != nil {
+		c.log.ErrorContext(ctx, "instance that did not start left pending", "instance", in.ID, "err", serr)
+	}
+	c.releaseInstanceVolumes(ctx, in.ID)
+	for k, v := range vols {
+		// Volumes never attached: the mapping's DeleteOnTermination says.
+		if cur, err := c.store.VolumeByID(ctx, v.ID); err == nil && cur.Attachment == nil && devs[k].DeleteOnTermination {
+			if err := c.DeleteVolume(ctx, in.AccountID, v.ID); err != nil {
+				c.log.WarnContext(ctx, "volume of an instance that did not start", "volume", v.ID, "err", err)
+			}
+		}
+	}
 }
 
 // StartInstances starts stopped instances, all or none; pending and
@@ -173,6 +299,22 @@ func (c *Cloud) boot(ctx context.Context, in store.Instance) error {
 	req, err := c.bootRequest(ctx, in)
 	if err != nil {
 		return err
+	}
+	if in.EBS() || len(in.BlockDevices) > 0 {
+		// Its volumes are exported to one node: the cloud controller
+		// chooses it, and the cluster runs the instance there.
+		node, err := c.pickNode(ctx, cl, req.Holds)
+		if err != nil {
+			return err
+		}
+		vols, err := c.exportForBoot(ctx, in, node, in.RootDeviceName)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", in.ID, err)
+		}
+		if in.EBS() && !slices.ContainsFunc(vols, func(v ncapi.VolumeAttachment) bool { return v.Boot }) {
+			return fmt.Errorf("start %s: no volume is attached on its root device %s", in.ID, in.RootDeviceName)
+		}
+		req.Node, req.Volumes = node, vols
 	}
 	if err := c.sendNetwork(ctx, in.Zone, true); err != nil {
 		return fmt.Errorf("start %s: %w", in.ID, err)

@@ -189,6 +189,15 @@ func (c *Cloud) DescribeSnapshots(ctx context.Context, accountID string, snapsho
 // storage controller remove it. IncorrectState while it is pending,
 // InvalidSnapshot.InUse while a volume is being made of it.
 func (c *Cloud) DeleteSnapshot(ctx context.Context, accountID, snapshotID string) error {
+	// An image that makes volumes of it holds it (images_ebs.go).
+	if imgs, err := c.store.SnapshotImages(ctx, snapshotID); err != nil {
+		return snapshotError(snapshotID, err)
+	} else if len(imgs) > 0 {
+		if _, err := c.OwnSnapshot(ctx, accountID, snapshotID); err != nil {
+			return err
+		}
+		return awserr.New("InvalidSnapshot.InUse", "The snapshot %s is currently in use by %s", snapshotID, imgs[0])
+	}
 	if err := c.store.StartDeleteSnapshot(ctx, accountID, snapshotID); err != nil {
 		return snapshotError(snapshotID, err)
 	}

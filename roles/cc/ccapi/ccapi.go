@@ -121,6 +121,11 @@ type InstanceStatus struct {
 // allocated by the cloud controller and are already in the network state.
 type InstanceRequest struct {
 	ncapi.InstanceRequest
+	// Node, when set, is the node the instance must run on (else
+	// ErrInsufficientCapacity): the cloud controller chose it because the
+	// instance's EBS volumes are exported to that node only. Empty: the
+	// cluster places it.
+	Node string `json:"node,omitempty"`
 }
 
 // Placement says which node took an instance.
