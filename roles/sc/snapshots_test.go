@@ -3,6 +3,7 @@ package sc_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -125,4 +126,67 @@ func TestSnapshotOfAnAttachedVolume(t *testing.T) {
 	if sn, _ := n.sc.Snapshots(ctx, "snap-1"); len(sn) != 0 {
 		t.Errorf("after delete: %+v", sn)
 	}
+}
+
+// testSnapshotCalls is the snapshot half of the SC API with the real
+// engine, run in process and over HTTPS: take, copy, make a volume of,
+// and delete snapshots.
+func testSnapshotCalls(t *testing.T, through func(t *testing.T, s *sc.SC) scapi.Storage) {
+	ctx := context.Background()
+	n := newNBDEnvWith(t, withEngine(t))
+	s := through(t, n.sc)
+	n.volume(t, "vol-1", 8<<20)
+	d, err := n.be.Open("vol-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("snapshot data "), 1<<16)
+	d.WriteAt(data, 1<<20)
+	d.Close()
+	if err := s.CreateSnapshot(ctx, scapi.CreateSnapshotRequest{ID: "snap-a", VolumeID: "vol-none"}); !errors.Is(err, scapi.ErrNoSuchVolume) {
+		t.Errorf("snapshot of an unknown volume: %v", err)
+	}
+	for range 2 {
+		if err := s.CreateSnapshot(ctx, scapi.CreateSnapshotRequest{ID: "snap-a", VolumeID: "vol-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := waitSnapshot(t, s, "snap-a")
+	if a.VolumeID != "vol-1" || a.SizeBytes != 8<<20 || a.Progress != 100 || a.Started.IsZero() || a.Completed.IsZero() || a.Chunks == 0 || a.NewChunks != a.Chunks {
+		t.Errorf("snapshot %+v", a)
+	}
+	if err := s.CopySnapshot(ctx, scapi.CopySnapshotRequest{ID: "snap-b", SourceID: "snap-a"}); err != nil {
+		t.Fatal(err)
+	}
+	waitSnapshot(t, s, "snap-b")
+	if err := s.CreateVolume(ctx, scapi.CreateVolumeRequest{ID: "vol-2", SizeBytes: 16 << 20, SnapshotID: "snap-none"}); !errors.Is(err, scapi.ErrNoSuchSnapshot) {
+		t.Errorf("volume from an unknown snapshot: %v", err)
+	}
+	if err := s.CreateVolume(ctx, scapi.CreateVolumeRequest{ID: "vol-2", SizeBytes: 16 << 20, SnapshotID: "snap-b"}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, s, "vol-2", scapi.VolumeAvailable)
+	d, _ = n.be.Open("vol-2")
+	got := make([]byte, len(data))
+	d.ReadAt(got, 1<<20)
+	d.Close()
+	if !bytes.Equal(got, data) {
+		t.Error("the volume made from the copied snapshot does not hold the data")
+	}
+	for _, id := range []string{"snap-a", "snap-b", "snap-b", "snap-none"} {
+		if err := s.DeleteSnapshot(ctx, id); err != nil {
+			t.Fatalf("delete %s: %v", id, err)
+		}
+	}
+	if sn, err := s.Snapshots(ctx); err != nil || len(sn) != 0 {
+		t.Errorf("after deletes: %+v %v", sn, err)
+	}
+}
+
+func TestSnapshotCallsInProcess(t *testing.T) {
+	testSnapshotCalls(t, func(t *testing.T, s *sc.SC) scapi.Storage { return s })
+}
+
+func TestSnapshotCallsOverHTTPS(t *testing.T) {
+	testSnapshotCalls(t, func(t *testing.T, s *sc.SC) scapi.Storage { return overHTTPS(t, s, zone) })
 }
