@@ -93,7 +93,9 @@ func (f *Files) CreateFrom(ctx context.Context, id string, size int64, fill func
 		if st.Size() != size {
 			return fmt.Errorf("%w: %s holds %d bytes, not %d", ErrExists, id, st.Size(), size)
 		}
-		return nil
+		// Made before, maybe by a call whose directory sync failed: sync
+		// it now, so that "made" means it survives a crash.
+		return syncDir(f.dir)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("backend: create %s: %w", id, err)
 	}
