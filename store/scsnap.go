@@ -162,8 +162,9 @@ func (s *Store) IntendSCChunk(ctx context.Context, hash string, size int64) (sto
 }
 
 // AddSCSnapshotChunk records chunk idx of a pending snapshot as the data
-// hash (stored: this snapshot uploaded it), takes a reference on the chunk,
-// and moves the snapshot's next chunk past idx, in one transaction.
+// hash, takes a reference on the chunk, and moves the snapshot's next
+// chunk past idx, in one transaction. The chunk counts as new to the
+// snapshot when it uploaded it and no other reference came first.
 // ErrSCSnapState when the snapshot is not pending or idx is already
 // behind it; ErrNotFound when it does not exist.
 func (s *Store) AddSCSnapshotChunk(ctx context.Context, id string, idx int, hash string, size int64, stored bool) error {
@@ -171,10 +172,12 @@ func (s *Store) AddSCSnapshotChunk(ctx context.Context, id string, idx int, hash
 		if err := pendingAt(ctx, tx, id, idx); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sc_chunks (hash, size, refs) VALUES (?, ?, 1)
-			ON CONFLICT (hash) DO UPDATE SET refs = refs + 1`, hash, size); err != nil {
+		var refs int
+		if err := tx.QueryRowContext(ctx, `INSERT INTO sc_chunks (hash, size, refs) VALUES (?, ?, 1)
+			ON CONFLICT (hash) DO UPDATE SET refs = refs + 1 RETURNING refs`, hash, size).Scan(&refs); err != nil {
 			return err
 		}
+		stored = stored && refs == 1
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sc_snapshot_chunks (snapshot_id, idx, hash) VALUES (?, ?, ?)`, id, idx, hash); err != nil {
 			return conflict(err, fmt.Sprintf("snapshot %s chunk %d", id, idx))
 		}

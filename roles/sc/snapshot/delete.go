@@ -141,6 +141,9 @@ func (e *Engine) remove(ctx context.Context, id string) error {
 func (e *Engine) collect(ctx context.Context, hash string) error {
 	unlock := e.lockHash(hash)
 	defer unlock()
+	if e.isPinned(hash) {
+		return nil // an upload is storing it; garbage again if it fails
+	}
 	c, err := e.st.SCChunk(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil

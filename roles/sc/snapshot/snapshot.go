@@ -147,9 +147,13 @@ type Engine struct {
 	uploads chan struct{} // a token per upload allowed at once
 	gcEvery time.Duration
 
-	// hashLocks serialise the life of a chunk's object (intent, upload
-	// and reference against deletion) by hash.
+	// hashLocks serialise a chunk's intent (row, pin) against its
+	// collection (object and row deleted), by hash.
 	hashLocks [256]sync.Mutex
+	// pinned counts the uploads storing each chunk (from its intent to its
+	// record): collections leave those alone.
+	pinMu  sync.Mutex
+	pinned map[string]int
 
 	mu sync.Mutex
 	// byVolume is read on every write to a volume: BeforeWrite loads it
@@ -183,7 +187,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	}
 	e := &Engine{st: o.Store, obj: o.Objects, dir: o.Dir, open: o.OpenVolume, log: o.Log,
 		uploads: make(chan struct{}, n), gcEvery: o.GCInterval,
-		pending: map[string]*pending{}, restoring: map[string]int{}, deleting: map[string]bool{},
+		pinned: map[string]int{}, pending: map[string]*pending{}, restoring: map[string]int{}, deleting: map[string]bool{},
 		wake: make(chan struct{}, 1)}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)

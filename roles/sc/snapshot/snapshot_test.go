@@ -3,12 +3,15 @@ package snapshot
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/euca-cloud/euca/roles/sc/scapi"
 	"github.com/euca-cloud/euca/store"
@@ -162,16 +165,21 @@ func (h hookObjects) Put(ctx context.Context, key string, r io.Reader, size int6
 func TestResume(t *testing.T) {
 	v := newEnv(t)
 	f := v.volume("vol-1", volSize)
-	var puts int
 	ctx, cancel := context.WithCancel(context.Background())
+	third := sha256.Sum256(pattern(2, ChunkSize)) // the third chunk of data
 	e1 := v.engine(hookObjects{v.bucket, func(key string) error {
-		if strings.HasPrefix(key, "chunks/") {
-			if puts++; puts == 3 {
-				cancel() // the third chunk: the process dies here
-				return ctx.Err()
-			}
+		if key != chunkKey(hex.EncodeToString(third[:])) {
+			return nil
 		}
-		return nil
+		// The process dies here, once the two chunks before are recorded.
+		for range 10000 {
+			if sn, _ := v.st.SCSnapshot(context.Background(), "snap-1"); sn.DataChunks >= 2 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		return ctx.Err()
 	}})
 	for i := range 6 {
 		write(t, e1, "vol-1", f, int64(2*i)*ChunkSize, pattern(uint64(i), ChunkSize))

@@ -215,76 +215,156 @@ type piece struct {
 	hash string
 	buf  *[]byte // data's buffer, back to bufPool once recorded
 	err  error
+
+	// put carries the end of the chunk's upload (prepare); nil for holes.
+	put      chan error
+	pinned   bool // prepare pinned hash: collect leaves it alone
+	uploaded bool // prepare stored the object (it was not in Walrus)
 }
 
-// record records p's chunks from next on. A reader reads and hashes the
-// chunks ahead while the chunk before is stored, so that hashing overlaps
-// Walrus's write and sync; chunks are recorded in order (next_chunk is a
-// watermark).
+// parallelPuts is how many chunks of a snapshot are stored in Walrus at
+// once: each is a file written and synced twice (data, directory), and
+// the file system overlaps concurrent syncs.
+const parallelPuts = 4
+
+// record records p's chunks from next on, in three stages: a reader reads
+// and hashes the chunks ahead, up to parallelPuts of them are stored in
+// Walrus at once, and each is recorded in order (next_chunk is a
+// watermark: every chunk below it is recorded).
 func (e *Engine) record(ctx context.Context, p *pending, src Volume, next int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pieces := make(chan piece, 2)
+	pieces := make(chan *piece, 2)
 	go func() {
 		defer close(pieces)
 		sparse := sparseOf(src)
 		for i := next; i < p.count && ctx.Err() == nil; {
 			pc := e.read(p, src, sparse, i)
-			select {
-			case pieces <- pc:
-			case <-ctx.Done():
-				pc.release()
-				return
-			}
+			pieces <- pc // the next stage reads until this closes
 			if pc.err != nil {
 				return
 			}
 			i = pc.j
 		}
 	}()
+	ordered := make(chan *piece, parallelPuts)
+	go func() {
+		defer close(ordered)
+		sem := make(chan struct{}, parallelPuts)
+		for pc := range pieces {
+			if pc.err == nil && pc.data != nil {
+				pc.put = make(chan error, 1)
+				select {
+				case sem <- struct{}{}:
+					go func() {
+						pc.put <- e.prepare(ctx, pc)
+						<-sem
+					}()
+				case <-ctx.Done():
+					pc.put <- ctx.Err()
+				}
+			}
+			ordered <- pc // the committer reads until this closes
+		}
+	}()
 	defer func() {
 		cancel()
-		for pc := range pieces {
+		for pc := range ordered {
+			if pc.put != nil {
+				<-pc.put
+			}
+			e.unpin(pc)
 			pc.release()
 		}
 	}()
-	for pc := range pieces {
+	for pc := range ordered {
 		err := pc.err
+		if pc.put != nil {
+			if perr := <-pc.put; err == nil {
+				err = perr
+			}
+			pc.put = nil
+		}
 		if err == nil {
 			err = ctx.Err()
 		}
 		if err == nil && pc.data == nil {
 			err = e.st.SkipSCSnapshotChunks(ctx, p.id, pc.j)
 		} else if err == nil {
-			err = e.putChunk(ctx, p.id, pc.i, pc.hash, pc.data)
+			err = e.st.AddSCSnapshotChunk(ctx, p.id, pc.i, pc.hash, int64(len(pc.data)), pc.uploaded)
 		}
+		e.unpin(pc)
 		pc.release()
 		if err != nil {
 			return err
 		}
 		p.markDone(pc.i, pc.j)
 	}
-	if err := ctx.Err(); err != nil {
+	return ctx.Err()
+}
+
+func (pc *piece) release() {
+	if pc.buf != nil {
+		bufPool.Put(pc.buf)
+		pc.buf = nil
+	}
+}
+
+// prepare makes sure chunk pc is in Walrus: unless a snapshot already
+// holds it, its row is written (unreferenced: garbage until recorded) and
+// its object stored. The hash stays pinned until the chunk is recorded,
+// so that a collection meanwhile does not take the object for garbage.
+func (e *Engine) prepare(ctx context.Context, pc *piece) error {
+	size := int64(len(pc.data))
+	unlock := e.lockHash(pc.hash)
+	stored, err := e.st.IntendSCChunk(ctx, pc.hash, size)
+	if err == nil {
+		e.pinMu.Lock()
+		e.pinned[pc.hash]++
+		e.pinMu.Unlock()
+		pc.pinned = true
+	}
+	unlock()
+	if err != nil || stored {
 		return err
 	}
+	err = retry(ctx, func() error { return e.obj.Put(ctx, chunkKey(pc.hash), bytes.NewReader(pc.data), size) })
+	if err != nil {
+		return fmt.Errorf("store chunk %d: %w", pc.i, err)
+	}
+	pc.uploaded = true
 	return nil
 }
 
-func (pc piece) release() {
-	if pc.buf != nil {
-		bufPool.Put(pc.buf)
+// unpin lets collections see pc's chunk again.
+func (e *Engine) unpin(pc *piece) {
+	if !pc.pinned {
+		return
 	}
+	pc.pinned = false
+	e.pinMu.Lock()
+	if e.pinned[pc.hash]--; e.pinned[pc.hash] <= 0 {
+		delete(e.pinned, pc.hash)
+	}
+	e.pinMu.Unlock()
+}
+
+// isPinned reports a chunk an upload is storing. Under its hash lock.
+func (e *Engine) isPinned(hash string) bool {
+	e.pinMu.Lock()
+	defer e.pinMu.Unlock()
+	return e.pinned[hash] > 0
 }
 
 // read reads chunk i of p's point in time (its pre-image, or the volume),
 // or the run of holes from i.
-func (e *Engine) read(p *pending, src Volume, sparse Sparse, i int) piece {
+func (e *Engine) read(p *pending, src Volume, sparse Sparse, i int) *piece {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.saved[i] && sparse != nil {
 		d, err := sparse.NextData(int64(i) * ChunkSize)
 		if err != nil {
-			return piece{i: i, err: fmt.Errorf("find data of volume %s: %w", p.volumeID, err)}
+			return &piece{i: i, err: fmt.Errorf("find data of volume %s: %w", p.volumeID, err)}
 		}
 		j := min(p.count, int(d/ChunkSize))
 		for k := i + 1; k < j; k++ {
@@ -296,11 +376,11 @@ func (e *Engine) read(p *pending, src Volume, sparse Sparse, i int) piece {
 		if j > i {
 			// No data now and none saved: holes at the point in time too
 			// (a write there since would have saved a pre-image).
-			return piece{i: i, j: j}
+			return &piece{i: i, j: j}
 		}
 	}
 	bp := bufPool.Get().(*[]byte)
-	pc := piece{i: i, j: i + 1, buf: bp, data: (*bp)[:p.chunkLen(i)]}
+	pc := &piece{i: i, j: i + 1, buf: bp, data: (*bp)[:p.chunkLen(i)]}
 	if p.saved[i] {
 		pc.err = readPreImage(p.preImage(i), pc.data)
 	} else if err := readFull(src, pc.data, int64(i)*ChunkSize); err != nil {
@@ -316,7 +396,6 @@ func (e *Engine) read(p *pending, src Volume, sparse Sparse, i int) piece {
 	}
 	if pc.data == nil {
 		pc.release()
-		pc.buf = nil
 	}
 	return pc
 }
@@ -357,25 +436,6 @@ func (p *pending) markDone(i, j int) {
 			_ = os.Remove(p.preImage(k))
 		}
 	}
-}
-
-// putChunk stores chunk idx of snapshot id, uploading its data unless a
-// snapshot already holds it.
-func (e *Engine) putChunk(ctx context.Context, id string, idx int, hash string, data []byte) error {
-	unlock := e.lockHash(hash)
-	defer unlock()
-	size := int64(len(data))
-	stored, err := e.st.IntendSCChunk(ctx, hash, size)
-	if err != nil {
-		return err
-	}
-	if !stored {
-		err := retry(ctx, func() error { return e.obj.Put(ctx, chunkKey(hash), bytes.NewReader(data), size) })
-		if err != nil {
-			return fmt.Errorf("store chunk %d: %w", idx, err)
-		}
-	}
-	return e.st.AddSCSnapshotChunk(ctx, id, idx, hash, size, !stored)
 }
 
 // retry runs fn until it succeeds, ctx ends, or it failed retries+1 times.
