@@ -3,10 +3,13 @@ package libvirt
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,13 +17,16 @@ import (
 
 	"github.com/euca-cloud/euca/hypervisor"
 	"github.com/euca-cloud/euca/internal/diskcmd"
+	"github.com/euca-cloud/euca/internal/nbd"
+	"github.com/euca-cloud/euca/internal/pki"
 )
 
-// TestVolumeGuestIO hot-plugs a volume into the running test guest, has the
-// guest write a pattern to it (found by its serial, as any guest must),
-// unplugs it, checks the bytes reached the volume's file, plugs it in
-// again and has the guest read the pattern back: the path a guest's EBS
-// volume takes, QEMU's NBD client on a unix socket and all.
+// TestVolumeGuestIO hot-plugs a volume (a file served by internal/nbd over
+// TLS, through the node's Proxy on a unix socket) into the running test
+// guest, has the guest write a pattern to it (found by its serial, as any
+// guest must), unplugs it, checks the bytes reached the volume's file,
+// plugs it in again and has the guest read the pattern back: the path a
+// guest's EBS volume takes, QEMU's NBD client on a unix socket and all.
 func TestVolumeGuestIO(t *testing.T) {
 	g := requireHost(t)
 	c := newFakeCloud(t)
@@ -41,7 +47,7 @@ func TestVolumeGuestIO(t *testing.T) {
 	t.Cleanup(func() { d.Destroy(ctx, id) })
 
 	const mib = 4
-	vol, file := qemuNBDVolumeFile(t, "vol-0io"+randSuffix(), 16)
+	vol, file := proxiedVolume(t, "vol-0io"+randSuffix(), 16)
 	if err := d.AttachVolume(ctx, id, vol); err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +129,55 @@ func fileSum(t *testing.T, path string, mib int) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// qemuNBDVolumeFile is qemuNBDVolume with the path of its file.
-func qemuNBDVolumeFile(t *testing.T, volumeID string, mib int64) (hypervisor.VolumeDisk, string) {
-	v := qemuNBDVolume(t, volumeID, mib)
-	return v, filepath.Join(filepath.Dir(v.Socket), "vol.raw")
+// proxiedVolume is a volume on the path a node gives it: a file exported
+// by internal/nbd's server over TLS (a storage controller's, certificates
+// from the cloud's CA) and served on a unix socket by internal/nbd's Proxy
+// under a node's certificate. It returns the disk and the file.
+func proxiedVolume(t *testing.T, volumeID string, mib int64) (hypervisor.VolumeDisk, string) {
+	t.Helper()
+	dir := t.TempDir()
+	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCert, err := ca.IssueServer(nil, []net.IP{net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeCert, err := ca.IssueClient("nc:test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "vol.raw")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(file, mib<<20); err != nil {
+		t.Fatal(err)
+	}
+	export := volumeID + "/secret-nonce"
+	srv := &nbd.Server{TLS: ca.ServerTLSConfig(srvCert),
+		Lookup: func(_ context.Context, peer *tls.ConnectionState, name string) (nbd.Export, error) {
+			if peer == nil || name != export {
+				return nil, nbd.ErrUnknownExport
+			}
+			return nbd.OpenFile(file)
+		}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	tc := ca.ClientTLSConfig(nodeCert)
+	tc.ServerName = "127.0.0.1"
+	px := &nbd.Proxy{Path: filepath.Join(dir, volumeID+".nbd"), Name: volumeID,
+		Dial: func(ctx context.Context) (*nbd.Client, error) {
+			return nbd.Dial(ctx, "tcp", ln.Addr().String(), tc, export)
+		}}
+	if err := px.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	return hypervisor.VolumeDisk{VolumeID: volumeID, Serial: strings.ReplaceAll(volumeID, "-", ""), Socket: px.Path}, file
 }
