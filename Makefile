@@ -103,3 +103,12 @@ bench-sched:
 .PHONY: bench-eip
 bench-eip:
 	$(GO) test -run '^$$' -bench ElasticIP -benchtime 1x -count 1 ./bench/eipnat
+
+# EBS volumes and snapshots on a cloud of its own (root; a benchmark, not a
+# test; ~10 min): sequential and random I/O inside a TCG guest on a volume
+# against its root disk and the volume's file on the host, and snapshot
+# times (first, incremental) against cp --sparse of the volume's file, as
+# ratios. Private namespaces with a libvirtd of its own (bench/ebs/run.sh).
+.PHONY: bench-ebs
+bench-ebs: guest-image libvirt
+	bench/ebs/run.sh build/guest $(if $(BENCH_EBS_FLAGS),-- $(BENCH_EBS_FLAGS))
