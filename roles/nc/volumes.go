@@ -4,7 +4,7 @@ package nc
 // over NBD with TLS; the node does not hand that to QEMU (libvirt 9.0 has
 // one NBD TLS identity per host and no reconnect), but serves every
 // attachment on a unix socket of its own, root's only, in the instance's
-// directory, with an nbd.Proxy that dials the storage controller under the
+// directory (or SocketDir, when that path is too long for a socket), with an nbd.Proxy that dials the storage controller under the
 // node's certificate and, when that connection breaks (the SC restarted),
 // dials again and resends what was not answered. QEMU's disk stops the
 // guest on an I/O error rather than failing the guest's write; the node
@@ -19,7 +19,9 @@ package nc
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +31,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/euca-cloud/euca/hypervisor"
@@ -110,7 +113,47 @@ func serial(a ncapi.VolumeAttachment) string {
 // of the domain's XML.
 func (in *instance) disk(a ncapi.VolumeAttachment) hypervisor.VolumeDisk {
 	return hypervisor.VolumeDisk{VolumeID: a.VolumeID, Serial: serial(a),
-		Socket: filepath.Join(in.dir, a.VolumeID+".nbd"), Boot: a.Boot}
+		Socket: socketPath(in.dir, a.VolumeID), Boot: a.Boot}
+}
+
+// SocketDir holds the volumes' sockets of instances whose directory's path
+// is too long for one (a unix socket's path is at most 107 bytes): a
+// directory only root may write, so no one else can put a socket of their
+// own where QEMU will connect.
+var SocketDir = "/run/euca/nbd"
+
+// socketPath is where the node serves volume volumeID of the instance in
+// dir: in dir when the path fits, else in SocketDir under a name hashed
+// from both (the same after a restart; distinct for two nodes on a host).
+func socketPath(dir, volumeID string) string {
+	p := filepath.Join(dir, volumeID+".nbd")
+	if len(p) <= 107 {
+		return p
+	}
+	sum := sha256.Sum256([]byte(p))
+	return filepath.Join(SocketDir, hex.EncodeToString(sum[:12])+".nbd")
+}
+
+// socketDir makes the directory of a socket path: the instance's, or
+// SocketDir, which must be a directory of this user's that no one else
+// may write.
+func socketDir(path string) error {
+	dir := filepath.Dir(path)
+	if dir != SocketDir {
+		return os.MkdirAll(dir, 0o755)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 || !ok || int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%s: not a directory of this user's that only it may write", dir)
+	}
+	return nil
 }
 
 // dialer opens the remote export of a at its storage controller.
@@ -137,8 +180,8 @@ func (n *Node) serve(ctx context.Context, in *instance, v *volume) error {
 	if running {
 		return nil
 	}
-	if err := os.MkdirAll(in.dir, 0o755); err != nil {
-		return err
+	if err := socketDir(in.disk(a).Socket); err != nil {
+		return fmt.Errorf("serve volume %s: %w", a.VolumeID, err)
 	}
 	p := &nbd.Proxy{Path: in.disk(a).Socket, Name: a.VolumeID, Dial: n.dialer(a), RetryFor: n.proxyRetry,
 		Log: n.log.With("instance", in.id, "volume", a.VolumeID)}

@@ -362,3 +362,18 @@ func TestStopInstance(t *testing.T) {
 	}
 
 }
+
+// A socket's path fits a sockaddr_un: an instance directory too deep for
+// one puts it in SocketDir, under a name that is the same every time.
+func TestSocketPath(t *testing.T) {
+	short := socketPath("/var/lib/eucalyptus/instances/i-0123456789abcdef0", "vol-0123456789abcdef0")
+	if short != "/var/lib/eucalyptus/instances/i-0123456789abcdef0/vol-0123456789abcdef0.nbd" {
+		t.Errorf("short: %s", short)
+	}
+	deep := "/tmp/TestEBSGuestVolume3574196909/001/euca/var/lib/eucalyptus/instances/i-350770a42b31c772d"
+	p := socketPath(deep, "vol-f064b5735ed2d978f")
+	if filepath.Dir(p) != SocketDir || len(p) > 107 || p != socketPath(deep, "vol-f064b5735ed2d978f") ||
+		p == socketPath(deep+"x", "vol-f064b5735ed2d978f") || p == socketPath(deep, "vol-f064b5735ed2d978e") {
+		t.Errorf("deep: %s", p)
+	}
+}
