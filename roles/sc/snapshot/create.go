@@ -24,7 +24,9 @@ type pending struct {
 	id, volumeID string
 	size         int64
 	count        int
-	dir          string // pre-images: <dir>/<index>, empty for a chunk of zeros
+	// dir holds the pre-images: <dir>/<index> the bytes of a chunk,
+	// <dir>/z<a>-<b> (empty) says chunks [a, b) were zeros.
+	dir string
 
 	// Set and read under Engine.mu.
 	src      Volume // nil until opened (a resumed snapshot)
@@ -32,15 +34,22 @@ type pending struct {
 	cancel   context.CancelFunc
 	finished chan struct{} // closed when that uploader returns
 
-	mu    sync.Mutex
-	done  []bool // recorded in the store
-	saved []bool // has a pre-image on disk
+	mu   sync.Mutex
+	done []bool  // recorded in the store
+	pre  []uint8 // the chunk's pre-image on disk: preNone, preData, preZero
 }
+
+// What a chunk's pre-image is.
+const (
+	preNone uint8 = iota
+	preData       // the file <dir>/<index>
+	preZero       // zeros, within a marker z<a>-<b>
+)
 
 func newPending(id, volumeID string, size int64, dir string) *pending {
 	count := int((size + ChunkSize - 1) / ChunkSize)
 	return &pending{id: id, volumeID: volumeID, size: size, count: count, dir: dir,
-		done: make([]bool, count), saved: make([]bool, count)}
+		done: make([]bool, count), pre: make([]uint8, count)}
 }
 
 // chunkLen is the length of chunk i.
@@ -49,6 +58,11 @@ func (p *pending) chunkLen(i int) int64 {
 }
 
 func (p *pending) preImage(i int) string { return filepath.Join(p.dir, strconv.Itoa(i)) }
+
+// zeroMarker names the marker of zero chunks [a, b).
+func (p *pending) zeroMarker(a, b int) string {
+	return filepath.Join(p.dir, "z"+strconv.Itoa(a)+"-"+strconv.Itoa(b))
+}
 
 // atomicMap is the volume -> pending snapshots map BeforeWrite reads
 // without a lock; writers (under Engine.mu) store a new copy.
@@ -228,23 +242,78 @@ func (e *Engine) BeforeWrite(volumeID string, src io.ReaderAt, off, n int64) err
 	return errors.Join(errs...)
 }
 
-// preserve saves the pre-images the range [off, off+n) needs.
+// preserve saves the pre-images the range [off, off+n) needs: each chunk
+// of data as a file (fdatasync'd, renamed into place), each run of zero
+// chunks as one empty marker (found without reading where src is Sparse:
+// a guest's discard of a whole sparse volume costs a file, not a copy),
+// then the directory synced once.
 func (p *pending) preserve(src io.ReaderAt, off, n int64) error {
 	if off >= p.size {
 		return nil
 	}
 	lo := int(off / ChunkSize)
 	hi := int((min(off+n, p.size) - 1) / ChunkSize)
+	sparse, _ := src.(Sparse)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i := lo; i <= hi; i++ {
-		if p.done[i] || p.saved[i] {
-			continue
+	dirty := false
+	run := -1 // first chunk of the run of zero chunks being gathered
+	endRun := func(end int) error {
+		if run < 0 {
+			return nil
 		}
-		if err := p.save(src, i); err != nil {
+		f, err := os.OpenFile(p.zeroMarker(run, end), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
 			return err
 		}
-		p.saved[i] = true
+		if err := f.Close(); err != nil {
+			return err
+		}
+		for k := run; k < end; k++ {
+			p.pre[k] = preZero
+		}
+		run, dirty = -1, true
+		return nil
+	}
+	data := int64(-1) // where src's next data is, from chunk i on
+	for i := lo; i <= hi; i++ {
+		if p.done[i] || p.pre[i] != preNone {
+			if err := endRun(i); err != nil {
+				return err
+			}
+			continue
+		}
+		start := int64(i) * ChunkSize
+		if sparse != nil && data < start {
+			d, err := sparse.NextData(start)
+			if err != nil {
+				sparse = nil // read instead
+			}
+			data = d
+		}
+		zero := sparse != nil && data >= start+p.chunkLen(i)
+		if !zero {
+			var err error
+			if zero, err = p.save(src, i); err != nil {
+				return err
+			}
+			if !zero {
+				p.pre[i], dirty = preData, true
+			}
+		}
+		if !zero {
+			if err := endRun(i); err != nil {
+				return err
+			}
+		} else if run < 0 {
+			run = i
+		}
+	}
+	if err := endRun(hi + 1); err != nil {
+		return err
+	}
+	if dirty {
+		return syncDir(p.dir)
 	}
 	return nil
 }
@@ -256,20 +325,20 @@ var zeros = make([]byte, ChunkSize)
 
 func isZero(b []byte) bool { return bytes.Equal(b, zeros[:len(b)]) }
 
-// save writes chunk i's current bytes as its pre-image: a temporary file,
-// fdatasync'd, renamed into place, the directory synced. A chunk of zeros
-// is an empty file. Under p.mu.
-func (p *pending) save(src io.ReaderAt, i int) error {
+// save writes chunk i's current bytes as its pre-image, unless they are
+// zeros (it says so): a temporary file, fdatasync'd, renamed into place
+// (the caller syncs the directory). Under p.mu.
+func (p *pending) save(src io.ReaderAt, i int) (zero bool, err error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := (*bp)[:p.chunkLen(i)]
 	if err := readFull(src, buf, int64(i)*ChunkSize); err != nil {
-		return fmt.Errorf("read chunk %d: %w", i, err)
+		return false, fmt.Errorf("read chunk %d: %w", i, err)
 	}
 	if isZero(buf) {
-		buf = nil
+		return true, nil
 	}
-	return writeDurable(p.preImage(i), buf)
+	return false, writeDurable(p.preImage(i), buf)
 }
 
 // readFull reads len(b) bytes at off.
@@ -284,7 +353,8 @@ func readFull(r io.ReaderAt, b []byte, off int64) error {
 	return err
 }
 
-// writeDurable writes a file whole or not at all, durable once it returns.
+// writeDurable writes a file whole or not at all: its data is durable
+// once it returns, its name once the directory is synced.
 func writeDurable(path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -303,9 +373,8 @@ func writeDurable(path string, data []byte) error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return err
 }
 
 func syncDir(dir string) error {

@@ -261,6 +261,14 @@ func (p *pending) loadPreImages() error {
 			}
 			continue
 		}
+		if a, b, ok := parseZeroMarker(name); ok {
+			for k := max(a, 0); k < min(b, p.count); k++ {
+				if !p.done[k] {
+					p.pre[k] = preZero
+				}
+			}
+			continue
+		}
 		i, err := strconv.Atoi(name)
 		if err != nil || i < 0 || i >= p.count {
 			continue
@@ -269,14 +277,29 @@ func (p *pending) loadPreImages() error {
 		if err != nil {
 			return err
 		}
-		if fi.Size() != 0 && fi.Size() != p.chunkLen(i) {
+		if fi.Size() != p.chunkLen(i) {
 			return fmt.Errorf("pre-image %s is %d bytes, not %d", path, fi.Size(), p.chunkLen(i))
 		}
 		if p.done[i] {
 			_ = os.Remove(path)
 			continue
 		}
-		p.saved[i] = true
+		p.pre[i] = preData
 	}
 	return nil
+}
+
+// parseZeroMarker reads a marker's name, z<a>-<b>.
+func parseZeroMarker(name string) (a, b int, ok bool) {
+	rest, ok := strings.CutPrefix(name, "z")
+	if !ok {
+		return 0, 0, false
+	}
+	as, bs, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, 0, false
+	}
+	a, err1 := strconv.Atoi(as)
+	b, err2 := strconv.Atoi(bs)
+	return a, b, err1 == nil && err2 == nil && a < b
 }

@@ -31,9 +31,10 @@
 // or zeroing to a volume; while a snapshot of it is pending and a chunk the
 // write touches is neither recorded yet nor saved, BeforeWrite copies the
 // chunk's bytes to a pre-image file (fdatasync'd, then renamed into place)
-// first. The uploader takes a chunk from its pre-image when there is one,
-// from the volume otherwise: a chunk without a pre-image has not been
-// written since Create.
+// first, or for a run of zero chunks an empty marker naming them. The
+// uploader takes a chunk from its pre-image when there is one, from the
+// volume otherwise: a chunk without a pre-image has not been written since
+// Create.
 //
 // # Crashes
 //

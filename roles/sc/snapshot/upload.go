@@ -361,14 +361,21 @@ func (e *Engine) isPinned(hash string) bool {
 func (e *Engine) read(p *pending, src Volume, sparse Sparse, i int) *piece {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.saved[i] && sparse != nil {
+	if p.pre[i] == preZero {
+		j := i + 1
+		for j < p.count && p.pre[j] == preZero {
+			j++
+		}
+		return &piece{i: i, j: j}
+	}
+	if p.pre[i] == preNone && sparse != nil {
 		d, err := sparse.NextData(int64(i) * ChunkSize)
 		if err != nil {
 			return &piece{i: i, err: fmt.Errorf("find data of volume %s: %w", p.volumeID, err)}
 		}
 		j := min(p.count, int(d/ChunkSize))
 		for k := i + 1; k < j; k++ {
-			if p.saved[k] {
+			if p.pre[k] == preData {
 				j = k
 				break
 			}
@@ -381,7 +388,7 @@ func (e *Engine) read(p *pending, src Volume, sparse Sparse, i int) *piece {
 	}
 	bp := bufPool.Get().(*[]byte)
 	pc := &piece{i: i, j: i + 1, buf: bp, data: (*bp)[:p.chunkLen(i)]}
-	if p.saved[i] {
+	if p.pre[i] == preData {
 		pc.err = readPreImage(p.preImage(i), pc.data)
 	} else if err := readFull(src, pc.data, int64(i)*ChunkSize); err != nil {
 		pc.err = fmt.Errorf("read chunk %d of volume %s: %w", i, p.volumeID, err)
@@ -400,8 +407,7 @@ func (e *Engine) read(p *pending, src Volume, sparse Sparse, i int) *piece {
 	return pc
 }
 
-// readPreImage reads a pre-image into data: the chunk's bytes, or none
-// for a chunk of zeros.
+// readPreImage reads a pre-image into data.
 func readPreImage(path string, data []byte) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -413,9 +419,6 @@ func readPreImage(path string, data []byte) error {
 		return fmt.Errorf("pre-image: %w", err)
 	}
 	switch fi.Size() {
-	case 0:
-		clear(data)
-		return nil
 	case int64(len(data)):
 		if _, err := io.ReadFull(f, data); err != nil {
 			return fmt.Errorf("pre-image %s: %w", path, err)
@@ -432,7 +435,7 @@ func (p *pending) markDone(i, j int) {
 	defer p.mu.Unlock()
 	for k := i; k < j; k++ {
 		p.done[k] = true
-		if p.saved[k] {
+		if p.pre[k] == preData {
 			_ = os.Remove(p.preImage(k))
 		}
 	}
