@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -119,5 +120,116 @@ wait(ec2.describe_volumes, 'Volumes', None, ['deleting'], VolumeIds=[vid])
 # A second destroy finds nothing: InvalidVolume.NotFound is success to the provider.
 assert code(ec2.delete_volume, VolumeId=vid) == 'InvalidVolume.NotFound'
 assert code(ec2.delete_snapshot, SnapshotId=sid) == 'InvalidSnapshot.NotFound'
+print('ok')
+`
+
+// TestTerraformVolumeAttachment replays Terraform's aws_volume_attachment
+// (provider 5.100, internal/service/ec2/ebs_volume_attachment.go) with
+// boto3 against a whole cloud of simulated instances: the attachment is
+// looked up by DescribeVolumes with VolumeId.N and the attachment.device
+// and attachment.instance-id filters together, the instance waited for,
+// AttachVolume, a wait for attached; on destroy DetachVolume, a wait until
+// the volume is available, and a second detach answered IncorrectState
+// "...is in the 'available' state." (which the provider takes for done).
+// The node side is real (the node's NBD proxy, the storage controller's
+// export); only the guest is simulated.
+func TestTerraformVolumeAttachment(t *testing.T) {
+	t.Parallel() // its hosts are network namespaces of their own
+	needLAN(t)
+	Need(t, "aws", "python3", "bash")
+	l := newLANNamed(t, "ebd", "10.243.1")
+	fe := l.host("fe", `VNET_MODE="MANAGED-NOVLAN"`, `VNET_PUBINTERFACE="eth0"`, `VNET_SUBNET="10.243.128.0"`,
+		`VNET_NETMASK="255.255.192.0"`, `VNET_DNS="10.243.1.1"`, `VNET_ADDRSPERNET="32"`, `VNET_PUBLICIPS="10.243.200.8/29"`)
+	// A short EUCALYPTUS, as a real host's (/ or /opt/eucalyptus): the
+	// node serves each volume on a unix socket in the instance's
+	// directory, and a socket's path must fit in 108 bytes, which one
+	// under the test's temp dir does not.
+	home, err := os.MkdirTemp("", "ebd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	fe.setConf("EUCALYPTUS", home)
+	front := fe.start("--roles=all", "--driver", "sim")
+	front.waitListening(8773)
+	env := lanCredentials(t, fe)
+	_, mustAWS := lanAWS(t, fe, env, func() string { return front.log.String() })
+	emi := lanTinyImage(t, fe, env, mustAWS)
+	out, err := fe.run(append(env, "EMI="+emi), "python3", "-c", terraformAttachmentScript)
+	if err != nil || strings.TrimSpace(out) != "ok" {
+		var notRequests []string
+		for _, l := range Lines(front.log.String()) {
+			if !strings.Contains(l, "msg=request ") {
+				notRequests = append(notRequests, l)
+			}
+		}
+		t.Fatalf("terraform sequence: %v %s\n--- front-end log but the requests:\n%s", err, out, tail(strings.Join(notRequests, "\n"), 40))
+	}
+}
+
+const terraformAttachmentScript = `
+import os, time, boto3
+from botocore.exceptions import ClientError
+ec2 = boto3.client('ec2', endpoint_url=os.environ['EC2_URL'])
+def code(f, **kw):
+    try:
+        f(**kw)
+    except ClientError as e:
+        return e.response['Error']['Code'] + ': ' + e.response['Error']['Message']
+    return 'no error'
+def until(f, ok, what):
+    for _ in range(1200):
+        r = f()
+        if ok(r):
+            return r
+        time.sleep(0.1)
+    raise Exception('timeout: ' + what + ': ' + repr(r))
+
+inst = ec2.run_instances(ImageId=os.environ['EMI'], MinCount=1, MaxCount=1, InstanceType='m1.small')['Instances'][0]
+iid, zone = inst['InstanceId'], inst['Placement']['AvailabilityZone']
+vid = ec2.create_volume(AvailabilityZone=zone, Size=1)['VolumeId']
+until(lambda: ec2.describe_volumes(VolumeIds=[vid])['Volumes'][0]['State'], lambda s: s == 'available', 'volume available')
+dev = '/dev/sdf'
+find = lambda: ec2.describe_volumes(VolumeIds=[vid], Filters=[
+    {'Name': 'attachment.device', 'Values': [dev]}, {'Name': 'attachment.instance-id', 'Values': [iid]}])['Volumes']
+
+# ---- create: findVolumeAttachment (none), waitVolumeAttachmentInstanceReady, AttachVolume, waitVolumeAttachmentCreated.
+assert find() == []
+until(lambda: ec2.describe_instances(InstanceIds=[iid])['Reservations'][0]['Instances'][0]['State']['Name'],
+      lambda s: s in ('running', 'stopped'), 'instance running')
+a = ec2.attach_volume(Device=dev, InstanceId=iid, VolumeId=vid)
+assert a['State'] == 'attaching' and a['Device'] == dev and a['InstanceId'] == iid and a['VolumeId'] == vid, a
+def attached(vols):
+    if not vols:
+        return False
+    att = [x for x in vols[0]['Attachments'] if x['InstanceId'] == iid and x['Device'] == dev]
+    assert att and att[0]['State'] in ('attaching', 'attached'), vols
+    return att[0]['State'] == 'attached'
+until(find, attached, 'attached')
+# ---- read
+v = find()[0]
+assert v['State'] == 'in-use' and v['Attachments'][0]['DeleteOnTermination'] is False, v
+# What a wrong device or instance finds: nothing.
+assert ec2.describe_volumes(VolumeIds=[vid], Filters=[{'Name': 'attachment.device', 'Values': ['/dev/sdg']},
+    {'Name': 'attachment.instance-id', 'Values': [iid]}])['Volumes'] == []
+assert code(ec2.delete_volume, VolumeId=vid).startswith('VolumeInUse'), code(ec2.delete_volume, VolumeId=vid)
+assert code(ec2.attach_volume, Device='/dev/sdg', InstanceId=iid, VolumeId=vid).startswith('VolumeInUse')
+i = ec2.describe_instances(InstanceIds=[iid])['Reservations'][0]['Instances'][0]
+
+# ---- destroy: DetachVolume, waitVolumeAttachmentDeleted (detaching -> gone).
+d = ec2.detach_volume(Device=dev, Force=False, InstanceId=iid, VolumeId=vid)
+assert d['State'] == 'detaching', d
+until(find, lambda vols: vols == [], 'detached')
+until(lambda: ec2.describe_volumes(VolumeIds=[vid])['Volumes'][0]['State'], lambda s: s == 'available', 'volume available again')
+c = code(ec2.detach_volume, Device=dev, Force=False, InstanceId=iid, VolumeId=vid)
+assert c.startswith('IncorrectState') and "'available'" in c, c
+
+# A volume still attached when its instance is terminated is let go.
+ec2.attach_volume(Device='/dev/sdh', InstanceId=iid, VolumeId=vid)
+until(lambda: ec2.describe_volumes(VolumeIds=[vid])['Volumes'][0]['Attachments'], lambda a: a and a[0]['State'] == 'attached', 'attached again')
+ec2.terminate_instances(InstanceIds=[iid])
+until(lambda: ec2.describe_volumes(VolumeIds=[vid])['Volumes'][0]['State'], lambda s: s == 'available', 'available after terminate')
+ec2.delete_volume(VolumeId=vid)
+until(lambda: code(ec2.describe_volumes, VolumeIds=[vid]), lambda c: c.startswith('InvalidVolume.NotFound'), 'deleted')
 print('ok')
 `
