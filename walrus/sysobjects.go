@@ -45,26 +45,37 @@ func (w *Walrus) SystemBucket(ctx context.Context, name, ownerID string) (*Syste
 	if ownerID == "" {
 		return nil, fmt.Errorf("walrus: system bucket %s: no owner", name)
 	}
-	b := store.WalrusBucket{Name: name, AccountID: ownerID, Location: w.cfg.Region,
+	b := &SystemBucket{w: w, name: name, owner: ownerID}
+	if err := b.ensure(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// ensure makes the bucket if it does not exist (its owner may have
+// emptied and deleted it with an S3 client).
+func (b *SystemBucket) ensure(ctx context.Context) error {
+	w, name, ownerID := b.w, b.name, b.owner
+	row := store.WalrusBucket{Name: name, AccountID: ownerID, Location: w.cfg.Region,
 		ACL: []store.WalrusGrant{userGrant(ownerID, permFull)}}
-	err := w.st.CreateWalrusBucket(ctx, b, 0)
+	err := w.st.CreateWalrusBucket(ctx, row, 0)
 	if errors.Is(err, store.ErrConflict) {
 		got, gerr := w.st.WalrusBucket(ctx, name)
 		switch {
 		case gerr != nil:
-			return nil, fmt.Errorf("walrus: system bucket %s: %w", name, gerr)
+			return fmt.Errorf("walrus: system bucket %s: %w", name, gerr)
 		case got.AccountID != ownerID:
-			return nil, fmt.Errorf("walrus: system bucket %s belongs to account %s, not %s", name, got.AccountID, ownerID)
+			return fmt.Errorf("walrus: system bucket %s belongs to account %s, not %s", name, got.AccountID, ownerID)
 		}
 		err = nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("walrus: system bucket %s: %w", name, err)
+		return fmt.Errorf("walrus: system bucket %s: %w", name, err)
 	}
 	if err := w.be.CreateBucket(ctx, name); err != nil {
-		return nil, fmt.Errorf("walrus: system bucket %s: %w", name, err)
+		return fmt.Errorf("walrus: system bucket %s: %w", name, err)
 	}
-	return &SystemBucket{w: w, name: name, owner: ownerID}, nil
+	return nil
 }
 
 // Name is the bucket's name.
@@ -86,6 +97,11 @@ func (b *SystemBucket) Put(ctx context.Context, key string, r io.Reader, size in
 	}
 	if size < 0 || size > maxPutSize {
 		return fmt.Errorf("walrus: put %s/%s: size %d out of range", b.name, key, size)
+	}
+	if _, err := b.w.st.WalrusBucket(ctx, b.name); errors.Is(err, store.ErrNotFound) {
+		if err := b.ensure(ctx); err != nil {
+			return err
+		}
 	}
 	sr := &sizedReader{r: r, left: size, md5: md5.New()}
 	blob, err := b.w.be.Write(ctx, b.name, sr)

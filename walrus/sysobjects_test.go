@@ -99,4 +99,13 @@ func TestSystemBucket(t *testing.T) {
 	if err != nil || bk.Objects != 0 || bk.SizeBytes != 0 {
 		t.Fatalf("bucket after deletes: %+v %v", bk, err)
 	}
+
+	// Its owner deletes it with an S3 client: the next write makes it again.
+	e.must(e.do(v4(e.alice, ""), http.MethodDelete, "/euca-snapshots", nil), http.StatusNoContent)
+	if err := b.Put(ctx, "chunks/again", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatalf("put after the bucket was deleted: %v", err)
+	}
+	if bk, err := e.st.WalrusBucket(ctx, "euca-snapshots"); err != nil || bk.AccountID != e.alice.account || bk.Objects != 1 {
+		t.Fatalf("bucket made again: %+v %v", bk, err)
+	}
 }
