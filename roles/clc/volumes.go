@@ -383,7 +383,15 @@ func (c *Cloud) finishDelete(ctx context.Context, v store.Volume) {
 	if sc == nil {
 		return
 	}
-	if err := sc.DeleteVolume(ctx, v.ID); err != nil {
+	err := sc.DeleteVolume(ctx, v.ID)
+	if errors.Is(err, scapi.ErrInUse) {
+		// Still exported, though no attachment is recorded (a crash
+		// between an export and its record): nothing may use it now.
+		if err = c.withdrawExports(ctx, sc, v.ID); err == nil {
+			err = sc.DeleteVolume(ctx, v.ID)
+		}
+	}
+	if err != nil {
 		c.log.Warn("delete volume: storage controller", "volume", v.ID, "zone", v.Zone, "err", err)
 		c.kickStorage()
 		return
@@ -599,13 +607,12 @@ func (c *Cloud) driveAttach(ctx context.Context, v store.Volume, in store.Instan
 			c.undoAttach(ctx, v)
 		}
 	}
-	if a.Export != "" {
-		// An export of an earlier try: a fresh one, so no connection left
-		// from it is taken for this one.
-		if err := sc.Unexport(ctx, v.ID, a.Export); err != nil {
-			fail("unexport", err, false)
-			return
-		}
+	// Exports of earlier tries (one recorded, or one a crash kept from
+	// being recorded) go first: a fresh export, so no connection left from
+	// them is taken for this one. The volume has no other attachment.
+	if err := c.withdrawExports(ctx, sc, v.ID); err != nil {
+		fail("unexport", err, false)
+		return
 	}
 	t, err := sc.Export(ctx, scapi.ExportRequest{VolumeID: v.ID, Node: node})
 	if err != nil {
@@ -696,6 +703,25 @@ func (c *Cloud) letGo(ctx context.Context, v store.Volume, del bool) {
 		v.State = store.VolumeDeleting
 		c.finishDelete(ctx, v)
 	}
+}
+
+// withdrawExports withdraws every export the storage controller holds of
+// a volume; the caller drives the volume (no other attachment of it may be
+// in progress).
+func (c *Cloud) withdrawExports(ctx context.Context, sc scapi.Storage, volumeID string) error {
+	vols, err := sc.Volumes(ctx, volumeID)
+	if err != nil {
+		return err
+	}
+	for _, sv := range vols {
+		for _, e := range sv.Exports {
+			if err := sc.Unexport(ctx, volumeID, e); err != nil {
+				return err
+			}
+			c.log.Info("volume export withdrawn", "volume", volumeID, "export", e)
+		}
+	}
+	return nil
 }
 
 // ---- ModifyVolume

@@ -98,7 +98,14 @@ func (m *memStorage) Volumes(_ context.Context, ids ...string) ([]scapi.Volume, 
 		if !m.hold && v.State == scapi.VolumeCreating {
 			v.State = scapi.VolumeAvailable
 		}
-		out = append(out, *v)
+		sv := *v
+		sv.Exports = nil
+		for e, vol := range m.exports {
+			if vol == id {
+				sv.Exports = append(sv.Exports, e)
+			}
+		}
+		out = append(out, sv)
 	}
 	return out, nil
 }
@@ -654,5 +661,33 @@ func TestMetadataEBSVolumes(t *testing.T) {
 		if code, got := c.get("/latest/meta-data/block-device-mapping/" + name); code != 200 || got != dev {
 			t.Errorf("%s: %d %q, want %q", name, code, got, dev)
 		}
+	}
+}
+
+// TestOrphanExports: an export the storage controller made but the cloud
+// controller never recorded (it crashed in between) neither blocks the
+// volume's deletion nor outlives the next attach.
+func TestOrphanExports(t *testing.T) {
+	ctx := context.Background()
+	f := newVolFixture(t)
+	v, w := f.newVolume(t, 1), f.newVolume(t, 1)
+	for _, id := range []string{v.ID, w.ID} {
+		if _, err := f.sc.Export(ctx, scapi.ExportRequest{VolumeID: id, Node: "node1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.c.DeleteVolume(ctx, f.alice, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.settle(t)
+	if _, err := f.c.store.VolumeByID(ctx, v.ID); err == nil {
+		t.Fatal("a volume with an orphan export is never deleted")
+	}
+	if _, err := f.c.AttachVolume(ctx, f.alice, w.ID, f.inst.ID, "/dev/sdf"); err != nil {
+		t.Fatal(err)
+	}
+	f.settle(t)
+	if got := f.volume(t, w.ID); got.Attachment.State != store.AttachmentAttached || f.sc.liveExports() != 1 {
+		t.Fatalf("attached %+v with %d exports, want the one", got.Attachment, f.sc.liveExports())
 	}
 }
