@@ -691,3 +691,68 @@ func TestOrphanExports(t *testing.T) {
 		t.Fatalf("attached %+v with %d exports, want the one", got.Attachment, f.sc.liveExports())
 	}
 }
+
+// TestRestartDrivesVolumes: what a cloud controller recorded and had not
+// finished when it stopped (a volume creating, an attach, a detach, a
+// snapshot pending, a delete) is finished by the next one, from the
+// records alone.
+func TestRestartDrivesVolumes(t *testing.T) {
+	ctx := context.Background()
+	f := newVolFixture(t)
+	att, det, gone := f.newVolume(t, 1), f.newVolume(t, 1), f.newVolume(t, 1)
+	if _, err := f.c.AttachVolume(ctx, f.alice, det.ID, f.inst.ID, "/dev/sdg"); err != nil {
+		t.Fatal(err)
+	}
+	f.c.vol.wg.Wait()
+	// The storage controller and the node stop answering: every change
+	// below is recorded and none is carried out.
+	f.sc.fail, f.vcl.failAtt = fmt.Errorf("sc down"), fmt.Errorf("node busy")
+	f.sc.hold = true
+	creating, err := f.c.CreateVolume(ctx, f.alice, store.VolumeSpec{Zone: f.zone, SizeGiB: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.AttachVolume(ctx, f.alice, att.ID, f.inst.ID, "/dev/sdf"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.DetachVolume(ctx, f.alice, det.ID, "", "", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.DeleteVolume(ctx, f.alice, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.c.vol.wg.Wait()
+	snap, err := f.c.CreateSnapshot(ctx, f.alice, att.ID, "", nil)
+	if err != nil || snap.State != store.SnapshotPending {
+		t.Fatalf("snapshot while the storage controller fails: %v %+v", err, snap)
+	}
+
+	// A new cloud controller over the same records, everything answering.
+	c2, err := New(ctx, f.c.cfg, f.c.store, f.c.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.SetCluster(f.vcl)
+	c2.SetStorage(f.zone, f.sc)
+	f.sc.fail, f.vcl.failAtt, f.sc.hold = nil, nil, false
+	f.c = c2
+	f.settle(t)
+	if got := f.volume(t, creating.ID); got.State != store.VolumeAvailable {
+		t.Errorf("creating: %+v", got)
+	}
+	if got := f.volume(t, att.ID); got.Attachment == nil || got.Attachment.State != store.AttachmentAttached {
+		t.Errorf("attaching: %+v", got.Attachment)
+	}
+	if got := f.volume(t, det.ID); got.Attachment != nil {
+		t.Errorf("detaching: %+v", got.Attachment)
+	}
+	if _, err := f.c.store.VolumeByID(ctx, gone.ID); err == nil {
+		t.Error("deleting: still there")
+	}
+	if f.sc.liveExports() != 1 {
+		t.Errorf("%d exports, want the attached volume's", f.sc.liveExports())
+	}
+	if s, err := f.c.DescribeSnapshots(ctx, f.alice, []string{snap.ID}); err != nil || s[0].State != store.SnapshotCompleted {
+		t.Errorf("snapshot: %v %+v", err, s)
+	}
+}
