@@ -31,8 +31,44 @@ type Server struct {
 	ln  net.Listener
 	srv *http.Server
 
-	mu   sync.Mutex
-	cmds []string
+	// A Server made by Guest shares its parent's listener, lock and
+	// command numbers, and keeps a list of its own at path.
+	parent *Server
+	path   string
+
+	mu     sync.Mutex // the root's guards every list and seq
+	seq    int
+	cmds   []string
+	guests map[string]*Server
+}
+
+func (s *Server) root() *Server {
+	if s.parent != nil {
+		return s.parent
+	}
+	return s
+}
+
+// Guest is a list of commands of its own (at URL()/NAME) for the guest
+// called name, so that commands meant for one guest never run on another
+// that is given the same volume later; command numbers stay unique across
+// the lists. Asking twice for a name gives the same list.
+func (s *Server) Guest(name string) *Server {
+	if !tokenRE.MatchString(name) {
+		panic(fmt.Sprintf("diskcmd: guest %q: want 1 to 40 letters, digits, '_' or '-'", name))
+	}
+	r := s.root()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if g, ok := r.guests[name]; ok {
+		return g
+	}
+	g := &Server{ln: r.ln, srv: r.srv, parent: r, path: "/disk/" + name}
+	if r.guests == nil {
+		r.guests = map[string]*Server{}
+	}
+	r.guests[name] = g
+	return g
 }
 
 // Serve listens on addr ("10.1.0.1:0": an address the guests reach).
@@ -41,29 +77,36 @@ func Serve(addr string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("diskcmd: %w", err)
 	}
-	s := &Server{ln: ln}
+	s := &Server{ln: ln, path: "/disk"}
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln)
 	return s, nil
 }
 
 // URL is what the guest's user data names: "EUCA-DISKCMD " + URL.
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + "/disk" }
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + s.path }
 
 // UserData is the user-data line that makes a guest poll s.
 func (s *Server) UserData() string { return "EUCA-DISKCMD " + s.URL() }
 
-// Close stops serving.
+// Close stops serving (every guest's list).
 func (s *Server) Close() error { return s.srv.Close() }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/disk" {
+	s.mu.Lock()
+	list, ok := s, r.URL.Path == s.path
+	if name, isGuest := strings.CutPrefix(r.URL.Path, "/disk/"); isGuest {
+		list, ok = s.guests[name]
+	}
+	var body string
+	if ok {
+		body = strings.Join(list.cmds, "")
+	}
+	s.mu.Unlock()
+	if !ok {
 		http.NotFound(w, r)
 		return
 	}
-	s.mu.Lock()
-	body := strings.Join(s.cmds, "")
-	s.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain")
 	fmt.Fprint(w, body)
 }
@@ -71,11 +114,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`)
 
 func (s *Server) add(line string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	seq := len(s.cmds) + 1
-	s.cmds = append(s.cmds, strconv.Itoa(seq)+" "+line+"\n")
-	return seq
+	r := s.root()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	s.cmds = append(s.cmds, strconv.Itoa(r.seq)+" "+line+"\n")
+	return r.seq
 }
 
 // Write asks for mib MiB of seed's pattern on the disk of serial and

@@ -67,3 +67,36 @@ func TestServeAndFind(t *testing.T) {
 		t.Errorf("Find 3 = %+v, %v", r, ok)
 	}
 }
+
+// Each guest polls a list of its own; numbers stay unique across lists.
+func TestGuests(t *testing.T) {
+	s, err := Serve("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, b := s.Guest("a"), s.Guest("b")
+	if s.Guest("a") != a {
+		t.Error("a second Guest(a) is another list")
+	}
+	if n := [...]int{a.Write("vol0a", "x", 1), b.Read("vol0a", 1), s.Read("vol0b", 2), a.Read("vol0a", 1)}; n != [4]int{1, 2, 3, 4} {
+		t.Errorf("seqs %v", n)
+	}
+	for url, want := range map[string]string{a.URL(): "1 write vol0a x 1\n4 read vol0a 1\n", b.URL(): "2 read vol0a 1\n", s.URL(): "3 read vol0b 2\n"} {
+		res, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(body) != want {
+			t.Errorf("%s: %q, want %q", url, body, want)
+		}
+	}
+	if res, err := http.Get(s.URL() + "/c"); err != nil || res.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown guest: %v %v", res.StatusCode, err)
+	}
+	if !strings.HasSuffix(b.UserData(), "/disk/b") {
+		t.Errorf("user data %q", b.UserData())
+	}
+}
