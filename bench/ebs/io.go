@@ -25,11 +25,12 @@ const (
 
 var ioOps = []string{diskcmd.SeqWrite, diskcmd.SeqRead, diskcmd.RandWrite, diskcmd.RandRead}
 
-// ioRound holds one round's seconds by place and op; the dd cost
-// (RandNull) by guest or host.
+// ioRound holds one round's seconds by place and op, and the dd cost
+// (RandNull, in the guest or on the host) measured just before each random
+// op, by place and op: the load of a shared machine moves it within
+// seconds, so each random figure is set against its own.
 type ioRound struct {
-	sec                 map[string]map[string]float64
-	guestNull, hostNull float64
+	sec, null map[string]map[string]float64
 }
 
 // io runs the I/O benchmark: one guest, one attached volume, -rounds
@@ -104,7 +105,8 @@ func (b *bench) io(ctx context.Context) error {
 	}
 	var rounds []ioRound
 	for r := 0; r < b.rounds; r++ {
-		ir := ioRound{sec: map[string]map[string]float64{onVolume: {}, onRoot: {}, onHost: {}}}
+		ir := ioRound{sec: map[string]map[string]float64{onVolume: {}, onRoot: {}, onHost: {}},
+			null: map[string]map[string]float64{onVolume: {}, onRoot: {}, onHost: {}}}
 		places := []string{onVolume, onRoot, onHost}
 		if r%2 == 1 {
 			places = []string{onHost, onRoot, onVolume}
@@ -114,6 +116,16 @@ func (b *bench) io(ctx context.Context) error {
 				n := 0
 				if strings.HasPrefix(op, "rand") {
 					n = b.randOps
+					var null float64
+					if place == onHost {
+						null, err = host(diskcmd.RandNull, "/dev/null", n)
+					} else {
+						null, err = guest(diskcmd.RandNull, diskcmd.NoDisk, n)
+					}
+					if err != nil {
+						return fmt.Errorf("round %d, dd cost before %s on the %s: %w", r+1, op, place, err)
+					}
+					ir.null[place][op] = null
 				}
 				var s float64
 				switch place {
@@ -129,12 +141,6 @@ func (b *bench) io(ctx context.Context) error {
 				}
 				ir.sec[place][op] = s
 			}
-		}
-		if ir.guestNull, err = guest(diskcmd.RandNull, diskcmd.NoDisk, b.randOps); err != nil {
-			return err
-		}
-		if ir.hostNull, err = host(diskcmd.RandNull, "/dev/null", b.randOps); err != nil {
-			return err
 		}
 		fmt.Printf("round %d (load average %s): %s\n", r+1, loadavg(), ir)
 		rounds = append(rounds, ir)
@@ -152,7 +158,13 @@ func (ir ioRound) String() string {
 		}
 		parts = append(parts, place+": "+strings.Join(p, " "))
 	}
-	return strings.Join(parts, "; ") + fmt.Sprintf("; dd cost %.2fs guest, %.2fs host", ir.guestNull, ir.hostNull)
+	var nulls []string
+	for _, place := range []string{onVolume, onRoot, onHost} {
+		for _, op := range []string{diskcmd.RandWrite, diskcmd.RandRead} {
+			nulls = append(nulls, fmt.Sprintf("%.2fs", ir.null[place][op]))
+		}
+	}
+	return strings.Join(parts, "; ") + "; dd cost before each random op " + strings.Join(nulls, " ")
 }
 
 // ioReport prints the medians and the ratios (of each round, median and
@@ -170,13 +182,9 @@ func (b *bench) ioReport(rounds []ioRound) {
 		return func(ir ioRound, place string) float64 {
 			s := ir.sec[place][op]
 			if net {
-				null := ir.guestNull
-				if place == onHost {
-					null = ir.hostNull
-				}
-				s -= null
-				if s <= 0 {
-					return 0
+				// Noise can make the op cheaper than its dd alone: no figure.
+				if s -= ir.null[place][op]; s <= 0 {
+					return -1
 				}
 			}
 			return float64(b.randOps) / s
@@ -196,11 +204,15 @@ func (b *bench) ioReport(rounds []ioRound) {
 		var toRoot, toHost []float64
 		for _, ir := range rounds {
 			v, r, h := m.f(ir, onVolume), m.f(ir, onRoot), m.f(ir, onHost)
-			vals[0], vals[1], vals[2] = append(vals[0], v), append(vals[1], r), append(vals[2], h)
-			if r > 0 {
+			for i, x := range []float64{v, r, h} {
+				if x > 0 {
+					vals[i] = append(vals[i], x)
+				}
+			}
+			if v > 0 && r > 0 {
 				toRoot = append(toRoot, v/r)
 			}
-			if h > 0 {
+			if v > 0 && h > 0 {
 				toHost = append(toHost, v/h)
 			}
 		}
@@ -208,7 +220,10 @@ func (b *bench) ioReport(rounds []ioRound) {
 	}
 	var gn, hn []float64
 	for _, ir := range rounds {
-		gn, hn = append(gn, ir.guestNull*1000/float64(b.randOps)), append(hn, ir.hostNull*1000/float64(b.randOps))
+		for _, op := range []string{diskcmd.RandWrite, diskcmd.RandRead} {
+			gn = append(gn, ir.null[onVolume][op]*1000/float64(b.randOps), ir.null[onRoot][op]*1000/float64(b.randOps))
+			hn = append(hn, ir.null[onHost][op]*1000/float64(b.randOps))
+		}
 	}
 	fmt.Printf("\na dd's own cost (the same loop from /dev/zero to /dev/null), median: %.1f ms in the guest, %.1f ms on the host\n", median(gn), median(hn))
 }

@@ -34,9 +34,12 @@ func spread(v []float64) string {
 	return fmt.Sprintf("%.2f (%.2f–%.2f)", median(s), s[0], s[len(s)-1])
 }
 
-// num prints a throughput with about three significant digits.
+// num prints a throughput with about three significant digits ("—" for
+// none).
 func num(f float64) string {
 	switch {
+	case f <= 0:
+		return "—"
 	case f >= 100:
 		return fmt.Sprintf("%.0f", f)
 	case f >= 10:
