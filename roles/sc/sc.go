@@ -459,9 +459,22 @@ func (s *SC) CopySnapshot(ctx context.Context, req scapi.CopySnapshotRequest) er
 	return s.snaps.Copy(ctx, req)
 }
 
+// DeleteSnapshot deletes a snapshot no volume is being made of (ErrInUse
+// otherwise): the engine only knows of a restore once it runs, and a
+// volume recorded creating from the snapshot (its job not started yet, or
+// a restarted controller's recovery) would fail after the delete.
 func (s *SC) DeleteSnapshot(ctx context.Context, id string) error {
 	if s.snaps == nil {
 		return errNoSnapshots
+	}
+	vols, err := s.st.SCVolumes(ctx)
+	if err != nil {
+		return fmt.Errorf("sc: delete snapshot %s: %w", id, err)
+	}
+	for _, v := range vols {
+		if v.SnapshotID == id && v.State == store.SCVolumeCreating {
+			return fmt.Errorf("%w: volume %s is being made of snapshot %s", scapi.ErrInUse, v.ID, id)
+		}
 	}
 	return s.snaps.Delete(ctx, id)
 }
