@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -226,7 +227,7 @@ func (s *Server) Drop(name string) {
 		<-c.done
 	}
 	if len(victims) > 0 {
-		s.log().Info("nbd: dropped connections", "export", name, "count", len(victims))
+		s.log().Info("nbd: dropped connections", "export", loggable(name), "count", len(victims))
 	}
 }
 
@@ -302,7 +303,7 @@ func (c *conn) serve() {
 	if !c.clearDeadline() {
 		return
 	}
-	log = log.With("export", c.name)
+	log = log.With("export", loggable(c.name))
 	log.Debug("nbd: transmission")
 	if err := c.transmit(exp); err != nil {
 		log.Debug("nbd: connection ended", "err", err)
@@ -433,7 +434,7 @@ func (c *conn) handshake(ctx context.Context) (Export, error) {
 				case errors.Is(err, errBadName):
 					typ, msg = repErrInvalid, "bad export name"
 				default:
-					s.log().Warn("nbd: lookup failed", "export", name, "err", err)
+					s.log().Warn("nbd: lookup failed", "export", loggable(name), "err", err)
 				}
 				if err := optReply(nc, opt, typ, msg); err != nil {
 					return nil, err
@@ -509,13 +510,23 @@ func (c *conn) lookup(ctx context.Context, peer *tls.ConnectionState, name strin
 	}
 	exp, err := c.s.Lookup(ctx, peer, name)
 	if err != nil {
-		return nil, fmt.Errorf("nbd: lookup %q: %w", name, err)
+		return nil, fmt.Errorf("nbd: lookup %q: %w", loggable(name), err)
 	}
 	if exp.Size() < 0 {
 		closeExport(exp)
 		return nil, fmt.Errorf("nbd: export %q has a negative size", name)
 	}
 	return exp, nil
+}
+
+// loggable is an export name as logs and errors show it: what follows its
+// first '/' is left out, for a name may carry a secret there (the storage
+// controller's are "vol-X/<nonce>", the nonce being what lets a node in).
+func loggable(name string) string {
+	if i := strings.IndexByte(name, '/'); i >= 0 {
+		return name[:i] + "/..."
+	}
+	return name
 }
 
 func containsNUL(s string) bool {
@@ -731,7 +742,7 @@ func (c *conn) execute(exp Export, req request, data []byte) Errno {
 	}
 	if err != nil {
 		e := errnoOf(err)
-		c.s.log().Warn("nbd: request failed", "export", c.name, "cmd", req.typ, "off", off, "len", length, "err", err, "errno", uint32(e))
+		c.s.log().Warn("nbd: request failed", "export", loggable(c.name), "cmd", req.typ, "off", off, "len", length, "err", err, "errno", uint32(e))
 		return e
 	}
 	return 0
