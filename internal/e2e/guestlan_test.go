@@ -43,11 +43,18 @@ func needGuestLAN(t *testing.T) {
 // too (every role, a libvirtd of its own): a cloud on one host.
 func startGuestLAN(t *testing.T, fe *lanHost, nodes ...*lanHost) *guestLAN {
 	t.Helper()
+	return startGuestLANRoles(t, "clc,walrus,cc", fe, nodes...)
+}
+
+// startGuestLANRoles is startGuestLAN whose front-end, when there are
+// nodes, runs frontRoles (a storage controller too, say).
+func startGuestLANRoles(t *testing.T, frontRoles string, fe *lanHost, nodes ...*lanHost) *guestLAN {
+	t.Helper()
 	g := &guestLAN{t: t, fe: fe}
 	if len(nodes) == 0 {
 		g.front = fe.startWithHypervisor("--roles=all")
 	} else {
-		g.front = fe.start("--roles=clc,walrus,cc")
+		g.front = fe.start("--roles=" + frontRoles)
 	}
 	g.front.waitListening(8773)
 	g.env = lanCredentials(t, fe)
