@@ -48,6 +48,12 @@ const (
 	DefaultMaxInFlightBytes = 64 << 20
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultWriteTimeout     = time.Minute
+	// DefaultMaxHandshakesPerHost bounds the connections one address may
+	// hold before the end of their handshake: anyone who can reach the
+	// port may open connections, and without it a few hundred idle ones
+	// (renewed each HandshakeTimeout) would take every MaxConns slot from
+	// the nodes that reconnect after a restart.
+	DefaultMaxHandshakesPerHost = 32
 )
 
 // Server serves exports over NBD: fixed newstyle handshake, simple replies
@@ -73,10 +79,14 @@ type Server struct {
 	MaxInFlightBytes int           // payload bytes in progress per connection
 	HandshakeTimeout time.Duration // from accept to the end of option haggling
 	WriteTimeout     time.Duration // to send one reply to a client not reading
+	// MaxHandshakesPerHost bounds one remote address's connections still
+	// in their handshake (TLS and option haggling).
+	MaxHandshakesPerHost int
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
+	shaking   map[string]int // connections in their handshake, by remote host
 	closing   bool
 	handlers  sync.WaitGroup
 	ctx       context.Context
@@ -87,6 +97,7 @@ func (s *Server) init() {
 	if s.conns == nil {
 		s.listeners = map[net.Listener]struct{}{}
 		s.conns = map[*conn]struct{}{}
+		s.shaking = map[string]int{}
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 	}
 }
@@ -154,9 +165,11 @@ func (s *Server) Serve(ln net.Listener) error {
 // track registers a new connection, or closes it when the server is full
 // or closing.
 func (s *Server) track(nc net.Conn) *conn {
-	c := &conn{s: s, raw: nc, nc: nc, done: make(chan struct{})}
+	c := &conn{s: s, raw: nc, nc: nc, done: make(chan struct{}), host: remoteHost(nc)}
 	s.mu.Lock()
-	if s.closing || len(s.conns) >= orDefault(s.MaxConns, DefaultMaxConns) {
+	full := len(s.conns) >= orDefault(s.MaxConns, DefaultMaxConns) ||
+		s.shaking[c.host] >= orDefault(s.MaxHandshakesPerHost, DefaultMaxHandshakesPerHost)
+	if s.closing || full {
 		closing := s.closing
 		s.mu.Unlock()
 		nc.Close()
@@ -165,6 +178,7 @@ func (s *Server) track(nc net.Conn) *conn {
 		}
 		return nil
 	}
+	s.shaking[c.host]++
 	s.conns[c] = struct{}{}
 	s.handlers.Add(1)
 	s.mu.Unlock()
@@ -231,9 +245,31 @@ func (s *Server) Drop(name string) {
 	}
 }
 
+// remoteHost is the address part of a connection's remote address.
+func remoteHost(nc net.Conn) string {
+	a := nc.RemoteAddr()
+	if a == nil {
+		return ""
+	}
+	if h, _, err := net.SplitHostPort(a.String()); err == nil {
+		return h
+	}
+	return a.String()
+}
+
+// endHandshake takes c out of its host's handshaking count.
+func (s *Server) endHandshake(c *conn) {
+	s.mu.Lock()
+	if s.shaking[c.host]--; s.shaking[c.host] <= 0 {
+		delete(s.shaking, c.host)
+	}
+	s.mu.Unlock()
+}
+
 // conn is one client connection.
 type conn struct {
 	s    *Server
+	host string   // remote address, for MaxHandshakesPerHost
 	raw  net.Conn // the accepted connection, closed to kill
 	name string   // export asked for, under s.mu
 	done chan struct{}
@@ -284,6 +320,12 @@ func (c *conn) serve() {
 		close(c.done)
 		s.handlers.Done()
 	}()
+	shaking := true
+	defer func() {
+		if shaking {
+			s.endHandshake(c)
+		}
+	}()
 	c.raw.SetDeadline(time.Now().Add(orDefault(s.HandshakeTimeout, DefaultHandshakeTimeout)))
 	if c.stopping.Load() {
 		return
@@ -291,6 +333,8 @@ func (c *conn) serve() {
 	ctx, cancel := context.WithTimeout(s.ctx, orDefault(s.HandshakeTimeout, DefaultHandshakeTimeout))
 	exp, err := c.handshake(ctx)
 	cancel()
+	shaking = false
+	s.endHandshake(c)
 	if err != nil {
 		if !errors.Is(err, errAbort) {
 			log.Debug("nbd: handshake failed", "err", err)
