@@ -476,6 +476,15 @@ func (c *Cloud) DetachVolume(ctx context.Context, accountID, volumeID, instanceI
 		}
 	}
 	a := v.Attachment
+	if a != nil {
+		// An EBS-backed instance's root volume leaves it only while it is
+		// stopped, as on EC2 (the guest runs from it).
+		in, err := c.store.Instance(ctx, accountID, a.InstanceID)
+		if err == nil && in.RootDeviceType == store.RootEBS && a.Device == in.RootDeviceName && in.State != store.InstanceStopped &&
+			in.State != store.InstanceTerminated {
+			return store.VolumeAttachment{}, awserr.New("OperationNotPermitted", "Unable to detach root volume '%s' from instance '%s'", v.ID, in.ID)
+		}
+	}
 	if a == nil {
 		return store.VolumeAttachment{}, volumeStateError(v.ID, v.EC2State())
 	}

@@ -272,7 +272,9 @@ func (f *volFixture) settle(t *testing.T) {
 		}
 	}
 	if !f.sc.hold {
-		t.Fatal("the storage loop never settles")
+		vols, _ := f.c.store.VolumesToDrive(context.Background())
+		snaps, _ := f.c.store.SnapshotsToDrive(context.Background())
+		t.Fatalf("the storage loop never settles: %+v %+v", vols, snaps)
 	}
 }
 
@@ -754,5 +756,55 @@ func TestRestartDrivesVolumes(t *testing.T) {
 	}
 	if s, err := f.c.DescribeSnapshots(ctx, f.alice, []string{snap.ID}); err != nil || s[0].State != store.SnapshotCompleted {
 		t.Errorf("snapshot: %v %+v", err, s)
+	}
+}
+
+// TestRootVolumeStaysWhileRunning: an EBS-backed instance's root volume
+// is not detached while the instance runs (EC2's OperationNotPermitted);
+// its other volumes are.
+func TestRootVolumeStaysWhileRunning(t *testing.T) {
+	ctx := context.Background()
+	f := newVolFixture(t)
+	src := f.newVolume(t, 1)
+	snap, err := f.c.CreateSnapshot(ctx, f.alice, src.ID, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.settle(t)
+	emi := "emi-00000000000000e85"
+	if err := f.c.store.CreateImage(ctx, store.Image{ID: emi, AccountID: f.alice, Kind: store.ImageMachine, Name: "ebs", Architecture: "x86_64",
+		State: store.ImageAvailable, RootDeviceType: store.RootEBS, RootDeviceName: "/dev/sda1", KernelID: f.eki, RamdiskID: f.eri,
+		BlockDevices: []store.ImageBlockDevice{{Device: "/dev/sda1", EBS: true, SnapshotID: snap.ID, VolumeSize: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	spec := f.spec(1, 1)
+	spec.ImageID = emi
+	root, other := f.newVolume(t, 1), f.newVolume(t, 1)
+	f.sc.mu.Lock()
+	f.sc.hold = true
+	f.sc.mu.Unlock()
+	insts, err := f.c.RunInstances(ctx, f.alice, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := insts[0]
+	if in.RootDeviceType != store.RootEBS || in.RootDeviceName != "/dev/sda1" {
+		t.Fatalf("launched %+v", in)
+	}
+	// The launch's own root volume is held creating (the storage
+	// controller holds it); a volume attached at launch on the root
+	// device stands for it.
+	if err := f.c.attachAtLaunch(ctx, f.alice, root.ID, in.ID, "/dev/sda1", false, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.c.DetachVolume(ctx, f.alice, root.ID, "", "", false)
+	wantAWS(t, "detach root", err, "OperationNotPermitted", root.ID)
+	_, err = f.c.DetachVolume(ctx, f.alice, root.ID, "", "", true)
+	wantAWS(t, "force detach root", err, "OperationNotPermitted", root.ID)
+	if err := f.c.attachAtLaunch(ctx, f.alice, other.ID, in.ID, "/dev/sdf", false, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.DetachVolume(ctx, f.alice, other.ID, "", "", false); err != nil {
+		t.Fatalf("detach of a volume not the root: %v", err)
 	}
 }
