@@ -129,6 +129,48 @@ func fileSum(t *testing.T, path string, mib int) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// TestBootFromVolume boots the test guest from a volume (an EBS-backed
+// instance): the root image served over NBD through the node's Proxy is
+// the domain's first disk, vda, which the guest's ramdisk mounts as root.
+func TestBootFromVolume(t *testing.T) {
+	g := requireHost(t)
+	c := newFakeCloud(t)
+	ctx := context.Background()
+	d := newTCG(t)
+	defer d.Close()
+	id := "i-vboot" + randSuffix()
+	spec := instanceSpec(t, g, c, id, false)
+	root, err := os.ReadFile(g.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol, file := proxiedVolume(t, "vol-0boot"+randSuffix(), int64(len(root)>>20))
+	if err := os.WriteFile(file, root, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vol.Boot = true
+	spec.RootDisk, spec.Volumes = hypervisor.Disk{}, []hypervisor.VolumeDisk{vol}
+	if _, err := d.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Destroy(ctx, id) })
+	con := waitConsole(t, d, id, "EUCA-READY", 120*time.Second)
+	for _, want := range []string{"EUCA-ROOT-OK", "EUCA-EPHEMERAL dev=/dev/vdb", "EUCA-SWAP dev=/dev/vdc"} {
+		if !strings.Contains(con, want) {
+			t.Errorf("console lacks %q:\n%s", want, con)
+		}
+	}
+	doms, err := d.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dom := range doms {
+		if dom.ID == id && (len(dom.Spec.Volumes) != 1 || !dom.Spec.Volumes[0].Boot || dom.Spec.RootDisk.Path != "") {
+			t.Errorf("listed spec %+v", dom.Spec)
+		}
+	}
+}
+
 // proxiedVolume is a volume on the path a node gives it: a file exported
 // by internal/nbd's server over TLS (a storage controller's, certificates
 // from the cloud's CA) and served on a unix socket by internal/nbd's Proxy
