@@ -132,7 +132,9 @@ print('ok')
 // the volume is available, and a second detach answered IncorrectState
 // "...is in the 'available' state." (which the provider takes for done).
 // The node side is real (the node's NBD proxy, the storage controller's
-// export); only the guest is simulated.
+// export); only the guest is simulated. On the same cloud, euca2ools 3.x's
+// volume and snapshot commands as requestbuilder sends them (SigV2, API
+// 2014-06-15, createVolumePermission in the OperationType form).
 func TestTerraformVolumeAttachment(t *testing.T) {
 	t.Parallel() // its hosts are network namespaces of their own
 	needLAN(t)
@@ -155,7 +157,23 @@ func TestTerraformVolumeAttachment(t *testing.T) {
 	env := lanCredentials(t, fe)
 	_, mustAWS := lanAWS(t, fe, env, func() string { return front.log.String() })
 	emi := lanTinyImage(t, fe, env, mustAWS)
-	out, err := fe.run(append(env, "EMI="+emi), "python3", "-c", terraformAttachmentScript)
+	helper := strings.Index(euca2oolsNetworkScript, "ec2 = boto3.client")
+	if helper < 0 {
+		t.Fatal("euca2oolsNetworkScript no longer starts with its request helper")
+	}
+	for _, c := range []struct{ name, script string }{
+		{"terraform", terraformAttachmentScript},
+		// euca2ools 3.x's volume and snapshot commands: requestbuilder's
+		// SigV2 POST at API 2014-06-15 (netclients_test.go's helper).
+		{"euca2ools", euca2oolsNetworkScript[:helper] + euca2oolsVolumeScript},
+	} {
+		t.Run(c.name, func(t *testing.T) { runSequence(t, fe, front, env, emi, c.script) })
+	}
+}
+
+// runSequence runs a client script on the front-end host; it prints ok.
+func runSequence(t *testing.T, fe *lanHost, front *lanProc, env []string, emi, script string) {
+	out, err := fe.run(append(env, "EMI="+emi), "python3", "-c", script)
 	if err != nil || strings.TrimSpace(out) != "ok" {
 		var notRequests []string
 		for _, l := range Lines(front.log.String()) {
@@ -231,5 +249,69 @@ ec2.terminate_instances(InstanceIds=[iid])
 until(lambda: ec2.describe_volumes(VolumeIds=[vid])['Volumes'][0]['State'], lambda s: s == 'available', 'available after terminate')
 ec2.delete_volume(VolumeId=vid)
 until(lambda: code(ec2.describe_volumes, VolumeIds=[vid]), lambda c: c.startswith('InvalidVolume.NotFound'), 'deleted')
+print('ok')
+`
+
+const euca2oolsVolumeScript = `
+ec2 = boto3.client('ec2', endpoint_url=URL)
+vm = ec2.run_instances(ImageId=os.environ['EMI'], InstanceType='m1.small', MinCount=1, MaxCount=1)['Instances'][0]
+zone, vm = vm['Placement']['AvailabilityZone'], vm['InstanceId']
+def until(f, ok, what):
+    for _ in range(1200):
+        r = f()
+        if ok(r):
+            return r
+        time.sleep(0.1)
+    raise Exception('timeout: ' + what + ': ' + repr(r))
+VOLS = ['volumeSet', 'attachmentSet', 'tagSet']
+SNAPS = ['snapshotSet', 'tagSet']
+vol_state = lambda v: lambda: euca('DescribeVolumes', VOLS, **{'VolumeId.1': v})['volumeSet'][0]
+until(lambda: ec2.describe_instances(InstanceIds=[vm])['Reservations'][0]['Instances'][0]['State']['Name'], lambda s: s == 'running', 'running')
+
+# euca-create-volume -z ZONE -s 1: VOLUME volumeId size snapshotId availabilityZone status createTime
+v = euca('CreateVolume', AvailabilityZone=zone, Size=1)
+vol = v['volumeId']
+assert v['size'] == '1' and v['availabilityZone'] == zone and v['status'] == 'creating' and v['createTime'], v
+until(vol_state(vol), lambda d: d['status'] == 'available', 'available')
+# euca-attach-volume -i VM -d /dev/sdf VOL: ATTACHMENT volumeId instanceId device status attachTime
+a = euca('AttachVolume', VolumeId=vol, InstanceId=vm, Device='/dev/sdf')
+assert (a['volumeId'], a['instanceId'], a['device'], a['status']) == (vol, vm, '/dev/sdf', 'attaching') and a['attachTime'], a
+d = until(vol_state(vol), lambda d: d['attachmentSet'] and d['attachmentSet'][0]['status'] == 'attached', 'attached')
+assert d['status'] == 'in-use' and d['attachmentSet'][0]['instanceId'] == vm, d
+euca('DeleteVolume', fail='VolumeInUse', VolumeId=vol)
+# euca-describe-volumes -F attachment.instance-id=VM
+assert [x['volumeId'] for x in euca('DescribeVolumes', VOLS, **{'Filter.1.Name': 'attachment.instance-id', 'Filter.1.Value.1': vm})['volumeSet']] == [vol]
+# euca-create-snapshot -d backup VOL: SNAPSHOT snapshotId volumeId status startTime progress ownerId volumeSize description
+s = euca('CreateSnapshot', VolumeId=vol, Description='backup')
+snap = s['snapshotId']
+assert s['volumeId'] == vol and s['status'] == 'pending' and s['ownerId'] == ACCT and s['description'] == 'backup', s
+# euca-describe-snapshots (Owner.1=self RestorableBy.1=self unless -a)
+done = until(lambda: euca('DescribeSnapshots', SNAPS, **{'Owner.1': 'self', 'RestorableBy.1': 'self'})['snapshotSet'],
+             lambda l: l and l[0]['status'] == 'completed', 'completed')
+assert done[0]['snapshotId'] == snap and done[0]['progress'] == '100%' and done[0]['volumeSize'] == '1', done
+# euca-detach-volume VOL
+assert euca('DetachVolume', VolumeId=vol)['status'] == 'detaching'
+until(vol_state(vol), lambda d: d['status'] == 'available', 'detached')
+euca('DetachVolume', fail='IncorrectState', VolumeId=vol)
+# euca-modify-snapshot-attribute -c -a all / -a ACCOUNT, the older form (OperationType, UserGroup.N, UserId.N)
+euca('ModifySnapshotAttribute', SnapshotId=snap, Attribute='createVolumePermission', OperationType='add', **{'UserGroup.1': 'all'})
+euca('ModifySnapshotAttribute', SnapshotId=snap, Attribute='createVolumePermission', OperationType='add', **{'UserId.1': '123456789012'})
+perms = euca('DescribeSnapshotAttribute', ['createVolumePermission'], SnapshotId=snap, Attribute='createVolumePermission')['createVolumePermission']
+assert {'group': 'all'} in perms and {'userId': '123456789012'} in perms and len(perms) == 2, perms
+euca('ModifySnapshotAttribute', SnapshotId=snap, Attribute='createVolumePermission', OperationType='remove', **{'UserGroup.1': 'all'})
+perms = euca('DescribeSnapshotAttribute', ['createVolumePermission'], SnapshotId=snap, Attribute='createVolumePermission')['createVolumePermission']
+assert perms == [{'userId': '123456789012'}], perms
+# euca-reset-snapshot-attribute -c
+euca('ResetSnapshotAttribute', SnapshotId=snap, Attribute='createVolumePermission')
+assert euca('DescribeSnapshotAttribute', ['createVolumePermission'], SnapshotId=snap, Attribute='createVolumePermission')['createVolumePermission'] == []
+# euca-create-volume --snapshot SNAP -z ZONE, then the deletes.
+v2 = euca('CreateVolume', AvailabilityZone=zone, SnapshotId=snap)['volumeId']
+assert until(vol_state(v2), lambda d: d['status'] == 'available', 'from snapshot')['snapshotId'] == snap
+euca('DeleteSnapshot', SnapshotId=snap)
+euca('DescribeSnapshots', SNAPS, fail='InvalidSnapshot.NotFound', **{'SnapshotId.1': snap})
+for x in (vol, v2):
+    euca('DeleteVolume', VolumeId=x)
+until(lambda: euca('DescribeVolumes', VOLS, fail=None, **{'Filter.1.Name': 'volume-id', 'Filter.1.Value.1': vol})['volumeSet'], lambda l: not l, 'deleted')
+ec2.terminate_instances(InstanceIds=[vm])
 print('ok')
 `
