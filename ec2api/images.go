@@ -12,11 +12,14 @@ import (
 	"github.com/euca-cloud/euca/store"
 )
 
-// Images: RegisterImage, DeregisterImage, DescribeImages,
+// Images: RegisterImage, CreateImage, DeregisterImage, DescribeImages,
 // DescribeImageAttribute, ModifyImageAttribute, ResetImageAttribute.
 // Images are instance-store images registered from bundles in Walrus
-// (emi-, eki-, eri-): paravirtual, Linux/UNIX, their root device named by
-// the manifest.
+// (emi-, eki-, eri-), their root device named by the manifest, or
+// EBS-backed machine images (RegisterImage without ImageLocation, or
+// CreateImage of an EBS-backed instance), their root a volume made from a
+// snapshot at each launch: paravirtual (the guest boots the image's kernel
+// and ramdisk), Linux/UNIX.
 
 // ImageService is the cloud controller's side of the image actions.
 type ImageService interface {
@@ -355,6 +358,10 @@ func imageItemOf(im store.Image) imageItem {
 	}
 	for _, pc := range im.ProductCodes {
 		it.ProductCodes = append(it.ProductCodes, productCodeItem{ProductCode: pc, Type: "marketplace"})
+	}
+	if it.ImageLocation == "" {
+		// An EBS-backed image has no manifest: EC2 shows owner/name.
+		it.ImageLocation = im.AccountID + "/" + im.Name
 	}
 	return it
 }

@@ -1,6 +1,7 @@
 package ec2api
 
 // Instances: RunInstances, DescribeInstances, TerminateInstances,
+// StopInstances, StartInstances (EBS-backed instances only),
 // RebootInstances, GetConsoleOutput, DescribeInstanceStatus,
 // DescribeInstanceAttribute, ModifyInstanceAttribute and
 // DescribeInstanceCreditSpecifications (DescribeVolumes is in volumes.go).

@@ -130,6 +130,15 @@ func TestStopStartEBSInstance(t *testing.T) {
 		t.Errorf("stop of a stopped instance: %v", r)
 	}
 	f.must(t, "ModifyInstanceAttribute", queryapi.Params{"InstanceId": id, "InstanceType.Value": "c1.medium"})
+	// No node up: it cannot start, and stays stopped.
+	f.cl.mu.Lock()
+	f.cl.nodes = []ccapi.NodeInfo{{Host: "n1"}}
+	f.cl.mu.Unlock()
+	f.fails(t, "StartInstances", queryapi.Params{"InstanceId.1": id}, "InsufficientInstanceCapacity")
+	f.waitState(t, id, "stopped")
+	f.cl.mu.Lock()
+	f.cl.nodes = nil
+	f.cl.mu.Unlock()
 
 	r = f.must(t, "StartInstances", queryapi.Params{"InstanceId.1": id})
 	if obj(t, r, "StartingInstances", 0, "CurrentState", "Name") != "pending" || obj(t, r, "StartingInstances", 0, "PreviousState", "Name") != "stopped" {

@@ -271,10 +271,15 @@ func (c *Cloud) StartInstances(ctx context.Context, accountID string, instanceID
 	var errs []error
 	for _, in := range started {
 		if err := c.boot(ctx, in); err != nil {
-			// It did not start: stopped again, as it was.
-			if _, serr := c.store.SetInstanceState(context.WithoutCancel(ctx), in.ID, []string{store.InstancePending},
+			// It did not start: stopped again, as it was, its volumes'
+			// exports withdrawn.
+			bg := context.WithoutCancel(ctx)
+			if _, serr := c.store.SetInstanceState(bg, in.ID, []string{store.InstancePending},
 				store.StateChange{State: store.InstanceStopped}); serr != nil {
 				c.log.ErrorContext(ctx, "instance that did not start left pending", "instance", in.ID, "err", serr)
+			}
+			if uerr := c.unexportInstanceVolumes(bg, in); uerr != nil {
+				c.log.WarnContext(ctx, "exports of an instance that did not start", "instance", in.ID, "err", uerr)
 			}
 			errs = append(errs, err)
 		}
@@ -304,6 +309,9 @@ func (c *Cloud) boot(ctx context.Context, in store.Instance) error {
 		// Its volumes are exported to one node: the cloud controller
 		// chooses it, and the cluster runs the instance there.
 		node, err := c.pickNode(ctx, cl, req.Holds)
+		if errors.Is(err, ccapi.ErrInsufficientCapacity) {
+			return insufficientCapacity(in.InstanceType, in.Zone)
+		}
 		if err != nil {
 			return err
 		}

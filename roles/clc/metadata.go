@@ -539,14 +539,20 @@ func (c *Cloud) blockDevices(ctx context.Context, in store.Instance) *mdNode {
 		c.log.Warn("metadata: VM type of instance", "instance", in.ID, "type", in.InstanceType, "err", err)
 	}
 	eph, swap := hypervisor.GuestDisks(ephemeral, c.cfg.SwapSizeMB > 0)
-	entries := []mdChild{mdEntry("ami", mdLeaf("sda1"))}
+	// The root: an instance-store image's sda1, an EBS-backed one's root
+	// device name as its image gave it (as EC2 lists /dev/xvda).
+	ami, root := "sda1", "/dev/sda1"
+	if in.EBS() && in.RootDeviceName != "" {
+		ami, root = in.RootDeviceName, in.RootDeviceName
+	}
+	entries := []mdChild{mdEntry("ami", mdLeaf(ami))}
 	for i, dev := range c.bootVolumeDevices(ctx, in) { // volumes.go
 		entries = append(entries, mdEntry(fmt.Sprintf("ebs%d", i+1), mdLeaf(dev)))
 	}
 	if eph != "" {
 		entries = append(entries, mdEntry("ephemeral0", mdLeaf(ec2DiskName(eph))))
 	}
-	entries = append(entries, mdEntry("root", mdLeaf("/dev/sda1")))
+	entries = append(entries, mdEntry("root", mdLeaf(root)))
 	if swap != "" {
 		entries = append(entries, mdEntry("swap", mdLeaf(ec2DiskName(swap))))
 	}
