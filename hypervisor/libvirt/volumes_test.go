@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,6 +130,73 @@ func fileSum(t *testing.T, path string, mib int) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// TestVolumeIOErrorPauses: a storage side away longer than the proxy
+// retries fails the guest's write with an I/O error, which pauses the
+// guest (error_policy 'stop') instead of reaching it; ResumeIOError
+// resumes it once the storage is back, and the write QEMU retries then
+// lands: the guest sees a pause, not an error.
+func TestVolumeIOErrorPauses(t *testing.T) {
+	g := requireHost(t)
+	c := newFakeCloud(t)
+	ctx := context.Background()
+	d := newTCG(t)
+	defer d.Close()
+	id := "i-vpause" + randSuffix()
+	spec := instanceSpec(t, g, c, id, false)
+	cmds, err := diskcmd.Serve(c.gw.String() + ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cmds.Close()
+	c.guest(spec.NICs[0].MAC).userData = cmds.UserData()
+	if _, err := d.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Destroy(ctx, id) })
+	p := newProxied(t, "vol-0ioe"+randSuffix(), 16, 2*time.Second)
+	if err := d.AttachVolume(ctx, id, p.disk); err != nil {
+		t.Fatal(err)
+	}
+	console := func(ctx context.Context) ([]byte, error) { return d.Console(ctx, id) }
+	waitConsole(t, d, id, "EUCA-READY", 120*time.Second)
+	if _, err := diskcmd.Wait(ctx, console, cmds.Read(p.disk.Serial, 1), 120*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if resumed, err := d.ResumeIOError(ctx, id); err != nil || resumed {
+		t.Fatalf("ResumeIOError of a running guest = %v, %v", resumed, err)
+	}
+
+	p.down()
+	seq := cmds.Write(p.disk.Serial, "after-pause", 4)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		st, err := d.State(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st == hypervisor.Paused {
+			break
+		}
+		if time.Now().After(deadline) {
+			con, _ := d.Console(ctx, id)
+			t.Fatalf("the guest did not pause on its volume's I/O error (state %s):\n%s", st, con)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	p.up()
+	resumed, err := d.ResumeIOError(ctx, id)
+	if err != nil || !resumed {
+		t.Fatalf("ResumeIOError = %v, %v; want resumed", resumed, err)
+	}
+	r, err := diskcmd.Wait(ctx, console, seq, 3*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := diskcmd.Sum("after-pause", 4); r.SHA256 != want || fileSum(t, p.file, 4) != want {
+		t.Errorf("after the pause: %+v, file %s; want %s", r, fileSum(t, p.file, 4), want)
+	}
+}
+
 // TestBootFromVolume boots the test guest from a volume (an EBS-backed
 // instance): the root image served over NBD through the node's Proxy is
 // the domain's first disk, vda, which the guest's ramdisk mounts as root.
@@ -177,6 +245,47 @@ func TestBootFromVolume(t *testing.T) {
 // under a node's certificate. It returns the disk and the file.
 func proxiedVolume(t *testing.T, volumeID string, mib int64) (hypervisor.VolumeDisk, string) {
 	t.Helper()
+	v := newProxied(t, volumeID, mib, 0)
+	return v.disk, v.file
+}
+
+// proxied is a volume served as a node serves it, whose storage side can
+// be stopped and started again on the same address.
+type proxied struct {
+	t    *testing.T
+	disk hypervisor.VolumeDisk
+	file string
+	addr string
+	mu   sync.Mutex
+	srv  *nbd.Server
+	tls  *tls.Config
+	look func(context.Context, *tls.ConnectionState, string) (nbd.Export, error)
+}
+
+// down stops the storage side, as a storage controller that dies.
+func (p *proxied) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.srv.Shutdown(context.Background())
+}
+
+// up serves the storage side again on its address.
+func (p *proxied) up() {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.srv = &nbd.Server{TLS: p.tls, Lookup: p.look}
+	go p.srv.Serve(ln)
+}
+
+// newProxied serves a file of mib MiB; retry bounds how long the proxy
+// retries a request (0: its default).
+func newProxied(t *testing.T, volumeID string, mib int64, retry time.Duration) *proxied {
+	t.Helper()
 	dir := t.TempDir()
 	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "ca"))
 	if err != nil {
@@ -198,8 +307,8 @@ func proxiedVolume(t *testing.T, volumeID string, mib int64) (hypervisor.VolumeD
 		t.Fatal(err)
 	}
 	export := volumeID + "/secret-nonce"
-	srv := &nbd.Server{TLS: ca.ServerTLSConfig(srvCert),
-		Lookup: func(_ context.Context, peer *tls.ConnectionState, name string) (nbd.Export, error) {
+	p := &proxied{t: t, file: file, tls: ca.ServerTLSConfig(srvCert),
+		look: func(_ context.Context, peer *tls.ConnectionState, name string) (nbd.Export, error) {
 			if peer == nil || name != export {
 				return nil, nbd.ErrUnknownExport
 			}
@@ -209,17 +318,20 @@ func proxiedVolume(t *testing.T, volumeID string, mib int64) (hypervisor.VolumeD
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	p.addr = ln.Addr().String()
+	ln.Close()
+	p.up()
+	t.Cleanup(p.down)
 	tc := ca.ClientTLSConfig(nodeCert)
 	tc.ServerName = "127.0.0.1"
-	px := &nbd.Proxy{Path: filepath.Join(dir, volumeID+".nbd"), Name: volumeID,
+	px := &nbd.Proxy{Path: filepath.Join(dir, volumeID+".nbd"), Name: volumeID, RetryFor: retry,
 		Dial: func(ctx context.Context) (*nbd.Client, error) {
-			return nbd.Dial(ctx, "tcp", ln.Addr().String(), tc, export)
+			return nbd.Dial(ctx, "tcp", p.addr, tc, export)
 		}}
 	if err := px.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { px.Close() })
-	return hypervisor.VolumeDisk{VolumeID: volumeID, Serial: strings.ReplaceAll(volumeID, "-", ""), Socket: px.Path}, file
+	p.disk = hypervisor.VolumeDisk{VolumeID: volumeID, Serial: strings.ReplaceAll(volumeID, "-", ""), Socket: px.Path}
+	return p
 }
