@@ -193,8 +193,8 @@ func (s *Store) CreateVolume(ctx context.Context, v Volume, tags []Tag, limitGiB
 			}
 		}
 		if limitGiB > 0 {
-			var used int
-			if err := tx.QueryRowContext(ctx, `SELECT coalesce(sum(size_gib), 0) FROM volumes WHERE account_id = ?`, v.AccountID).Scan(&used); err != nil {
+			used, err := volumeStorageUsed(ctx, tx, v.AccountID)
+			if err != nil {
 				return err
 			}
 			if used+v.SizeGiB > limitGiB {
@@ -507,7 +507,10 @@ func (s *Store) EndAttachment(ctx context.Context, volumeID string, deleteVolume
 // (state modifying) with its targets. Errors: ErrNotFound; a
 // *VolumeStateError when the volume is not available or in use, or its
 // last modification is not done (State "modifying").
-func (s *Store) StartModifyVolume(ctx context.Context, accountID, id string, target VolumeModification) (Volume, error) {
+//
+// limitGiB (0: none) bounds the storage of all the account's volumes, as
+// CreateVolume's does: growing a volume past it is ErrVolumeLimit.
+func (s *Store) StartModifyVolume(ctx context.Context, accountID, id string, target VolumeModification, limitGiB int) (Volume, error) {
 	var out Volume
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		vols, err := queryVolumes(ctx, tx, `WHERE v.account_id = ? AND v.id = ?`, accountID, id)
@@ -524,6 +527,15 @@ func (s *Store) StartModifyVolume(ctx context.Context, accountID, id string, tar
 		if v.Mod.State == "modifying" || v.Mod.State == "optimizing" {
 			return &VolumeStateError{ID: id, State: "modifying"}
 		}
+		if limitGiB > 0 && target.TargetSize > v.SizeGiB {
+			used, err := volumeStorageUsed(ctx, tx, accountID)
+			if err != nil {
+				return err
+			}
+			if used-v.SizeGiB+target.TargetSize > limitGiB {
+				return fmt.Errorf("%d GiB used, %d asked for %s, limit %d: %w", used, target.TargetSize, id, limitGiB, ErrVolumeLimit)
+			}
+		}
 		m := VolumeModification{State: "modifying", OrigSize: v.SizeGiB, OrigType: v.Type, OrigIops: v.Iops, OrigThroughput: v.Throughput,
 			TargetSize: target.TargetSize, TargetType: target.TargetType, TargetIops: target.TargetIops, TargetThroughput: target.TargetThroughput,
 			StartMS: now()}
@@ -538,6 +550,15 @@ func (s *Store) StartModifyVolume(ctx context.Context, accountID, id string, tar
 		return nil
 	})
 	return out, err
+}
+
+// volumeStorageUsed is the storage of an account's volumes, in GiB: a
+// volume being grown counts at its target size.
+func volumeStorageUsed(ctx context.Context, q queryer, accountID string) (int, error) {
+	var used int
+	err := q.QueryRowContext(ctx, `SELECT coalesce(sum(CASE WHEN mod_state IN ('modifying', 'optimizing') AND mod_target_size > size_gib
+		THEN mod_target_size ELSE size_gib END), 0) FROM volumes WHERE account_id = ?`, accountID).Scan(&used)
+	return used, err
 }
 
 // EndModifyVolume ends a volume's modification: completed applies the

@@ -115,10 +115,10 @@ func TestVolumeRecords(t *testing.T) {
 	}
 
 	// Modification: grow.
-	if _, err := s.StartModifyVolume(ctx, acct, v.ID, VolumeModification{TargetSize: 8, TargetType: "gp3"}); err != nil {
+	if _, err := s.StartModifyVolume(ctx, acct, v.ID, VolumeModification{TargetSize: 8, TargetType: "gp3"}, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.StartModifyVolume(ctx, acct, v.ID, VolumeModification{TargetSize: 9, TargetType: "gp3"}); !errors.As(err, &se) {
+	if _, err := s.StartModifyVolume(ctx, acct, v.ID, VolumeModification{TargetSize: 9, TargetType: "gp3"}, 0); !errors.As(err, &se) {
 		t.Fatalf("second modification: %v", err)
 	}
 	if err := s.EndModifyVolume(ctx, v.ID, true, ""); err != nil {

@@ -768,7 +768,7 @@ func (c *Cloud) ModifyVolume(ctx context.Context, accountID, volumeID string, ta
 	if target.TargetSize == v.SizeGiB && target.TargetType == v.Type && target.TargetIops == v.Iops && target.TargetThroughput == v.Throughput {
 		return store.Volume{}, awserr.InvalidParameterValue("Modification of volume %s has no changes: the target is the volume as it is.", v.ID)
 	}
-	v, err = c.store.StartModifyVolume(ctx, accountID, volumeID, target)
+	v, err = c.store.StartModifyVolume(ctx, accountID, volumeID, target, MaxVolumeStorageGiB)
 	if err != nil {
 		return store.Volume{}, volumeError(volumeID, err)
 	}
