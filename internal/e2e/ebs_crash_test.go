@@ -116,9 +116,10 @@ func TestEBSCrashSC(t *testing.T) {
 		t.Fatalf("after the kill the volume reads %s, want %s (every acknowledged write)", got, want)
 	}
 	x.wantRunning(inst)
-	if n := strings.Count(x.g.nodes[0].log.String(), "resum"); n > 0 {
-		t.Logf("the node logged %d resumes of a guest paused on an I/O error", n)
-	}
+	// Whether the guest was paused at all depends on how long the
+	// restart took against the proxy's RetryFor: said, not asserted.
+	t.Logf("the node resumed the guest after a volume's I/O error %d times",
+		strings.Count(x.g.nodes[0].log.String(), "resumed a guest paused by a volume's I/O error"))
 
 	// 2. Snapshot.
 	var snap struct{ SnapshotId, State string }
