@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -147,14 +148,30 @@ func (s *Store) CreateSnapshot(ctx context.Context, snap Snapshot, tags []Tag, l
 
 // SnapshotsVisibleTo lists the snapshots an account may see: its own, the
 // public ones and those it was given createVolumePermission on; not those
-// being deleted.
+// being deleted. Another account's snapshot shows none of its owner's tags
+// (tags are per account, as images'), and of its permissions only the
+// caller's own: whom else the owner shared it with is the owner's business.
 func (s *Store) SnapshotsVisibleTo(ctx context.Context, accountID string) ([]Snapshot, error) {
 	snaps, err := querySnapshots(ctx, s.r, `WHERE state != 'deleting' AND (account_id = ? OR public = 1
 		OR id IN (SELECT snapshot_id FROM snapshot_permissions WHERE account_id = ?))`, accountID, accountID)
 	if err != nil {
 		return nil, err
 	}
-	return snaps, withSnapshotDetails(ctx, s.r, snaps)
+	if err := withSnapshotDetails(ctx, s.r, snaps); err != nil {
+		return nil, err
+	}
+	for i := range snaps {
+		if snaps[i].AccountID == accountID {
+			continue
+		}
+		snaps[i].Tags = nil
+		var mine []string
+		if slices.Contains(snaps[i].Permissions, accountID) {
+			mine = []string{accountID}
+		}
+		snaps[i].Permissions = mine
+	}
+	return snaps, nil
 }
 
 // SnapshotByID is a snapshot whoever owns it, deleting ones too;
