@@ -189,14 +189,23 @@ func (c *Cloud) DescribeSnapshots(ctx context.Context, accountID string, snapsho
 // storage controller remove it. IncorrectState while it is pending,
 // InvalidSnapshot.InUse while a volume is being made of it.
 func (c *Cloud) DeleteSnapshot(ctx context.Context, accountID, snapshotID string) error {
-	// An image that makes volumes of it holds it (images_ebs.go).
+	// An image of the owner's that makes volumes of it holds it
+	// (images_ebs.go). Another account's image of it (shared with it)
+	// does not: that account could otherwise keep the owner from ever
+	// deleting it; its launches fail once the snapshot is gone.
 	if imgs, err := c.store.SnapshotImages(ctx, snapshotID); err != nil {
 		return snapshotError(snapshotID, err)
 	} else if len(imgs) > 0 {
 		if _, err := c.OwnSnapshot(ctx, accountID, snapshotID); err != nil {
 			return err
 		}
-		return awserr.New("InvalidSnapshot.InUse", "The snapshot %s is currently in use by %s", snapshotID, imgs[0])
+		for _, id := range imgs {
+			if im, err := c.store.ImageByID(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("snapshot %s: image %s: %w", snapshotID, id, err)
+			} else if err == nil && im.AccountID == accountID {
+				return awserr.New("InvalidSnapshot.InUse", "The snapshot %s is currently in use by %s", snapshotID, id)
+			}
+		}
 	}
 	if err := c.store.StartDeleteSnapshot(ctx, accountID, snapshotID); err != nil {
 		return snapshotError(snapshotID, err)

@@ -50,3 +50,40 @@ func TestSharedSnapshotOwnersView(t *testing.T) {
 		t.Fatalf("alice's own view: tags %v, permissions %v", own[0].Tags, own[0].Permissions)
 	}
 }
+
+// TestSharedSnapshotImageDoesNotPinIt: an image another account made of a
+// snapshot shared with it does not keep the snapshot's owner from
+// deleting it (InvalidSnapshot.InUse, naming that account's image); the
+// owner's own image does.
+func TestSharedSnapshotImageDoesNotPinIt(t *testing.T) {
+	ctx := context.Background()
+	f := newVolFixture(t)
+	v := f.newVolume(t, 1)
+	s, err := f.c.CreateSnapshot(ctx, f.alice, v.ID, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.settle(t)
+	if err := f.c.ModifySnapshotPermissions(ctx, f.alice, s.ID, store.SnapshotPermissionUpdate{Add: []string{f.bob}}); err != nil {
+		t.Fatal(err)
+	}
+	image := func(id, owner string) store.Image {
+		return store.Image{ID: id, AccountID: owner, Kind: store.ImageMachine, Name: "ebs-" + id, Architecture: "x86_64",
+			State: store.ImageAvailable, RootDeviceType: store.RootEBS, RootDeviceName: "/dev/sda1",
+			BlockDevices: []store.ImageBlockDevice{{Device: "/dev/sda1", EBS: true, SnapshotID: s.ID, VolumeSize: 1}}}
+	}
+	if err := f.c.store.CreateImage(ctx, image("emi-000000000000000b0", f.bob)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.store.CreateImage(ctx, image("emi-000000000000000a0", f.alice)); err != nil {
+		t.Fatal(err)
+	}
+	err = f.c.DeleteSnapshot(ctx, f.alice, s.ID)
+	wantAWS(t, "alice's own image", err, "InvalidSnapshot.InUse", "emi-000000000000000a0")
+	if err := f.c.store.DeleteImage(ctx, f.alice, "emi-000000000000000a0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.DeleteSnapshot(ctx, f.alice, s.ID); err != nil {
+		t.Fatalf("bob's image pins alice's snapshot: %v", err)
+	}
+}
