@@ -33,6 +33,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	execAll(schemaSCSnap...),
 	execAll(schemaVolumes...),
 	execAll(schemaNCVolumes...),
+	execAll(schemaLaunchVolumes...),
 }
 
 // schemaV1 is the foundation: accounts and credentials (clc), key pairs,

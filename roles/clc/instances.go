@@ -121,6 +121,8 @@ type instanceRuntime struct {
 	// exist before they boot (instances_ebs.go): pending, and on no node
 	// yet, but not lost.
 	booting map[string]bool
+	// boots counts the goroutines booting them (tests wait for it).
+	boots sync.WaitGroup
 }
 
 // touch marks a change the reconcile loop should follow closely.
@@ -1207,6 +1209,11 @@ func (c *Cloud) reconcile(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// Launches a cloud controller before a restart left waiting for
+	// their volumes (instances_resume.go).
+	if err := c.resumeLaunches(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	// Addresses that terminated instances let go are lent to those
 	// waiting for one (the zones' networks are sent next pass).
 	if _, err := c.store.FillPublicAddresses(ctx, c.publicPool()); err != nil {

@@ -163,6 +163,19 @@ func (c *Cloud) launchVolumes(ctx context.Context, cl ccapi.Cluster, zone string
 			made[i] = append(made[i], v)
 		}
 	}
+	// Recorded before they boot: a cloud controller restarted while they
+	// wait for their volumes resumes them from these records
+	// (instances_resume.go).
+	var recs []store.LaunchVolume
+	launches := make([][]store.LaunchVolume, len(insts))
+	for i, in := range insts {
+		for k, v := range made[i] {
+			lv := store.LaunchVolume{VolumeID: v.ID, InstanceID: in.ID, Device: devs[k].Device,
+				DeleteOnTermination: devs[k].DeleteOnTermination, BootIndex: k}
+			launches[i] = append(launches[i], lv)
+			recs = append(recs, lv)
+		}
+	}
 	c.inst.mu.Lock()
 	if c.inst.booting == nil {
 		c.inst.booting = map[string]bool{}
@@ -171,8 +184,25 @@ func (c *Cloud) launchVolumes(ctx context.Context, cl ccapi.Cluster, zone string
 		c.inst.booting[in.ID] = true
 	}
 	c.inst.mu.Unlock()
+	if err := c.store.RecordLaunchVolumes(ctx, recs); err != nil {
+		c.inst.mu.Lock()
+		for _, in := range insts {
+			delete(c.inst.booting, in.ID)
+		}
+		c.inst.mu.Unlock()
+		for _, vs := range made {
+			for _, v := range vs {
+				if derr := c.DeleteVolume(context.WithoutCancel(ctx), v.AccountID, v.ID); derr != nil {
+					c.log.WarnContext(ctx, "volume of a failed launch", "volume", v.ID, "err", derr)
+				}
+			}
+		}
+		c.rollback(ctx, cl, zone, insts, false)
+		return err
+	}
 	for i, in := range insts {
-		go c.bootLaunched(context.WithoutCancel(ctx), in, devs, made[i])
+		c.inst.boots.Add(1)
+		go c.bootLaunched(context.WithoutCancel(ctx), in, launches[i])
 	}
 	return nil
 }
@@ -181,11 +211,18 @@ func (c *Cloud) launchVolumes(ctx context.Context, cl ccapi.Cluster, zone string
 // its start.
 var bootWait = 15 * time.Minute
 
-// bootLaunched attaches a launched instance's new volumes once they exist
-// and boots it; when it cannot, the instance is terminated (Server.
-// InternalError, as a failed boot) and its volumes let go as its
-// DeleteOnTermination says.
-func (c *Cloud) bootLaunched(ctx context.Context, in store.Instance, devs []store.ImageBlockDevice, vols []store.Volume) {
+// errLaunchTaken: another (a goroutine of this process, or of a cloud
+// controller before a restart) took the launch and boots the instance.
+var errLaunchTaken = errors.New("launch taken by another")
+
+// bootLaunched waits for a launched instance's new volumes to exist, takes
+// the launch (store.TakeLaunch: only one boots it, however many wait),
+// attaches them and boots it; when it cannot, the instance is terminated
+// (Server.InternalError, as a failed boot) and its volumes let go as its
+// DeleteOnTermination says. The launch's volumes are recorded
+// (store.LaunchVolume) until it is taken, so that a cloud controller
+// restarted meanwhile calls it again (resumeLaunches).
+func (c *Cloud) bootLaunched(ctx context.Context, in store.Instance, vols []store.LaunchVolume) {
 	ctx, cancel := context.WithTimeout(ctx, bootWait)
 	defer cancel()
 	defer func() {
@@ -193,14 +230,51 @@ func (c *Cloud) bootLaunched(ctx context.Context, in store.Instance, devs []stor
 		delete(c.inst.booting, in.ID)
 		c.inst.mu.Unlock()
 		c.inst.touch()
+		c.inst.boots.Done()
 	}()
 	err := func() error {
-		for k, v := range vols {
-			if err := c.attachAtLaunch(ctx, in.AccountID, v.ID, in.ID, devs[k].Device, devs[k].DeleteOnTermination, k); err != nil {
+		var waitErr error
+		cur, err := c.store.InstanceByID(ctx, in.ID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			// Still recorded: the next reconcile pass resumes it.
+			c.log.WarnContext(ctx, "launched instance", "instance", in.ID, "err", err)
+			return errLaunchTaken
+		}
+		if err == nil && cur.State == store.InstancePending {
+			for _, lv := range vols {
+				v, err := c.store.VolumeByID(ctx, lv.VolumeID)
+				if err != nil {
+					waitErr = volumeError(lv.VolumeID, err)
+					break
+				}
+				if v.State == store.VolumeCreating {
+					if waitErr = c.waitVolume(ctx, v); waitErr != nil {
+						break
+					}
+				}
+			}
+		}
+		took, err := c.store.TakeLaunch(context.WithoutCancel(ctx), in.ID)
+		if err != nil {
+			// Still recorded: the next reconcile pass resumes it.
+			c.log.WarnContext(ctx, "take launch", "instance", in.ID, "err", err)
+			return errLaunchTaken
+		}
+		if !took {
+			return errLaunchTaken
+		}
+		if waitErr != nil {
+			return waitErr
+		}
+		if cur, err := c.store.InstanceByID(ctx, in.ID); err != nil || cur.State != store.InstancePending {
+			return fmt.Errorf("instance %s is %s (%v)", in.ID, cur.State, err) // terminated meanwhile
+		}
+		for _, lv := range vols {
+			if err := c.attachAtLaunch(ctx, in.AccountID, lv.VolumeID, in.ID, lv.Device, lv.DeleteOnTermination, lv.BootIndex); err != nil {
 				return err
 			}
 		}
-		cur, err := c.store.InstanceByID(ctx, in.ID)
+		cur, err = c.store.InstanceByID(ctx, in.ID)
 		if err != nil {
 			return err
 		}
@@ -209,9 +283,10 @@ func (c *Cloud) bootLaunched(ctx context.Context, in store.Instance, devs []stor
 		}
 		return c.boot(ctx, cur)
 	}()
-	if err == nil {
+	if err == nil || errors.Is(err, errLaunchTaken) {
 		return
 	}
+	ctx = context.WithoutCancel(ctx)
 	c.log.WarnContext(ctx, "EBS-backed instance did not start", "instance", in.ID, "err", err)
 	msg := "Server.InternalError: Internal error on launch (" + err.Error() + ")"
 	if _, serr := c.store.SetInstanceState(ctx, in.ID, []string{store.InstancePending}, store.StateChange{State: store.InstanceTerminated,
@@ -219,11 +294,11 @@ func (c *Cloud) bootLaunched(ctx context.Context, in store.Instance, devs []stor
 		c.log.ErrorContext(ctx, "instance that did not start left pending", "instance", in.ID, "err", serr)
 	}
 	c.releaseInstanceVolumes(ctx, in.ID)
-	for k, v := range vols {
+	for _, lv := range vols {
 		// Volumes never attached: the mapping's DeleteOnTermination says.
-		if cur, err := c.store.VolumeByID(ctx, v.ID); err == nil && cur.Attachment == nil && devs[k].DeleteOnTermination {
-			if err := c.DeleteVolume(ctx, in.AccountID, v.ID); err != nil {
-				c.log.WarnContext(ctx, "volume of an instance that did not start", "volume", v.ID, "err", err)
+		if cur, err := c.store.VolumeByID(ctx, lv.VolumeID); err == nil && cur.Attachment == nil && lv.DeleteOnTermination {
+			if err := c.DeleteVolume(ctx, in.AccountID, lv.VolumeID); err != nil {
+				c.log.WarnContext(ctx, "volume of an instance that did not start", "volume", lv.VolumeID, "err", err)
 			}
 		}
 	}
