@@ -58,6 +58,12 @@ func startEuca(bin, dir string, instances, conns int) (*euca, *endpoint, error) 
 	if err != nil {
 		return nil, nil, err
 	}
+	// --roles=all includes the storage controller, whose NBD listener would
+	// otherwise take SC_NBD_PORT's default beside any other cloud here.
+	nbdPort, err := cloud.FreePort()
+	if err != nil {
+		return nil, nil, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, err
 	}
@@ -68,12 +74,13 @@ func startEuca(bin, dir string, instances, conns int) (*euca, *endpoint, error) 
 	conf := fmt.Sprintf(`EUCALYPTUS=%q
 CLOUD_PORT="%d"
 METADATA_PORT="%d"
+SC_NBD_PORT="%d"
 LOGLEVEL="WARN"
 INSTANCE_PATH=%q
 MAX_CORES="%d"
 MAX_MEM="%d"
 MAX_DISK="%d"
-`, filepath.Join(dir, "euca"), port, mdPort, filepath.Join(dir, "instances"), room, room*128, room*2)
+`, filepath.Join(dir, "euca"), port, mdPort, nbdPort, filepath.Join(dir, "instances"), room, room*128, room*2)
 	if err := os.WriteFile(e.conf, []byte(conf), 0o644); err != nil {
 		return nil, nil, err
 	}
