@@ -163,15 +163,22 @@ func (g *Guard) watch(ns netns.NsHandle, p Port) (*watcher, error) {
 	}
 	w := &watcher{id: p.ID, name: p.Name, mac: append(net.HardwareAddr(nil), p.MAC...), ns: netns.NsHandle(dup),
 		quit: make(chan struct{}), done: make(chan struct{})}
-	go w.run(g)
+	// A port whose tap exists is watched once Set returns: an answer the
+	// guest gets right after is not missed while the watcher starts. A tap
+	// not made yet is looked for by the watcher.
+	fd, err := openIn(w.ns, w.name)
+	if err != nil {
+		fd = -1
+	}
+	go w.run(g, fd)
 	return w, nil
 }
 
-func (w *watcher) run(g *Guard) {
+func (w *watcher) run(g *Guard, fd int) {
 	defer close(w.done)
 	defer w.ns.Close()
 	buf := make([]byte, maxFrame)
-	fd, last := -1, netip.Addr{}
+	last := netip.Addr{}
 	defer func() {
 		if fd >= 0 {
 			unix.Close(fd)
