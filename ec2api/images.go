@@ -587,6 +587,40 @@ func (a *api) describeImageAttribute(ctx context.Context, req *queryapi.Request)
 
 // launchChanges adds the accounts and groups of a list of launch
 // permissions to u: userIds to the accounts, the group "all" to Public.
+// permissionChanges reads a Modify*Attribute request's permission changes,
+// in either of the forms EC2 takes: <kind>.Add.N / <kind>.Remove.N (UserId,
+// Group), or the older OperationType with UserId.N and UserGroup.N
+// (euca2ools). apply records one set of changes; changed says whether the
+// request held any.
+func permissionChanges(p queryapi.Params, kind string, apply func(perms []queryapi.Params, users, groups []string, add bool) error) (changed bool, err error) {
+	adds, removes := p.Members(kind+".Add"), p.Members(kind+".Remove")
+	if len(adds)+len(removes) > 0 {
+		if err := apply(adds, nil, nil, true); err != nil {
+			return false, err
+		}
+		if err := apply(removes, nil, nil, false); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	users, groups := p.List("UserId"), p.List("UserGroup")
+	if op := p.String("OperationType"); op != "" || len(users)+len(groups) > 0 {
+		switch {
+		case op == "":
+			return false, awserr.MissingParameter("OperationType")
+		case op != "add" && op != "remove":
+			return false, awserr.InvalidParameterValue("Value (%s) for parameter OperationType is invalid. Valid values: add, remove.", op)
+		case len(users)+len(groups) == 0:
+			return false, awserr.MissingParameter("UserId or UserGroup")
+		}
+		if err := apply(nil, users, groups, op == "add"); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	return changed, nil
+}
+
 func launchChanges(perms []queryapi.Params, userIDs, groups []string, add bool, u *store.ImageUpdate) error {
 	for _, m := range perms {
 		if v, ok := m["UserId"]; ok {
@@ -651,31 +685,13 @@ func (a *api) modifyImageAttribute(ctx context.Context, req *queryapi.Request) (
 
 	// Launch permissions: LaunchPermission.Add.N / .Remove.N, or the older
 	// OperationType with UserId.N and UserGroup.N.
-	adds, removes := p.Members("LaunchPermission.Add"), p.Members("LaunchPermission.Remove")
-	if len(adds)+len(removes) > 0 {
-		if err := launchChanges(adds, nil, nil, true, &u); err != nil {
-			return nil, err
-		}
-		if err := launchChanges(removes, nil, nil, false, &u); err != nil {
-			return nil, err
-		}
-		changed = true
+	perms, err := permissionChanges(p, "LaunchPermission", func(perms []queryapi.Params, users, groups []string, add bool) error {
+		return launchChanges(perms, users, groups, add, &u)
+	})
+	if err != nil {
+		return nil, err
 	}
-	users, groups := p.List("UserId"), p.List("UserGroup")
-	if op := p.String("OperationType"); op != "" || len(users)+len(groups) > 0 {
-		switch {
-		case op == "":
-			return nil, awserr.MissingParameter("OperationType")
-		case op != "add" && op != "remove":
-			return nil, awserr.InvalidParameterValue("Value (%s) for parameter OperationType is invalid. Valid values: add, remove.", op)
-		case len(users)+len(groups) == 0:
-			return nil, awserr.MissingParameter("UserId or UserGroup")
-		}
-		if err := launchChanges(nil, users, groups, op == "add", &u); err != nil {
-			return nil, err
-		}
-		changed = true
-	}
+	changed = changed || perms
 
 	if len(p.List("ProductCode")) > 0 {
 		return nil, awserr.InvalidParameterValue("Product codes cannot be added to images here.")

@@ -429,31 +429,11 @@ func (a *api) modifySnapshotAttribute(ctx context.Context, req *queryapi.Request
 		return nil, awserr.InvalidParameterValue("Value (%s) for parameter attribute is invalid. Valid values: productCodes, createVolumePermission.", attr)
 	}
 	var u store.SnapshotPermissionUpdate
-	changed := false
-	adds, removes := p.Members("CreateVolumePermission.Add"), p.Members("CreateVolumePermission.Remove")
-	if len(adds)+len(removes) > 0 {
-		if err := volumePermissionChanges(adds, nil, nil, true, &u); err != nil {
-			return nil, err
-		}
-		if err := volumePermissionChanges(removes, nil, nil, false, &u); err != nil {
-			return nil, err
-		}
-		changed = true
-	}
-	users, groups := p.List("UserId"), p.List("UserGroup")
-	if op := p.String("OperationType"); op != "" || len(users)+len(groups) > 0 {
-		switch {
-		case op == "":
-			return nil, awserr.MissingParameter("OperationType")
-		case op != "add" && op != "remove":
-			return nil, awserr.InvalidParameterValue("Value (%s) for parameter OperationType is invalid. Valid values: add, remove.", op)
-		case len(users)+len(groups) == 0:
-			return nil, awserr.MissingParameter("UserId or UserGroup")
-		}
-		if err := volumePermissionChanges(nil, users, groups, op == "add", &u); err != nil {
-			return nil, err
-		}
-		changed = true
+	changed, err := permissionChanges(p, "CreateVolumePermission", func(perms []queryapi.Params, users, groups []string, add bool) error {
+		return volumePermissionChanges(perms, users, groups, add, &u)
+	})
+	if err != nil {
+		return nil, err
 	}
 	if !changed {
 		return nil, awserr.MissingParameter("CreateVolumePermission or OperationType")
